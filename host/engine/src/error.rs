@@ -1,0 +1,54 @@
+//! The engine's error type. The frontend maps each variant to a gRPC status.
+
+/// Errors returned by engine operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{message}")]
+    NamespaceNotFound { namespace: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Namespace {0} already exists.")]
+    NamespaceAlreadyExists(String),
+    #[error("{message}")]
+    WorkflowAlreadyStarted {
+        message: String,
+        start_request_id: String,
+        run_id: String,
+    },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+    /// A concurrent change won; the caller may retry.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<sundial_store::Error> for Error {
+    fn from(e: sundial_store::Error) -> Self {
+        match e {
+            sundial_store::Error::ShardOwnershipLost { .. } => Error::Unavailable(e.to_string()),
+            sundial_store::Error::Conflict(m) => Error::Conflict(m),
+            sundial_store::Error::AlreadyExists(m) => Error::Conflict(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<prost::DecodeError> for Error {
+    fn from(e: prost::DecodeError) -> Self {
+        Error::Internal(format!("corrupt stored record: {e}"))
+    }
+}
+
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}

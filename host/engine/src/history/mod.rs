@@ -1,0 +1,523 @@
+//! The history service: owns runs' mutable state, appends events and durable tasks in one
+//! transaction per change, and runs the tasks when they are due.
+
+mod activity;
+mod commands;
+mod external;
+mod read;
+mod start;
+mod tasks;
+mod txn;
+mod workflow_task;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use sundial_store::{
+    CurrentRunUpdate, ExecutionWrite, HistoryBatch, RunKey, Store, TaskRow, VisibilityRow,
+    WorkflowCommit,
+};
+use temporalio_protos::temporal::api::{
+    common::v1::{WorkflowExecution, WorkflowType},
+    enums::v1::WorkflowExecutionStatus,
+    history::v1::History,
+    taskqueue::v1::TaskQueue,
+    workflow::v1::WorkflowExecutionInfo,
+};
+use tokio::sync::{OwnedMutexGuard, watch};
+
+use crate::Options;
+use crate::error::{Error, Result};
+use crate::matching::{Matching, QueueKey, QueueKind, Queued};
+use crate::namespace::Registry;
+use crate::queues::{Acks, TimerQueue};
+use crate::state::{MutableState, Task, TaskKind};
+use crate::time::{now_nanos, opt_ts};
+
+pub use activity::ActivityRef;
+pub(crate) use txn::Txn;
+
+struct Shard {
+    range_id: i64,
+    next_task_id: AtomicI64,
+}
+
+#[derive(Default)]
+struct Slot {
+    loaded: Option<(MutableState, i64)>,
+}
+
+/// A locked run: its mutable state as last committed and its db version.
+pub(crate) struct RunGuard {
+    key: RunKey,
+    shard_id: i32,
+    slot: OwnedMutexGuard<Slot>,
+}
+
+impl RunGuard {
+    pub fn state(&self) -> &MutableState {
+        &self.slot.loaded.as_ref().expect("loaded while locked").0
+    }
+}
+
+/// (next event id, closed) of a run, published after each commit for long polls.
+type Progress = (i64, bool);
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub namespaces: Registry,
+    pub matching: Arc<Matching>,
+    pub options: Options,
+    shards: Vec<Shard>,
+    cache: Mutex<HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>>,
+    timers: TimerQueue,
+    acks: Acks,
+    watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
+}
+
+/// Cheap, cloneable handle to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// One run's part of a commit.
+pub(crate) struct Staged {
+    pub key: RunKey,
+    pub state: MutableState,
+    /// None for a new run.
+    pub expected_db_version: Option<i64>,
+    pub txn_events: Vec<temporalio_protos::temporal::api::history::v1::HistoryEvent>,
+    pub tasks: Vec<Task>,
+    pub visibility: bool,
+}
+
+impl Engine {
+    /// Takes the shards, loads their pending tasks, and starts the task processors.
+    pub async fn start(store: Arc<dyn Store>, options: Options) -> Result<Engine> {
+        let ranges = store.acquire_shards(options.num_shards).await?;
+        let shards = ranges
+            .iter()
+            .map(|r| Shard {
+                range_id: *r,
+                next_task_id: AtomicI64::new(r << 32),
+            })
+            .collect();
+        let inner = Arc::new(Inner {
+            namespaces: Registry::new(store.clone()),
+            store,
+            matching: Arc::new(Matching::default()),
+            options,
+            shards,
+            cache: Mutex::new(HashMap::new()),
+            timers: TimerQueue::default(),
+            acks: Acks::default(),
+            watchers: Mutex::new(HashMap::new()),
+        });
+        let engine = Engine { inner };
+        let mut loaded = 0usize;
+        for shard_id in 0..engine.inner.options.num_shards {
+            for row in engine.inner.store.load_tasks(shard_id).await? {
+                let task = Task::decode(row.data.as_slice())?;
+                engine.schedule(Queued {
+                    shard_id,
+                    task_id: row.task_id,
+                    task,
+                });
+                loaded += 1;
+            }
+        }
+        tracing::info!(
+            shards = engine.inner.options.num_shards,
+            pending_tasks = loaded,
+            "history shards acquired"
+        );
+        engine.spawn_processors();
+        Ok(engine)
+    }
+
+    pub fn namespaces(&self) -> &Registry {
+        &self.inner.namespaces
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    pub(crate) fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
+        // FNV-1a: stable across versions and processes, unlike std's hasher.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in namespace_id.bytes().chain([0u8]).chain(workflow_id.bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        (h % self.inner.options.num_shards as u64) as i32
+    }
+
+    pub(crate) fn next_task_id(&self, shard_id: i32) -> i64 {
+        self.inner.shards[shard_id as usize]
+            .next_task_id
+            .fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The run id the workflow id currently points to.
+    pub(crate) async fn current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>> {
+        let shard = self.shard_of(namespace_id, workflow_id);
+        Ok(self
+            .inner
+            .store
+            .get_current_run(shard, namespace_id, workflow_id)
+            .await?)
+    }
+
+    /// Resolves an execution (empty run id = current run) to a run key.
+    pub(crate) async fn resolve(
+        &self,
+        namespace_id: &str,
+        exec: &WorkflowExecution,
+    ) -> Result<RunKey> {
+        if exec.workflow_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "WorkflowId is not set on request.".into(),
+            ));
+        }
+        let run_id = if exec.run_id.is_empty() {
+            self.current_run(namespace_id, &exec.workflow_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::NotFound(format!("workflow not found for ID: {}", exec.workflow_id))
+                })?
+        } else {
+            if uuid::Uuid::parse_str(&exec.run_id).is_err() {
+                return Err(Error::InvalidArgument("Invalid RunId.".into()));
+            }
+            exec.run_id.clone()
+        };
+        Ok(RunKey {
+            namespace_id: namespace_id.to_string(),
+            workflow_id: exec.workflow_id.clone(),
+            run_id,
+        })
+    }
+
+    /// Locks a run and loads its state; `NotFound` if it does not exist.
+    pub(crate) async fn lock(&self, key: &RunKey) -> Result<RunGuard> {
+        let shard_id = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let slot = {
+            let mut cache = self.inner.cache.lock().unwrap();
+            cache.entry(key.clone()).or_default().clone()
+        };
+        let mut slot = slot.lock_owned().await;
+        if slot.loaded.is_none() {
+            match self.inner.store.get_state(shard_id, key).await? {
+                Some(row) => {
+                    let ms = MutableState::decode(row.state.as_slice())?;
+                    slot.loaded = Some((ms, row.db_version));
+                }
+                None => {
+                    drop(slot);
+                    self.forget(key);
+                    return Err(Error::NotFound(format!(
+                        "workflow execution not found: {}/{}",
+                        key.workflow_id, key.run_id
+                    )));
+                }
+            }
+        }
+        Ok(RunGuard {
+            key: key.clone(),
+            shard_id,
+            slot,
+        })
+    }
+
+    fn forget(&self, key: &RunKey) {
+        let mut cache = self.inner.cache.lock().unwrap();
+        if let Some(slot) = cache.get(key)
+            && Arc::strong_count(slot) == 1
+        {
+            cache.remove(key);
+        }
+    }
+
+    /// A run's state for reading; the lock is released at once.
+    pub(crate) async fn snapshot(&self, key: &RunKey) -> Result<MutableState> {
+        Ok(self.lock(key).await?.state().clone())
+    }
+
+    /// Starts a change of a locked run.
+    pub(crate) fn begin<'a>(&'a self, guard: &RunGuard) -> Txn<'a> {
+        Txn::new(self, guard.shard_id, guard.state().clone())
+    }
+
+    /// Commits one run's change; on success the guard holds the new state.
+    pub(crate) async fn commit(&self, guard: &mut RunGuard, txn: Txn<'_>) -> Result<()> {
+        let staged = txn.finish(
+            guard.key.clone(),
+            Some(guard.slot.loaded.as_ref().unwrap().1),
+        );
+        let (shard_id, workflow_id) = (guard.shard_id, guard.key.workflow_id.clone());
+        self.commit_staged(shard_id, &workflow_id, None, vec![(Some(guard), staged)])
+            .await
+    }
+
+    /// Commits changes to one or more runs of one workflow id (same shard) atomically.
+    pub(crate) async fn commit_staged(
+        &self,
+        shard_id: i32,
+        workflow_id: &str,
+        current: Option<CurrentRunUpdate>,
+        mut parts: Vec<(Option<&mut RunGuard>, Staged)>,
+    ) -> Result<()> {
+        let namespace_id = parts[0].1.key.namespace_id.clone();
+        let mut commit = WorkflowCommit {
+            shard_id,
+            range_id: self.inner.shards[shard_id as usize].range_id,
+            workflow_id: workflow_id.to_string(),
+            namespace_id,
+            current,
+            ..Default::default()
+        };
+        let mut queued = Vec::new();
+        for (_, s) in parts.iter_mut() {
+            s.state.state_transitions += 1;
+            let expected = s.expected_db_version;
+            if !s.txn_events.is_empty() {
+                let first = s.txn_events[0].event_id;
+                let last = s.txn_events[s.txn_events.len() - 1].event_id;
+                let data = History {
+                    events: std::mem::take(&mut s.txn_events),
+                }
+                .encode_to_vec();
+                s.state.history_size_bytes += data.len() as i64;
+                commit.history.push(HistoryBatch {
+                    key: s.key.clone(),
+                    first_event_id: first,
+                    last_event_id: last,
+                    data,
+                });
+            }
+            for task in s.tasks.drain(..) {
+                let task_id = self.next_task_id(shard_id);
+                commit.tasks.push(TaskRow {
+                    task_id,
+                    data: task.encode_to_vec(),
+                });
+                queued.push(Queued {
+                    shard_id,
+                    task_id,
+                    task,
+                });
+            }
+            if s.visibility {
+                commit.visibility.push(visibility_row(&s.state));
+            }
+            commit.executions.push(ExecutionWrite {
+                key: s.key.clone(),
+                state: s.state.encode_to_vec(),
+                expected_db_version: expected,
+                new_db_version: expected.unwrap_or(0) + 1,
+            });
+        }
+        if let Err(e) = self.inner.store.commit(&commit).await {
+            // The cached states may be stale now: reload on next use.
+            for (guard, _) in parts.iter_mut() {
+                if let Some(g) = guard {
+                    g.slot.loaded = None;
+                }
+            }
+            return Err(e.into());
+        }
+        for (guard, s) in parts {
+            let new_version = s.expected_db_version.unwrap_or(0) + 1;
+            let progress = (
+                s.state.next_event_id,
+                s.state.status != WorkflowExecutionStatus::Running as i32,
+            );
+            let key = s.key.clone();
+            match guard {
+                Some(g) => g.slot.loaded = Some((s.state, new_version)),
+                None => {
+                    // A new run: seed the cache.
+                    let slot = Arc::new(tokio::sync::Mutex::new(Slot {
+                        loaded: Some((s.state, new_version)),
+                    }));
+                    self.inner.cache.lock().unwrap().insert(key.clone(), slot);
+                }
+            }
+            self.publish(&key, progress);
+        }
+        for q in queued {
+            self.schedule(q);
+        }
+        Ok(())
+    }
+
+    fn publish(&self, key: &RunKey, progress: Progress) {
+        let mut watchers = self.inner.watchers.lock().unwrap();
+        if let Some(tx) = watchers.get(key) {
+            tx.send_replace(progress);
+            if tx.receiver_count() == 0 {
+                watchers.remove(key);
+            }
+        }
+    }
+
+    pub(crate) fn watch(&self, key: &RunKey) -> watch::Receiver<Progress> {
+        let mut watchers = self.inner.watchers.lock().unwrap();
+        watchers
+            .entry(key.clone())
+            .or_insert_with(|| watch::channel((0, false)).0)
+            .subscribe()
+    }
+
+    /// Drops a closed run from the cache once nobody holds it.
+    pub(crate) fn release_closed(&self, guard: RunGuard) {
+        let key = guard.key.clone();
+        let closed = guard.state().status != WorkflowExecutionStatus::Running as i32;
+        drop(guard);
+        if closed {
+            self.forget(&key);
+        }
+    }
+
+    pub(crate) fn queue_key(namespace_id: &str, name: &str, kind: QueueKind) -> QueueKey {
+        QueueKey {
+            namespace_id: namespace_id.to_string(),
+            name: name.to_string(),
+            kind,
+        }
+    }
+
+    /// Routes a durable task: dispatches to matching now, or waits in the timer queue.
+    pub(crate) fn schedule(&self, q: Queued) {
+        let kind = q.task.task_kind();
+        let due_later = q.task.fire_time > now_nanos();
+        match kind {
+            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity
+                if !due_later && q.task.event_id > 0 =>
+            {
+                let qk = if kind == TaskKind::DispatchWorkflowTask {
+                    QueueKind::Workflow
+                } else {
+                    QueueKind::Activity
+                };
+                let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
+                self.inner.matching.add(&key, q);
+            }
+            TaskKind::Unspecified => {
+                tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
+                self.inner.acks.ack(q.shard_id, q.task_id);
+            }
+            _ => self.inner.timers.push(q.task.fire_time, q),
+        }
+    }
+
+    pub(crate) fn ack(&self, q: &Queued) {
+        self.inner.acks.ack(q.shard_id, q.task_id);
+    }
+
+    fn spawn_processors(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let due = engine.inner.timers.next_due().await;
+                for q in due {
+                    let engine = engine.clone();
+                    tokio::spawn(async move { engine.run_due_task(q).await });
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                for (shard_id, ids) in engine.inner.acks.take() {
+                    let range = engine.inner.shards[shard_id as usize].range_id;
+                    if let Err(e) = engine.inner.store.delete_tasks(shard_id, range, &ids).await {
+                        tracing::warn!(shard_id, error = %e, "could not delete finished tasks; they will be re-checked at restart");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs a task from the timer queue; failures are retried a second later.
+    async fn run_due_task(&self, q: Queued) {
+        match q.task.task_kind() {
+            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity if q.task.event_id > 0 => {
+                let mut q = q;
+                q.task.fire_time = 0;
+                self.schedule(q);
+                return;
+            }
+            _ => {}
+        }
+        match self.process_timer_task(&q.task).await {
+            Ok(()) => self.ack(&q),
+            Err(Error::NotFound(_)) => self.ack(&q),
+            Err(e) => {
+                tracing::warn!(kind = ?q.task.task_kind(), error = %e, "task failed; retrying in 1s");
+                let mut q = q;
+                q.task.fire_time = now_nanos() + crate::time::SECOND;
+                self.inner.timers.push(q.task.fire_time, q);
+            }
+        }
+    }
+}
+
+/// The searchable summary of a run.
+pub(crate) fn execution_info(ms: &MutableState) -> WorkflowExecutionInfo {
+    let started = ms.started.clone().unwrap_or_default();
+    WorkflowExecutionInfo {
+        execution: Some(WorkflowExecution {
+            workflow_id: ms.workflow_id.clone(),
+            run_id: ms.run_id.clone(),
+        }),
+        r#type: started.workflow_type.clone(),
+        start_time: opt_ts(ms.start_time),
+        close_time: opt_ts(ms.close_time),
+        status: ms.status,
+        history_length: ms.next_event_id - 1,
+        execution_time: opt_ts(ms.execution_time),
+        memo: ms.memo.clone(),
+        search_attributes: ms.search_attributes.clone(),
+        task_queue: started
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        state_transition_count: ms.state_transitions,
+        history_size_bytes: ms.history_size_bytes,
+        first_run_id: started.first_execution_run_id.clone(),
+        ..Default::default()
+    }
+}
+
+fn visibility_row(ms: &MutableState) -> VisibilityRow {
+    let started = ms.started.as_ref();
+    VisibilityRow {
+        namespace_id: ms.namespace_id.clone(),
+        run_id: ms.run_id.clone(),
+        workflow_id: ms.workflow_id.clone(),
+        workflow_type: started
+            .and_then(|s| s.workflow_type.as_ref())
+            .map(|t: &WorkflowType| t.name.clone())
+            .unwrap_or_default(),
+        task_queue: started
+            .and_then(|s| s.task_queue.as_ref())
+            .map(|t: &TaskQueue| t.name.clone())
+            .unwrap_or_default(),
+        status: ms.status,
+        start_time: ms.start_time,
+        close_time: ms.close_time,
+        data: execution_info(ms).encode_to_vec(),
+    }
+}

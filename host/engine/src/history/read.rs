@@ -1,0 +1,346 @@
+//! Reading runs: history pages and long polls, describe, and visibility listings.
+
+use prost::Message;
+use sundial_store::{RunKey, VisibilityCursor, VisibilityFilter};
+use temporalio_protos::temporal::api::{
+    enums::v1::{
+        HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
+        WorkflowExecutionStatus,
+    },
+    history::v1::{History, HistoryEvent},
+    workflow::v1::{
+        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
+        WorkflowExecutionInfo,
+    },
+    workflowservice::v1::{
+        CountWorkflowExecutionsResponse, DescribeWorkflowExecutionRequest,
+        DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
+        GetWorkflowExecutionHistoryResponse, ListWorkflowExecutionsResponse,
+    },
+};
+
+use super::{Engine, execution_info};
+use crate::error::{Error, Result, invalid};
+use crate::namespace::Namespace;
+use crate::state::{HistoryPageToken, ListPageToken};
+use crate::time::{dur, opt_ts};
+
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+impl Engine {
+    /// Events `from..=to` of a run, in order.
+    pub(crate) async fn read_events(
+        &self,
+        key: &RunKey,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryEvent>> {
+        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let mut out = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            let batches = self.inner.store.read_history(shard, key, next, 64).await?;
+            if batches.is_empty() {
+                break;
+            }
+            for b in batches {
+                for e in History::decode(b.data.as_slice())?.events {
+                    if e.event_id >= next && e.event_id <= to {
+                        next = e.event_id + 1;
+                        out.push(e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get_history(
+        &self,
+        ns: &Namespace,
+        req: GetWorkflowExecutionHistoryRequest,
+        wait: std::time::Duration,
+    ) -> Result<GetWorkflowExecutionHistoryResponse> {
+        let exec = req.execution.clone().unwrap_or_default();
+        let mut key = self.resolve(&ns.id, &exec).await?;
+        let mut from = 1;
+        if !req.next_page_token.is_empty() {
+            let t = HistoryPageToken::decode(req.next_page_token.as_slice())
+                .map_err(|_| invalid("Invalid NextPageToken."))?;
+            key.run_id = t.run_id;
+            from = t.next_event_id;
+        }
+        let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut watch = self.watch(&key);
+        let ms = loop {
+            let ms = self.snapshot(&key).await?;
+            let closed = ms.status != WorkflowExecutionStatus::Running as i32;
+            let ready = if close_only {
+                closed
+            } else {
+                closed || ms.next_event_id > from
+            };
+            if ready || !req.wait_new_event {
+                break ms;
+            }
+            let token = HistoryPageToken {
+                run_id: key.run_id.clone(),
+                next_event_id: from,
+            };
+            let timed_out = tokio::time::timeout_at(deadline, watch.changed())
+                .await
+                .is_err();
+            if timed_out {
+                return Ok(GetWorkflowExecutionHistoryResponse {
+                    history: Some(History::default()),
+                    next_page_token: token.encode_to_vec(),
+                    ..Default::default()
+                });
+            }
+        };
+        let closed = ms.status != WorkflowExecutionStatus::Running as i32;
+        if close_only {
+            let events = if closed {
+                self.read_events(&key, ms.close_event_id, ms.close_event_id)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            return Ok(GetWorkflowExecutionHistoryResponse {
+                history: Some(History { events }),
+                ..Default::default()
+            });
+        }
+        let page = if req.maximum_page_size <= 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            req.maximum_page_size as usize
+        };
+        let last = ms.next_event_id - 1;
+        let to = (from + page as i64 - 1).min(last);
+        let events = self.read_events(&key, from, to).await?;
+        let next = events.last().map(|e| e.event_id + 1).unwrap_or(from);
+        let more = next <= last || (req.wait_new_event && !closed);
+        Ok(GetWorkflowExecutionHistoryResponse {
+            history: Some(History { events }),
+            next_page_token: if more {
+                HistoryPageToken {
+                    run_id: key.run_id.clone(),
+                    next_event_id: next,
+                }
+                .encode_to_vec()
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        })
+    }
+
+    pub async fn describe_workflow(
+        &self,
+        ns: &Namespace,
+        req: DescribeWorkflowExecutionRequest,
+    ) -> Result<DescribeWorkflowExecutionResponse> {
+        let exec = req.execution.clone().unwrap_or_default();
+        let key = self.resolve(&ns.id, &exec).await?;
+        let ms = self.snapshot(&key).await?;
+        let started = ms.started.clone().unwrap_or_default();
+        let pending_activities = ms
+            .activities
+            .iter()
+            .map(|a| {
+                let attrs = a.attrs.clone().unwrap_or_default();
+                let state = if a.cancel_requested {
+                    PendingActivityState::CancelRequested
+                } else if a.started_time > 0 {
+                    PendingActivityState::Started
+                } else {
+                    PendingActivityState::Scheduled
+                };
+                PendingActivityInfo {
+                    activity_id: attrs.activity_id,
+                    activity_type: attrs.activity_type,
+                    state: state as i32,
+                    heartbeat_details: a.heartbeat_details.clone(),
+                    last_heartbeat_time: opt_ts(a.last_heartbeat_time),
+                    last_started_time: opt_ts(a.started_time),
+                    attempt: a.attempt,
+                    maximum_attempts: attrs
+                        .retry_policy
+                        .as_ref()
+                        .map(|p| p.maximum_attempts)
+                        .unwrap_or(0),
+                    scheduled_time: opt_ts(a.scheduled_time),
+                    last_failure: a.last_failure.clone(),
+                    last_worker_identity: a.started_identity.clone(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let pending_workflow_task = ms.workflow_task.as_ref().map(|w| PendingWorkflowTaskInfo {
+            state: if w.started_event_id > 0 {
+                PendingWorkflowTaskState::Started
+            } else {
+                PendingWorkflowTaskState::Scheduled
+            } as i32,
+            scheduled_time: opt_ts(w.scheduled_time),
+            original_scheduled_time: opt_ts(w.scheduled_time),
+            started_time: opt_ts(w.started_time),
+            attempt: w.attempt,
+        });
+        Ok(DescribeWorkflowExecutionResponse {
+            execution_config: Some(WorkflowExecutionConfig {
+                task_queue: started.task_queue.clone(),
+                workflow_execution_timeout: started.workflow_execution_timeout,
+                workflow_run_timeout: started.workflow_run_timeout,
+                default_workflow_task_timeout: started
+                    .workflow_task_timeout
+                    .or(Some(dur(super::txn::DEFAULT_WFT_TIMEOUT))),
+                user_metadata: None,
+            }),
+            workflow_execution_info: Some(execution_info(&ms)),
+            pending_activities,
+            pending_workflow_task,
+            ..Default::default()
+        })
+    }
+
+    pub async fn list_workflows(
+        &self,
+        ns: &Namespace,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListWorkflowExecutionsResponse> {
+        let filter = parse_query(query)?;
+        let limit = if page_size <= 0 {
+            1000
+        } else {
+            page_size.min(1000)
+        } as i64;
+        let after = if token.is_empty() {
+            None
+        } else {
+            let t = ListPageToken::decode(token).map_err(|_| invalid("Invalid NextPageToken."))?;
+            Some(VisibilityCursor {
+                start_time: t.start_time,
+                run_id: t.run_id,
+            })
+        };
+        let rows = self
+            .inner
+            .store
+            .list_runs(&ns.id, &filter, after.as_ref(), limit + 1)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let executions = rows
+            .iter()
+            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(r)) => ListPageToken {
+                start_time: r.start_time,
+                run_id: r.run_id.clone(),
+            }
+            .encode_to_vec(),
+            _ => Vec::new(),
+        };
+        Ok(ListWorkflowExecutionsResponse {
+            executions,
+            next_page_token,
+        })
+    }
+
+    pub async fn count_workflows(
+        &self,
+        ns: &Namespace,
+        query: &str,
+    ) -> Result<CountWorkflowExecutionsResponse> {
+        let filter = parse_query(query)?;
+        let count = self.inner.store.count_runs(&ns.id, &filter).await?;
+        Ok(CountWorkflowExecutionsResponse {
+            count,
+            groups: Vec::new(),
+        })
+    }
+}
+
+fn status_from_name(v: &str) -> Option<i32> {
+    use WorkflowExecutionStatus as S;
+    let s = match v {
+        "Running" => S::Running,
+        "Completed" => S::Completed,
+        "Failed" => S::Failed,
+        "Canceled" => S::Canceled,
+        "Terminated" => S::Terminated,
+        "ContinuedAsNew" => S::ContinuedAsNew,
+        "TimedOut" => S::TimedOut,
+        _ => return None,
+    };
+    Some(s as i32)
+}
+
+/// Parses the subset of the visibility query language supported so far: conjunctions of
+/// `Field = 'value'` over WorkflowId, RunId, WorkflowType, TaskQueue and ExecutionStatus.
+pub(crate) fn parse_query(query: &str) -> Result<VisibilityFilter> {
+    let mut filter = VisibilityFilter::default();
+    let q = query.trim();
+    if q.is_empty() {
+        return Ok(filter);
+    }
+    let unsupported = || {
+        invalid(format!(
+            "invalid query {query:?}: only `Field = 'value'` terms joined by AND over WorkflowId, RunId, WorkflowType, TaskQueue and ExecutionStatus are supported so far"
+        ))
+    };
+    let mut rest = q;
+    loop {
+        let (field, after) = rest.split_once('=').ok_or_else(unsupported)?;
+        let field = field.trim().trim_matches('`');
+        let after = after.trim_start();
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+            .ok_or_else(unsupported)?;
+        let body = &after[1..];
+        let end = body.find(quote).ok_or_else(unsupported)?;
+        let value = body[..end].to_string();
+        match field {
+            "WorkflowId" => filter.workflow_id = Some(value),
+            "RunId" => filter.run_id = Some(value),
+            "WorkflowType" => filter.workflow_type = Some(value),
+            "TaskQueue" => filter.task_queue = Some(value),
+            "ExecutionStatus" => {
+                filter.status = Some(status_from_name(&value).ok_or_else(unsupported)?)
+            }
+            _ => return Err(unsupported()),
+        }
+        let tail = body[end + 1..].trim();
+        if tail.is_empty() {
+            return Ok(filter);
+        }
+        let lower = tail.to_ascii_lowercase();
+        if !lower.starts_with("and ") {
+            return Err(unsupported());
+        }
+        rest = &tail[4..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_conjunctions() {
+        let f = parse_query("WorkflowId = 'a' AND ExecutionStatus = \"Running\"").unwrap();
+        assert_eq!(f.workflow_id.as_deref(), Some("a"));
+        assert_eq!(f.status, Some(WorkflowExecutionStatus::Running as i32));
+        assert!(parse_query("").unwrap() == VisibilityFilter::default());
+        assert!(parse_query("WorkflowId = 'a' OR WorkflowId = 'b'").is_err());
+        assert!(parse_query("CustomKeyword = 'x'").is_err());
+    }
+}

@@ -1,0 +1,544 @@
+//! Starting runs (start, signal-with-start, continue-as-new) and closing them.
+
+use prost::Message;
+use sundial_store::{CurrentRunUpdate, RunKey};
+use temporalio_protos::temporal::api::{
+    common::v1::{Payloads, RetryPolicy},
+    enums::v1::{
+        ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+        WorkflowIdReusePolicy,
+    },
+    history::v1::{
+        WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
+    },
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::{
+        SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+        StartWorkflowExecutionResponse,
+    },
+};
+
+use super::{Engine, Staged, Txn};
+use crate::error::{Error, Result, invalid};
+use crate::namespace::Namespace;
+use crate::state::{MutableState, TaskKind};
+use crate::time::{dur, dur_nanos, now_nanos, ts, valid_duration};
+
+/// Checks a payload blob against the size limit, naming the field.
+pub(crate) fn check_blob(engine: &Engine, payloads: &Option<Payloads>, field: &str) -> Result<()> {
+    if let Some(p) = payloads {
+        let size = p.encoded_len();
+        let limit = engine.options().blob_size_limit;
+        if size > limit {
+            return Err(invalid(format!(
+                "Blob data size exceeds limit: {field} is {size} bytes, the limit is {limit} bytes."
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_id(engine: &Engine, value: &str, what: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(invalid(format!("{what} is not set on request.")));
+    }
+    if value.len() > engine.options().max_id_length {
+        return Err(invalid(format!(
+            "{what} exceeds length limit of {}.",
+            engine.options().max_id_length
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_retry_policy(p: &Option<RetryPolicy>) -> Result<()> {
+    let Some(p) = p else { return Ok(()) };
+    if !valid_duration(&p.initial_interval) || !valid_duration(&p.maximum_interval) {
+        return Err(invalid("RetryPolicy intervals must not be negative."));
+    }
+    if p.backoff_coefficient != 0.0 && p.backoff_coefficient < 1.0 {
+        return Err(invalid("BackoffCoefficient cannot be less than 1."));
+    }
+    if p.maximum_attempts < 0 {
+        return Err(invalid(
+            "MaximumAttempts cannot be negative on retry policy.",
+        ));
+    }
+    let (i, m) = (
+        dur_nanos(&p.initial_interval),
+        dur_nanos(&p.maximum_interval),
+    );
+    if m > 0 && i > 0 && m < i {
+        return Err(invalid(
+            "MaximumInterval cannot be less than InitialInterval on retry policy.",
+        ));
+    }
+    Ok(())
+}
+
+/// What a new run starts from: the started-event attributes plus bookkeeping.
+pub(crate) struct NewRun {
+    pub attrs: WorkflowExecutionStartedEventAttributes,
+    pub request_id: String,
+    pub start_delay: i64,
+    pub signal: Option<WorkflowExecutionSignaledEventAttributes>,
+}
+
+impl Engine {
+    /// Builds the first events, state and tasks of a run.
+    pub(crate) fn new_run(
+        &self,
+        shard_id: i32,
+        namespace_id: &str,
+        run_id: &str,
+        mut run: NewRun,
+    ) -> Staged {
+        let now = now_nanos();
+        run.attrs.original_execution_run_id = run_id.to_string();
+        if run.attrs.first_execution_run_id.is_empty() {
+            run.attrs.first_execution_run_id = run_id.to_string();
+        }
+        if run.attrs.attempt == 0 {
+            run.attrs.attempt = 1;
+        }
+        let exec_timeout = dur_nanos(&run.attrs.workflow_execution_timeout);
+        let mut run_timeout = dur_nanos(&run.attrs.workflow_run_timeout);
+        let execution_expiration = match run.attrs.workflow_execution_expiration_time {
+            Some(t) => t.seconds * 1_000_000_000 + t.nanos as i64,
+            None if exec_timeout > 0 => now + exec_timeout + run.start_delay,
+            None => 0,
+        };
+        if execution_expiration > 0 {
+            run.attrs.workflow_execution_expiration_time = Some(ts(execution_expiration));
+            let left = execution_expiration - now;
+            if run_timeout == 0 || run_timeout > left {
+                run_timeout = left.max(1);
+            }
+            run.attrs.workflow_run_timeout = Some(dur(run_timeout));
+        }
+        if run.start_delay > 0 {
+            run.attrs.first_workflow_task_backoff = Some(dur(run.start_delay));
+        }
+        let ms = MutableState {
+            namespace_id: namespace_id.to_string(),
+            workflow_id: run.attrs.workflow_id.clone(),
+            run_id: run_id.to_string(),
+            start_time: now,
+            execution_time: now + run.start_delay,
+            status: WorkflowExecutionStatus::Running as i32,
+            next_event_id: 1,
+            start_request_id: run.request_id.clone(),
+            memo: run.attrs.memo.clone(),
+            search_attributes: run.attrs.search_attributes.clone(),
+            execution_expiration,
+            run_expiration: if run_timeout > 0 {
+                now + run.start_delay + run_timeout
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        let mut txn = Txn::new(self, shard_id, ms);
+        txn.now = now;
+        txn.ms.started = Some(run.attrs.clone());
+        txn.add(run.attrs);
+        if let Some(signal) = run.signal {
+            txn.add(signal);
+        }
+        if run.start_delay > 0 {
+            txn.task(TaskKind::DispatchWorkflowTask, now + run.start_delay, 0);
+        } else {
+            txn.schedule_workflow_task(1);
+        }
+        if txn.ms.run_expiration > 0 {
+            let at = txn.ms.run_expiration;
+            txn.task(TaskKind::WorkflowTimeout, at, 0);
+        }
+        txn.visibility = true;
+        let key = RunKey {
+            namespace_id: namespace_id.into(),
+            workflow_id: txn.ms.workflow_id.clone(),
+            run_id: run_id.into(),
+        };
+        txn.finish(key, None)
+    }
+
+    pub async fn start_workflow(
+        &self,
+        ns: &Namespace,
+        req: StartWorkflowExecutionRequest,
+    ) -> Result<StartWorkflowExecutionResponse> {
+        let sreq = SignalWithStartWorkflowExecutionRequest {
+            namespace: req.namespace,
+            workflow_id: req.workflow_id,
+            workflow_type: req.workflow_type,
+            task_queue: req.task_queue,
+            input: req.input,
+            workflow_execution_timeout: req.workflow_execution_timeout,
+            workflow_run_timeout: req.workflow_run_timeout,
+            workflow_task_timeout: req.workflow_task_timeout,
+            identity: req.identity,
+            request_id: req.request_id,
+            workflow_id_reuse_policy: req.workflow_id_reuse_policy,
+            workflow_id_conflict_policy: req.workflow_id_conflict_policy,
+            retry_policy: req.retry_policy,
+            cron_schedule: req.cron_schedule,
+            memo: req.memo,
+            search_attributes: req.search_attributes,
+            header: req.header,
+            workflow_start_delay: req.workflow_start_delay,
+            user_metadata: req.user_metadata,
+            priority: req.priority.clone(),
+            ..Default::default()
+        };
+        let (run_id, started) = self.start_or_signal(ns, sreq, false).await?;
+        Ok(StartWorkflowExecutionResponse {
+            run_id,
+            started,
+            status: WorkflowExecutionStatus::Running as i32,
+            ..Default::default()
+        })
+    }
+
+    /// Start (and with `with_signal`, signal-with-start). Returns (run id, started).
+    pub async fn start_or_signal(
+        &self,
+        ns: &Namespace,
+        mut req: SignalWithStartWorkflowExecutionRequest,
+        with_signal: bool,
+    ) -> Result<(String, bool)> {
+        check_id(self, &req.workflow_id, "WorkflowId")?;
+        let wf_type = req
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or("");
+        check_id(self, wf_type, "WorkflowType")?;
+        let tq = req
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or("");
+        check_id(self, tq, "TaskQueue")?;
+        if with_signal {
+            check_id(self, &req.signal_name, "SignalName")?;
+        }
+        for (d, name) in [
+            (&req.workflow_execution_timeout, "WorkflowExecutionTimeout"),
+            (&req.workflow_run_timeout, "WorkflowRunTimeout"),
+            (&req.workflow_task_timeout, "WorkflowTaskTimeout"),
+            (&req.workflow_start_delay, "WorkflowStartDelay"),
+        ] {
+            if !valid_duration(d) {
+                return Err(invalid(format!("Invalid {name}.")));
+            }
+        }
+        validate_retry_policy(&req.retry_policy)?;
+        if !req.cron_schedule.is_empty() {
+            return Err(Error::Unimplemented(
+                "cron_schedule is not supported by this server yet".into(),
+            ));
+        }
+        check_blob(self, &req.input, "input")?;
+        check_blob(self, &req.signal_input, "signal input")?;
+        if req.request_id.is_empty() {
+            req.request_id = uuid::Uuid::new_v4().to_string();
+        }
+        let conflict =
+            WorkflowIdConflictPolicy::try_from(req.workflow_id_conflict_policy).unwrap_or_default();
+        let reuse =
+            WorkflowIdReusePolicy::try_from(req.workflow_id_reuse_policy).unwrap_or_default();
+        if conflict != WorkflowIdConflictPolicy::Unspecified
+            && reuse == WorkflowIdReusePolicy::TerminateIfRunning
+        {
+            return Err(invalid(
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy.",
+            ));
+        }
+        let mut last = None;
+        for _ in 0..8 {
+            match self.try_start(ns, &req, with_signal, conflict, reuse).await {
+                Err(Error::Conflict(m)) => last = Some(m),
+                other => return other,
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "workflow start kept conflicting: {}",
+            last.unwrap_or_default()
+        )))
+    }
+
+    fn new_run_from(
+        &self,
+        req: &SignalWithStartWorkflowExecutionRequest,
+        with_signal: bool,
+    ) -> NewRun {
+        let task_timeout = dur_nanos(&req.workflow_task_timeout);
+        let attrs = WorkflowExecutionStartedEventAttributes {
+            workflow_type: req.workflow_type.clone(),
+            task_queue: Some(TaskQueue {
+                name: req
+                    .task_queue
+                    .as_ref()
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                kind: TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
+            input: req.input.clone(),
+            workflow_execution_timeout: req.workflow_execution_timeout,
+            workflow_run_timeout: req.workflow_run_timeout.or(req.workflow_execution_timeout),
+            workflow_task_timeout: Some(dur(if task_timeout <= 0 {
+                super::txn::DEFAULT_WFT_TIMEOUT
+            } else {
+                task_timeout.min(super::txn::MAX_WFT_TIMEOUT)
+            })),
+            identity: req.identity.clone(),
+            retry_policy: req.retry_policy.clone(),
+            attempt: 1,
+            memo: req.memo.clone(),
+            search_attributes: req.search_attributes.clone(),
+            header: req.header.clone(),
+            workflow_id: req.workflow_id.clone(),
+            priority: req.priority.clone(),
+            ..Default::default()
+        };
+        let attrs = WorkflowExecutionStartedEventAttributes {
+            workflow_run_timeout: match (
+                dur_nanos(&req.workflow_run_timeout),
+                dur_nanos(&req.workflow_execution_timeout),
+            ) {
+                (0, 0) => None,
+                (0, e) => Some(dur(e)),
+                (r, 0) => Some(dur(r)),
+                (r, e) => Some(dur(r.min(e))),
+            },
+            ..attrs
+        };
+        NewRun {
+            attrs,
+            request_id: req.request_id.clone(),
+            start_delay: dur_nanos(&req.workflow_start_delay),
+            signal: with_signal.then(|| WorkflowExecutionSignaledEventAttributes {
+                signal_name: req.signal_name.clone(),
+                input: req.signal_input.clone(),
+                identity: req.identity.clone(),
+                header: req.header.clone(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    async fn try_start(
+        &self,
+        ns: &Namespace,
+        req: &SignalWithStartWorkflowExecutionRequest,
+        with_signal: bool,
+        conflict: WorkflowIdConflictPolicy,
+        reuse: WorkflowIdReusePolicy,
+    ) -> Result<(String, bool)> {
+        let shard_id = self.shard_of(&ns.id, &req.workflow_id);
+        let current = self.current_run(&ns.id, &req.workflow_id).await?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let Some(current) = current else {
+            let staged = self.new_run(
+                shard_id,
+                &ns.id,
+                &run_id,
+                self.new_run_from(req, with_signal),
+            );
+            self.commit_staged(
+                shard_id,
+                &req.workflow_id,
+                Some(CurrentRunUpdate::Create {
+                    run_id: run_id.clone(),
+                }),
+                vec![(None, staged)],
+            )
+            .await?;
+            return Ok((run_id, true));
+        };
+        let key = RunKey {
+            namespace_id: ns.id.clone(),
+            workflow_id: req.workflow_id.clone(),
+            run_id: current.clone(),
+        };
+        let mut guard = match self.lock(&key).await {
+            Ok(g) => g,
+            Err(Error::NotFound(m)) => return Err(Error::Conflict(m)),
+            Err(e) => return Err(e),
+        };
+        let cur = guard.state().clone();
+        let running = cur.status == WorkflowExecutionStatus::Running as i32;
+        if !with_signal && cur.start_request_id == req.request_id {
+            return Ok((cur.run_id, true));
+        }
+        if running && with_signal {
+            self.signal_locked(
+                &mut guard,
+                &req.signal_name,
+                req.signal_input.clone(),
+                &req.identity,
+                req.header.clone(),
+                &req.request_id,
+            )
+            .await?;
+            return Ok((cur.run_id, false));
+        }
+        let move_current = Some(CurrentRunUpdate::Move {
+            from_run_id: current.clone(),
+            run_id: run_id.clone(),
+        });
+        if running {
+            let terminate = match conflict {
+                WorkflowIdConflictPolicy::UseExisting => return Ok((cur.run_id, false)),
+                WorkflowIdConflictPolicy::TerminateExisting => true,
+                _ => reuse == WorkflowIdReusePolicy::TerminateIfRunning,
+            };
+            if !terminate {
+                return Err(Error::WorkflowAlreadyStarted {
+                    message: format!(
+                        "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
+                        cur.workflow_id, cur.run_id
+                    ),
+                    start_request_id: cur.start_request_id,
+                    run_id: cur.run_id,
+                });
+            }
+            let mut txn = self.begin(&guard);
+            txn.terminate(
+                &format!("terminated by new run {run_id}"),
+                None,
+                &req.identity,
+            );
+            let old = txn.finish(key.clone(), Some(guard.slot.loaded.as_ref().unwrap().1));
+            let staged = self.new_run(
+                shard_id,
+                &ns.id,
+                &run_id,
+                self.new_run_from(req, with_signal),
+            );
+            self.commit_staged(
+                shard_id,
+                &req.workflow_id,
+                move_current,
+                vec![(Some(&mut guard), old), (None, staged)],
+            )
+            .await?;
+            self.release_closed(guard);
+            return Ok((run_id, true));
+        }
+        let closed_ok = match reuse {
+            WorkflowIdReusePolicy::RejectDuplicate => false,
+            WorkflowIdReusePolicy::AllowDuplicateFailedOnly => [
+                WorkflowExecutionStatus::Failed,
+                WorkflowExecutionStatus::Canceled,
+                WorkflowExecutionStatus::Terminated,
+                WorkflowExecutionStatus::TimedOut,
+            ]
+            .iter()
+            .any(|s| *s as i32 == cur.status),
+            _ => true,
+        };
+        if !closed_ok {
+            return Err(Error::WorkflowAlreadyStarted {
+                message: format!(
+                    "Workflow execution already finished and Workflow ID reuse policy does not allow it to be started again. WorkflowId: {}, RunId: {}.",
+                    cur.workflow_id, cur.run_id
+                ),
+                start_request_id: cur.start_request_id,
+                run_id: cur.run_id,
+            });
+        }
+        drop(guard);
+        let staged = self.new_run(
+            shard_id,
+            &ns.id,
+            &run_id,
+            self.new_run_from(req, with_signal),
+        );
+        self.commit_staged(
+            shard_id,
+            &req.workflow_id,
+            move_current,
+            vec![(None, staged)],
+        )
+        .await?;
+        Ok((run_id, true))
+    }
+}
+
+impl Txn<'_> {
+    /// Marks the run closed after its close event was added: drops pending work, updates
+    /// visibility and schedules deletion after the namespace's retention.
+    pub fn close(&mut self, status: WorkflowExecutionStatus) {
+        self.ms.status = status as i32;
+        self.ms.close_time = self.now;
+        self.ms.close_event_id = self.ms.next_event_id - 1;
+        self.ms.workflow_task = None;
+        self.ms.activities.clear();
+        self.ms.timers.clear();
+        self.visibility = true;
+        let retention = self
+            .engine
+            .namespaces()
+            .cached_retention(&self.ms.namespace_id);
+        self.task(TaskKind::DeleteRun, self.now + retention, 0);
+    }
+
+    /// Builds the continued run's start attributes from a continue-as-new command.
+    pub fn continued_run(
+        &self,
+        cmd: &temporalio_protos::temporal::api::command::v1::ContinueAsNewWorkflowExecutionCommandAttributes,
+        new_run_id: &str,
+    ) -> NewRun {
+        let prev = self.ms.started.clone().unwrap_or_default();
+        let initiator = if cmd.initiator == 0 {
+            ContinueAsNewInitiator::Workflow as i32
+        } else {
+            cmd.initiator
+        };
+        let attrs = WorkflowExecutionStartedEventAttributes {
+            workflow_type: cmd.workflow_type.clone().or(prev.workflow_type.clone()),
+            task_queue: Some(TaskQueue {
+                name: cmd
+                    .task_queue
+                    .as_ref()
+                    .map(|t| t.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| self.normal_task_queue()),
+                kind: TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
+            input: cmd.input.clone(),
+            workflow_execution_timeout: prev.workflow_execution_timeout,
+            workflow_run_timeout: cmd.workflow_run_timeout.or(prev.workflow_run_timeout),
+            workflow_task_timeout: cmd.workflow_task_timeout.or(prev.workflow_task_timeout),
+            continued_execution_run_id: self.ms.run_id.clone(),
+            initiator,
+            continued_failure: cmd.failure.clone(),
+            last_completion_result: cmd.last_completion_result.clone(),
+            identity: prev.identity.clone(),
+            first_execution_run_id: prev.first_execution_run_id.clone(),
+            retry_policy: cmd.retry_policy.clone().or(prev.retry_policy.clone()),
+            attempt: 1,
+            workflow_execution_expiration_time: prev.workflow_execution_expiration_time,
+            memo: cmd.memo.clone().or(self.ms.memo.clone()),
+            search_attributes: cmd
+                .search_attributes
+                .clone()
+                .or(self.ms.search_attributes.clone()),
+            header: cmd.header.clone().or(prev.header.clone()),
+            workflow_id: self.ms.workflow_id.clone(),
+            priority: prev.priority.clone(),
+            ..Default::default()
+        };
+        let _ = new_run_id;
+        NewRun {
+            attrs,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            start_delay: dur_nanos(&cmd.backoff_start_interval),
+            signal: None,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Running due shard tasks: user timers, timeouts, delayed first workflow tasks, retention.
+
+use temporalio_protos::temporal::api::{
+    enums::v1::WorkflowExecutionStatus, history::v1::TimerFiredEventAttributes,
+};
+
+use super::Engine;
+use crate::error::Result;
+use crate::state::{Task, TaskKind};
+use sundial_store::RunKey;
+
+impl Engine {
+    pub(crate) async fn process_timer_task(&self, task: &Task) -> Result<()> {
+        let key = RunKey {
+            namespace_id: task.namespace_id.clone(),
+            workflow_id: task.workflow_id.clone(),
+            run_id: task.run_id.clone(),
+        };
+        let mut guard = self.lock(&key).await?;
+        let kind = task.task_kind();
+        if kind == TaskKind::DeleteRun {
+            if guard.state().status == WorkflowExecutionStatus::Running as i32 {
+                return Ok(());
+            }
+            let shard = guard.shard_id;
+            let range = self.inner.shards[shard as usize].range_id;
+            self.inner.store.delete_run(shard, range, &key).await?;
+            guard.slot.loaded = None;
+            drop(guard);
+            tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "retention elapsed; run deleted");
+            return Ok(());
+        }
+        let mut txn = self.begin(&guard);
+        if !txn.running() {
+            return Ok(());
+        }
+        match kind {
+            TaskKind::UserTimer => {
+                let Some(idx) = txn
+                    .ms
+                    .timers
+                    .iter()
+                    .position(|t| t.started_event_id == task.event_id)
+                else {
+                    return Ok(());
+                };
+                let timer = txn.ms.timers.remove(idx);
+                txn.add_external(TimerFiredEventAttributes {
+                    timer_id: timer.timer_id,
+                    started_event_id: timer.started_event_id,
+                });
+                txn.schedule_workflow_task(1);
+            }
+            TaskKind::WorkflowTaskTimeout | TaskKind::StickyTimeout => {
+                txn.workflow_task_timeout(task)
+            }
+            TaskKind::ActivityTimeout => txn.activity_timeout(task),
+            TaskKind::WorkflowTimeout => {
+                if txn.ms.run_expiration == 0 || txn.ms.run_expiration > txn.now {
+                    return Ok(());
+                }
+                txn.time_out();
+            }
+            TaskKind::DispatchWorkflowTask => {
+                // A delayed first workflow task (start delay or continue-as-new backoff).
+                if txn.ms.workflow_task.is_none() && txn.ms.last_completed_wft_started_id == 0 {
+                    txn.schedule_workflow_task(1);
+                } else {
+                    return Ok(());
+                }
+            }
+            _ => return Ok(()),
+        }
+        if txn.events.is_empty() && txn.tasks.is_empty() && txn.ms == *guard.state() {
+            return Ok(());
+        }
+        self.commit(&mut guard, txn).await?;
+        self.release_closed(guard);
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! A change to one run in progress: new events (with ids), buffered events, durable tasks.
+
+use temporalio_protos::temporal::api::{
+    enums::v1::{EventType, TaskQueueKind, WorkflowExecutionStatus},
+    history::v1::{HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes},
+    taskqueue::v1::TaskQueue,
+};
+
+use super::{Engine, Staged};
+use crate::matching::QueueKind;
+use crate::state::{MutableState, Task, TaskKind, WorkflowTaskInfo};
+use crate::time::{SECOND, dur, now_nanos, ts};
+use sundial_store::RunKey;
+
+/// Event id given to an event while it waits in the buffer (Temporal uses the same marker).
+pub(crate) const BUFFERED_EVENT_ID: i64 = -123;
+
+/// Default and maximum workflow task timeouts (Temporal's defaults).
+pub(crate) const DEFAULT_WFT_TIMEOUT: i64 = 10 * SECOND;
+pub(crate) const MAX_WFT_TIMEOUT: i64 = 120 * SECOND;
+
+pub(crate) struct Txn<'a> {
+    pub engine: &'a Engine,
+    pub shard_id: i32,
+    pub ms: MutableState,
+    pub now: i64,
+    pub events: Vec<HistoryEvent>,
+    pub tasks: Vec<Task>,
+    pub visibility: bool,
+}
+
+fn event_type(a: &Attributes) -> EventType {
+    use Attributes as A;
+    match a {
+        A::WorkflowExecutionStartedEventAttributes(_) => EventType::WorkflowExecutionStarted,
+        A::WorkflowExecutionCompletedEventAttributes(_) => EventType::WorkflowExecutionCompleted,
+        A::WorkflowExecutionFailedEventAttributes(_) => EventType::WorkflowExecutionFailed,
+        A::WorkflowExecutionTimedOutEventAttributes(_) => EventType::WorkflowExecutionTimedOut,
+        A::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
+        A::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
+        A::WorkflowTaskCompletedEventAttributes(_) => EventType::WorkflowTaskCompleted,
+        A::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
+        A::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
+        A::ActivityTaskScheduledEventAttributes(_) => EventType::ActivityTaskScheduled,
+        A::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
+        A::ActivityTaskCompletedEventAttributes(_) => EventType::ActivityTaskCompleted,
+        A::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
+        A::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
+        A::ActivityTaskCancelRequestedEventAttributes(_) => EventType::ActivityTaskCancelRequested,
+        A::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
+        A::TimerStartedEventAttributes(_) => EventType::TimerStarted,
+        A::TimerFiredEventAttributes(_) => EventType::TimerFired,
+        A::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
+        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::WorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
+        A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
+        A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
+        A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
+        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => {
+            EventType::WorkflowExecutionContinuedAsNew
+        }
+        A::UpsertWorkflowSearchAttributesEventAttributes(_) => {
+            EventType::UpsertWorkflowSearchAttributes
+        }
+        A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
+        _ => EventType::Unspecified,
+    }
+}
+
+impl<'a> Txn<'a> {
+    pub fn new(engine: &'a Engine, shard_id: i32, ms: MutableState) -> Txn<'a> {
+        Txn {
+            engine,
+            shard_id,
+            ms,
+            now: now_nanos(),
+            events: Vec::new(),
+            tasks: Vec::new(),
+            visibility: false,
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.ms.status == WorkflowExecutionStatus::Running as i32
+    }
+
+    fn make_event(&self, attrs: Attributes) -> HistoryEvent {
+        HistoryEvent {
+            event_id: BUFFERED_EVENT_ID,
+            event_time: Some(ts(self.now)),
+            event_type: event_type(&attrs) as i32,
+            version: 0,
+            task_id: self.engine.next_task_id(self.shard_id),
+            attributes: Some(attrs),
+            ..Default::default()
+        }
+    }
+
+    /// Appends an event to history now; returns its id.
+    pub fn add(&mut self, attrs: impl Into<Attributes>) -> i64 {
+        let mut e = self.make_event(attrs.into());
+        e.event_id = self.ms.next_event_id;
+        self.ms.next_event_id += 1;
+        self.events.push(e);
+        self.ms.next_event_id - 1
+    }
+
+    /// Whether a workflow task is running (events from outside must wait in the buffer).
+    pub fn wft_started(&self) -> bool {
+        self.ms
+            .workflow_task
+            .as_ref()
+            .is_some_and(|w| w.started_event_id > 0)
+    }
+
+    /// Adds an event caused from outside the workflow: buffered while a workflow task runs.
+    /// Returns the event id, or [`BUFFERED_EVENT_ID`].
+    pub fn add_external(&mut self, attrs: impl Into<Attributes>) -> i64 {
+        if self.wft_started() {
+            let e = self.make_event(attrs.into());
+            self.ms.buffered_events.push(e);
+            BUFFERED_EVENT_ID
+        } else {
+            self.add(attrs)
+        }
+    }
+
+    /// Writes buffered events to history, fixing references to buffered started events.
+    pub fn flush_buffered(&mut self) -> bool {
+        if self.ms.buffered_events.is_empty() {
+            return false;
+        }
+        let buffered = std::mem::take(&mut self.ms.buffered_events);
+        let mut started_ids = std::collections::HashMap::new();
+        for mut e in buffered {
+            e.event_id = self.ms.next_event_id;
+            self.ms.next_event_id += 1;
+            use Attributes as A;
+            match e.attributes.as_mut() {
+                Some(A::ActivityTaskStartedEventAttributes(a)) => {
+                    started_ids.insert(a.scheduled_event_id, e.event_id);
+                }
+                Some(A::ActivityTaskCompletedEventAttributes(a))
+                    if a.started_event_id == BUFFERED_EVENT_ID =>
+                {
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(0);
+                }
+                Some(A::ActivityTaskFailedEventAttributes(a))
+                    if a.started_event_id == BUFFERED_EVENT_ID =>
+                {
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(0);
+                }
+                Some(A::ActivityTaskTimedOutEventAttributes(a))
+                    if a.started_event_id == BUFFERED_EVENT_ID =>
+                {
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(0);
+                }
+                Some(A::ActivityTaskCanceledEventAttributes(a))
+                    if a.started_event_id == BUFFERED_EVENT_ID =>
+                {
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(0);
+                }
+                _ => {}
+            }
+            self.events.push(e);
+        }
+        true
+    }
+
+    pub fn task(&mut self, kind: TaskKind, fire_time: i64, event_id: i64) -> &mut Task {
+        self.tasks.push(Task {
+            kind: kind as i32,
+            namespace_id: self.ms.namespace_id.clone(),
+            workflow_id: self.ms.workflow_id.clone(),
+            run_id: self.ms.run_id.clone(),
+            fire_time,
+            event_id,
+            ..Default::default()
+        });
+        self.tasks.last_mut().expect("just pushed")
+    }
+
+    pub fn normal_task_queue(&self) -> String {
+        self.ms
+            .started
+            .as_ref()
+            .and_then(|s| s.task_queue.as_ref())
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn wft_timeout_nanos(&self) -> i64 {
+        let t = crate::time::dur_nanos(
+            &self
+                .ms
+                .started
+                .as_ref()
+                .and_then(|s| s.workflow_task_timeout),
+        );
+        if t <= 0 {
+            DEFAULT_WFT_TIMEOUT
+        } else {
+            t.min(MAX_WFT_TIMEOUT)
+        }
+    }
+
+    /// Schedules a workflow task unless one is pending; sticky when the sticky worker is alive.
+    pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        if !self.running() || self.ms.workflow_task.is_some() {
+            return;
+        }
+        let normal = self.normal_task_queue();
+        let sticky = !self.ms.sticky_task_queue.is_empty()
+            && self
+                .engine
+                .inner
+                .matching
+                .has_live_poller(&Engine::queue_key(
+                    &self.ms.namespace_id,
+                    &self.ms.sticky_task_queue,
+                    QueueKind::Workflow,
+                ));
+        let (queue, kind) = if sticky {
+            (self.ms.sticky_task_queue.clone(), TaskQueueKind::Sticky)
+        } else {
+            (normal.clone(), TaskQueueKind::Normal)
+        };
+        let timeout = self.wft_timeout_nanos();
+        let id = self.add(WorkflowTaskScheduledEventAttributes {
+            task_queue: Some(TaskQueue {
+                name: queue.clone(),
+                kind: kind as i32,
+                normal_name: if sticky { normal } else { String::new() },
+            }),
+            start_to_close_timeout: Some(dur(timeout)),
+            attempt,
+        });
+        self.ms.dispatch_stamp += 1;
+        let stamp = self.ms.dispatch_stamp;
+        self.ms.workflow_task = Some(WorkflowTaskInfo {
+            scheduled_event_id: id,
+            attempt,
+            scheduled_time: self.now,
+            task_queue: queue.clone(),
+            sticky,
+            stamp,
+            timeout_nanos: timeout,
+            ..Default::default()
+        });
+        let t = self.task(TaskKind::DispatchWorkflowTask, 0, id);
+        t.task_queue = queue;
+        t.stamp = stamp;
+        t.attempt = attempt;
+        if sticky {
+            let at = self.now + self.ms.sticky_schedule_to_start_nanos.max(SECOND);
+            let t = self.task(TaskKind::StickyTimeout, at, id);
+            t.stamp = stamp;
+        }
+    }
+
+    pub fn finish(self, key: RunKey, expected_db_version: Option<i64>) -> Staged {
+        Staged {
+            key,
+            state: self.ms,
+            expected_db_version,
+            txn_events: self.events,
+            tasks: self.tasks,
+            visibility: self.visibility,
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Workflow tasks: poll (record started), complete (apply commands), fail, time out.
+
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowExecution,
+    enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    failure::v1::Failure,
+    history::v1::{
+        History, WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
+        WorkflowTaskStartedEventAttributes, WorkflowTaskTimedOutEventAttributes,
+    },
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::{
+        PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+        RespondWorkflowTaskFailedRequest, ShutdownWorkerRequest,
+    },
+};
+
+use super::commands::is_close_command;
+use super::{Engine, RunGuard, Txn};
+use crate::error::{Error, Result, invalid};
+use crate::matching::{QueueKind, Queued};
+use crate::namespace::Namespace;
+use crate::state::{Task, TaskKind, TaskToken};
+use crate::time::{dur_nanos, opt_ts, ts};
+use sundial_store::{CurrentRunUpdate, RunKey};
+
+fn wft_not_found() -> Error {
+    Error::NotFound("Workflow task not found.".into())
+}
+
+impl Txn<'_> {
+    /// Records a failed (or timed out) workflow task and schedules the next attempt.
+    pub fn fail_workflow_task(
+        &mut self,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+    ) {
+        let Some(wft) = self.ms.workflow_task.take() else {
+            return;
+        };
+        self.add(WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            cause: cause as i32,
+            failure,
+            identity: identity.to_string(),
+            ..Default::default()
+        });
+        self.ms.sticky_task_queue.clear();
+        self.flush_buffered();
+        self.schedule_workflow_task(wft.attempt + 1);
+    }
+
+    /// The workflow task's start-to-close timeout or a sticky schedule-to-start timeout fired.
+    pub fn workflow_task_timeout(&mut self, task: &Task) {
+        let Some(wft) = self.ms.workflow_task.clone() else {
+            return;
+        };
+        if wft.scheduled_event_id != task.event_id || wft.stamp != task.stamp {
+            return;
+        }
+        match task.task_kind() {
+            TaskKind::WorkflowTaskTimeout
+                if wft.started_event_id > 0 && wft.attempt == task.attempt =>
+            {
+                self.add(WorkflowTaskTimedOutEventAttributes {
+                    scheduled_event_id: wft.scheduled_event_id,
+                    started_event_id: wft.started_event_id,
+                    timeout_type: TimeoutType::StartToClose as i32,
+                });
+                self.ms.workflow_task = None;
+                self.ms.sticky_task_queue.clear();
+                self.flush_buffered();
+                self.schedule_workflow_task(wft.attempt + 1);
+            }
+            TaskKind::StickyTimeout if wft.started_event_id == 0 && wft.sticky => {
+                self.add(WorkflowTaskTimedOutEventAttributes {
+                    scheduled_event_id: wft.scheduled_event_id,
+                    started_event_id: 0,
+                    timeout_type: TimeoutType::ScheduleToStart as i32,
+                });
+                self.ms.workflow_task = None;
+                self.ms.sticky_task_queue.clear();
+                self.schedule_workflow_task(wft.attempt);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Engine {
+    pub async fn poll_workflow_task(
+        &self,
+        ns: &Namespace,
+        req: PollWorkflowTaskQueueRequest,
+        wait: std::time::Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let name = req
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        super::start::check_id(self, &name, "TaskQueue")?;
+        let key = Self::queue_key(&ns.id, &name, QueueKind::Workflow);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(Default::default());
+            }
+            let Some(guard) = self.inner.matching.poll(&key, left).await else {
+                return Ok(Default::default());
+            };
+            let got = self
+                .record_workflow_task_started(guard.task(), &req.identity)
+                .await?;
+            let q = guard.consume();
+            self.ack(&q);
+            if let Some(resp) = got {
+                return Ok(resp);
+            }
+        }
+    }
+
+    async fn record_workflow_task_started(
+        &self,
+        q: &Queued,
+        identity: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let task = &q.task;
+        let key = RunKey {
+            namespace_id: task.namespace_id.clone(),
+            workflow_id: task.workflow_id.clone(),
+            run_id: task.run_id.clone(),
+        };
+        let mut guard = match self.lock(&key).await {
+            Ok(g) => g,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut txn = self.begin(&guard);
+        let Some(mut wft) = txn.ms.workflow_task.clone().filter(|w| {
+            w.scheduled_event_id == task.event_id
+                && w.stamp == task.stamp
+                && w.started_event_id == 0
+        }) else {
+            return Ok(None);
+        };
+        if !txn.running() {
+            return Ok(None);
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started_id = txn.add(WorkflowTaskStartedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            identity: identity.to_string(),
+            request_id: request_id.clone(),
+            history_size_bytes: txn.ms.history_size_bytes,
+            ..Default::default()
+        });
+        wft.started_event_id = started_id;
+        wft.started_time = txn.now;
+        wft.request_id = request_id;
+        wft.identity = identity.to_string();
+        txn.ms.workflow_task = Some(wft.clone());
+        let t = txn.task(
+            TaskKind::WorkflowTaskTimeout,
+            wft.started_time + wft.timeout_nanos,
+            wft.scheduled_event_id,
+        );
+        t.attempt = wft.attempt;
+        t.stamp = wft.stamp;
+        let ms_prev_started = txn.ms.last_completed_wft_started_id;
+        let started = txn.ms.started.clone().unwrap_or_default();
+        self.commit(&mut guard, txn).await?;
+        drop(guard);
+        let from = if wft.sticky { ms_prev_started + 1 } else { 1 };
+        let events = self.read_events(&key, from, started_id).await?;
+        let token = TaskToken {
+            namespace_id: key.namespace_id.clone(),
+            workflow_id: key.workflow_id.clone(),
+            run_id: key.run_id.clone(),
+            scheduled_event_id: wft.scheduled_event_id,
+            attempt: wft.attempt,
+            started_event_id: started_id,
+            stamp: wft.stamp,
+            ..Default::default()
+        };
+        Ok(Some(PollWorkflowTaskQueueResponse {
+            task_token: token.encode_to_vec(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: key.workflow_id.clone(),
+                run_id: key.run_id.clone(),
+            }),
+            workflow_type: started.workflow_type,
+            previous_started_event_id: ms_prev_started,
+            started_event_id: started_id,
+            attempt: wft.attempt,
+            history: Some(History { events }),
+            workflow_execution_task_queue: Some(TaskQueue {
+                name: started.task_queue.map(|t| t.name).unwrap_or_default(),
+                kind: TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
+            scheduled_time: opt_ts(wft.scheduled_time),
+            started_time: Some(ts(wft.started_time)),
+            ..Default::default()
+        }))
+    }
+
+    /// Locks the run of a workflow task token and checks the task is the running one.
+    async fn locate_workflow_task(
+        &self,
+        ns: &Namespace,
+        token: &[u8],
+    ) -> Result<(RunGuard, TaskToken)> {
+        let t = self.decode_token(ns, token)?;
+        if t.activity {
+            return Err(invalid("Activity task token used for a workflow task."));
+        }
+        let key = RunKey {
+            namespace_id: t.namespace_id.clone(),
+            workflow_id: t.workflow_id.clone(),
+            run_id: t.run_id.clone(),
+        };
+        let guard = self.lock(&key).await.map_err(|e| match e {
+            Error::NotFound(_) => wft_not_found(),
+            e => e,
+        })?;
+        let ok = guard.state().workflow_task.as_ref().is_some_and(|w| {
+            w.scheduled_event_id == t.scheduled_event_id
+                && w.started_event_id == t.started_event_id
+                && w.started_event_id > 0
+        });
+        if !ok
+            || guard.state().status
+                != temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus::Running
+                    as i32
+        {
+            return Err(wft_not_found());
+        }
+        Ok((guard, t))
+    }
+
+    pub async fn complete_workflow_task(
+        &self,
+        ns: &Namespace,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        if !req.messages.is_empty() {
+            return Err(Error::Unimplemented(
+                "workflow update protocol messages are not supported by this server yet".into(),
+            ));
+        }
+        let (mut guard, _token) = self.locate_workflow_task(ns, &req.task_token).await?;
+        let mut txn = self.begin(&guard);
+        let wft = txn.ms.workflow_task.clone().expect("checked by locate");
+        match &req.sticky_attributes {
+            Some(s)
+                if s.worker_task_queue
+                    .as_ref()
+                    .is_some_and(|q| !q.name.is_empty()) =>
+            {
+                txn.ms.sticky_task_queue = s
+                    .worker_task_queue
+                    .as_ref()
+                    .map(|q| q.name.clone())
+                    .unwrap_or_default();
+                txn.ms.sticky_schedule_to_start_nanos = dur_nanos(&s.schedule_to_start_timeout);
+            }
+            _ => txn.ms.sticky_task_queue.clear(),
+        }
+        // A close command while new events wait would lose them: fail the task instead.
+        if !txn.ms.buffered_events.is_empty() && req.commands.iter().any(is_close_command) {
+            txn.fail_workflow_task(
+                WorkflowTaskFailedCause::UnhandledCommand,
+                None,
+                &req.identity,
+            );
+            self.commit(&mut guard, txn).await?;
+            return Ok(Default::default());
+        }
+        let completed_id = txn.add(WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            identity: req.identity.clone(),
+            binary_checksum: req.binary_checksum.clone(),
+            worker_version: req.worker_version_stamp.clone(),
+            sdk_metadata: req.sdk_metadata.clone(),
+            metering_metadata: req.metering_metadata,
+            ..Default::default()
+        });
+        txn.ms.workflow_task = None;
+        txn.ms.last_completed_wft_started_id = wft.started_event_id;
+        let effects = match txn.apply_commands(&req.commands, completed_id, &req.identity) {
+            Ok(fx) => fx,
+            Err(err) => {
+                // Nothing of the commands is kept: record the failed task instead.
+                let mut txn = self.begin(&guard);
+                txn.fail_workflow_task(
+                    err.cause,
+                    Some(Failure {
+                        message: err.message.clone(),
+                        ..Default::default()
+                    }),
+                    &req.identity,
+                );
+                self.commit(&mut guard, txn).await?;
+                return Err(invalid(err.message));
+            }
+        };
+        let had_buffered = txn.flush_buffered();
+        if had_buffered || req.force_create_new_workflow_task || effects.needs_workflow_task {
+            txn.schedule_workflow_task(1);
+        }
+        match effects.next_run {
+            None => self.commit(&mut guard, txn).await?,
+            Some((new_run_id, run)) => {
+                let key = guard.key.clone();
+                let version = guard.slot.loaded.as_ref().map(|l| l.1);
+                let old = txn.finish(key.clone(), version);
+                let shard = guard.shard_id;
+                let new = self.new_run(shard, &key.namespace_id, &new_run_id, run);
+                let current = Some(CurrentRunUpdate::Move {
+                    from_run_id: key.run_id.clone(),
+                    run_id: new_run_id,
+                });
+                self.commit_staged(
+                    shard,
+                    &key.workflow_id,
+                    current,
+                    vec![(Some(&mut guard), old), (None, new)],
+                )
+                .await?;
+            }
+        }
+        self.release_closed(guard);
+        Ok(RespondWorkflowTaskCompletedResponse::default())
+    }
+
+    pub async fn fail_workflow_task(
+        &self,
+        ns: &Namespace,
+        req: RespondWorkflowTaskFailedRequest,
+    ) -> Result<()> {
+        let (mut guard, _) = self.locate_workflow_task(ns, &req.task_token).await?;
+        let mut txn = self.begin(&guard);
+        let cause = WorkflowTaskFailedCause::try_from(req.cause)
+            .unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        txn.fail_workflow_task(cause, req.failure.clone(), &req.identity);
+        self.commit(&mut guard, txn).await
+    }
+
+    /// A worker is going away: its sticky queue's tasks move to the normal queue now.
+    pub async fn shutdown_worker(&self, ns: &Namespace, req: ShutdownWorkerRequest) -> Result<()> {
+        if req.sticky_task_queue.is_empty() {
+            return Ok(());
+        }
+        let key = Self::queue_key(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
+        for mut q in self.inner.matching.remove_queue(&key) {
+            q.task.kind = TaskKind::StickyTimeout as i32;
+            if let Err(e) = self.process_timer_task(&q.task).await {
+                tracing::warn!(error = %e, "moving a sticky task back to its normal queue failed");
+            }
+            self.ack(&q);
+        }
+        Ok(())
+    }
+}

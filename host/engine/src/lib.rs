@@ -1,0 +1,44 @@
+#![allow(deprecated)]
+//! Sundial's engine: history (mutable state, event building, state machines, timers, durable
+//! shard tasks) and matching (task queues, sync match, backlog, long polls).
+//!
+//! The engine is generic over the persistence traits of `sundial-store` and knows nothing of
+//! gRPC transport; the frontend calls [`Engine`] methods with Temporal's request messages.
+
+pub mod error;
+mod history;
+mod matching;
+pub mod namespace;
+mod queues;
+pub mod state;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use history::{ActivityRef, Engine};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Number of history shards; fixed for the life of a database.
+    pub num_shards: i32,
+    /// Longest a task-queue poll waits before returning an empty response.
+    pub poll_timeout: std::time::Duration,
+    /// Longest a history long poll (`wait_new_event`) waits before returning a page token.
+    pub history_poll_timeout: std::time::Duration,
+    /// Largest payload blob accepted (Temporal's default: 2 MiB).
+    pub blob_size_limit: usize,
+    /// Largest workflow/activity/signal id and name accepted.
+    pub max_id_length: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            num_shards: 4,
+            poll_timeout: std::time::Duration::from_secs(60),
+            history_poll_timeout: std::time::Duration::from_secs(20),
+            blob_size_limit: 2 * 1024 * 1024,
+            max_id_length: 1000,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Matching: in-memory task queues in front of the durable dispatch tasks.
+//!
+//! A dispatched task goes straight to a waiting poller when there is one (sync match);
+//! otherwise it waits in the queue's backlog. The durable copy is the shard task row written
+//! with the change that scheduled the work; it is deleted once the task has started, so a
+//! restart refills the backlog from the database.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::state::Task;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum QueueKind {
+    Workflow,
+    Activity,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct QueueKey {
+    pub namespace_id: String,
+    pub name: String,
+    pub kind: QueueKind,
+}
+
+/// A task handed to matching: the durable task plus where its row lives.
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub shard_id: i32,
+    pub task_id: i64,
+    pub task: Task,
+}
+
+#[derive(Default)]
+struct Queue {
+    backlog: VecDeque<Queued>,
+    pollers: VecDeque<(u64, oneshot::Sender<Queued>)>,
+    last_poll: Option<Instant>,
+}
+
+/// How long after its last poll a sticky queue still counts as served by a worker.
+const STICKY_LIVENESS: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+pub(crate) struct Matching {
+    queues: Mutex<HashMap<QueueKey, Queue>>,
+    next_poller: std::sync::atomic::AtomicU64,
+}
+
+/// A task taken from a queue. Unless [`TaskGuard::consume`] is called, dropping the guard
+/// (for example when the poll's client goes away) puts the task back.
+pub(crate) struct TaskGuard {
+    matching: Arc<Matching>,
+    key: QueueKey,
+    item: Option<Queued>,
+}
+
+impl TaskGuard {
+    pub fn task(&self) -> &Queued {
+        self.item.as_ref().expect("task present until consumed")
+    }
+    pub fn consume(mut self) -> Queued {
+        self.item.take().expect("task present until consumed")
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            self.matching.add(&self.key, item);
+        }
+    }
+}
+
+/// Removes a waiting poller when its poll ends for any reason, rescuing a task that was
+/// handed to it in the meantime.
+struct PollerGuard {
+    matching: Arc<Matching>,
+    key: QueueKey,
+    id: u64,
+    rx: Option<oneshot::Receiver<Queued>>,
+}
+
+impl Drop for PollerGuard {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            {
+                let mut queues = self.matching.queues.lock().unwrap();
+                if let Some(q) = queues.get_mut(&self.key) {
+                    q.pollers.retain(|(id, _)| *id != self.id);
+                    q.last_poll = Some(Instant::now());
+                }
+            }
+            rx.close();
+            if let Ok(item) = rx.try_recv() {
+                self.matching.add(&self.key, item);
+            }
+        }
+    }
+}
+
+impl Matching {
+    /// Offers a task: to the oldest waiting poller, else to the backlog.
+    pub fn add(&self, key: &QueueKey, mut item: Queued) {
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(key.clone()).or_default();
+        while let Some((_, tx)) = q.pollers.pop_front() {
+            match tx.send(item) {
+                Ok(()) => return,
+                Err(back) => item = back,
+            }
+        }
+        q.backlog.push_back(item);
+    }
+
+    /// Waits up to `timeout` for a task.
+    pub async fn poll(self: &Arc<Self>, key: &QueueKey, timeout: Duration) -> Option<TaskGuard> {
+        let (id, rx) = {
+            let mut queues = self.queues.lock().unwrap();
+            let q = queues.entry(key.clone()).or_default();
+            q.last_poll = Some(Instant::now());
+            if let Some(item) = q.backlog.pop_front() {
+                return Some(TaskGuard {
+                    matching: self.clone(),
+                    key: key.clone(),
+                    item: Some(item),
+                });
+            }
+            let id = self
+                .next_poller
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            q.pollers.push_back((id, tx));
+            (id, rx)
+        };
+        let mut guard = PollerGuard {
+            matching: self.clone(),
+            key: key.clone(),
+            id,
+            rx: Some(rx),
+        };
+        let rx = guard.rx.as_mut().expect("receiver set");
+        let got = tokio::time::timeout(timeout, rx).await;
+        match got {
+            Ok(Ok(item)) => {
+                guard.rx = None;
+                if let Some(q) = self.queues.lock().unwrap().get_mut(key) {
+                    q.last_poll = Some(Instant::now());
+                }
+                Some(TaskGuard {
+                    matching: self.clone(),
+                    key: key.clone(),
+                    item: Some(item),
+                })
+            }
+            _ => None, // PollerGuard's drop deregisters and rescues a late hand-off.
+        }
+    }
+
+    /// Whether a worker polled this queue recently (used to decide sticky dispatch).
+    pub fn has_live_poller(&self, key: &QueueKey) -> bool {
+        let queues = self.queues.lock().unwrap();
+        match queues.get(key) {
+            Some(q) => {
+                !q.pollers.is_empty() || q.last_poll.is_some_and(|t| t.elapsed() < STICKY_LIVENESS)
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a queue (a sticky queue whose worker shut down) and returns its backlog.
+    pub fn remove_queue(&self, key: &QueueKey) -> Vec<Queued> {
+        let mut queues = self.queues.lock().unwrap();
+        match queues.remove(key) {
+            Some(q) => q.backlog.into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn backlog_len(&self, key: &QueueKey) -> usize {
+        self.queues
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|q| q.backlog.len())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> QueueKey {
+        QueueKey {
+            namespace_id: "ns".into(),
+            name: "q".into(),
+            kind: QueueKind::Workflow,
+        }
+    }
+    fn item(id: i64) -> Queued {
+        Queued {
+            shard_id: 0,
+            task_id: id,
+            task: Task::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sync_match_hands_task_to_waiting_poller() {
+        let m = Arc::new(Matching::default());
+        let m2 = m.clone();
+        let poller = tokio::spawn(async move {
+            m2.poll(&key(), Duration::from_secs(5))
+                .await
+                .map(|g| g.consume().task_id)
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        m.add(&key(), item(7));
+        assert_eq!(poller.await.unwrap(), Some(7));
+        assert_eq!(m.backlog_len(&key()), 0);
+    }
+
+    #[tokio::test]
+    async fn backlog_is_served_later_and_idle_poll_times_out() {
+        let m = Arc::new(Matching::default());
+        assert!(m.poll(&key(), Duration::from_millis(20)).await.is_none());
+        m.add(&key(), item(1));
+        m.add(&key(), item(2));
+        assert_eq!(m.backlog_len(&key()), 2);
+        let a = m
+            .poll(&key(), Duration::from_millis(20))
+            .await
+            .unwrap()
+            .consume();
+        assert_eq!(a.task_id, 1);
+    }
+
+    #[tokio::test]
+    async fn dropped_guard_requeues_task() {
+        let m = Arc::new(Matching::default());
+        m.add(&key(), item(3));
+        let g = m.poll(&key(), Duration::from_millis(20)).await.unwrap();
+        drop(g);
+        assert_eq!(m.backlog_len(&key()), 1);
+    }
+}

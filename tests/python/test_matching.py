@@ -1,0 +1,80 @@
+"""Task matching: sync match, backlogs, and idle long polls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
+from temporalio.client import Client
+
+from helpers import new_worker, unique, wait_for_event
+from workflows import CrossQueueActivityWorkflow, EchoWorkflow, GreetingWorkflow, greet
+
+
+async def test_sync_match_with_polling_worker(client: Client) -> None:
+    tq = unique("tq")
+    async with new_worker(client, tq, [GreetingWorkflow], [greet]):
+        await asyncio.sleep(0.5)  # the worker is now blocked in its polls
+        began = time.monotonic()
+        result = await client.execute_workflow(GreetingWorkflow.run, "sync", id=unique("sync"), task_queue=tq)
+        assert result == "Hello, sync!"
+        assert time.monotonic() - began < 10
+
+
+async def test_many_workflows_on_one_queue(client: Client) -> None:
+    tq = unique("tq")
+    async with new_worker(client, tq, [GreetingWorkflow], [greet]):
+        handles = [
+            await client.start_workflow(GreetingWorkflow.run, f"n{i}", id=unique("many"), task_queue=tq)
+            for i in range(10)
+        ]
+        results = await asyncio.gather(*(h.result() for h in handles))
+    assert results == [f"Hello, n{i}!" for i in range(10)]
+
+
+async def test_workflow_backlog_is_dispatched_to_late_worker(client: Client) -> None:
+    tq = unique("tq")
+    handles = [
+        await client.start_workflow(EchoWorkflow.run, f"queued {i}", id=unique("backlog"), task_queue=tq)
+        for i in range(3)
+    ]
+    await asyncio.sleep(2)
+    async with new_worker(client, tq, [EchoWorkflow]):
+        results = await asyncio.gather(*(h.result() for h in handles))
+    assert results == [f"queued {i}" for i in range(3)]
+
+
+async def test_activity_backlog_is_dispatched_to_late_worker(client: Client) -> None:
+    workflow_tq = unique("tq-wf")
+    activity_tq = unique("tq-act")
+    async with new_worker(client, workflow_tq, [CrossQueueActivityWorkflow]):
+        handle = await client.start_workflow(
+            CrossQueueActivityWorkflow.run, activity_tq, id=unique("act-backlog"), task_queue=workflow_tq
+        )
+        await wait_for_event(handle, "ActivityTaskScheduled")
+        await asyncio.sleep(2)
+        async with new_worker(client, activity_tq, activities=[greet]):
+            assert await handle.result() == "Hello, backlog!"
+
+
+@pytest.mark.slow
+async def test_idle_workflow_poll_returns_empty_before_client_deadline(client: Client) -> None:
+    """An idle long poll must answer (with an empty task) before the caller's deadline.
+    The reference server answers after about 60 s."""
+    began = time.monotonic()
+    response = await client.workflow_service.poll_workflow_task_queue(
+        PollWorkflowTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=unique("tq-idle")),
+            identity="sundial-tests-idle-poller",
+        ),
+        timeout=timedelta(seconds=80),
+    )
+    elapsed = time.monotonic() - began
+    assert response.task_token == b""
+    assert elapsed < 70, elapsed
+
