@@ -124,7 +124,7 @@ impl Txn<'_> {
                     let act = &mut self.ms.activities[idx];
                     if act.started_time == 0 {
                         self.ms.activities.remove(idx);
-                        self.add(ActivityTaskCanceledEventAttributes {
+                        self.buffer(ActivityTaskCanceledEventAttributes {
                             latest_cancel_requested_event_id: req_id,
                             scheduled_event_id: a.scheduled_event_id,
                             identity: identity.to_string(),

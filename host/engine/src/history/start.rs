@@ -478,6 +478,8 @@ impl Txn<'_> {
         self.ms.workflow_task = None;
         self.ms.activities.clear();
         self.ms.timers.clear();
+        // Events still waiting would follow the close event: like Temporal, drop them.
+        self.ms.buffered_events.clear();
         self.visibility = true;
         let retention = self
             .engine

@@ -127,6 +127,13 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// Buffers an event caused by a command that is not the command's own event (it follows
+    /// the task's command events, and is dropped if the workflow closes in the same task).
+    pub fn buffer(&mut self, attrs: impl Into<Attributes>) {
+        let e = self.make_event(attrs.into());
+        self.ms.buffered_events.push(e);
+    }
+
     /// Writes buffered events to history, fixing references to buffered started events.
     pub fn flush_buffered(&mut self) -> bool {
         if self.ms.buffered_events.is_empty() {

