@@ -94,6 +94,10 @@ pub async fn start(
         persistence: format!("{backend:?}").to_lowercase(),
     };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // The `temporal` CLI sends its health checks gzip-compressed.
+    let health_service = health_service
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
     health_reporter
         .set_serving::<WorkflowServiceServer<WorkflowHandler>>()
         .await;

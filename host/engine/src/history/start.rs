@@ -38,6 +38,12 @@ pub(crate) fn check_blob(engine: &Engine, payloads: &Option<Payloads>, field: &s
     Ok(())
 }
 
+/// A duration the command set, or `None` when it left it out or sent zero (both mean
+/// "as before").
+fn nonzero(d: Option<prost_types::Duration>) -> Option<prost_types::Duration> {
+    d.filter(|d| d.seconds != 0 || d.nanos != 0)
+}
+
 pub(crate) fn check_id(engine: &Engine, value: &str, what: &str) -> Result<()> {
     if value.is_empty() {
         return Err(invalid(format!("{what} is not set on request.")));
@@ -501,7 +507,11 @@ impl Txn<'_> {
             cmd.initiator
         };
         let attrs = WorkflowExecutionStartedEventAttributes {
-            workflow_type: cmd.workflow_type.clone().or(prev.workflow_type.clone()),
+            workflow_type: cmd
+                .workflow_type
+                .clone()
+                .filter(|t| !t.name.is_empty())
+                .or(prev.workflow_type.clone()),
             task_queue: Some(TaskQueue {
                 name: cmd
                     .task_queue
@@ -514,8 +524,8 @@ impl Txn<'_> {
             }),
             input: cmd.input.clone(),
             workflow_execution_timeout: prev.workflow_execution_timeout,
-            workflow_run_timeout: cmd.workflow_run_timeout.or(prev.workflow_run_timeout),
-            workflow_task_timeout: cmd.workflow_task_timeout.or(prev.workflow_task_timeout),
+            workflow_run_timeout: nonzero(cmd.workflow_run_timeout).or(prev.workflow_run_timeout),
+            workflow_task_timeout: nonzero(cmd.workflow_task_timeout).or(prev.workflow_task_timeout),
             continued_execution_run_id: self.ms.run_id.clone(),
             initiator,
             continued_failure: cmd.failure.clone(),
