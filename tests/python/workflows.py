@@ -337,6 +337,33 @@ class TwoStepWorkflow:
         return [first, second]
 
 
+@workflow.defn
+class CancelTimerWorkflow:
+    """Starts a long timer, cancels it before it fires, then returns (CancelTimer command)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        sleeper = asyncio.create_task(asyncio.sleep(3600))
+        await asyncio.sleep(0.2)
+        sleeper.cancel()
+        try:
+            await sleeper
+        except asyncio.CancelledError:
+            return "timer cancelled"
+        return "timer fired"
+
+
+@workflow.defn
+class LocalActivityWorkflow:
+    """Runs `greet` as a local activity: the SDK records its result with a marker."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_local_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=5)
+        )
+
+
 ALL_WORKFLOWS = [
     GreetingWorkflow,
     EchoWorkflow,
@@ -350,6 +377,8 @@ ALL_WORKFLOWS = [
     ContinueAsNewWorkflow,
     CrossQueueActivityWorkflow,
     TwoStepWorkflow,
+    CancelTimerWorkflow,
+    LocalActivityWorkflow,
 ]
 
 ALL_ACTIVITIES = [
