@@ -243,10 +243,15 @@ mod tests {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let c = Config::from_yaml(&path).unwrap_or_else(|e| panic!("{e}"));
-                c.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                c.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
             }
         }
-        assert!(seen >= 3, "expected the shipped configs in {}", dir.display());
+        assert!(
+            seen >= 3,
+            "expected the shipped configs in {}",
+            dir.display()
+        );
     }
 }

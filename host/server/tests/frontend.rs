@@ -56,11 +56,15 @@ impl Server {
     async fn start() -> Server {
         let mut config = Config::default();
         config.server.port = 0;
-        config.namespaces.push(sundial_server::config::NamespaceConfig {
-            name: "other".into(),
-            retention: None,
-        });
-        let running = sundial_server::start(&config, None).await.expect("server starts");
+        config
+            .namespaces
+            .push(sundial_server::config::NamespaceConfig {
+                name: "other".into(),
+                retention: None,
+            });
+        let running = sundial_server::start(&config, None)
+            .await
+            .expect("server starts");
         let channel = Channel::from_shared(format!("http://{}", running.addr))
             .unwrap()
             .connect()
@@ -116,10 +120,8 @@ async fn history_len(s: &Server, workflow_id: &str, run_id: &str) -> usize {
         }),
         ..Default::default()
     };
-    let r: GetWorkflowExecutionHistoryResponse = s
-        .call("GetWorkflowExecutionHistory", req)
-        .await
-        .unwrap();
+    let r: GetWorkflowExecutionHistoryResponse =
+        s.call("GetWorkflowExecutionHistory", req).await.unwrap();
     r.history.unwrap().events.len()
 }
 
@@ -193,7 +195,10 @@ async fn oversized_payload_is_rejected_and_persists_nothing() {
 
     // Signals are checked as well, and the rejected signal leaves the history untouched.
     let started: StartWorkflowExecutionResponse = s
-        .call("StartWorkflowExecution", start_request("default", "sig-target"))
+        .call(
+            "StartWorkflowExecution",
+            start_request("default", "sig-target"),
+        )
         .await
         .unwrap();
     let before = history_len(&s, "sig-target", &started.run_id).await;

@@ -18,27 +18,43 @@ async fn drop_scratch(base_env: &str, default: &str, statement: String) {
 }
 
 async fn fresh_postgres() -> String {
-    let base = std::env::var("SUNDIAL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("SUNDIAL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     sqlx::any::install_default_drivers();
     let schema = format!("sundial_t_{}", uid());
-    let pool = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL must be running (see README)");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be running (see README)");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 async fn fresh_mysql() -> String {
-    let base = std::env::var("SUNDIAL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let base = std::env::var("SUNDIAL_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     sqlx::any::install_default_drivers();
     let db = format!("sundial_t_{}", uid());
-    let pool = sqlx::AnyPool::connect(&base).await.expect("MariaDB/MySQL must be running (see README)");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&pool).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("MariaDB/MySQL must be running (see README)");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     format!("{prefix}/{db}")
 }
 
 fn key(ns: &str, wf: &str, run: &str) -> RunKey {
-    RunKey { namespace_id: ns.into(), workflow_id: wf.into(), run_id: run.into() }
+    RunKey {
+        namespace_id: ns.into(),
+        workflow_id: wf.into(),
+        run_id: run.into(),
+    }
 }
 
 async fn suite(store: SqlStore) {
@@ -55,22 +71,61 @@ async fn shards(store: &SqlStore) {
         assert!(b > a, "range ids must grow on every acquisition");
     }
     // A write fenced on the old range id fails: the previous owner cannot write.
-    let stale = WorkflowCommit { shard_id: 0, range_id: first[0], workflow_id: "w".into(), namespace_id: "n".into(), ..Default::default() };
-    assert!(matches!(store.commit(&stale).await, Err(Error::ShardOwnershipLost { .. })));
+    let stale = WorkflowCommit {
+        shard_id: 0,
+        range_id: first[0],
+        workflow_id: "w".into(),
+        namespace_id: "n".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit(&stale).await,
+        Err(Error::ShardOwnershipLost { .. })
+    ));
 }
 
 async fn namespaces(store: &SqlStore) {
     let name = format!("ns-{}", uid());
-    let row = NamespaceRow { id: uid(), name: name.clone(), data: vec![1, 2, 3], version: 1 };
+    let row = NamespaceRow {
+        id: uid(),
+        name: name.clone(),
+        data: vec![1, 2, 3],
+        version: 1,
+    };
     store.create_namespace(&row).await.unwrap();
-    let dup = NamespaceRow { id: uid(), ..row.clone() };
-    assert!(matches!(store.create_namespace(&dup).await, Err(Error::AlreadyExists(_))));
-    assert_eq!(store.get_namespace_by_name(&name).await.unwrap().unwrap(), row);
-    assert_eq!(store.get_namespace_by_id(&row.id).await.unwrap().unwrap(), row);
-    assert!(store.get_namespace_by_name("missing").await.unwrap().is_none());
-    let updated = NamespaceRow { data: vec![9], version: 2, ..row.clone() };
+    let dup = NamespaceRow {
+        id: uid(),
+        ..row.clone()
+    };
+    assert!(matches!(
+        store.create_namespace(&dup).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.get_namespace_by_name(&name).await.unwrap().unwrap(),
+        row
+    );
+    assert_eq!(
+        store.get_namespace_by_id(&row.id).await.unwrap().unwrap(),
+        row
+    );
+    assert!(
+        store
+            .get_namespace_by_name("missing")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let updated = NamespaceRow {
+        data: vec![9],
+        version: 2,
+        ..row.clone()
+    };
     store.update_namespace(&updated, 1).await.unwrap();
-    assert!(matches!(store.update_namespace(&updated, 1).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.update_namespace(&updated, 1).await,
+        Err(Error::Conflict(_))
+    ));
     let listed = store.list_namespaces("", 1000).await.unwrap();
     assert!(listed.iter().any(|n| n.name == name && n.data == vec![9]));
 }
@@ -79,66 +134,142 @@ async fn executions(store: &SqlStore) {
     let range = store.acquire_shards(1).await.unwrap()[0];
     let (ns, wf, run1, run2) = (uid(), format!("Wf-{}", uid()), uid(), uid());
     let k1 = key(&ns, &wf, &run1);
-    let batch = |k: &RunKey, first: i64, last: i64| HistoryBatch { key: k.clone(), first_event_id: first, last_event_id: last, data: vec![first as u8; 10] };
+    let batch = |k: &RunKey, first: i64, last: i64| HistoryBatch {
+        key: k.clone(),
+        first_event_id: first,
+        last_event_id: last,
+        data: vec![first as u8; 10],
+    };
     let create = WorkflowCommit {
         shard_id: 0,
         range_id: range,
         workflow_id: wf.clone(),
         namespace_id: ns.clone(),
-        current: Some(CurrentRunUpdate::Create { run_id: run1.clone() }),
-        executions: vec![ExecutionWrite { key: k1.clone(), state: b"s1".to_vec(), expected_db_version: None, new_db_version: 1 }],
+        current: Some(CurrentRunUpdate::Create {
+            run_id: run1.clone(),
+        }),
+        executions: vec![ExecutionWrite {
+            key: k1.clone(),
+            state: b"s1".to_vec(),
+            expected_db_version: None,
+            new_db_version: 1,
+        }],
         history: vec![batch(&k1, 1, 2)],
-        tasks: vec![TaskRow { task_id: 100, data: b"t".to_vec() }],
+        tasks: vec![TaskRow {
+            task_id: 100,
+            data: b"t".to_vec(),
+        }],
         visibility: vec![],
     };
     store.commit(&create).await.unwrap();
-    assert_eq!(store.get_current_run(0, &ns, &wf).await.unwrap(), Some(run1.clone()));
+    assert_eq!(
+        store.get_current_run(0, &ns, &wf).await.unwrap(),
+        Some(run1.clone())
+    );
     // The same id in other case is another workflow (ids are case-sensitive everywhere).
-    assert_eq!(store.get_current_run(0, &ns, &wf.to_lowercase()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_current_run(0, &ns, &wf.to_lowercase())
+            .await
+            .unwrap(),
+        None
+    );
     // A second create of the same workflow id fails and writes nothing.
-    let dup = WorkflowCommit { tasks: vec![TaskRow { task_id: 101, data: vec![] }], ..create.clone() };
+    let dup = WorkflowCommit {
+        tasks: vec![TaskRow {
+            task_id: 101,
+            data: vec![],
+        }],
+        ..create.clone()
+    };
     assert!(store.commit(&dup).await.is_err());
     let tasks = store.load_tasks(0).await.unwrap();
     assert!(tasks.iter().any(|t| t.task_id == 100) && !tasks.iter().any(|t| t.task_id == 101));
 
     let update = WorkflowCommit {
         current: None,
-        executions: vec![ExecutionWrite { key: k1.clone(), state: b"s2".to_vec(), expected_db_version: Some(1), new_db_version: 2 }],
+        executions: vec![ExecutionWrite {
+            key: k1.clone(),
+            state: b"s2".to_vec(),
+            expected_db_version: Some(1),
+            new_db_version: 2,
+        }],
         history: vec![batch(&k1, 3, 5)],
         tasks: vec![],
         ..create.clone()
     };
     store.commit(&update).await.unwrap();
     // A stale db version is rejected, and the batch it carried is not written.
-    let stale = WorkflowCommit { history: vec![batch(&k1, 6, 6)], ..update.clone() };
-    assert!(matches!(store.commit(&stale).await, Err(Error::Conflict(_))));
+    let stale = WorkflowCommit {
+        history: vec![batch(&k1, 6, 6)],
+        ..update.clone()
+    };
+    assert!(matches!(
+        store.commit(&stale).await,
+        Err(Error::Conflict(_))
+    ));
     let st = store.get_state(0, &k1).await.unwrap().unwrap();
     assert_eq!((st.state.as_slice(), st.db_version), (&b"s2"[..], 2));
     let h = store.read_history(0, &k1, 1, 100).await.unwrap();
-    assert_eq!(h.iter().map(|b| b.first_event_id).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        h.iter().map(|b| b.first_event_id).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
     let h = store.read_history(0, &k1, 4, 100).await.unwrap();
-    assert_eq!(h.iter().map(|b| b.first_event_id).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        h.iter().map(|b| b.first_event_id).collect::<Vec<_>>(),
+        vec![3]
+    );
 
     // Moving the current pointer is conditional on where it points.
     let k2 = key(&ns, &wf, &run2);
     let next = WorkflowCommit {
-        current: Some(CurrentRunUpdate::Move { from_run_id: run1.clone(), run_id: run2.clone() }),
-        executions: vec![ExecutionWrite { key: k2.clone(), state: b"r2".to_vec(), expected_db_version: None, new_db_version: 1 }],
+        current: Some(CurrentRunUpdate::Move {
+            from_run_id: run1.clone(),
+            run_id: run2.clone(),
+        }),
+        executions: vec![ExecutionWrite {
+            key: k2.clone(),
+            state: b"r2".to_vec(),
+            expected_db_version: None,
+            new_db_version: 1,
+        }],
         history: vec![batch(&k2, 1, 1)],
         tasks: vec![],
         ..create.clone()
     };
     store.commit(&next).await.unwrap();
-    assert_eq!(store.get_current_run(0, &ns, &wf).await.unwrap(), Some(run2.clone()));
-    let again = WorkflowCommit { executions: vec![], history: vec![], ..next.clone() };
-    assert!(matches!(store.commit(&again).await, Err(Error::Conflict(_))));
+    assert_eq!(
+        store.get_current_run(0, &ns, &wf).await.unwrap(),
+        Some(run2.clone())
+    );
+    let again = WorkflowCommit {
+        executions: vec![],
+        history: vec![],
+        ..next.clone()
+    };
+    assert!(matches!(
+        store.commit(&again).await,
+        Err(Error::Conflict(_))
+    ));
 
     store.delete_tasks(0, range, &[100]).await.unwrap();
-    assert!(!store.load_tasks(0).await.unwrap().iter().any(|t| t.task_id == 100));
+    assert!(
+        !store
+            .load_tasks(0)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.task_id == 100)
+    );
     store.delete_run(0, range, &k1).await.unwrap();
     assert!(store.get_state(0, &k1).await.unwrap().is_none());
     assert!(store.read_history(0, &k1, 1, 10).await.unwrap().is_empty());
-    assert_eq!(store.get_current_run(0, &ns, &wf).await.unwrap(), Some(run2), "deleting an old run keeps the current pointer");
+    assert_eq!(
+        store.get_current_run(0, &ns, &wf).await.unwrap(),
+        Some(run2),
+        "deleting an old run keeps the current pointer"
+    );
 }
 
 async fn visibility(store: &SqlStore) {
@@ -150,7 +281,11 @@ async fn visibility(store: &SqlStore) {
             namespace_id: ns.clone(),
             run_id: run.clone(),
             workflow_id: format!("wf-{i}"),
-            workflow_type: if i % 2 == 0 { "Even".into() } else { "Odd".into() },
+            workflow_type: if i % 2 == 0 {
+                "Even".into()
+            } else {
+                "Odd".into()
+            },
             task_queue: "tq".into(),
             status: 1,
             start_time: 1000 + i,
@@ -160,27 +295,71 @@ async fn visibility(store: &SqlStore) {
         let mut closed = row.clone();
         closed.status = 2;
         closed.close_time = 5000;
-        let c = WorkflowCommit { shard_id: 0, range_id: range, workflow_id: row.workflow_id.clone(), namespace_id: ns.clone(), visibility: vec![row.clone()], ..Default::default() };
+        let c = WorkflowCommit {
+            shard_id: 0,
+            range_id: range,
+            workflow_id: row.workflow_id.clone(),
+            namespace_id: ns.clone(),
+            visibility: vec![row.clone()],
+            ..Default::default()
+        };
         store.commit(&c).await.unwrap();
         if i < 2 {
-            let c = WorkflowCommit { visibility: vec![closed], ..c };
+            let c = WorkflowCommit {
+                visibility: vec![closed],
+                ..c
+            };
             store.commit(&c).await.unwrap();
         }
     }
-    let all = store.list_runs(&ns, &VisibilityFilter::default(), None, 100).await.unwrap();
-    assert_eq!(all.iter().map(|r| r.start_time).collect::<Vec<_>>(), vec![1004, 1003, 1002, 1001, 1000]);
-    let even = VisibilityFilter { workflow_type: Some("Even".into()), ..Default::default() };
+    let all = store
+        .list_runs(&ns, &VisibilityFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.start_time).collect::<Vec<_>>(),
+        vec![1004, 1003, 1002, 1001, 1000]
+    );
+    let even = VisibilityFilter {
+        workflow_type: Some("Even".into()),
+        ..Default::default()
+    };
     assert_eq!(store.count_runs(&ns, &even).await.unwrap(), 3);
-    let running = VisibilityFilter { status: Some(1), ..Default::default() };
+    let running = VisibilityFilter {
+        status: Some(1),
+        ..Default::default()
+    };
     assert_eq!(store.count_runs(&ns, &running).await.unwrap(), 3);
-    let page1 = store.list_runs(&ns, &VisibilityFilter::default(), None, 2).await.unwrap();
-    let cursor = VisibilityCursor { start_time: page1[1].start_time, run_id: page1[1].run_id.clone() };
-    let page2 = store.list_runs(&ns, &VisibilityFilter::default(), Some(&cursor), 2).await.unwrap();
-    assert_eq!(page2.iter().map(|r| r.start_time).collect::<Vec<_>>(), vec![1002, 1001]);
-    let by_id = VisibilityFilter { workflow_id: Some("wf-1".into()), ..Default::default() };
+    let page1 = store
+        .list_runs(&ns, &VisibilityFilter::default(), None, 2)
+        .await
+        .unwrap();
+    let cursor = VisibilityCursor {
+        start_time: page1[1].start_time,
+        run_id: page1[1].run_id.clone(),
+    };
+    let page2 = store
+        .list_runs(&ns, &VisibilityFilter::default(), Some(&cursor), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.start_time).collect::<Vec<_>>(),
+        vec![1002, 1001]
+    );
+    let by_id = VisibilityFilter {
+        workflow_id: Some("wf-1".into()),
+        ..Default::default()
+    };
     let rows = store.list_runs(&ns, &by_id, None, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].status, rows[0].close_time, rows[0].workflow_id.as_str()), (2, 5000, "wf-1"));
+    assert_eq!(
+        (
+            rows[0].status,
+            rows[0].close_time,
+            rows[0].workflow_id.as_str()
+        ),
+        (2, 5000, "wf-1")
+    );
 }
 
 #[tokio::test]
@@ -204,7 +383,12 @@ async fn postgres() {
     let url = fresh_postgres().await;
     suite(SqlStore::connect(&url, 4).await.unwrap()).await;
     let schema = url.rsplit("%3D").next().unwrap().to_string();
-    drop_scratch("SUNDIAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test", format!("DROP SCHEMA {schema} CASCADE")).await;
+    drop_scratch(
+        "SUNDIAL_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+        format!("DROP SCHEMA {schema} CASCADE"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -212,5 +396,10 @@ async fn mysql() {
     let url = fresh_mysql().await;
     suite(SqlStore::connect(&url, 4).await.unwrap()).await;
     let db = url.rsplit('/').next().unwrap().to_string();
-    drop_scratch("SUNDIAL_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", format!("DROP DATABASE {db}")).await;
+    drop_scratch(
+        "SUNDIAL_TEST_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/test",
+        format!("DROP DATABASE {db}"),
+    )
+    .await;
 }

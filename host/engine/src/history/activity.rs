@@ -42,12 +42,7 @@ pub(crate) fn retry_decision(
     if let Some(FailureInfo::ApplicationFailureInfo(info)) =
         failure.and_then(|f| f.failure_info.as_ref())
     {
-        if info.non_retryable
-            || policy
-                .non_retryable_error_types
-                .iter()
-                .any(|t| *t == info.r#type)
-        {
+        if info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type) {
             return RetryDecision::Stop(RetryState::NonRetryableFailure);
         }
         explicit_delay = dur_nanos(&info.next_retry_delay);
@@ -294,7 +289,7 @@ pub enum ActivityRef {
 
 enum Outcome {
     Completed(Option<Payloads>),
-    Failed(Option<Failure>, Option<Payloads>),
+    Failed(Box<Option<Failure>>, Option<Payloads>),
     Canceled(Option<Payloads>),
     Heartbeat(Option<Payloads>),
 }
@@ -511,7 +506,7 @@ impl Engine {
                 if details.is_some() {
                     txn.ms.activities[idx].heartbeat_details = details;
                 }
-                txn.fail_activity(idx, failure, &identity);
+                txn.fail_activity(idx, *failure, &identity);
             }
             Outcome::Canceled(details) => {
                 check(self, &details, "details")?;
@@ -561,7 +556,7 @@ impl Engine {
         failure: Option<Failure>,
         details: Option<Payloads>,
     ) -> Result<()> {
-        self.respond_activity(ns, r, identity, Outcome::Failed(failure, details))
+        self.respond_activity(ns, r, identity, Outcome::Failed(Box::new(failure), details))
             .await
             .map(|_| ())
     }

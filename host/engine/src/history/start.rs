@@ -525,7 +525,8 @@ impl Txn<'_> {
             input: cmd.input.clone(),
             workflow_execution_timeout: prev.workflow_execution_timeout,
             workflow_run_timeout: nonzero(cmd.workflow_run_timeout).or(prev.workflow_run_timeout),
-            workflow_task_timeout: nonzero(cmd.workflow_task_timeout).or(prev.workflow_task_timeout),
+            workflow_task_timeout: nonzero(cmd.workflow_task_timeout)
+                .or(prev.workflow_task_timeout),
             continued_execution_run_id: self.ms.run_id.clone(),
             initiator,
             continued_failure: cmd.failure.clone(),

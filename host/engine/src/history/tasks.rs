@@ -61,13 +61,11 @@ impl Engine {
                 }
                 txn.time_out();
             }
-            TaskKind::DispatchWorkflowTask => {
-                // A delayed first workflow task (start delay or continue-as-new backoff).
-                if txn.ms.workflow_task.is_none() && txn.ms.last_completed_wft_started_id == 0 {
-                    txn.schedule_workflow_task(1);
-                } else {
-                    return Ok(());
-                }
+            // A delayed first workflow task (start delay or continue-as-new backoff).
+            TaskKind::DispatchWorkflowTask
+                if txn.ms.workflow_task.is_none() && txn.ms.last_completed_wft_started_id == 0 =>
+            {
+                txn.schedule_workflow_task(1);
             }
             _ => return Ok(()),
         }
