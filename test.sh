@@ -13,14 +13,17 @@ step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 
 step "python environment (.venv)"
+# The SDK's workflow sandbox wants Python 3.12+ (CPython gh-106905 breaks it on 3.10/3.11).
+# pyenv shims may name versions that are installed but not active, so try each candidate.
 pick_python() {
-  if [ -n "${SUNDIAL_PYTHON:-}" ]; then echo "$SUNDIAL_PYTHON"; return; fi
-  for p in python3.13 python3.12; do
-    if command -v "$p" >/dev/null 2>&1; then command -v "$p"; return; fi
+  local p
+  for p in ${SUNDIAL_PYTHON:-} python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3 \
+      python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3 python3; do
+    if "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      command -v "$p"; return
+    fi
   done
-  for p in "$HOME"/.pyenv/versions/3.13*/bin/python "$HOME"/.pyenv/versions/3.12*/bin/python; do
-    if [ -x "$p" ]; then echo "$p"; return; fi
-  done
+  echo "warning: no Python 3.12+ found; using python3 (the SDK sandbox may misbehave)" >&2
   command -v python3
 }
 req=tests/python/requirements.txt
