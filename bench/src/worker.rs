@@ -1,0 +1,462 @@
+//! The scenarios and a minimal worker: it polls workflow tasks, reads the history it is sent
+//! (no sticky cache, so every task carries the whole history) and answers with the commands
+//! the scenario calls for; it polls activity tasks and completes them at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use temporalio_protos::temporal::api::command::v1::{
+    Command, CompleteWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes,
+    StartTimerCommandAttributes, command,
+};
+use temporalio_protos::temporal::api::common::v1::{
+    ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType,
+};
+use temporalio_protos::temporal::api::enums::v1::{CommandType, EventType, TaskQueueKind};
+use temporalio_protos::temporal::api::history::v1::HistoryEvent;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::*;
+use tokio::sync::oneshot;
+
+use crate::client::Client;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// One activity, then complete.
+    OneActivity,
+    /// Ten activities in sequence, then complete.
+    TenActivities,
+    /// One durable timer (`--timer-ms`), then complete.
+    Timer,
+    /// The client sends `--signals` signals; the workflow completes after the last.
+    Signals,
+    /// Starts only, as fast as they go, with no worker.
+    BurstStarts,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::OneActivity => "one-activity",
+            Scenario::TenActivities => "ten-activities",
+            Scenario::Timer => "timer",
+            Scenario::Signals => "signals",
+            Scenario::BurstStarts => "burst-starts",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Load {
+    pub scenario: Scenario,
+    /// Workflows in flight at once (closed loop).
+    pub concurrency: usize,
+    /// How long new workflows are started; those in flight then finish.
+    pub duration: Duration,
+    pub pollers: usize,
+    pub timer: Duration,
+    pub signals: usize,
+}
+
+/// What one run measured on the client side.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub completed: u64,
+    pub errors: u64,
+    pub wall: Duration,
+    /// Start RPC latencies, ms.
+    pub start_ms: Vec<f64>,
+    /// Start call to workflow completion acknowledged, ms.
+    pub e2e_ms: Vec<f64>,
+    pub first_error: Option<String>,
+}
+
+struct Shared {
+    client: Client,
+    load: Load,
+    task_queue: String,
+    waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    stop: AtomicBool,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn error(&self, what: &str, status: &tonic::Status) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap();
+        if first.is_none() {
+            *first = Some(format!("{what}: {:?} {}", status.code(), status.message()));
+        }
+    }
+
+    fn task_queue(&self) -> TaskQueue {
+        TaskQueue {
+            name: self.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }
+    }
+}
+
+pub async fn run(client: Client, load: Load) -> Measured {
+    let shared = Arc::new(Shared {
+        client,
+        task_queue: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        load: load.clone(),
+        waiting: Mutex::new(HashMap::new()),
+        stop: AtomicBool::new(false),
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    });
+    let mut pollers = Vec::new();
+    if load.scenario != Scenario::BurstStarts {
+        for _ in 0..load.pollers {
+            pollers.push(tokio::spawn(workflow_poller(shared.clone())));
+            if matches!(load.scenario, Scenario::OneActivity | Scenario::TenActivities) {
+                pollers.push(tokio::spawn(activity_poller(shared.clone())));
+            }
+        }
+    }
+    let began = Instant::now();
+    let deadline = began + load.duration;
+    let drivers: Vec<_> = (0..load.concurrency)
+        .map(|_| tokio::spawn(driver(shared.clone(), deadline)))
+        .collect();
+    let mut measured = Measured::default();
+    for d in drivers {
+        let (start_ms, e2e_ms) = d.await.expect("driver task");
+        measured.start_ms.extend(start_ms);
+        measured.e2e_ms.extend(e2e_ms);
+    }
+    measured.wall = began.elapsed();
+    measured.completed = if load.scenario == Scenario::BurstStarts {
+        measured.start_ms.len() as u64
+    } else {
+        measured.e2e_ms.len() as u64
+    };
+    shared.stop.store(true, Ordering::Relaxed);
+    for p in pollers {
+        p.abort();
+    }
+    measured.errors = shared.errors.load(Ordering::Relaxed);
+    measured.first_error = shared.first_error.lock().unwrap().take();
+    measured
+}
+
+/// Starts workflows one after another until the deadline, each waiting for the last to end.
+async fn driver(shared: Arc<Shared>, deadline: Instant) -> (Vec<f64>, Vec<f64>) {
+    let mut start_ms = Vec::new();
+    let mut e2e_ms = Vec::new();
+    while Instant::now() < deadline {
+        let workflow_id = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        let (tx, rx) = oneshot::channel();
+        let worker_finishes = shared.load.scenario != Scenario::BurstStarts;
+        if worker_finishes {
+            shared
+                .waiting
+                .lock()
+                .unwrap()
+                .insert(workflow_id.clone(), tx);
+        }
+        let began = Instant::now();
+        let req = StartWorkflowExecutionRequest {
+            namespace: shared.client.namespace.clone(),
+            workflow_id: workflow_id.clone(),
+            workflow_type: Some(WorkflowType {
+                name: shared.load.scenario.name().into(),
+            }),
+            task_queue: Some(shared.task_queue()),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            identity: "sundial-bench".into(),
+            ..Default::default()
+        };
+        let started: Result<StartWorkflowExecutionResponse, _> = shared
+            .client
+            .call("StartWorkflowExecution", req, None)
+            .await;
+        let run_id = match started {
+            Ok(r) => r.run_id,
+            Err(s) => {
+                shared.error("start", &s);
+                shared.waiting.lock().unwrap().remove(&workflow_id);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        start_ms.push(began.elapsed().as_secs_f64() * 1e3);
+        if !worker_finishes {
+            continue;
+        }
+        if shared.load.scenario == Scenario::Signals {
+            for i in 0..shared.load.signals {
+                let req = SignalWorkflowExecutionRequest {
+                    namespace: shared.client.namespace.clone(),
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: workflow_id.clone(),
+                        run_id: run_id.clone(),
+                    }),
+                    signal_name: "poke".into(),
+                    input: Some(payloads(&format!("{i}"))),
+                    identity: "sundial-bench".into(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    ..Default::default()
+                };
+                let r: Result<SignalWorkflowExecutionResponse, _> = shared
+                    .client
+                    .call("SignalWorkflowExecution", req, None)
+                    .await;
+                if let Err(s) = r {
+                    shared.error("signal", &s);
+                }
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(120), rx).await {
+            Ok(Ok(())) => e2e_ms.push(began.elapsed().as_secs_f64() * 1e3),
+            _ => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                shared.waiting.lock().unwrap().remove(&workflow_id);
+            }
+        }
+    }
+    (start_ms, e2e_ms)
+}
+
+fn payloads(text: &str) -> Payloads {
+    Payloads {
+        payloads: vec![Payload {
+            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+            data: format!("{text:?}").into_bytes(),
+            external_payloads: vec![],
+        }],
+    }
+}
+
+async fn workflow_poller(shared: Arc<Shared>) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        let req = PollWorkflowTaskQueueRequest {
+            namespace: shared.client.namespace.clone(),
+            task_queue: Some(shared.task_queue()),
+            identity: "sundial-bench".into(),
+            ..Default::default()
+        };
+        let polled: PollWorkflowTaskQueueResponse = match shared
+            .client
+            .call("PollWorkflowTaskQueue", req, Some(Duration::from_secs(70)))
+            .await
+        {
+            Ok(r) => r,
+            Err(s) => {
+                shared.error("poll workflow task", &s);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if polled.task_token.is_empty() {
+            continue;
+        }
+        let execution = polled.workflow_execution.clone().unwrap_or_default();
+        let mut events = polled.history.map(|h| h.events).unwrap_or_default();
+        let mut token = polled.next_page_token;
+        while !token.is_empty() {
+            let req = GetWorkflowExecutionHistoryRequest {
+                namespace: shared.client.namespace.clone(),
+                execution: Some(execution.clone()),
+                next_page_token: token,
+                ..Default::default()
+            };
+            match shared
+                .client
+                .call::<_, GetWorkflowExecutionHistoryResponse>(
+                    "GetWorkflowExecutionHistory",
+                    req,
+                    None,
+                )
+                .await
+            {
+                Ok(page) => {
+                    events.extend(page.history.map(|h| h.events).unwrap_or_default());
+                    token = page.next_page_token;
+                }
+                Err(s) => {
+                    shared.error("history page", &s);
+                    break;
+                }
+            }
+        }
+        let commands = decide(&shared.load, shared.task_queue(), &events);
+        let completes = commands
+            .iter()
+            .any(|c| c.command_type == CommandType::CompleteWorkflowExecution as i32);
+        let req = RespondWorkflowTaskCompletedRequest {
+            namespace: shared.client.namespace.clone(),
+            task_token: polled.task_token,
+            commands,
+            identity: "sundial-bench".into(),
+            ..Default::default()
+        };
+        match shared
+            .client
+            .call::<_, RespondWorkflowTaskCompletedResponse>(
+                "RespondWorkflowTaskCompleted",
+                req,
+                None,
+            )
+            .await
+        {
+            Ok(_) if completes => {
+                if let Some(tx) = shared
+                    .waiting
+                    .lock()
+                    .unwrap()
+                    .remove(&execution.workflow_id)
+                {
+                    let _ = tx.send(());
+                }
+            }
+            Ok(_) => {}
+            Err(s) => shared.error("complete workflow task", &s),
+        }
+    }
+}
+
+async fn activity_poller(shared: Arc<Shared>) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        let req = PollActivityTaskQueueRequest {
+            namespace: shared.client.namespace.clone(),
+            task_queue: Some(shared.task_queue()),
+            identity: "sundial-bench".into(),
+            ..Default::default()
+        };
+        let polled: PollActivityTaskQueueResponse = match shared
+            .client
+            .call("PollActivityTaskQueue", req, Some(Duration::from_secs(70)))
+            .await
+        {
+            Ok(r) => r,
+            Err(s) => {
+                shared.error("poll activity task", &s);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if polled.task_token.is_empty() {
+            continue;
+        }
+        let req = RespondActivityTaskCompletedRequest {
+            namespace: shared.client.namespace.clone(),
+            task_token: polled.task_token,
+            result: Some(payloads("done")),
+            identity: "sundial-bench".into(),
+            ..Default::default()
+        };
+        if let Err(s) = shared
+            .client
+            .call::<_, RespondActivityTaskCompletedResponse>(
+                "RespondActivityTaskCompleted",
+                req,
+                None,
+            )
+            .await
+        {
+            shared.error("complete activity", &s);
+        }
+    }
+}
+
+fn count(events: &[HistoryEvent], kind: EventType) -> usize {
+    events
+        .iter()
+        .filter(|e| e.event_type == kind as i32)
+        .count()
+}
+
+/// The workflow "code" of each scenario, as a function of the history so far.
+fn decide(load: &Load, task_queue: TaskQueue, events: &[HistoryEvent]) -> Vec<Command> {
+    let complete = || {
+        vec![Command {
+            command_type: CommandType::CompleteWorkflowExecution as i32,
+            attributes: Some(
+                command::Attributes::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: Some(payloads("ok")),
+                    },
+                ),
+            ),
+            ..Default::default()
+        }]
+    };
+    match load.scenario {
+        Scenario::OneActivity | Scenario::TenActivities => {
+            let wanted = if load.scenario == Scenario::OneActivity {
+                1
+            } else {
+                10
+            };
+            let done = count(events, EventType::ActivityTaskCompleted);
+            let scheduled = count(events, EventType::ActivityTaskScheduled);
+            if done >= wanted {
+                complete()
+            } else if scheduled == done {
+                vec![schedule_activity(done, task_queue)]
+            } else {
+                vec![]
+            }
+        }
+        Scenario::Timer => {
+            if count(events, EventType::TimerFired) > 0 {
+                complete()
+            } else if count(events, EventType::TimerStarted) == 0 {
+                vec![Command {
+                    command_type: CommandType::StartTimer as i32,
+                    attributes: Some(command::Attributes::StartTimerCommandAttributes(
+                        StartTimerCommandAttributes {
+                            timer_id: "t".into(),
+                            start_to_fire_timeout: Some(duration(load.timer)),
+                        },
+                    )),
+                    ..Default::default()
+                }]
+            } else {
+                vec![]
+            }
+        }
+        Scenario::Signals => {
+            if count(events, EventType::WorkflowExecutionSignaled) >= load.signals {
+                complete()
+            } else {
+                vec![]
+            }
+        }
+        Scenario::BurstStarts => vec![],
+    }
+}
+
+fn schedule_activity(seq: usize, task_queue: TaskQueue) -> Command {
+    Command {
+        command_type: CommandType::ScheduleActivityTask as i32,
+        attributes: Some(command::Attributes::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                activity_id: format!("{seq}"),
+                activity_type: Some(ActivityType {
+                    name: "work".into(),
+                }),
+                task_queue: Some(task_queue),
+                input: Some(payloads("input")),
+                start_to_close_timeout: Some(duration(Duration::from_secs(30))),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
