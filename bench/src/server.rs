@@ -62,8 +62,7 @@ mod tempfile_dir {
 
     impl Dir {
         pub fn new() -> std::io::Result<Dir> {
-            let path =
-                std::env::temp_dir().join(format!("sundial-bench-{}", uuid::Uuid::new_v4()));
+            let path = std::env::temp_dir().join(format!("sundial-bench-{}", uuid::Uuid::new_v4()));
             std::fs::create_dir_all(&path)?;
             Ok(Dir(path))
         }
@@ -168,7 +167,8 @@ impl Server {
                 match storage {
                     Storage::Memory => {}
                     Storage::SqliteFile => {
-                        c.arg("--db-filename").arg(scratch.path().join("temporal.db"));
+                        c.arg("--db-filename")
+                            .arg(scratch.path().join("temporal.db"));
                     }
                     Storage::Postgres | Storage::Mysql => {
                         anyhow::bail!("the Temporal dev server runs on SQLite only")
@@ -262,7 +262,12 @@ pub fn proc_cpu_seconds(pid: u32) -> f64 {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of proc_pid_stat(5); `rest` starts at field 3.
     (ticks(11) + ticks(12)) / clock_ticks()
 }

@@ -116,7 +116,10 @@ pub async fn run(client: Client, load: Load) -> Measured {
     if load.scenario != Scenario::BurstStarts {
         for _ in 0..load.pollers {
             pollers.push(tokio::spawn(workflow_poller(shared.clone())));
-            if matches!(load.scenario, Scenario::OneActivity | Scenario::TenActivities) {
+            if matches!(
+                load.scenario,
+                Scenario::OneActivity | Scenario::TenActivities
+            ) {
                 pollers.push(tokio::spawn(activity_poller(shared.clone())));
             }
         }

@@ -38,6 +38,7 @@ impl From<sundial_store::Error> for Error {
             sundial_store::Error::ShardOwnershipLost { .. } => Error::Unavailable(e.to_string()),
             sundial_store::Error::Conflict(m) => Error::Conflict(m),
             sundial_store::Error::AlreadyExists(m) => Error::Conflict(m),
+            sundial_store::Error::Closed => Error::Unavailable(e.to_string()),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -114,7 +114,8 @@ pub async fn start(
         .send_compressed(CompressionEncoding::Gzip);
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let join = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))

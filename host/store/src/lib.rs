@@ -7,6 +7,7 @@
 //! Rows carry opaque blobs: the engine owns the encoding of mutable state, history batches and
 //! tasks. What the database needs to see (keys, versions, visibility columns) is in columns.
 
+mod group_commit;
 mod sql;
 
 use async_trait::async_trait;
@@ -35,6 +36,9 @@ pub enum Error {
     /// Schema migration failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store's writer has stopped (the runtime is shutting down).
+    #[error("the store is closed")]
+    Closed,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -38,9 +38,11 @@ impl Backend {
 /// SQL store over one connection pool.
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
     sql: std::sync::Arc<HashMap<&'static str, String>>,
+    /// Group-commit writers (see `group_commit`); `None` inside a writer itself.
+    writers: Option<crate::group_commit::Writers>,
 }
 
 const STATEMENTS: &[(&str, &str)] = &[
@@ -109,20 +111,12 @@ const STATEMENTS: &[(&str, &str)] = &[
         "DELETE FROM executions WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
     ),
     (
-        "history_insert",
-        "INSERT INTO history_batches (shard_id, namespace_id, workflow_id, run_id, first_event_id, last_event_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ),
-    (
         "history_read",
         "SELECT first_event_id, last_event_id, data FROM history_batches WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ? AND last_event_id >= ? ORDER BY first_event_id LIMIT ?",
     ),
     (
         "history_delete",
         "DELETE FROM history_batches WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?",
-    ),
-    (
-        "task_insert",
-        "INSERT INTO tasks (shard_id, task_id, data) VALUES (?, ?, ?)",
     ),
     (
         "task_load",
@@ -203,22 +197,34 @@ impl SqlStore {
                 (*name, text)
             })
             .collect();
-        Ok(SqlStore {
+        let mut store = SqlStore {
             pool,
             backend,
             sql: std::sync::Arc::new(sql),
-        })
+            writers: None,
+        };
+        // One writer for SQLite (it has one connection); one per shard lane elsewhere.
+        let lanes = if backend == Backend::Sqlite { 1 } else { 4 };
+        store.writers = Some(crate::group_commit::Writers::spawn(&store, lanes));
+        Ok(store)
+    }
+
+    pub(crate) fn without_writers(&self) -> SqlStore {
+        SqlStore {
+            writers: None,
+            ..self.clone()
+        }
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    fn q(&self, name: &str) -> &str {
+    pub(crate) fn q(&self, name: &str) -> &str {
         &self.sql[name]
     }
 
-    fn adapt(&self, text: &str) -> String {
+    pub(crate) fn adapt(&self, text: &str) -> String {
         if self.backend == Backend::Postgres {
             rewrite_placeholders(text)
         } else {
@@ -233,7 +239,7 @@ impl SqlStore {
         }
     }
 
-    fn is_unique_violation(err: &sqlx::Error) -> bool {
+    pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         match err {
             sqlx::Error::Database(db) => {
                 db.is_unique_violation()
@@ -247,7 +253,7 @@ impl SqlStore {
         }
     }
 
-    async fn check_range(
+    pub(crate) async fn check_range(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         shard_id: i32,
@@ -428,107 +434,10 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn commit(&self, c: &WorkflowCommit) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        self.check_range(&mut tx, c.shard_id, c.range_id).await?;
-        match &c.current {
-            None | Some(CurrentRunUpdate::Keep) => {}
-            Some(CurrentRunUpdate::Create { run_id }) => {
-                let res = sqlx::query(self.q("current_insert"))
-                    .bind(c.shard_id)
-                    .bind(&c.namespace_id)
-                    .bind(&c.workflow_id)
-                    .bind(run_id)
-                    .execute(&mut *tx)
-                    .await;
-                match res {
-                    Ok(_) => {}
-                    Err(e) if Self::is_unique_violation(&e) => {
-                        return Err(Error::AlreadyExists(format!(
-                            "a run of workflow id {:?} is current",
-                            c.workflow_id
-                        )));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Some(CurrentRunUpdate::Move {
-                from_run_id,
-                run_id,
-            }) => {
-                let done = sqlx::query(self.q("current_move"))
-                    .bind(run_id)
-                    .bind(c.shard_id)
-                    .bind(&c.namespace_id)
-                    .bind(&c.workflow_id)
-                    .bind(from_run_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Err(Error::Conflict(format!(
-                        "current run of {:?} is no longer {from_run_id}",
-                        c.workflow_id
-                    )));
-                }
-            }
+        match &self.writers {
+            Some(w) => w.submit(c.clone()).await,
+            None => self.commit_batch(std::slice::from_ref(c)).await,
         }
-        for e in &c.executions {
-            match e.expected_db_version {
-                None => {
-                    sqlx::query(self.q("exec_insert"))
-                        .bind(c.shard_id)
-                        .bind(&e.key.namespace_id)
-                        .bind(&e.key.workflow_id)
-                        .bind(&e.key.run_id)
-                        .bind(&e.state)
-                        .bind(e.new_db_version)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Some(expected) => {
-                    let done = sqlx::query(self.q("exec_update"))
-                        .bind(&e.state)
-                        .bind(e.new_db_version)
-                        .bind(c.shard_id)
-                        .bind(&e.key.namespace_id)
-                        .bind(&e.key.workflow_id)
-                        .bind(&e.key.run_id)
-                        .bind(expected)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() != 1 {
-                        return Err(Error::Conflict(format!(
-                            "run {} changed concurrently (expected db version {expected})",
-                            e.key.run_id
-                        )));
-                    }
-                }
-            }
-        }
-        for h in &c.history {
-            sqlx::query(self.q("history_insert"))
-                .bind(c.shard_id)
-                .bind(&h.key.namespace_id)
-                .bind(&h.key.workflow_id)
-                .bind(&h.key.run_id)
-                .bind(h.first_event_id)
-                .bind(h.last_event_id)
-                .bind(&h.data)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for t in &c.tasks {
-            sqlx::query(self.q("task_insert"))
-                .bind(c.shard_id)
-                .bind(t.task_id)
-                .bind(&t.data)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for v in &c.visibility {
-            self.upsert_visibility(&mut tx, v).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn read_history(
@@ -622,7 +531,7 @@ fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
 }
 
 impl SqlStore {
-    async fn upsert_visibility(
+    pub(crate) async fn upsert_visibility(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         v: &VisibilityRow,
