@@ -123,10 +123,6 @@ const STATEMENTS: &[(&str, &str)] = &[
         "SELECT task_id, data FROM tasks WHERE shard_id = ? ORDER BY task_id",
     ),
     (
-        "task_delete",
-        "DELETE FROM tasks WHERE shard_id = ? AND task_id = ?",
-    ),
-    (
         "vis_delete",
         "DELETE FROM visibility WHERE namespace_id = ? AND run_id = ?",
     ),
@@ -486,12 +482,16 @@ impl ExecutionStore for SqlStore {
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         self.check_range(&mut tx, shard_id, range_id).await?;
-        for id in task_ids {
-            sqlx::query(self.q("task_delete"))
-                .bind(shard_id)
-                .bind(*id)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in task_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let text = self.adapt(&format!(
+                "DELETE FROM tasks WHERE shard_id = ? AND task_id IN ({marks})"
+            ));
+            let mut q = sqlx::query(&text).bind(shard_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
