@@ -107,11 +107,13 @@ pub async fn start(
     let workflow = WorkflowServiceServer::new(WorkflowHandler { fe: fe.clone() })
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
-    let operator = OperatorServiceServer::new(OperatorHandler)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+        // Requests may be gzip-compressed (the SDKs and the CLI compress theirs); replies are
+        // not: compressing every reply cost more server CPU than anything else on the request
+        // path (python-sdk benchmark: 3.0 → 1.9 ms per workflow), and clients on loopback or a
+        // LAN gain nothing from it.
+        .accept_compressed(CompressionEncoding::Gzip);
+    let operator =
+        OperatorServiceServer::new(OperatorHandler).accept_compressed(CompressionEncoding::Gzip);
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
     // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
