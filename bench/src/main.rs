@@ -156,7 +156,8 @@ async fn python_sdk(address: &str, namespace: &str, args: &LoadArgs) -> anyhow::
         .await?;
     anyhow::ensure!(
         out.status.success(),
-        "python-sdk load failed: {}",
+        "python-sdk load exited with {}: {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     #[derive(serde::Deserialize)]
@@ -235,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
                 mysql: mysql_url,
             };
             let mut all = Vec::new();
+            let mut failures = 0;
             for &st in &storage {
                 for &sc in &scenario {
                     for run in 1..=runs {
@@ -244,7 +246,20 @@ async fn main() -> anyhow::Result<()> {
                             {
                                 continue;
                             }
-                            let f = one_run(kind, st, sc, &load, &urls).await?;
+                            let f = match one_run(kind, st, sc, &load, &urls).await {
+                                Ok(f) => f,
+                                Err(e) => {
+                                    // Reported and left out of the medians; the rest goes on.
+                                    eprintln!(
+                                        "{} {} {} run {run} FAILED: {e:#}",
+                                        sc.name(),
+                                        storage_name(st),
+                                        kind.name()
+                                    );
+                                    failures += 1;
+                                    continue;
+                                }
+                            };
                             eprintln!(
                                 "{:>14} {:>12} {:>8} run {run}: {:8.1} wf/s, {:6.2} ms CPU/wf, e2e p50 {:7.1} ms, errors {}",
                                 f.scenario,
@@ -264,6 +279,9 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(path, serde_json::to_string_pretty(&all)?)?;
             }
             println!("{}", Summary::new(&all).markdown());
+            if failures > 0 {
+                println!("\n{failures} run(s) failed; see the messages above.");
+            }
         }
     }
     Ok(())

@@ -29,6 +29,9 @@ pub struct Options {
     pub blob_size_limit: usize,
     /// Largest workflow/activity/signal id and name accepted.
     pub max_id_length: usize,
+    /// Open runs whose mutable state stays cached; beyond it idle runs are dropped and
+    /// reloaded from the database when next touched.
+    pub max_cached_runs: usize,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             history_poll_timeout: std::time::Duration::from_secs(20),
             blob_size_limit: 2 * 1024 * 1024,
             max_id_length: 1000,
+            max_cached_runs: 10_000,
         }
     }
 }

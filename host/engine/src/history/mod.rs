@@ -138,6 +138,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Runs whose mutable state is cached now.
+    pub fn cached_runs(&self) -> usize {
+        self.inner.cache.lock().unwrap().len()
+    }
+
     pub fn namespaces(&self) -> &Registry {
         &self.inner.namespaces
     }
@@ -211,6 +216,9 @@ impl Engine {
         let shard_id = self.shard_of(&key.namespace_id, &key.workflow_id);
         let slot = {
             let mut cache = self.inner.cache.lock().unwrap();
+            if !cache.contains_key(key) {
+                self.make_room(&mut cache);
+            }
             cache.entry(key.clone()).or_default().clone()
         };
         let mut slot = slot.lock_owned().await;
@@ -235,6 +243,24 @@ impl Engine {
             shard_id,
             slot,
         })
+    }
+
+    /// Keeps the cache under `max_cached_runs`: when full, drops a tenth of it, taking only
+    /// runs nobody holds (their state is in the database). Amortized O(1) per insertion.
+    fn make_room(&self, cache: &mut HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>) {
+        let max = self.inner.options.max_cached_runs.max(1);
+        if cache.len() < max {
+            return;
+        }
+        let mut to_drop = (max / 10).max(1);
+        cache.retain(|_, slot| {
+            if to_drop > 0 && Arc::strong_count(slot) == 1 {
+                to_drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     fn forget(&self, key: &RunKey) {
@@ -348,7 +374,9 @@ impl Engine {
                     let slot = Arc::new(tokio::sync::Mutex::new(Slot {
                         loaded: Some((s.state, new_version)),
                     }));
-                    self.inner.cache.lock().unwrap().insert(key.clone(), slot);
+                    let mut cache = self.inner.cache.lock().unwrap();
+                    self.make_room(&mut cache);
+                    cache.insert(key.clone(), slot);
                 }
             }
             self.publish(&key, progress);
