@@ -463,3 +463,41 @@ fn duration(d: Duration) -> prost_types::Duration {
         nanos: d.subsec_nanos() as i32,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every direct scenario completes workflows without errors against an in-process Sundial.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scenarios_run_against_sundial() {
+        let mut config = sundial_server::config::Config::default();
+        config.server.port = 0;
+        let server = sundial_server::start(&config, None).await.unwrap();
+        let address = server.addr.to_string();
+        for scenario in [
+            Scenario::OneActivity,
+            Scenario::TenActivities,
+            Scenario::Timer,
+            Scenario::Signals,
+            Scenario::BurstStarts,
+        ] {
+            let client = Client::connect(&address, "default").await.unwrap();
+            let load = Load {
+                scenario,
+                concurrency: 4,
+                duration: Duration::from_millis(300),
+                pollers: 2,
+                timer: Duration::from_millis(20),
+                signals: 3,
+            };
+            let m = run(client, load).await;
+            assert_eq!(m.errors, 0, "{scenario:?}: {:?}", m.first_error);
+            assert!(m.completed > 0, "{scenario:?} completed nothing");
+            if scenario != Scenario::BurstStarts {
+                assert_eq!(m.e2e_ms.len() as u64, m.completed);
+            }
+        }
+        server.stop().await.unwrap();
+    }
+}
