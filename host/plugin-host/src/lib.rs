@@ -1,0 +1,260 @@
+//! The wasmtime host for Sundial's plugin components (WIT package `sundial:plugin`, see
+//! `wit/`). A component is compiled once; each call gets a fresh instance from an
+//! `InstancePre` in its own store, with a deadline (epoch interruption) and a memory cap.
+//! Components see only clocks and random numbers from WASI: no files, no network, no
+//! environment. A trap, a missed deadline or a memory blow-up is a [`Fault`], never a panic
+//! or a hang of the server; callers treat a fault as deny.
+//!
+//! Only the `authorizer` world is wired so far.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "authorizer",
+        exports: { default: async },
+    });
+}
+
+pub use bindings::sundial::plugin::types::{
+    Authorization, CallTarget, Claims, Decision, NamespaceRole, Principal, TlsSubject,
+};
+
+/// How often the epoch advances: the granularity of call deadlines.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Longest deny reason passed on from a plugin; longer ones are cut.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Per-call limits of a plugin.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock budget of one call (rounded up to the epoch tick).
+    pub deadline: Duration,
+    /// Largest linear memory (and tables) the instance may grow to, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Why a call produced no decision. Callers deny.
+#[derive(Debug)]
+pub struct Fault(pub String);
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    config: Arc<HashMap<String, String>>,
+    plugin: Arc<str>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::sundial::plugin::types::Host for State {}
+
+impl bindings::sundial::plugin::host::Host for State {
+    fn log(&mut self, level: bindings::sundial::plugin::host::LogLevel, message: String) {
+        use bindings::sundial::plugin::host::LogLevel as L;
+        let message: String = message.chars().take(4096).collect();
+        let plugin = &*self.plugin;
+        match level {
+            L::Trace => tracing::trace!(plugin, "{message}"),
+            L::Debug => tracing::debug!(plugin, "{message}"),
+            L::Info => tracing::info!(plugin, "{message}"),
+            L::Warn => tracing::warn!(plugin, "{message}"),
+            L::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+/// The wasmtime engine shared by every plugin, and the thread that ticks its epoch.
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<State>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new() -> wasmtime::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true).wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Authorizer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (ticking, stop) = (engine.weak(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            stop_ticker,
+        })
+    }
+
+    /// Compiles and links an authorizer component. Refused (with the reason) if it is not a
+    /// component of the `authorizer` world.
+    pub fn load_authorizer(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+        config: HashMap<String, String>,
+    ) -> wasmtime::Result<Authorizer> {
+        let component = Component::new(&self.engine, wasm)?;
+        let pre = self.linker.instantiate_pre(&component)?;
+        let pre = bindings::AuthorizerPre::new(pre)?;
+        Ok(Authorizer {
+            engine: self.engine.clone(),
+            pre,
+            limits,
+            config: Arc::new(config),
+            name: name.into(),
+            sha256: hex(&Sha256::digest(wasm)),
+        })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A loaded authorizer component.
+pub struct Authorizer {
+    engine: Engine,
+    pre: bindings::AuthorizerPre<State>,
+    limits: Limits,
+    config: Arc<HashMap<String, String>>,
+    name: Arc<str>,
+    sha256: String,
+}
+
+impl Authorizer {
+    /// SHA-256 of the component's bytes: the loaded version.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// One decision, in a fresh instance under the plugin's limits.
+    pub async fn authorize(
+        &self,
+        claims: Option<&Claims>,
+        target: &CallTarget,
+    ) -> Result<Authorization, Fault> {
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.memory_bytes)
+                    .table_elements(100_000)
+                    .instances(16)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                config: self.config.clone(),
+                plugin: self.name.clone(),
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        let ticks = self.limits.deadline.as_micros().div_ceil(TICK.as_micros()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .sundial_plugin_access_control()
+                .call_authorize(&mut store, claims, target)
+                .await
+        };
+        match call.await {
+            Ok(Ok(mut decision)) => {
+                if let Some(reason) = &mut decision.reason
+                    && reason.len() > MAX_REASON_BYTES
+                {
+                    let mut cut = MAX_REASON_BYTES;
+                    while !reason.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    reason.truncate(cut);
+                }
+                Ok(decision)
+            }
+            Ok(Err(message)) => Err(Fault(format!(
+                "authorizer {} returned an error: {}",
+                self.name,
+                message.chars().take(MAX_REASON_BYTES).collect::<String>()
+            ))),
+            Err(trap) => Err(Fault(format!(
+                "authorizer {} failed: {}",
+                self.name,
+                describe(&trap)
+            ))),
+        }
+    }
+}
+
+fn describe(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => "deadline exceeded".into(),
+        Some(trap) => format!("trap: {trap}"),
+        // The root cause is one line ("forcing trap when growing memory to …"); the outer
+        // layers carry a wasm backtrace that helps nobody reading a server log.
+        None => err
+            .root_cause()
+            .to_string()
+            .chars()
+            .take(MAX_REASON_BYTES)
+            .collect(),
+    }
+}

@@ -1,0 +1,228 @@
+//! Real components, compiled from `plugins/` for wasm32-wasip2 by this test, loaded by the
+//! host: decisions, config values, and hostile behaviour (endless loop, memory bomb, trap,
+//! huge answer) contained as faults while the host keeps serving.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sundial_plugin_host::{CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES, Runtime};
+
+/// Builds the plugin workspace once per test process; returns its release output dir.
+fn plugins() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(root.join("Cargo.toml"))
+            .status()
+            .expect("run cargo for the plugins");
+        assert!(
+            status.success(),
+            "building plugins/ for wasm32-wasip2 failed"
+        );
+        root.join("target/wasm32-wasip2/release")
+    })
+}
+
+fn component(name: &str) -> Vec<u8> {
+    std::fs::read(plugins().join(format!("{name}.wasm"))).expect("built component")
+}
+
+fn target(namespace: &str, method: &str) -> CallTarget {
+    CallTarget {
+        api_name: format!("/temporal.api.workflowservice.v1.WorkflowService/{method}"),
+        namespace: namespace.into(),
+        request_type: format!("temporal.api.workflowservice.v1.{method}Request"),
+        request: vec![],
+    }
+}
+
+fn claims() -> Claims {
+    Claims {
+        subject: "tester".into(),
+        system: 0,
+        namespaces: vec![],
+        auth_type: "jwt".into(),
+        extensions: None,
+    }
+}
+
+fn config(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn example_authorizer_decides_by_its_config() {
+    let rt = Runtime::new().unwrap();
+    let wasm = component("allow_namespaces");
+    let plugin = rt
+        .load_authorizer(
+            "allow-namespaces",
+            &wasm,
+            Limits::default(),
+            config(&[("namespaces", "orders, billing")]),
+        )
+        .unwrap();
+    assert_eq!(plugin.sha256().len(), 64);
+
+    let allowed = plugin
+        .authorize(
+            Some(&claims()),
+            &target("billing", "StartWorkflowExecution"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(allowed.decision, Decision::Allow);
+
+    let denied = plugin
+        .authorize(
+            Some(&claims()),
+            &target("payroll", "StartWorkflowExecution"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(denied.decision, Decision::Deny);
+    assert!(denied.reason.unwrap().contains("payroll"));
+
+    let info = plugin
+        .authorize(None, &target("", "GetSystemInfo"))
+        .await
+        .unwrap();
+    assert_eq!(info.decision, Decision::Allow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_calls_in_flight() {
+    let rt = Runtime::new().unwrap();
+    let plugin = std::sync::Arc::new(
+        rt.load_authorizer(
+            "allow-namespaces",
+            &component("allow_namespaces"),
+            Limits::default(),
+            config(&[("namespaces", "orders")]),
+        )
+        .unwrap(),
+    );
+    let calls: Vec<_> = (0..300)
+        .map(|i| {
+            let plugin = plugin.clone();
+            tokio::spawn(async move {
+                let ns = if i % 2 == 0 { "orders" } else { "other" };
+                let d = plugin
+                    .authorize(Some(&claims()), &target(ns, "SignalWorkflowExecution"))
+                    .await
+                    .unwrap();
+                (ns, d.decision)
+            })
+        })
+        .collect();
+    for call in calls {
+        let (ns, decision) = call.await.unwrap();
+        let want = if ns == "orders" {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        assert_eq!(decision, want);
+    }
+}
+
+async fn hostile(mode: &str, limits: Limits) -> Result<sundial_plugin_host::Authorization, String> {
+    let rt = Runtime::new().unwrap();
+    let plugin = rt
+        .load_authorizer(
+            "hostile",
+            &component("hostile"),
+            limits,
+            config(&[("mode", mode)]),
+        )
+        .unwrap();
+    let outcome = plugin
+        .authorize(
+            Some(&claims()),
+            &target("default", "StartWorkflowExecution"),
+        )
+        .await
+        .map_err(|f| f.to_string());
+    // The same plugin in another mode, and the host, still work afterwards.
+    let calm = rt
+        .load_authorizer(
+            "calm",
+            &component("hostile"),
+            Limits::default(),
+            config(&[]),
+        )
+        .unwrap();
+    let after = calm
+        .authorize(
+            Some(&claims()),
+            &target("default", "StartWorkflowExecution"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.decision, Decision::Allow);
+    outcome
+}
+
+#[tokio::test]
+async fn endless_loop_hits_the_deadline() {
+    let limits = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let began = Instant::now();
+    let fault = hostile("loop", limits).await.unwrap_err();
+    assert!(fault.contains("deadline exceeded"), "{fault}");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn memory_bomb_is_stopped_at_the_cap() {
+    let fault = hostile("memory", Limits::default()).await.unwrap_err();
+    assert!(fault.contains("growing memory"), "{fault}");
+}
+
+#[tokio::test]
+async fn trap_is_a_fault() {
+    let fault = hostile("trap", Limits::default()).await.unwrap_err();
+    assert!(fault.contains("trap"), "{fault}");
+}
+
+#[tokio::test]
+async fn huge_answer_is_cut_or_refused() {
+    // Under the default 16 MiB cap the 64 MiB answer cannot even be built.
+    hostile("huge", Limits::default()).await.unwrap_err();
+    // With room for it, the reason reaches the host but is cut to the limit.
+    let roomy = Limits {
+        memory_bytes: 512 << 20,
+        deadline: Duration::from_secs(10),
+    };
+    let decision = hostile("huge", roomy).await.unwrap();
+    assert_eq!(decision.decision, Decision::Deny);
+    assert!(decision.reason.unwrap().len() <= MAX_REASON_BYTES);
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_an_authorizer_are_refused() {
+    let rt = Runtime::new().unwrap();
+    assert!(
+        rt.load_authorizer("junk", b"not wasm at all", Limits::default(), config(&[]))
+            .is_err()
+    );
+}
