@@ -5,7 +5,7 @@
 //! environment. A trap, a missed deadline or a memory blow-up is a [`Fault`], never a panic
 //! or a hang of the server; callers treat a fault as deny.
 //!
-//! Only the `authorizer` world is wired so far.
+//! The `authorizer` and `claim-mapper` worlds are wired so far.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,8 +25,21 @@ mod bindings {
     });
 }
 
+/// The claim-mapper world, sharing the `types` and `host` bindings of the authorizer's.
+mod mapper_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "claim-mapper",
+        exports: { default: async },
+        with: {
+            "sundial:plugin/types": crate::bindings::sundial::plugin::types,
+            "sundial:plugin/host": crate::bindings::sundial::plugin::host,
+        },
+    });
+}
+
 pub use bindings::sundial::plugin::types::{
-    Authorization, CallTarget, Claims, Decision, NamespaceRole, Principal, TlsSubject,
+    AuthInfo, Authorization, CallTarget, Claims, Decision, NamespaceRole, Principal, TlsSubject,
 };
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -116,6 +129,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Authorizer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        // The claim-mapper world imports the same `host` interface: same definitions again.
+        linker.allow_shadowing(true);
+        mapper_bindings::ClaimMapper::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        linker.allow_shadowing(false);
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (ticking, stop) = (engine.weak(), stop_ticker.clone());
         std::thread::Builder::new()
@@ -149,12 +166,25 @@ impl Runtime {
         let pre = self.linker.instantiate_pre(&component)?;
         let pre = bindings::AuthorizerPre::new(pre)?;
         Ok(Authorizer {
-            engine: self.engine.clone(),
             pre,
-            limits,
-            config: Arc::new(config),
-            name: name.into(),
-            sha256: hex(&Sha256::digest(wasm)),
+            loaded: Loaded::new(self, name, wasm, limits, config),
+        })
+    }
+
+    /// Compiles and links a claim-mapper component.
+    pub fn load_claim_mapper(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+        config: HashMap<String, String>,
+    ) -> wasmtime::Result<ClaimMapper> {
+        let component = Component::new(&self.engine, wasm)?;
+        let pre = self.linker.instantiate_pre(&component)?;
+        let pre = mapper_bindings::ClaimMapperPre::new(pre)?;
+        Ok(ClaimMapper {
+            pre,
+            loaded: Loaded::new(self, name, wasm, limits, config),
         })
     }
 }
@@ -169,28 +199,34 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A loaded authorizer component.
-pub struct Authorizer {
+/// What every loaded plugin carries: its engine, limits, config and identity.
+struct Loaded {
     engine: Engine,
-    pre: bindings::AuthorizerPre<State>,
     limits: Limits,
     config: Arc<HashMap<String, String>>,
     name: Arc<str>,
     sha256: String,
 }
 
-impl Authorizer {
-    /// SHA-256 of the component's bytes: the loaded version.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
+impl Loaded {
+    fn new(
+        rt: &Runtime,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+        config: HashMap<String, String>,
+    ) -> Loaded {
+        Loaded {
+            engine: rt.engine.clone(),
+            limits,
+            config: Arc::new(config),
+            name: name.into(),
+            sha256: hex(&Sha256::digest(wasm)),
+        }
     }
 
-    /// One decision, in a fresh instance under the plugin's limits.
-    pub async fn authorize(
-        &self,
-        claims: Option<&Claims>,
-        target: &CallTarget,
-    ) -> Result<Authorization, Fault> {
+    /// A store for one call: fresh WASI context (clocks and random only), memory cap, deadline.
+    fn store(&self) -> Store<State> {
         let mut store = Store::new(
             &self.engine,
             State {
@@ -210,6 +246,84 @@ impl Authorizer {
         let ticks = self.limits.deadline.as_micros().div_ceil(TICK.as_micros()) as u64 + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        store
+    }
+
+    fn fault(&self, what: &str, result: wasmtime::Result<Result<(), String>>) -> Fault {
+        match result {
+            Ok(Err(message)) => Fault(format!(
+                "{what} {} returned an error: {}",
+                self.name,
+                message.chars().take(MAX_REASON_BYTES).collect::<String>()
+            )),
+            Err(trap) => Fault(format!("{what} {} failed: {}", self.name, describe(&trap))),
+            Ok(Ok(())) => Fault(format!("{what} {}: no outcome", self.name)),
+        }
+    }
+}
+
+/// A loaded claim-mapper component.
+pub struct ClaimMapper {
+    pre: mapper_bindings::ClaimMapperPre<State>,
+    loaded: Loaded,
+}
+
+impl ClaimMapper {
+    pub fn sha256(&self) -> &str {
+        &self.loaded.sha256
+    }
+
+    /// Whether callers without a token or client certificate are passed to the mapper.
+    pub async fn auth_info_required(&self) -> Result<bool, Fault> {
+        let mut store = self.loaded.store();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .sundial_plugin_claim_mapping()
+                .call_auth_info_required(&mut store)
+                .await
+        };
+        call.await
+            .map_err(|e| self.loaded.fault("claim mapper", Err(e)))
+    }
+
+    /// The caller's claims; a fault means the caller is unauthenticated.
+    pub async fn get_claims(&self, info: &AuthInfo) -> Result<Claims, Fault> {
+        let mut store = self.loaded.store();
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .sundial_plugin_claim_mapping()
+                .call_get_claims(&mut store, info)
+                .await
+        };
+        match call.await {
+            Ok(Ok(claims)) => Ok(claims),
+            Ok(Err(message)) => Err(self.loaded.fault("claim mapper", Ok(Err(message)))),
+            Err(e) => Err(self.loaded.fault("claim mapper", Err(e))),
+        }
+    }
+}
+
+/// A loaded authorizer component.
+pub struct Authorizer {
+    pre: bindings::AuthorizerPre<State>,
+    loaded: Loaded,
+}
+
+impl Authorizer {
+    /// SHA-256 of the component's bytes: the loaded version.
+    pub fn sha256(&self) -> &str {
+        &self.loaded.sha256
+    }
+
+    /// One decision, in a fresh instance under the plugin's limits.
+    pub async fn authorize(
+        &self,
+        claims: Option<&Claims>,
+        target: &CallTarget,
+    ) -> Result<Authorization, Fault> {
+        let mut store = self.loaded.store();
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             instance
@@ -230,16 +344,8 @@ impl Authorizer {
                 }
                 Ok(decision)
             }
-            Ok(Err(message)) => Err(Fault(format!(
-                "authorizer {} returned an error: {}",
-                self.name,
-                message.chars().take(MAX_REASON_BYTES).collect::<String>()
-            ))),
-            Err(trap) => Err(Fault(format!(
-                "authorizer {} failed: {}",
-                self.name,
-                describe(&trap)
-            ))),
+            Ok(Err(message)) => Err(self.loaded.fault("authorizer", Ok(Err(message)))),
+            Err(e) => Err(self.loaded.fault("authorizer", Err(e))),
         }
     }
 }

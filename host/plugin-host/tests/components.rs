@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sundial_plugin_host::{CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES, Runtime};
+use sundial_plugin_host::{
+    AuthInfo, CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES, Runtime,
+};
 
 /// Builds the plugin workspace once per test process; returns its release output dir.
 fn plugins() -> &'static PathBuf {
@@ -224,5 +226,79 @@ async fn bytes_that_are_not_an_authorizer_are_refused() {
     assert!(
         rt.load_authorizer("junk", b"not wasm at all", Limits::default(), config(&[]))
             .is_err()
+    );
+}
+
+fn auth_info(token: &str) -> AuthInfo {
+    AuthInfo {
+        auth_token: token.into(),
+        extra_data: String::new(),
+        tls_subject: None,
+        tls_server_name: None,
+        audience: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn example_claim_mapper_maps_its_token() {
+    let rt = Runtime::new().unwrap();
+    let mapper = rt
+        .load_claim_mapper(
+            "static-claims",
+            &component("static_claims"),
+            Limits::default(),
+            config(&[
+                ("token", "s3cret"),
+                ("subject", "ops"),
+                (
+                    "permissions",
+                    "orders:read,orders:WRITE,temporal-system:read,billing:bogus",
+                ),
+            ]),
+        )
+        .unwrap();
+    assert!(mapper.auth_info_required().await.unwrap());
+    let claims = mapper
+        .get_claims(&auth_info("Bearer s3cret"))
+        .await
+        .unwrap();
+    assert_eq!(claims.subject, "ops");
+    assert_eq!(claims.system, 2);
+    let roles: Vec<(String, u8)> = claims
+        .namespaces
+        .iter()
+        .map(|n| (n.namespace.clone(), n.role))
+        .collect();
+    assert_eq!(roles, vec![("orders".into(), 6), ("billing".into(), 0)]);
+
+    for bad in ["Bearer nope", "s3cret", ""] {
+        let fault = mapper.get_claims(&auth_info(bad)).await.unwrap_err();
+        assert!(
+            fault.to_string().contains("returned an error"),
+            "{bad:?}: {fault}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_authorizer_is_not_a_claim_mapper() {
+    let rt = Runtime::new().unwrap();
+    assert!(
+        rt.load_claim_mapper(
+            "wrong",
+            &component("allow_namespaces"),
+            Limits::default(),
+            config(&[])
+        )
+        .is_err()
+    );
+    assert!(
+        rt.load_authorizer(
+            "wrong",
+            &component("static_claims"),
+            Limits::default(),
+            config(&[])
+        )
+        .is_err()
     );
 }
