@@ -249,16 +249,15 @@ impl Loaded {
         store
     }
 
-    fn fault(&self, what: &str, result: wasmtime::Result<Result<(), String>>) -> Fault {
-        match result {
-            Ok(Err(message)) => Fault(format!(
-                "{what} {} returned an error: {}",
-                self.name,
-                message.chars().take(MAX_REASON_BYTES).collect::<String>()
-            )),
-            Err(trap) => Fault(format!("{what} {} failed: {}", self.name, describe(&trap))),
-            Ok(Ok(())) => Fault(format!("{what} {}: no outcome", self.name)),
-        }
+    /// The plugin answered with an error.
+    fn refused(&self, what: &str, message: &str) -> Fault {
+        let message: String = message.chars().take(MAX_REASON_BYTES).collect();
+        Fault(format!("{what} {} returned an error: {message}", self.name))
+    }
+
+    /// The call did not finish: trap, deadline, memory cap, failed instantiation.
+    fn failed(&self, what: &str, err: &wasmtime::Error) -> Fault {
+        Fault(format!("{what} {} failed: {}", self.name, describe(err)))
     }
 }
 
@@ -284,7 +283,7 @@ impl ClaimMapper {
                 .await
         };
         call.await
-            .map_err(|e| self.loaded.fault("claim mapper", Err(e)))
+            .map_err(|e| self.loaded.failed("claim mapper", &e))
     }
 
     /// The caller's claims; a fault means the caller is unauthenticated.
@@ -299,8 +298,8 @@ impl ClaimMapper {
         };
         match call.await {
             Ok(Ok(claims)) => Ok(claims),
-            Ok(Err(message)) => Err(self.loaded.fault("claim mapper", Ok(Err(message)))),
-            Err(e) => Err(self.loaded.fault("claim mapper", Err(e))),
+            Ok(Err(message)) => Err(self.loaded.refused("claim mapper", &message)),
+            Err(e) => Err(self.loaded.failed("claim mapper", &e)),
         }
     }
 }
@@ -344,8 +343,8 @@ impl Authorizer {
                 }
                 Ok(decision)
             }
-            Ok(Err(message)) => Err(self.loaded.fault("authorizer", Ok(Err(message)))),
-            Err(e) => Err(self.loaded.fault("authorizer", Err(e))),
+            Ok(Err(message)) => Err(self.loaded.refused("authorizer", &message)),
+            Err(e) => Err(self.loaded.failed("authorizer", &e)),
         }
     }
 }
