@@ -17,6 +17,10 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+mod reload;
+
+pub use reload::AuthorizerSlot;
+
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",

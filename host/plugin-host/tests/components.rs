@@ -291,3 +291,68 @@ async fn an_authorizer_is_not_a_claim_mapper() {
             .is_err()
     );
 }
+
+/// Swapping versions under load fails no call; a broken replacement is refused and the old
+/// version keeps deciding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_under_load() {
+    let rt = std::sync::Arc::new(Runtime::new().unwrap());
+    let wasm = component("allow_namespaces");
+    let slot = std::sync::Arc::new(sundial_plugin_host::AuthorizerSlot::new(
+        "allow",
+        rt.load_authorizer("allow", &wasm, calm(), config(&[("namespaces", "orders")]))
+            .unwrap(),
+    ));
+    let first = slot.current().sha256().to_string();
+    let calls: Vec<_> = (0..400)
+        .map(|_| {
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                let plugin = slot.current();
+                plugin
+                    .authorize(Some(&claims()), &target("orders", "StartWorkflowExecution"))
+                    .await
+                    .map(|d| d.decision)
+            })
+        })
+        .collect();
+    // New versions while those calls run: the same rule, then one that also allows `billing`.
+    slot.reload(&rt, &wasm, calm(), config(&[("namespaces", "orders")]))
+        .unwrap();
+    let version = slot
+        .reload(
+            &rt,
+            &wasm,
+            calm(),
+            config(&[("namespaces", "orders,billing")]),
+        )
+        .unwrap();
+    assert_eq!(version, first, "same bytes, same version hash");
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), Decision::Allow);
+    }
+    let billing = slot
+        .current()
+        .authorize(
+            Some(&claims()),
+            &target("billing", "StartWorkflowExecution"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(billing.decision, Decision::Allow, "the new version decides");
+
+    // A broken replacement is refused; the version before it keeps serving.
+    assert!(
+        slot.reload(&rt, b"\0asm broken", calm(), config(&[]))
+            .is_err()
+    );
+    let still = slot
+        .current()
+        .authorize(
+            Some(&claims()),
+            &target("billing", "StartWorkflowExecution"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(still.decision, Decision::Allow);
+}
