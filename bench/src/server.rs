@@ -50,32 +50,9 @@ pub struct Server {
     pub pid: u32,
     pub ready: Duration,
     child: Child,
-    scratch: tempfile_dir::Dir,
+    /// Db files, configs and the log; removed on drop.
+    scratch: tempfile::TempDir,
     cleanup: Option<Box<dyn FnOnce() + Send>>,
-}
-
-/// A scratch directory removed on drop (db files, configs, logs).
-mod tempfile_dir {
-    use std::path::{Path, PathBuf};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> std::io::Result<Dir> {
-            let path = std::env::temp_dir().join(format!("sundial-bench-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&path)?;
-            Ok(Dir(path))
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn free_port() -> u16 {
@@ -97,7 +74,9 @@ fn sh(program: &str, args: &[&str]) -> anyhow::Result<()> {
 
 impl Server {
     pub async fn start(kind: &Kind, storage: Storage, urls: &DbUrls) -> anyhow::Result<Server> {
-        let scratch = tempfile_dir::Dir::new()?;
+        let scratch = tempfile::Builder::new()
+            .prefix("sundial-bench-")
+            .tempdir()?;
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(scratch.path().join("server.log"))?;

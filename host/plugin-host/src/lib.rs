@@ -9,11 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -102,7 +101,7 @@ impl bindings::sundial::plugin::types::Host for State {}
 impl bindings::sundial::plugin::host::Host for State {
     fn log(&mut self, level: bindings::sundial::plugin::host::LogLevel, message: String) {
         use bindings::sundial::plugin::host::LogLevel as L;
-        let message: String = message.chars().take(4096).collect();
+        let message = cut(message, 4096);
         let plugin = &*self.plugin;
         match level {
             L::Trace => tracing::trace!(plugin, "{message}"),
@@ -118,11 +117,12 @@ impl bindings::sundial::plugin::host::Host for State {
     }
 }
 
-/// The wasmtime engine shared by every plugin, and the thread that ticks its epoch.
+/// The wasmtime engine shared by every plugin, and the thread that ticks its epoch. The
+/// ticker runs as long as any clone of the engine lives (loaded plugins hold one), so a
+/// plugin's deadline holds even after the `Runtime` that loaded it is gone.
 pub struct Runtime {
     engine: Engine,
-    linker: Arc<Linker<State>>,
-    stop_ticker: Arc<AtomicBool>,
+    linker: Linker<State>,
 }
 
 impl Runtime {
@@ -137,12 +137,11 @@ impl Runtime {
         linker.allow_shadowing(true);
         mapper_bindings::ClaimMapper::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
         linker.allow_shadowing(false);
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let (ticking, stop) = (engine.weak(), stop_ticker.clone());
+        let ticking = engine.weak();
         std::thread::Builder::new()
             .name("plugin-epoch".into())
             .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     std::thread::sleep(TICK);
                     match ticking.upgrade() {
                         Some(engine) => engine.increment_epoch(),
@@ -150,11 +149,13 @@ impl Runtime {
                     }
                 }
             })?;
-        Ok(Runtime {
-            engine,
-            linker: Arc::new(linker),
-            stop_ticker,
-        })
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Compiles a component and resolves its imports; what the world-specific loaders share.
+    fn prepare(&self, wasm: &[u8]) -> wasmtime::Result<InstancePre<State>> {
+        let component = Component::new(&self.engine, wasm)?;
+        self.linker.instantiate_pre(&component)
     }
 
     /// Compiles and links an authorizer component. Refused (with the reason) if it is not a
@@ -166,9 +167,7 @@ impl Runtime {
         limits: Limits,
         config: HashMap<String, String>,
     ) -> wasmtime::Result<Authorizer> {
-        let component = Component::new(&self.engine, wasm)?;
-        let pre = self.linker.instantiate_pre(&component)?;
-        let pre = bindings::AuthorizerPre::new(pre)?;
+        let pre = bindings::AuthorizerPre::new(self.prepare(wasm)?)?;
         Ok(Authorizer {
             pre,
             loaded: Loaded::new(self, name, wasm, limits, config),
@@ -183,19 +182,11 @@ impl Runtime {
         limits: Limits,
         config: HashMap<String, String>,
     ) -> wasmtime::Result<ClaimMapper> {
-        let component = Component::new(&self.engine, wasm)?;
-        let pre = self.linker.instantiate_pre(&component)?;
-        let pre = mapper_bindings::ClaimMapperPre::new(pre)?;
+        let pre = mapper_bindings::ClaimMapperPre::new(self.prepare(wasm)?)?;
         Ok(ClaimMapper {
             pre,
             loaded: Loaded::new(self, name, wasm, limits, config),
         })
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
     }
 }
 
@@ -255,7 +246,7 @@ impl Loaded {
 
     /// The plugin answered with an error.
     fn refused(&self, what: &str, message: &str) -> Fault {
-        let message: String = message.chars().take(MAX_REASON_BYTES).collect();
+        let message = cut(message.to_string(), MAX_REASON_BYTES);
         Fault(format!("{what} {} returned an error: {message}", self.name))
     }
 
@@ -336,15 +327,7 @@ impl Authorizer {
         };
         match call.await {
             Ok(Ok(mut decision)) => {
-                if let Some(reason) = &mut decision.reason
-                    && reason.len() > MAX_REASON_BYTES
-                {
-                    let mut cut = MAX_REASON_BYTES;
-                    while !reason.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    reason.truncate(cut);
-                }
+                decision.reason = decision.reason.map(|r| cut(r, MAX_REASON_BYTES));
                 Ok(decision)
             }
             Ok(Err(message)) => Err(self.loaded.refused("authorizer", &message)),
@@ -353,17 +336,18 @@ impl Authorizer {
     }
 }
 
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    text.truncate(text.floor_char_boundary(max));
+    text
+}
+
 fn describe(err: &wasmtime::Error) -> String {
     match err.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => "deadline exceeded".into(),
         Some(trap) => format!("trap: {trap}"),
         // The root cause is one line ("forcing trap when growing memory to …"); the outer
         // layers carry a wasm backtrace that helps nobody reading a server log.
-        None => err
-            .root_cause()
-            .to_string()
-            .chars()
-            .take(MAX_REASON_BYTES)
-            .collect(),
+        None => cut(err.root_cause().to_string(), MAX_REASON_BYTES),
     }
 }

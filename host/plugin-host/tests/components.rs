@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use sundial_plugin_host::{
-    AuthInfo, CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES, Runtime,
+    AuthInfo, Authorization, Authorizer, CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES,
+    Runtime,
 };
 
 /// Builds the plugin workspace once per test process; returns its release output dir.
@@ -46,6 +47,17 @@ fn target(namespace: &str, method: &str) -> CallTarget {
         request_type: format!("temporal.api.workflowservice.v1.{method}Request"),
         request: vec![],
     }
+}
+
+/// `plugin`'s answer for `method` on `namespace`, with test claims.
+async fn ask(
+    plugin: &Authorizer,
+    namespace: &str,
+    method: &str,
+) -> Result<Authorization, sundial_plugin_host::Fault> {
+    plugin
+        .authorize(Some(&claims()), &target(namespace, method))
+        .await
 }
 
 fn claims() -> Claims {
@@ -88,20 +100,12 @@ async fn example_authorizer_decides_by_its_config() {
         .unwrap();
     assert_eq!(plugin.sha256().len(), 64);
 
-    let allowed = plugin
-        .authorize(
-            Some(&claims()),
-            &target("billing", "StartWorkflowExecution"),
-        )
+    let allowed = ask(&plugin, "billing", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(allowed.decision, Decision::Allow);
 
-    let denied = plugin
-        .authorize(
-            Some(&claims()),
-            &target("payroll", "StartWorkflowExecution"),
-        )
+    let denied = ask(&plugin, "payroll", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(denied.decision, Decision::Deny);
@@ -131,10 +135,7 @@ async fn many_calls_in_flight() {
             let plugin = plugin.clone();
             tokio::spawn(async move {
                 let ns = if i % 2 == 0 { "orders" } else { "other" };
-                let d = plugin
-                    .authorize(Some(&claims()), &target(ns, "SignalWorkflowExecution"))
-                    .await
-                    .unwrap();
+                let d = ask(&plugin, ns, "SignalWorkflowExecution").await.unwrap();
                 (ns, d.decision)
             })
         })
@@ -160,22 +161,14 @@ async fn hostile(mode: &str, limits: Limits) -> Result<sundial_plugin_host::Auth
             config(&[("mode", mode)]),
         )
         .unwrap();
-    let outcome = plugin
-        .authorize(
-            Some(&claims()),
-            &target("default", "StartWorkflowExecution"),
-        )
+    let outcome = ask(&plugin, "default", "StartWorkflowExecution")
         .await
         .map_err(|f| f.to_string());
     // The same plugin in another mode, and the host, still work afterwards.
     let calm = rt
         .load_authorizer("calm", &component("hostile"), calm(), config(&[]))
         .unwrap();
-    let after = calm
-        .authorize(
-            Some(&claims()),
-            &target("default", "StartWorkflowExecution"),
-        )
+    let after = ask(&calm, "default", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(after.decision, Decision::Allow);
@@ -309,8 +302,7 @@ async fn hot_reload_under_load() {
             let slot = slot.clone();
             tokio::spawn(async move {
                 let plugin = slot.current();
-                plugin
-                    .authorize(Some(&claims()), &target("orders", "StartWorkflowExecution"))
+                ask(&plugin, "orders", "StartWorkflowExecution")
                     .await
                     .map(|d| d.decision)
             })
@@ -331,12 +323,7 @@ async fn hot_reload_under_load() {
     for call in calls {
         assert_eq!(call.await.unwrap().unwrap(), Decision::Allow);
     }
-    let billing = slot
-        .current()
-        .authorize(
-            Some(&claims()),
-            &target("billing", "StartWorkflowExecution"),
-        )
+    let billing = ask(&slot.current(), "billing", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(billing.decision, Decision::Allow, "the new version decides");
@@ -346,12 +333,7 @@ async fn hot_reload_under_load() {
         slot.reload(&rt, b"\0asm broken", calm(), config(&[]))
             .is_err()
     );
-    let still = slot
-        .current()
-        .authorize(
-            Some(&claims()),
-            &target("billing", "StartWorkflowExecution"),
-        )
+    let still = ask(&slot.current(), "billing", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(still.decision, Decision::Allow);
