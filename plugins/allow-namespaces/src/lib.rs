@@ -2,39 +2,23 @@
 //! plugin's `namespaces` config value (comma-separated), or is one of the calls every client
 //! needs (health check, GetSystemInfo). Everything else is denied with a reason.
 
-wit_bindgen::generate!({ path: "../../wit", world: "authorizer" });
-
-use exports::sundial::plugin::access_control::Guest;
-use sundial::plugin::host;
-use sundial::plugin::types::{Authorization, CallTarget, Claims, Decision};
-
-const ALWAYS: &[&str] = &[
-    "/grpc.health.v1.Health/Check",
-    "/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo",
-];
+use sundial_plugin_sdk::methods::is_always_allowed;
+use sundial_plugin_sdk::{host, Authorization, Authorizer, CallTarget, Claims};
 
 struct Plugin;
 
-impl Guest for Plugin {
+impl Authorizer for Plugin {
     fn authorize(_claims: Option<Claims>, target: CallTarget) -> Result<Authorization, String> {
         let listed = host::config("namespaces").unwrap_or_default();
-        let allowed = ALWAYS.contains(&target.api_name.as_str())
+        let allowed = is_always_allowed(&target.api_name)
             || (!target.namespace.is_empty()
                 && listed.split(',').any(|n| n.trim() == target.namespace));
         Ok(if allowed {
-            Authorization {
-                decision: Decision::Allow,
-                reason: None,
-                principal: None,
-            }
+            Authorization::allow(None)
         } else {
-            Authorization {
-                decision: Decision::Deny,
-                reason: Some(format!("namespace {:?} is not allowed", target.namespace)),
-                principal: None,
-            }
+            Authorization::deny(Some(format!("namespace {:?} is not allowed", target.namespace)))
         })
     }
 }
 
-export!(Plugin);
+sundial_plugin_sdk::export_authorizer!(Plugin with_types_in sundial_plugin_sdk::authorizer);

@@ -2,15 +2,11 @@
 //! `loop` spins forever, `memory` allocates without end, `trap` panics (a wasm trap),
 //! `huge` answers with a 64 MiB reason; anything else allows.
 
-wit_bindgen::generate!({ path: "../../wit", world: "authorizer" });
-
-use exports::sundial::plugin::access_control::Guest;
-use sundial::plugin::host;
-use sundial::plugin::types::{Authorization, CallTarget, Claims, Decision};
+use sundial_plugin_sdk::{host, Authorization, Authorizer, CallTarget, Claims};
 
 struct Plugin;
 
-impl Guest for Plugin {
+impl Authorizer for Plugin {
     fn authorize(_claims: Option<Claims>, _target: CallTarget) -> Result<Authorization, String> {
         match host::config("mode").as_deref() {
             Some("loop") => {
@@ -27,18 +23,10 @@ impl Guest for Plugin {
                 }
             }
             Some("trap") => panic!("hostile plugin traps on purpose"),
-            Some("huge") => Ok(Authorization {
-                decision: Decision::Deny,
-                reason: Some("x".repeat(64 << 20)),
-                principal: None,
-            }),
-            _ => Ok(Authorization {
-                decision: Decision::Allow,
-                reason: None,
-                principal: None,
-            }),
+            Some("huge") => Ok(Authorization::deny(Some("x".repeat(64 << 20)))),
+            _ => Ok(Authorization::allow(None)),
         }
     }
 }
 
-export!(Plugin);
+sundial_plugin_sdk::export_authorizer!(Plugin with_types_in sundial_plugin_sdk::authorizer);

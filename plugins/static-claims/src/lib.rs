@@ -1,27 +1,15 @@
 //! Example claim mapper. A caller whose `authorization` header is `Bearer <token>`, with
 //! `<token>` equal to the `token` config value, gets the subject in `subject` and the roles in
 //! `permissions` (comma-separated `<namespace>:<read|write|worker|admin>`, the JWT mapper's
-//! spelling; `temporal-system:<role>` is cluster-wide). Any other token is an error.
+//! spelling; `temporal-system:<role>` is cluster-wide). Any other token is an error. The claims
+//! never expire (`expires-at` none).
 
-wit_bindgen::generate!({ path: "../../wit", world: "claim-mapper" });
-
-use exports::sundial::plugin::claim_mapping::Guest;
-use sundial::plugin::host;
-use sundial::plugin::types::{AuthInfo, Claims, NamespaceRole};
+use sundial_plugin_sdk::permissions::{self, PermissionOptions};
+use sundial_plugin_sdk::{host, AuthInfo, ClaimMapper, Claims};
 
 struct Plugin;
 
-fn role(word: &str) -> u8 {
-    match word.to_ascii_lowercase().as_str() {
-        "worker" => 1,
-        "read" => 2,
-        "write" => 4,
-        "admin" => 8,
-        _ => 0,
-    }
-}
-
-impl Guest for Plugin {
+impl ClaimMapper for Plugin {
     fn auth_info_required() -> bool {
         true
     }
@@ -37,34 +25,17 @@ impl Guest for Plugin {
         if presented != expected {
             return Err("unknown token".into());
         }
-        let mut claims = Claims {
-            subject: host::config("subject").unwrap_or_default(),
-            system: 0,
-            namespaces: Vec::new(),
-            auth_type: "static".into(),
-            extensions: None,
-        };
+        let mut claims = Claims::empty("static");
+        claims.subject = host::config("subject").unwrap_or_default();
+        // Only `temporal-system` is cluster-wide here, as before the SDK existed.
+        let options = PermissionOptions { system_alias: false };
         for entry in host::config("permissions").unwrap_or_default().split(',') {
-            let Some((namespace, word)) = entry.trim().split_once(':') else {
-                continue;
-            };
-            if namespace == "temporal-system" {
-                claims.system |= role(word);
-            } else if let Some(existing) = claims
-                .namespaces
-                .iter_mut()
-                .find(|n| n.namespace == namespace)
-            {
-                existing.role |= role(word);
-            } else {
-                claims.namespaces.push(NamespaceRole {
-                    namespace: namespace.into(),
-                    role: role(word),
-                });
+            if let Some(permission) = permissions::parse(entry.trim(), options) {
+                claims.apply_permission(permission);
             }
         }
         Ok(claims)
     }
 }
 
-export!(Plugin);
+sundial_plugin_sdk::export_claim_mapper!(Plugin with_types_in sundial_plugin_sdk::claim_mapper);
