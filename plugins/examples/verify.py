@@ -1,6 +1,6 @@
 """Runs cases.json against the built example authorizers, in wasmtime (wasmtime-py), no server.
 
-    python verify.py [plugins/target/examples/python_authorizer.wasm ...]
+    python verify.py [--memory-mib N] [plugins/target/examples/python_authorizer.wasm ...]
 
 Needs `pip install wasmtime==50.0.1` (the host embeds its own wasmtime; this is only a check
 that the components load with WASI p2 + the `host` interface and decide as cases.json says).
@@ -18,7 +18,11 @@ from wasmtime.component import Component, Linker, Record
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "target" / "examples"
 DEFAULT = [OUT / "python_authorizer.wasm", OUT / "js_authorizer.wasm"]
-LANGS = {"python_authorizer.wasm": "python", "js_authorizer.wasm": "javascript"}
+
+
+def lang_of(path: Path) -> str:
+    """The `{lang}` of cases.json's reasons, from the file name (py... or js...)."""
+    return "javascript" if path.name.startswith("js") else "python"
 
 
 def record(obj):
@@ -35,8 +39,8 @@ def record(obj):
     return r
 
 
-def run(path: Path, cases) -> int:
-    lang = LANGS.get(path.name, path.stem)
+def run(path: Path, cases, memory_mib: int) -> int:
+    lang = lang_of(path)
     engine = Engine(Config())
     state = {"config": {}, "logs": []}
 
@@ -55,6 +59,8 @@ def run(path: Path, cases) -> int:
 
     store = Store(engine)
     store.set_wasi(WasiConfig())
+    # The server's limits for a plugin store (memory per linear memory, as `limits.memory`).
+    store.set_limits(memory_size=memory_mib << 20, table_elements=1_000_000, instances=64)
     t0 = time.perf_counter()
     instance = linker.instantiate(store, component)
     t_inst = time.perf_counter() - t0
@@ -95,9 +101,13 @@ def run(path: Path, cases) -> int:
 
 
 def main() -> int:
-    paths = [Path(p) for p in sys.argv[1:]] or DEFAULT
+    args = sys.argv[1:]
+    memory_mib = 64
+    if args[:1] == ["--memory-mib"]:
+        memory_mib, args = int(args[1]), args[2:]
+    paths = [Path(p) for p in args] or DEFAULT
     cases = json.loads((HERE / "cases.json").read_text())
-    failures = sum(run(p, cases) for p in paths)
+    failures = sum(run(p, cases, memory_mib) for p in paths)
     total = len(paths) * len(cases)
     print(f"{total - failures} passed, {failures} failed")
     return 1 if failures else 0
