@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use sundial_plugin_host::{
-    AuthInfo, Authorization, Authorizer, CallTarget, Claims, Decision, Limits, MAX_REASON_BYTES,
-    Runtime,
+    AuthInfo, Authorization, Authorizer, CallTarget, Claims, Decision, FaultCause, Limits,
+    MAX_REASON_BYTES, Runtime, Spec,
 };
 
 /// Builds the plugin workspace once per test process; returns its release output dir.
@@ -67,6 +67,7 @@ fn claims() -> Claims {
         namespaces: vec![],
         auth_type: "jwt".into(),
         extensions: None,
+        expires_at: None,
     }
 }
 
@@ -86,17 +87,20 @@ fn config(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
+/// What to load: `wasm` as `name`, with limits and config.
+fn spec(name: &str, wasm: &[u8], limits: Limits, config: HashMap<String, String>) -> Spec {
+    Spec::new(name, wasm).limits(limits).config(config)
+}
+
 #[tokio::test]
 async fn example_authorizer_decides_by_its_config() {
     let rt = Runtime::new().unwrap();
     let wasm = component("allow_namespaces");
     let plugin = rt
-        .load_authorizer(
-            "allow-namespaces",
+        .load_authorizer(&spec("allow-namespaces",
             &wasm,
             calm(),
-            config(&[("namespaces", "orders, billing")]),
-        )
+            config(&[("namespaces", "orders, billing")]),))
         .unwrap();
     assert_eq!(plugin.sha256().len(), 64);
 
@@ -122,12 +126,10 @@ async fn example_authorizer_decides_by_its_config() {
 async fn many_calls_in_flight() {
     let rt = Runtime::new().unwrap();
     let plugin = std::sync::Arc::new(
-        rt.load_authorizer(
-            "allow-namespaces",
+        rt.load_authorizer(&spec("allow-namespaces",
             &component("allow_namespaces"),
             calm(),
-            config(&[("namespaces", "orders")]),
-        )
+            config(&[("namespaces", "orders")]),))
         .unwrap(),
     );
     let calls: Vec<_> = (0..300)
@@ -154,19 +156,17 @@ async fn many_calls_in_flight() {
 async fn hostile(mode: &str, limits: Limits) -> Result<sundial_plugin_host::Authorization, String> {
     let rt = Runtime::new().unwrap();
     let plugin = rt
-        .load_authorizer(
-            "hostile",
+        .load_authorizer(&spec("hostile",
             &component("hostile"),
             limits,
-            config(&[("mode", mode)]),
-        )
+            config(&[("mode", mode)]),))
         .unwrap();
     let outcome = ask(&plugin, "default", "StartWorkflowExecution")
         .await
         .map_err(|f| f.to_string());
     // The same plugin in another mode, and the host, still work afterwards.
     let calm = rt
-        .load_authorizer("calm", &component("hostile"), calm(), config(&[]))
+        .load_authorizer(&spec("calm", &component("hostile"), calm(), config(&[])))
         .unwrap();
     let after = ask(&calm, "default", "StartWorkflowExecution")
         .await
@@ -206,6 +206,7 @@ async fn huge_answer_is_cut_or_refused() {
     let roomy = Limits {
         memory_bytes: 512 << 20,
         deadline: Duration::from_secs(10),
+        fuel: None,
     };
     let decision = hostile("huge", roomy).await.unwrap();
     assert_eq!(decision.decision, Decision::Deny);
@@ -216,7 +217,7 @@ async fn huge_answer_is_cut_or_refused() {
 async fn bytes_that_are_not_an_authorizer_are_refused() {
     let rt = Runtime::new().unwrap();
     assert!(
-        rt.load_authorizer("junk", b"not wasm at all", calm(), config(&[]))
+        rt.load_authorizer(&spec("junk", b"not wasm at all", calm(), config(&[])))
             .is_err()
     );
 }
@@ -235,8 +236,7 @@ fn auth_info(token: &str) -> AuthInfo {
 async fn example_claim_mapper_maps_its_token() {
     let rt = Runtime::new().unwrap();
     let mapper = rt
-        .load_claim_mapper(
-            "static-claims",
+        .load_claim_mapper(&spec("static-claims",
             &component("static_claims"),
             calm(),
             config(&[
@@ -246,8 +246,7 @@ async fn example_claim_mapper_maps_its_token() {
                     "permissions",
                     "orders:read,orders:WRITE,temporal-system:read,billing:bogus",
                 ),
-            ]),
-        )
+            ]),))
         .unwrap();
     assert!(mapper.auth_info_required().await.unwrap());
     let claims = mapper
@@ -276,11 +275,11 @@ async fn example_claim_mapper_maps_its_token() {
 async fn an_authorizer_is_not_a_claim_mapper() {
     let rt = Runtime::new().unwrap();
     assert!(
-        rt.load_claim_mapper("wrong", &component("allow_namespaces"), calm(), config(&[]))
+        rt.load_claim_mapper(&spec("wrong", &component("allow_namespaces"), calm(), config(&[])))
             .is_err()
     );
     assert!(
-        rt.load_authorizer("wrong", &component("static_claims"), calm(), config(&[]))
+        rt.load_authorizer(&spec("wrong", &component("static_claims"), calm(), config(&[])))
             .is_err()
     );
 }
@@ -292,8 +291,7 @@ async fn hot_reload_under_load() {
     let rt = std::sync::Arc::new(Runtime::new().unwrap());
     let wasm = component("allow_namespaces");
     let slot = std::sync::Arc::new(sundial_plugin_host::AuthorizerSlot::new(
-        "allow",
-        rt.load_authorizer("allow", &wasm, calm(), config(&[("namespaces", "orders")]))
+        rt.load_authorizer(&spec("allow", &wasm, calm(), config(&[("namespaces", "orders")])))
             .unwrap(),
     ));
     let first = slot.current().sha256().to_string();
@@ -309,14 +307,17 @@ async fn hot_reload_under_load() {
         })
         .collect();
     // New versions while those calls run: the same rule, then one that also allows `billing`.
-    slot.reload(&rt, &wasm, calm(), config(&[("namespaces", "orders")]))
+    slot.reload(&rt, &spec("allow", &wasm, calm(), config(&[("namespaces", "orders")])))
         .unwrap();
     let version = slot
         .reload(
             &rt,
-            &wasm,
-            calm(),
-            config(&[("namespaces", "orders,billing")]),
+            &spec(
+                "allow",
+                &wasm,
+                calm(),
+                config(&[("namespaces", "orders,billing")]),
+            ),
         )
         .unwrap();
     assert_eq!(version, first, "same bytes, same version hash");
@@ -330,11 +331,72 @@ async fn hot_reload_under_load() {
 
     // A broken replacement is refused; the version before it keeps serving.
     assert!(
-        slot.reload(&rt, b"\0asm broken", calm(), config(&[]))
+        slot.reload(&rt, &spec("allow", b"\0asm broken", calm(), config(&[])))
             .is_err()
     );
     let still = ask(&slot.current(), "billing", "StartWorkflowExecution")
         .await
         .unwrap();
     assert_eq!(still.decision, Decision::Allow);
+}
+
+#[tokio::test]
+async fn fuel_limit_stops_a_loop() {
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        ..calm()
+    };
+    let rt = Runtime::new().unwrap();
+    let plugin = rt
+        .load_authorizer(&spec(
+            "hostile",
+            &component("hostile"),
+            limits,
+            config(&[("mode", "loop")]),
+        ))
+        .unwrap();
+    let fault = ask(&plugin, "default", "StartWorkflowExecution")
+        .await
+        .unwrap_err();
+    assert_eq!(fault.cause, FaultCause::Fuel, "{fault}");
+    assert!(fault.to_string().contains("out of fuel"), "{fault}");
+}
+
+#[tokio::test]
+async fn metrics_count_calls_denials_and_faults() {
+    let rt = Runtime::new().unwrap();
+    let allow = rt
+        .load_authorizer(&spec(
+            "allow",
+            &component("allow_namespaces"),
+            calm(),
+            config(&[("namespaces", "orders")]),
+        ))
+        .unwrap();
+    ask(&allow, "orders", "StartWorkflowExecution").await.unwrap();
+    ask(&allow, "other", "StartWorkflowExecution").await.unwrap();
+    let trap = rt
+        .load_authorizer(&spec(
+            "trap",
+            &component("hostile"),
+            calm(),
+            config(&[("mode", "trap")]),
+        ))
+        .unwrap();
+    ask(&trap, "orders", "StartWorkflowExecution")
+        .await
+        .unwrap_err();
+    rt.metrics().set_loaded("allow", "authorizer", allow.sha256());
+    let text = rt.metrics().render();
+    for line in [
+        r#"sundial_plugin_calls_total{outcome="allow",plugin="allow"} 1"#,
+        r#"sundial_plugin_calls_total{outcome="deny",plugin="allow"} 1"#,
+        r#"sundial_plugin_denials_total{plugin="allow"} 1"#,
+        r#"sundial_plugin_faults_total{cause="trap",plugin="trap"} 1"#,
+        r#"sundial_plugin_call_seconds_count{plugin="allow"} 2"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    let version = format!(r#"sundial_plugin_loaded{{kind="authorizer",plugin="allow",sha256="{}"}} 1"#, allow.sha256());
+    assert!(text.contains(&version), "{text}");
 }
