@@ -11,7 +11,8 @@
 # (default: the repo's .venv/bin/python; if there is none, a private venv under
 # plugins/target/examples/), and `npm ci` in js-authorizer when its node_modules is missing or
 # older than package-lock.json. A component is rebuilt only when a hash of its inputs (source,
-# WIT, tool pins, this script) changed; set --force to rebuild anyway.
+# WIT, tool pins, this script) changed; set --force to rebuild anyway. A failed build removes
+# the old component, so nothing stale is left to test. Exits non-zero on any failure.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -96,7 +97,7 @@ build_python() {
   (cd "$src" && env -u VIRTUAL_ENV "$PYTHON" -c \
       'import sys; from componentize_py import script; sys.argv[0] = "componentize-py"; sys.exit(script())' \
       --wit-path "$WIT" --world authorizer componentize app --stub-wasi --output "$out.tmp") \
-    || { rm -f "$out.tmp"; die "componentize-py failed to build $src"; }
+    || { rm -f "$out.tmp" "$out" "$out.sha256"; die "componentize-py failed to build $src"; }
   finish "$out.tmp" "$out" "$hash" python "$start"
 }
 
@@ -127,7 +128,7 @@ build_js() {
   # Every optional WASI feature off: the component imports nothing but sundial:plugin/host.
   (cd "$src" && node_modules/.bin/componentize-js authorizer.js --wit "$WIT" --world-name authorizer \
       --disable stdio random clocks http fetch-event --out "$out.tmp") \
-    || { rm -f "$out.tmp"; die "componentize-js failed to build $src/authorizer.js"; }
+    || { rm -f "$out.tmp" "$out" "$out.sha256"; die "componentize-js failed to build $src/authorizer.js"; }
   [ -s "$out.tmp" ] || die "componentize-js wrote no component"
   finish "$out.tmp" "$out" "$hash" js "$start"
 }
