@@ -63,7 +63,10 @@ mod tests {
             system,
             namespaces: namespaces
                 .iter()
-                .map(|&(n, r)| NamespaceRole { namespace: n.into(), role: r })
+                .map(|&(n, r)| NamespaceRole {
+                    namespace: n.into(),
+                    role: r,
+                })
                 .collect(),
             auth_type: "jwt".into(),
             extensions: None,
@@ -79,7 +82,14 @@ mod tests {
     fn health_and_system_info_always_allowed() {
         for t in [target(HEALTH_CHECK, ""), target(GET_SYSTEM_INFO, "")] {
             let a = default_authorize(None, &t);
-            assert_eq!(a, Authorization { decision: Decision::Allow, reason: None, principal: None });
+            assert_eq!(
+                a,
+                Authorization {
+                    decision: Decision::Allow,
+                    reason: None,
+                    principal: None
+                }
+            );
             assert!(allowed(Some(&claims(0, &[])), &t));
         }
     }
@@ -87,7 +97,14 @@ mod tests {
     #[test]
     fn no_claims_denied() {
         let a = default_authorize(None, &wf("DescribeNamespace", "ns"));
-        assert_eq!(a, Authorization { decision: Decision::Deny, reason: None, principal: None });
+        assert_eq!(
+            a,
+            Authorization {
+                decision: Decision::Deny,
+                reason: None,
+                principal: None
+            }
+        );
     }
 
     #[test]
@@ -103,20 +120,39 @@ mod tests {
         let a = default_authorize(Some(&c), &wf("StartWorkflowExecution", "ns"));
         assert_eq!(a.decision, Decision::Allow);
         assert_eq!(a.reason, None);
-        assert_eq!(a.principal, Some(Principal { kind: "jwt".into(), name: "alice".into() }));
+        assert_eq!(
+            a.principal,
+            Some(Principal {
+                kind: "jwt".into(),
+                name: "alice".into()
+            })
+        );
 
         let c = claims(READ, &[]);
         let a = default_authorize(Some(&c), &wf("StartWorkflowExecution", "ns"));
-        assert_eq!(a, Authorization { decision: Decision::Deny, reason: None, principal: None });
+        assert_eq!(
+            a,
+            Authorization {
+                decision: Decision::Deny,
+                reason: None,
+                principal: None
+            }
+        );
     }
 
     #[test]
     fn namespace_roles_by_access() {
         let reader = claims(0, &[("ns", READ)]);
-        assert!(allowed(Some(&reader), &wf("DescribeWorkflowExecution", "ns")));
+        assert!(allowed(
+            Some(&reader),
+            &wf("DescribeWorkflowExecution", "ns")
+        ));
         assert!(allowed(Some(&reader), &wf("QueryWorkflow", "ns")));
         assert!(!allowed(Some(&reader), &wf("StartWorkflowExecution", "ns")));
-        assert!(!allowed(Some(&reader), &wf("DescribeWorkflowExecution", "other")));
+        assert!(!allowed(
+            Some(&reader),
+            &wf("DescribeWorkflowExecution", "other")
+        ));
 
         let writer = claims(0, &[("ns", WRITE)]);
         assert!(allowed(Some(&writer), &wf("QueryWorkflow", "ns")));

@@ -128,7 +128,11 @@ impl Claims {
     /// ORs `role` into the entry for `namespace`, adding one if there is none (even for a zero
     /// role, as Temporal's mapper does: the entry then grants nothing).
     pub fn grant(&mut self, namespace: &str, role: Role) {
-        match self.namespaces.iter_mut().find(|n| n.namespace == namespace) {
+        match self
+            .namespaces
+            .iter_mut()
+            .find(|n| n.namespace == namespace)
+        {
             Some(entry) => entry.role |= role,
             None => self.namespaces.push(NamespaceRole {
                 namespace: namespace.to_owned(),
@@ -181,8 +185,14 @@ mod tests {
         assert_eq!(
             c.namespaces,
             vec![
-                NamespaceRole { namespace: "ns".into(), role: READ | WRITE },
-                NamespaceRole { namespace: "other".into(), role: UNDEFINED },
+                NamespaceRole {
+                    namespace: "ns".into(),
+                    role: READ | WRITE
+                },
+                NamespaceRole {
+                    namespace: "other".into(),
+                    role: UNDEFINED
+                },
             ]
         );
     }
@@ -192,9 +202,18 @@ mod tests {
         let mut c = Claims::empty("t");
         c.system = WORKER;
         c.namespaces = vec![
-            NamespaceRole { namespace: "ns".into(), role: READ },
-            NamespaceRole { namespace: "ns".into(), role: WRITE },
-            NamespaceRole { namespace: "NS".into(), role: ADMIN },
+            NamespaceRole {
+                namespace: "ns".into(),
+                role: READ,
+            },
+            NamespaceRole {
+                namespace: "ns".into(),
+                role: WRITE,
+            },
+            NamespaceRole {
+                namespace: "NS".into(),
+                role: ADMIN,
+            },
         ];
         assert_eq!(c.namespace_role("ns"), READ | WRITE);
         assert_eq!(c.effective_role("ns"), WORKER | READ | WRITE);
@@ -207,7 +226,10 @@ mod tests {
     fn empty_claims() {
         let c = Claims::empty("jwt");
         assert_eq!(c.auth_type, "jwt");
-        assert_eq!((c.subject.as_str(), c.system, c.namespaces.len()), ("", 0, 0));
+        assert_eq!(
+            (c.subject.as_str(), c.system, c.namespaces.len()),
+            ("", 0, 0)
+        );
         assert_eq!((c.extensions, c.expires_at), (None, None));
     }
 

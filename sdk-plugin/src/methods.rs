@@ -1,7 +1,7 @@
 //! Temporal's method metadata: for each frontend RPC, whether it acts on one namespace or the
 //! whole cluster, and what access it needs. The default authorizer checks roles against it.
 
-use crate::{roles, Role};
+use crate::{Role, roles};
 
 /// What a method acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,9 +224,8 @@ fn lookup(table: &[(&str, Scope, Access)], method: &str) -> MethodMetadata {
     table
         .iter()
         .find(|(name, _, _)| *name == method)
-        .map_or(MethodMetadata::UNKNOWN, |&(_, scope, access)| MethodMetadata {
-            scope,
-            access,
+        .map_or(MethodMetadata::UNKNOWN, |&(_, scope, access)| {
+            MethodMetadata { scope, access }
         })
 }
 
@@ -327,10 +326,19 @@ mod tests {
 
     #[test]
     fn unknown_methods_and_services() {
-        assert_eq!(method_metadata(&wf("NoSuchMethod")), MethodMetadata::UNKNOWN);
-        assert_eq!(method_metadata(&op("StartWorkflowExecution")), MethodMetadata::UNKNOWN);
+        assert_eq!(
+            method_metadata(&wf("NoSuchMethod")),
+            MethodMetadata::UNKNOWN
+        );
+        assert_eq!(
+            method_metadata(&op("StartWorkflowExecution")),
+            MethodMetadata::UNKNOWN
+        );
         assert_eq!(method_metadata(HEALTH_CHECK), MethodMetadata::UNKNOWN);
-        assert_eq!(method_metadata("StartWorkflowExecution"), MethodMetadata::UNKNOWN);
+        assert_eq!(
+            method_metadata("StartWorkflowExecution"),
+            MethodMetadata::UNKNOWN
+        );
         assert_eq!(method_metadata(""), MethodMetadata::UNKNOWN);
         // The prefix is case-sensitive.
         let lower = wf("StartWorkflowExecution").to_lowercase();

@@ -8,7 +8,7 @@
 //!   it off, `system` is an ordinary namespace name, as in Temporal's current code.
 //! - Several entries for one namespace are OR-ed: `["ns:read", "ns:write"]` is read|write.
 
-use crate::{roles, Claims, Role};
+use crate::{Claims, Role, roles};
 
 /// Temporal's system-local namespace: a permission on it is a system role.
 pub const SYSTEM_NAMESPACE: &str = "temporal-system";
@@ -99,17 +99,35 @@ mod tests {
     #[test]
     fn splits_at_first_colon() {
         let p = parse("ns:read", PermissionOptions::default()).unwrap();
-        assert_eq!(p, Permission { target: Target::Namespace("ns"), role: READ });
+        assert_eq!(
+            p,
+            Permission {
+                target: Target::Namespace("ns"),
+                role: READ
+            }
+        );
         // The word keeps everything after the first colon, so this is an unknown word.
         let p = parse("ns:read:x", PermissionOptions::default()).unwrap();
-        assert_eq!(p, Permission { target: Target::Namespace("ns"), role: UNDEFINED });
+        assert_eq!(
+            p,
+            Permission {
+                target: Target::Namespace("ns"),
+                role: UNDEFINED
+            }
+        );
         assert_eq!(parse("no-colon", PermissionOptions::default()), None);
     }
 
     #[test]
     fn no_trimming() {
         let p = parse("ns : read", PermissionOptions::default()).unwrap();
-        assert_eq!(p, Permission { target: Target::Namespace("ns "), role: UNDEFINED });
+        assert_eq!(
+            p,
+            Permission {
+                target: Target::Namespace("ns "),
+                role: UNDEFINED
+            }
+        );
     }
 
     #[test]
@@ -122,14 +140,19 @@ mod tests {
 
     #[test]
     fn same_namespace_entries_are_ored() {
-        let c = claims(&["ns:read", "ns:write", "ns:worker"], PermissionOptions::default());
+        let c = claims(
+            &["ns:read", "ns:write", "ns:worker"],
+            PermissionOptions::default(),
+        );
         assert_eq!(c.namespace_role("ns"), READ | WRITE | WORKER);
         assert_eq!(c.namespaces.len(), 1);
     }
 
     #[test]
     fn temporal_system_is_system() {
-        let off = PermissionOptions { system_alias: false };
+        let off = PermissionOptions {
+            system_alias: false,
+        };
         for options in [PermissionOptions::default(), off] {
             let c = claims(&["temporal-system:admin", "temporal-system:read"], options);
             assert_eq!(c.system, ADMIN | READ);
@@ -147,14 +170,22 @@ mod tests {
         assert_eq!(c.system, READ);
         assert!(c.namespaces.is_empty());
 
-        let c = claims(&["system:read"], PermissionOptions { system_alias: false });
+        let c = claims(
+            &["system:read"],
+            PermissionOptions {
+                system_alias: false,
+            },
+        );
         assert_eq!(c.system, UNDEFINED);
         assert_eq!(c.namespace_role("system"), READ);
     }
 
     #[test]
     fn unknown_words_and_malformed_entries_grant_nothing() {
-        let c = claims(&["ns:owner", "nocolon", "", "ns:", "system:owner"], PermissionOptions::default());
+        let c = claims(
+            &["ns:owner", "nocolon", "", "ns:", "system:owner"],
+            PermissionOptions::default(),
+        );
         assert_eq!(c.system, UNDEFINED);
         // Like Temporal's map, an unknown word still leaves a (zero) entry.
         assert_eq!(c.namespaces.len(), 1);
@@ -164,6 +195,12 @@ mod tests {
     #[test]
     fn resolve_takes_parts() {
         let p = resolve("temporal-system", "ADMIN", PermissionOptions::default());
-        assert_eq!(p, Permission { target: Target::System, role: ADMIN });
+        assert_eq!(
+            p,
+            Permission {
+                target: Target::System,
+                role: ADMIN
+            }
+        );
     }
 }

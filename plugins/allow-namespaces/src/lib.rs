@@ -3,7 +3,7 @@
 //! needs (health check, GetSystemInfo). Everything else is denied with a reason.
 
 use sundial_plugin_sdk::methods::is_always_allowed;
-use sundial_plugin_sdk::{host, Authorization, Authorizer, CallTarget, Claims};
+use sundial_plugin_sdk::{Authorization, Authorizer, CallTarget, Claims, host};
 
 struct Plugin;
 
@@ -16,7 +16,10 @@ impl Authorizer for Plugin {
         Ok(if allowed {
             Authorization::allow(None)
         } else {
-            Authorization::deny(Some(format!("namespace {:?} is not allowed", target.namespace)))
+            Authorization::deny(Some(format!(
+                "namespace {:?} is not allowed",
+                target.namespace
+            )))
         })
     }
 }

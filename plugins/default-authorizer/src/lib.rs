@@ -9,7 +9,10 @@ struct DefaultAuthorizer;
 
 impl Authorizer for DefaultAuthorizer {
     fn authorize(claims: Option<Claims>, target: CallTarget) -> Result<Authorization, String> {
-        Ok(sundial_plugin_sdk::default_authorize(claims.as_ref(), &target))
+        Ok(sundial_plugin_sdk::default_authorize(
+            claims.as_ref(),
+            &target,
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 //! `loop` spins forever, `memory` allocates without end, `trap` panics (a wasm trap),
 //! `huge` answers with a 64 MiB reason; anything else allows.
 
-use sundial_plugin_sdk::{host, Authorization, Authorizer, CallTarget, Claims};
+use sundial_plugin_sdk::{Authorization, Authorizer, CallTarget, Claims, host};
 
 struct Plugin;
 

@@ -13,9 +13,10 @@ pub trait Fetch {
     fn fetch(&mut self, uri: &str) -> Result<Vec<u8>, String>;
 }
 
-/// When to go back to the key sources.
-#[derive(Clone, Copy, Debug)]
-pub struct RefreshPolicy {
+/// Where the keys come from and when to go back for them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeySources {
+    pub uris: Vec<String>,
     /// Age after which the keys are refetched; None: never after the first success.
     pub refresh_interval: Option<Duration>,
     /// Least time between two fetches caused by an unknown key id, or by retries after a
@@ -55,24 +56,26 @@ impl KeyCache {
         let mut fresh = KeySet::default();
         for uri in uris {
             let body = fetcher.fetch(uri).map_err(|e| format!("{uri}: {e}"))?;
-            fresh.add_jwks(&body, log).map_err(|e| format!("{uri}: {e}"))?;
+            fresh
+                .add_jwks(&body, log)
+                .map_err(|e| format!("{uri}: {e}"))?;
         }
         self.keys = fresh;
         self.last_success = Some(now);
         Ok(())
     }
 
-    fn retry_allowed(&self, now: Instant, policy: &RefreshPolicy) -> bool {
+    fn retry_allowed(&self, now: Instant, sources: &KeySources) -> bool {
         self.last_attempt
-            .is_none_or(|t| now.saturating_duration_since(t) >= policy.unknown_kid_refresh)
+            .is_none_or(|t| now.saturating_duration_since(t) >= sources.unknown_kid_refresh)
     }
 
     /// Whether the keys are missing or too old (a failed attempt is retried at most once per
     /// `unknown_kid_refresh`).
-    pub fn due(&self, now: Instant, policy: &RefreshPolicy) -> bool {
+    pub fn due(&self, now: Instant, sources: &KeySources) -> bool {
         let stale = match self.last_success {
             None => true,
-            Some(t) => policy
+            Some(t) => sources
                 .refresh_interval
                 .is_some_and(|every| now.saturating_duration_since(t) >= every),
         };
@@ -80,7 +83,7 @@ impl KeyCache {
             return false;
         }
         let last_failed = self.last_attempt.is_some() && self.last_attempt != self.last_success;
-        !last_failed || self.retry_allowed(now, policy)
+        !last_failed || self.retry_allowed(now, sources)
     }
 
     /// The key for (`alg`, `kid`): refreshing first when [`due`](Self::due), and once more on
@@ -91,26 +94,31 @@ impl KeyCache {
         now: Instant,
         alg: Alg,
         kid: &str,
-        policy: &RefreshPolicy,
-        uris: &[String],
+        sources: &KeySources,
         fetcher: &mut dyn Fetch,
         warn: &dyn Fn(&str),
     ) -> Option<&DecodingKey> {
         let mut refreshed = false;
-        if self.due(now, policy) {
+        if self.due(now, sources) {
             refreshed = true;
-            self.refresh_logged(now, uris, fetcher, warn);
+            self.refresh_logged(now, &sources.uris, fetcher, warn);
         }
         if self.keys.get(alg, kid).is_none()
-            && (!refreshed || policy.unknown_kid_refresh.is_zero())
-            && self.retry_allowed(now, policy)
+            && (!refreshed || sources.unknown_kid_refresh.is_zero())
+            && self.retry_allowed(now, sources)
         {
-            self.refresh_logged(now, uris, fetcher, warn);
+            self.refresh_logged(now, &sources.uris, fetcher, warn);
         }
         self.keys.get(alg, kid)
     }
 
-    fn refresh_logged(&mut self, now: Instant, uris: &[String], fetcher: &mut dyn Fetch, warn: &dyn Fn(&str)) {
+    fn refresh_logged(
+        &mut self,
+        now: Instant,
+        uris: &[String],
+        fetcher: &mut dyn Fetch,
+        warn: &dyn Fn(&str),
+    ) {
         if let Err(e) = self.refresh(now, uris, fetcher, warn) {
             warn(&format!(
                 "key refresh failed, keeping the previous {} key(s): {e}",

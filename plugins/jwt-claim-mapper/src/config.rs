@@ -5,6 +5,8 @@ use std::time::Duration;
 use regex::Regex;
 use sundial_plugin_sdk::permissions::PermissionOptions;
 
+use crate::cache::KeySources;
+
 pub const KEY_SOURCE_URIS: &str = "key-source-uris";
 pub const REFRESH_INTERVAL: &str = "refresh-interval";
 pub const UNKNOWN_KID_REFRESH: &str = "unknown-kid-refresh";
@@ -29,10 +31,7 @@ pub enum PermissionSyntax {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub key_source_uris: Vec<String>,
-    /// None: never refetch after the first successful fetch.
-    pub refresh_interval: Option<Duration>,
-    pub unknown_kid_refresh: Duration,
+    pub sources: KeySources,
     pub rules: TokenRules,
 }
 
@@ -60,7 +59,10 @@ impl Config {
     /// Reads the config through `get` (the host's `config`). A value that cannot be used is an
     /// error (the mapper then refuses every token, naming the key), except a bad
     /// `permissions-regex`, which falls back to colon syntax with a warning as Temporal does.
-    pub fn load(get: impl Fn(&str) -> Option<String>, warn: impl Fn(&str)) -> Result<Config, String> {
+    pub fn load(
+        get: impl Fn(&str) -> Option<String>,
+        warn: impl Fn(&str),
+    ) -> Result<Config, String> {
         let bad = |key: &str, e: String| format!("invalid config {key:?}: {e}");
         let duration = |key: &str, default: Duration| -> Result<Duration, String> {
             match get(key) {
@@ -86,7 +88,12 @@ impl Config {
             None => true,
             Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
             Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
-            Some(v) => return Err(bad(SYSTEM_ALIAS, format!("{v:?} is neither true nor false"))),
+            Some(v) => {
+                return Err(bad(
+                    SYSTEM_ALIAS,
+                    format!("{v:?} is neither true nor false"),
+                ));
+            }
         };
 
         let syntax = match get(PERMISSIONS_REGEX).filter(|r| !r.is_empty()) {
@@ -97,21 +104,27 @@ impl Config {
                     if names.contains(&"namespace") && names.contains(&"role") {
                         PermissionSyntax::Regex(re)
                     } else {
-                        warn("permissions-regex has no `namespace` and `role` groups; using <namespace>:<role>");
+                        warn(
+                            "permissions-regex has no `namespace` and `role` groups; using <namespace>:<role>",
+                        );
                         PermissionSyntax::Colon
                     }
                 }
                 Err(e) => {
-                    warn(&format!("permissions-regex does not compile ({e}); using <namespace>:<role>"));
+                    warn(&format!(
+                        "permissions-regex does not compile ({e}); using <namespace>:<role>"
+                    ));
                     PermissionSyntax::Colon
                 }
             },
         };
 
         Ok(Config {
-            key_source_uris,
-            refresh_interval: (!refresh.is_zero()).then_some(refresh),
-            unknown_kid_refresh,
+            sources: KeySources {
+                uris: key_source_uris,
+                refresh_interval: (!refresh.is_zero()).then_some(refresh),
+                unknown_kid_refresh,
+            },
             rules: TokenRules {
                 leeway_secs: leeway.as_secs(),
                 permissions_claim_name: get(PERMISSIONS_CLAIM_NAME)
@@ -136,13 +149,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("{text:?} is not a duration (e.g. 90, 60s, 5m, 1h)"));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("{text:?}: number too large"))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?}: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
@@ -165,8 +184,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load(|k| map.get(k).cloned(), |_| {})
     }
 
@@ -187,9 +208,9 @@ mod tests {
     #[test]
     fn defaults() {
         let c = load(&[]).unwrap();
-        assert!(c.key_source_uris.is_empty());
-        assert_eq!(c.refresh_interval, Some(Duration::from_secs(60)));
-        assert_eq!(c.unknown_kid_refresh, Duration::from_secs(1));
+        assert!(c.sources.uris.is_empty());
+        assert_eq!(c.sources.refresh_interval, Some(Duration::from_secs(60)));
+        assert_eq!(c.sources.unknown_kid_refresh, Duration::from_secs(1));
         assert_eq!(c.rules.leeway_secs, 5);
         assert_eq!(c.rules.permissions_claim_name, "permissions");
         assert!(matches!(c.rules.syntax, PermissionSyntax::Colon));
@@ -199,7 +220,10 @@ mod tests {
     #[test]
     fn values() {
         let c = load(&[
-            (KEY_SOURCE_URIS, "https://a/jwks.json, file:///keys/b.json\n  http://c/k"),
+            (
+                KEY_SOURCE_URIS,
+                "https://a/jwks.json, file:///keys/b.json\n  http://c/k",
+            ),
             (REFRESH_INTERVAL, "0"),
             (UNKNOWN_KID_REFRESH, "250ms"),
             (LEEWAY, "30"),
@@ -208,9 +232,12 @@ mod tests {
             (SYSTEM_ALIAS, "False"),
         ])
         .unwrap();
-        assert_eq!(c.key_source_uris, ["https://a/jwks.json", "file:///keys/b.json", "http://c/k"]);
-        assert_eq!(c.refresh_interval, None);
-        assert_eq!(c.unknown_kid_refresh, Duration::from_millis(250));
+        assert_eq!(
+            c.sources.uris,
+            ["https://a/jwks.json", "file:///keys/b.json", "http://c/k"]
+        );
+        assert_eq!(c.sources.refresh_interval, None);
+        assert_eq!(c.sources.unknown_kid_refresh, Duration::from_millis(250));
         assert_eq!(c.rules.leeway_secs, 30);
         assert_eq!(c.rules.permissions_claim_name, "roles");
         assert!(matches!(c.rules.syntax, PermissionSyntax::Regex(_)));

@@ -29,7 +29,9 @@ pub fn file_path(rest: &str) -> Result<String, String> {
     let slash = rest.find('/').ok_or("file URI without a path")?;
     let host = &rest[..slash];
     if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
-        return Err(format!("file URI host must be empty or localhost, not {host:?}"));
+        return Err(format!(
+            "file URI host must be empty or localhost, not {host:?}"
+        ));
     }
     percent_decode(&rest[slash..])
 }
@@ -53,7 +55,9 @@ fn percent_decode(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("bad percent-escape in file URI")?;
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or("bad percent-escape in file URI")?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent-escape in file URI")?);
             i += 3;
         } else {
@@ -80,7 +84,11 @@ pub fn split_http_uri(uri: &str) -> Result<(bool, &str, String), String> {
     if authority.contains('@') {
         return Err("credentials in key source URIs are not supported".into());
     }
-    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
     Ok((https, authority, path))
 }
 
@@ -103,11 +111,19 @@ fn http_get(uri: &str) -> Result<Vec<u8>, String> {
     let (https, authority, path) = split_http_uri(uri)?;
     let request = OutgoingRequest::new(Fields::new());
     let fail = |what: &str| format!("cannot build the request ({what})");
-    request.set_method(&Method::Get).map_err(|()| fail("method"))?;
+    request
+        .set_method(&Method::Get)
+        .map_err(|()| fail("method"))?;
     let scheme = if https { Scheme::Https } else { Scheme::Http };
-    request.set_scheme(Some(&scheme)).map_err(|()| fail("scheme"))?;
-    request.set_authority(Some(authority)).map_err(|()| fail("authority"))?;
-    request.set_path_with_query(Some(&path)).map_err(|()| fail("path"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| fail("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| fail("authority"))?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|()| fail("path"))?;
     let options = RequestOptions::new();
     // Hosts may not support every timeout; the call's own deadline still applies.
     let _ = options.set_connect_timeout(Some(TIMEOUT_NS));
@@ -126,8 +142,12 @@ fn http_get(uri: &str) -> Result<Vec<u8>, String> {
     if status != 200 {
         return Err(format!("HTTP status {status}"));
     }
-    let body = response.consume().map_err(|()| "response body already taken")?;
-    let stream = body.stream().map_err(|()| "response body stream already taken")?;
+    let body = response
+        .consume()
+        .map_err(|()| "response body already taken")?;
+    let stream = body
+        .stream()
+        .map_err(|()| "response body stream already taken")?;
     let mut out = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
@@ -139,7 +159,10 @@ fn http_get(uri: &str) -> Result<Vec<u8>, String> {
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(format!("reading the response failed: {}", e.to_debug_string()));
+                return Err(format!(
+                    "reading the response failed: {}",
+                    e.to_debug_string()
+                ));
             }
         }
     }
@@ -155,7 +178,10 @@ mod tests {
     #[test]
     fn file_uris() {
         assert_eq!(file_path("/keys/jwks.json").unwrap(), "/keys/jwks.json");
-        assert_eq!(file_path("localhost/keys/a%20b.json").unwrap(), "/keys/a b.json");
+        assert_eq!(
+            file_path("localhost/keys/a%20b.json").unwrap(),
+            "/keys/a b.json"
+        );
         assert_eq!(file_path("LOCALHOST/k").unwrap(), "/k");
         assert!(file_path("example.com/keys").is_err());
         assert!(file_path("relative").is_err());
@@ -172,19 +198,35 @@ mod tests {
         assert_eq!(Sources.fetch(&uri).unwrap(), b"{\"keys\":[]}");
         let big = dir.join("big.json");
         std::fs::write(&big, vec![b' '; MAX_BODY + 1]).unwrap();
-        let e = Sources.fetch(&format!("file://{}", big.display())).unwrap_err();
+        let e = Sources
+            .fetch(&format!("file://{}", big.display()))
+            .unwrap_err();
         assert!(e.contains("larger than"), "{e}");
-        let e = Sources.fetch(&format!("file://{}", dir.join("missing").display())).unwrap_err();
+        let e = Sources
+            .fetch(&format!("file://{}", dir.join("missing").display()))
+            .unwrap_err();
         assert!(e.contains("cannot open"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn http_uris() {
-        assert_eq!(split_http_uri("https://idp.example/.well-known/jwks.json").unwrap(), (true, "idp.example", "/.well-known/jwks.json".into()));
-        assert_eq!(split_http_uri("http://127.0.0.1:8080").unwrap(), (false, "127.0.0.1:8080", "/".into()));
-        assert_eq!(split_http_uri("HTTP://h/k?x=1#frag").unwrap(), (false, "h", "/k?x=1".into()));
-        assert_eq!(split_http_uri("http://h?x=1").unwrap(), (false, "h", "/?x=1".into()));
+        assert_eq!(
+            split_http_uri("https://idp.example/.well-known/jwks.json").unwrap(),
+            (true, "idp.example", "/.well-known/jwks.json".into())
+        );
+        assert_eq!(
+            split_http_uri("http://127.0.0.1:8080").unwrap(),
+            (false, "127.0.0.1:8080", "/".into())
+        );
+        assert_eq!(
+            split_http_uri("HTTP://h/k?x=1#frag").unwrap(),
+            (false, "h", "/k?x=1".into())
+        );
+        assert_eq!(
+            split_http_uri("http://h?x=1").unwrap(),
+            (false, "h", "/?x=1".into())
+        );
         assert!(split_http_uri("http:///path").is_err());
         assert!(split_http_uri("https://user:pw@h/k").is_err());
         assert!(Sources.fetch("ftp://h/k").is_err());

@@ -22,7 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sundial_plugin_sdk::{AuthInfo, ClaimMapper, Claims, host};
 
-use cache::{Fetch, KeyCache, RefreshPolicy};
+use cache::{Fetch, KeyCache};
 use config::Config;
 
 /// The mapper's state in one instance.
@@ -33,7 +33,10 @@ pub struct Mapper {
 
 impl Mapper {
     pub fn new(config: Result<Config, String>) -> Mapper {
-        Mapper { config, cache: KeyCache::default() }
+        Mapper {
+            config,
+            cache: KeyCache::default(),
+        }
     }
 
     pub fn cache(&self) -> &KeyCache {
@@ -55,13 +58,16 @@ impl Mapper {
             return Ok(Claims::empty(token::AUTH_TYPE));
         };
         let header = token::parse_header(jwt)?;
-        let policy = RefreshPolicy {
-            refresh_interval: config.refresh_interval,
-            unknown_kid_refresh: config.unknown_kid_refresh,
-        };
         let key = self
             .cache
-            .key(now, header.alg, &header.kid, &policy, &config.key_source_uris, fetcher, &host::warn)
+            .key(
+                now,
+                header.alg,
+                &header.kid,
+                &config.sources,
+                fetcher,
+                &host::warn,
+            )
             .ok_or_else(|| token::unknown_kid(&header.kid))?;
         token::verify(jwt, &header, key, audience, unix_now, &config.rules)
     }
@@ -81,12 +87,21 @@ impl ClaimMapper for Component {
     }
 
     fn get_claims(info: AuthInfo) -> Result<Claims, String> {
-        let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mapper = state.get_or_insert_with(|| Mapper::new(Config::load(host::config, host::warn)));
+        let mut state = STATE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mapper =
+            state.get_or_insert_with(|| Mapper::new(Config::load(host::config, host::warn)));
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        mapper.get_claims(&info.auth_token, &info.audience, Instant::now(), unix_now, &mut fetch::Sources)
+        mapper.get_claims(
+            &info.auth_token,
+            &info.audience,
+            Instant::now(),
+            unix_now,
+            &mut fetch::Sources,
+        )
     }
 }
 

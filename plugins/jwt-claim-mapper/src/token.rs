@@ -81,15 +81,16 @@ pub fn bearer(auth_token: &str) -> Result<Option<&str>, String> {
 /// key is looked up, so `none`, HS*, PS*, RS384... never reach a key.
 pub fn parse_header(token: &str) -> Result<TokenHeader, String> {
     let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed("expected three dot-separated parts"));
     };
     let bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|e| malformed(format!("header is not base64url: {e}")))?;
-    let header: Map<String, Value> =
-        serde_json::from_slice(&bytes).map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+    let header: Map<String, Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
     let alg = match header.get("alg") {
         Some(Value::String(a)) if a == "RS256" => Alg::Rs256,
         Some(Value::String(a)) if a == "ES256" => Alg::Es256,
@@ -100,7 +101,10 @@ pub fn parse_header(token: &str) -> Result<TokenHeader, String> {
     let Some(Value::String(kid)) = header.get("kid") else {
         return Err(malformed("no \"kid\" header"));
     };
-    Ok(TokenHeader { alg, kid: kid.clone() })
+    Ok(TokenHeader {
+        alg,
+        kid: kid.clone(),
+    })
 }
 
 /// Checks the signature with `key`, then the claims at `now` (unix seconds), and maps them.
@@ -124,27 +128,23 @@ pub fn verify(
     let payload = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => ERR_BAD_SIGNATURE.to_string(),
-            ErrorKind::InvalidAlgorithm => format!("key {:?} does not fit {}", header.kid, header.alg.name()),
+            ErrorKind::InvalidAlgorithm => {
+                format!("key {:?} does not fit {}", header.kid, header.alg.name())
+            }
             _ => malformed(e),
         })?
         .claims;
 
     let leeway = i64::try_from(rules.leeway_secs).unwrap_or(i64::MAX);
     let exp = time_claim(&payload, "exp")?;
-    if let Some(exp) = exp {
-        if (now as f64) > exp + leeway as f64 {
-            return Err(ERR_EXPIRED.into());
-        }
+    if exp.is_some_and(|exp| now as f64 > exp + leeway as f64) {
+        return Err(ERR_EXPIRED.into());
     }
-    if let Some(nbf) = time_claim(&payload, "nbf")? {
-        if (now as f64) + (leeway as f64) < nbf {
-            return Err(ERR_NOT_YET_VALID.into());
-        }
+    if time_claim(&payload, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway) as f64) {
+        return Err(ERR_NOT_YET_VALID.into());
     }
-    if let Some(iat) = time_claim(&payload, "iat")? {
-        if (now as f64) + (leeway as f64) < iat {
-            return Err(ERR_ISSUED_IN_FUTURE.into());
-        }
+    if time_claim(&payload, "iat")?.is_some_and(|iat| iat > now.saturating_add(leeway) as f64) {
+        return Err(ERR_ISSUED_IN_FUTURE.into());
     }
     if !audience.is_empty() && !has_audience(payload.get("aud"), audience) {
         return Err(ERR_AUDIENCE.into());

@@ -29,10 +29,12 @@ const JWKS_ROTATED: &[u8] = include_bytes!("keys/jwks-rotated.json");
 const NOW: i64 = 1_800_000_000;
 const SOURCE: &str = "https://idp.test/jwks.json";
 
+type Docs = HashMap<String, Result<Vec<u8>, String>>;
+
 /// Serves documents by URI and counts fetches.
 #[derive(Clone, Default)]
 struct FakeSources {
-    docs: Rc<RefCell<HashMap<String, Result<Vec<u8>, String>>>>,
+    docs: Rc<RefCell<Docs>>,
     calls: Rc<RefCell<usize>>,
 }
 
@@ -79,17 +81,32 @@ fn sign_with(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKe
 }
 
 fn rs256(kid: &str, claims: &Value) -> String {
-    sign_with(Algorithm::RS256, Some(kid), claims, &EncodingKey::from_rsa_pem(RSA1).unwrap())
+    sign_with(
+        Algorithm::RS256,
+        Some(kid),
+        claims,
+        &EncodingKey::from_rsa_pem(RSA1).unwrap(),
+    )
 }
 
 fn es256(kid: &str, claims: &Value) -> String {
-    sign_with(Algorithm::ES256, Some(kid), claims, &EncodingKey::from_ec_pem(EC1).unwrap())
+    sign_with(
+        Algorithm::ES256,
+        Some(kid),
+        claims,
+        &EncodingKey::from_ec_pem(EC1).unwrap(),
+    )
 }
 
 /// A token put together by hand (any header, no real signature).
 fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
     let part = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
-    format!("{}.{}.{}", part(header), part(claims), URL_SAFE_NO_PAD.encode(signature))
+    format!(
+        "{}.{}.{}",
+        part(header),
+        part(claims),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
 }
 
 fn bearer(jwt: &str) -> String {
@@ -113,7 +130,8 @@ impl Setup {
 
     fn map_at(&mut self, after: Duration, auth: &str, audience: &str) -> Result<Claims, String> {
         let mut sources = self.sources.clone();
-        self.mapper.get_claims(auth, audience, self.start + after, NOW, &mut sources)
+        self.mapper
+            .get_claims(auth, audience, self.start + after, NOW, &mut sources)
     }
 
     fn map(&mut self, auth: &str) -> Result<Claims, String> {
@@ -130,7 +148,10 @@ fn base_claims() -> Value {
 }
 
 fn roles(c: &Claims) -> Vec<(String, u8)> {
-    c.namespaces.iter().map(|n| (n.namespace.clone(), n.role)).collect()
+    c.namespaces
+        .iter()
+        .map(|n| (n.namespace.clone(), n.role))
+        .collect()
 }
 
 #[test]
@@ -141,7 +162,10 @@ fn valid_rs256() {
     assert_eq!(claims.system, 0);
     assert_eq!(
         claims.namespaces,
-        vec![NamespaceRole { namespace: "orders".into(), role: READ | WRITE }]
+        vec![NamespaceRole {
+            namespace: "orders".into(),
+            role: READ | WRITE
+        }]
     );
     assert_eq!(claims.expires_at, Some((NOW + 600) * 1_000_000_000));
     assert_eq!(claims.extensions, None);
@@ -174,7 +198,10 @@ fn empty_token_is_empty_claims() {
 fn expired() {
     let mut c = base_claims();
     c["exp"] = json!(NOW - 100);
-    assert_eq!(map(&bearer(&rs256("rsa1", &c))).unwrap_err(), "token expired");
+    assert_eq!(
+        map(&bearer(&rs256("rsa1", &c))).unwrap_err(),
+        "token expired"
+    );
     // Within the default leeway of 5 s.
     c["exp"] = json!(NOW - 4);
     assert!(map(&bearer(&rs256("rsa1", &c))).is_ok());
@@ -188,7 +215,10 @@ fn expired() {
 fn not_yet_valid() {
     let mut c = base_claims();
     c["nbf"] = json!(NOW + 100);
-    assert_eq!(map(&bearer(&rs256("rsa1", &c))).unwrap_err(), "token not yet valid");
+    assert_eq!(
+        map(&bearer(&rs256("rsa1", &c))).unwrap_err(),
+        "token not yet valid"
+    );
     c["nbf"] = json!(NOW + 4);
     assert!(map(&bearer(&rs256("rsa1", &c))).is_ok());
     let mut c = base_claims();
@@ -228,7 +258,8 @@ fn wrong_signature() {
     // A genuine token whose payload was swapped.
     let jwt = rs256("rsa1", &base_claims());
     let parts: Vec<&str> = jwt.split('.').collect();
-    let other = URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory","permissions":["temporal-system:admin"]}"#);
+    let other =
+        URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory","permissions":["temporal-system:admin"]}"#);
     let tampered = format!("{}.{}.{}", parts[0], other, parts[2]);
     assert_eq!(map(&bearer(&tampered)).unwrap_err(), "bad signature");
     // An ES256 token signed by the EC key but naming... the right kid with a garbage signature.
@@ -243,31 +274,62 @@ fn audience() {
     let mut s = Setup::new(&[]);
     let mut c = base_claims();
     c["aud"] = json!("other");
-    let e = s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial").unwrap_err();
+    let e = s
+        .map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial")
+        .unwrap_err();
     assert_eq!(e, "audience mismatch");
     c["aud"] = json!("sundial");
-    assert!(s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial").is_ok());
+    assert!(
+        s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial")
+            .is_ok()
+    );
     c["aud"] = json!(["a", "sundial"]);
-    assert!(s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial").is_ok());
+    assert!(
+        s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial")
+            .is_ok()
+    );
     c["aud"] = json!(["a", "b"]);
-    let e = s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial").unwrap_err();
+    let e = s
+        .map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "sundial")
+        .unwrap_err();
     assert_eq!(e, "audience mismatch");
     // Missing aud, audience configured: mismatch.
-    let e = s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &base_claims())), "sundial").unwrap_err();
+    let e = s
+        .map_at(
+            Duration::ZERO,
+            &bearer(&rs256("rsa1", &base_claims())),
+            "sundial",
+        )
+        .unwrap_err();
     assert_eq!(e, "audience mismatch");
     // No audience configured: aud is not looked at.
     c["aud"] = json!("whatever");
-    assert!(s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "").is_ok());
+    assert!(
+        s.map_at(Duration::ZERO, &bearer(&rs256("rsa1", &c)), "")
+            .is_ok()
+    );
 }
 
 #[test]
 fn unknown_kid() {
-    assert_eq!(map(&bearer(&rs256("nope", &base_claims()))).unwrap_err(), "unknown key id \"nope\"");
+    assert_eq!(
+        map(&bearer(&rs256("nope", &base_claims()))).unwrap_err(),
+        "unknown key id \"nope\""
+    );
     // An RSA kid does not name an EC key, and the other way round.
-    assert_eq!(map(&bearer(&es256("rsa1", &base_claims()))).unwrap_err(), "unknown key id \"rsa1\"");
-    assert_eq!(map(&bearer(&rs256("ec1", &base_claims()))).unwrap_err(), "unknown key id \"ec1\"");
+    assert_eq!(
+        map(&bearer(&es256("rsa1", &base_claims()))).unwrap_err(),
+        "unknown key id \"rsa1\""
+    );
+    assert_eq!(
+        map(&bearer(&rs256("ec1", &base_claims()))).unwrap_err(),
+        "unknown key id \"ec1\""
+    );
     // Keys of other types in the set are skipped.
-    assert_eq!(map(&bearer(&rs256("hmac1", &base_claims()))).unwrap_err(), "unknown key id \"hmac1\"");
+    assert_eq!(
+        map(&bearer(&rs256("hmac1", &base_claims()))).unwrap_err(),
+        "unknown key id \"hmac1\""
+    );
 }
 
 #[test]
@@ -275,7 +337,10 @@ fn alg_none_refused_before_key_lookup() {
     let mut s = Setup::new(&[]);
     let jwt = raw_token(&json!({"alg": "none", "kid": "rsa1"}), &base_claims(), b"");
     let e = s.map(&bearer(&jwt)).unwrap_err();
-    assert_eq!(e, "unsupported algorithm \"none\" (only RS256 and ES256 are accepted)");
+    assert_eq!(
+        e,
+        "unsupported algorithm \"none\" (only RS256 and ES256 are accepted)"
+    );
     assert_eq!(s.sources.calls(), 0);
     // Without the trailing signature part at all: malformed.
     let e = s.map(&bearer(jwt.trim_end_matches('.'))).unwrap_err();
@@ -292,7 +357,10 @@ fn hs256_with_public_key_bytes_refused() {
         &EncodingKey::from_secret(RSA1_PUB),
     );
     let e = s.map(&bearer(&jwt)).unwrap_err();
-    assert_eq!(e, "unsupported algorithm \"HS256\" (only RS256 and ES256 are accepted)");
+    assert_eq!(
+        e,
+        "unsupported algorithm \"HS256\" (only RS256 and ES256 are accepted)"
+    );
     assert_eq!(s.sources.calls(), 0);
 }
 
@@ -301,7 +369,10 @@ fn other_algorithms_refused() {
     for alg in ["RS384", "RS512", "PS256", "ES384", "EdDSA", "HS512"] {
         let jwt = raw_token(&json!({"alg": alg, "kid": "rsa1"}), &base_claims(), b"sig");
         let e = map(&bearer(&jwt)).unwrap_err();
-        assert!(e.starts_with(&format!("unsupported algorithm \"{alg}\"")), "{e}");
+        assert!(
+            e.starts_with(&format!("unsupported algorithm \"{alg}\"")),
+            "{e}"
+        );
     }
 }
 
@@ -310,8 +381,14 @@ fn malformed() {
     let cases = [
         ("Bearer", "unexpected authorization token format"),
         ("eyJhbGciOi", "unexpected authorization token format"),
-        ("Basic dXNlcjpwdw==", "unexpected name in authorization token"),
-        ("Token abc.def.ghi", "unexpected name in authorization token"),
+        (
+            "Basic dXNlcjpwdw==",
+            "unexpected name in authorization token",
+        ),
+        (
+            "Token abc.def.ghi",
+            "unexpected name in authorization token",
+        ),
         ("Bearer ", "malformed token"),
         ("Bearer abc", "malformed token"),
         ("Bearer a.b.c.d", "malformed token"),
@@ -335,13 +412,22 @@ fn malformed() {
     .unwrap_err();
     assert_eq!(e, "malformed token: no \"kid\" header");
     let jwt = raw_token(&json!({"alg": "RS256", "kid": 7}), &base_claims(), b"sig");
-    assert_eq!(map(&bearer(&jwt)).unwrap_err(), "malformed token: no \"kid\" header");
+    assert_eq!(
+        map(&bearer(&jwt)).unwrap_err(),
+        "malformed token: no \"kid\" header"
+    );
     // sub not a string.
     let e = map(&bearer(&rs256("rsa1", &json!({"sub": 42})))).unwrap_err();
     assert_eq!(e, "malformed token: \"sub\" is not a string");
     // Payload not a JSON object (validly signed).
     let key = EncodingKey::from_rsa_pem(RSA1).unwrap();
-    let e = map(&bearer(&sign_with(Algorithm::RS256, Some("rsa1"), &json!([1, 2]), &key))).unwrap_err();
+    let e = map(&bearer(&sign_with(
+        Algorithm::RS256,
+        Some("rsa1"),
+        &json!([1, 2]),
+        &key,
+    )))
+    .unwrap_err();
     assert!(e.starts_with("malformed token"), "{e}");
 }
 
@@ -353,13 +439,26 @@ fn permissions_of(entries: Value, pairs: &[(&str, &str)]) -> Claims {
 #[test]
 fn permissions_parsing() {
     let c = permissions_of(
-        json!(["default:READ", "default:worker", "Prod:admin", "temporal-system:read", 7, null, "nocolon", "x:owner"]),
+        json!([
+            "default:READ",
+            "default:worker",
+            "Prod:admin",
+            "temporal-system:read",
+            7,
+            null,
+            "nocolon",
+            "x:owner"
+        ]),
         &[],
     );
     assert_eq!(c.system, READ);
     assert_eq!(
         roles(&c),
-        [("default".to_string(), READ | WORKER), ("Prod".to_string(), ADMIN), ("x".to_string(), 0)]
+        [
+            ("default".to_string(), READ | WORKER),
+            ("Prod".to_string(), ADMIN),
+            ("x".to_string(), 0)
+        ]
     );
 }
 
@@ -370,30 +469,51 @@ fn system_alias_switch() {
     assert!(c.namespaces.is_empty());
     let c = permissions_of(json!(["system:admin"]), &[("system-alias", "true")]);
     assert_eq!(c.system, ADMIN);
-    let c = permissions_of(json!(["system:admin", "temporal-system:write"]), &[("system-alias", "false")]);
+    let c = permissions_of(
+        json!(["system:admin", "temporal-system:write"]),
+        &[("system-alias", "false")],
+    );
     assert_eq!(c.system, WRITE);
     assert_eq!(roles(&c), [("system".to_string(), ADMIN)]);
 }
 
 #[test]
 fn permissions_claim_shapes() {
-    for not_a_list in [json!("ns:admin"), json!({"ns": "admin"}), json!(null), json!(8)] {
+    for not_a_list in [
+        json!("ns:admin"),
+        json!({"ns": "admin"}),
+        json!(null),
+        json!(8),
+    ] {
         let c = permissions_of(not_a_list, &[]);
         assert_eq!((c.system, c.namespaces.len()), (0, 0));
     }
     let c = json!({"roles": ["ns:write"], "permissions": ["ns:read"]});
-    let claims = Setup::new(&[("permissions-claim-name", "roles")]).map(&bearer(&rs256("rsa1", &c))).unwrap();
+    let claims = Setup::new(&[("permissions-claim-name", "roles")])
+        .map(&bearer(&rs256("rsa1", &c)))
+        .unwrap();
     assert_eq!(roles(&claims), [("ns".to_string(), WRITE)]);
 }
 
 #[test]
 fn permissions_regex() {
     let re = [("permissions-regex", "^(?P<role>[a-z]+)@(?P<namespace>.+)$")];
-    let c = permissions_of(json!(["read@orders", "admin@temporal-system", "orders:write", "WRITE@x"]), &re);
+    let c = permissions_of(
+        json!([
+            "read@orders",
+            "admin@temporal-system",
+            "orders:write",
+            "WRITE@x"
+        ]),
+        &re,
+    );
     assert_eq!(c.system, ADMIN);
     assert_eq!(roles(&c), [("orders".to_string(), READ)]);
     // A regex without both groups falls back to colon syntax.
-    let c = permissions_of(json!(["orders:write"]), &[("permissions-regex", "^(?P<role>.*)$")]);
+    let c = permissions_of(
+        json!(["orders:write"]),
+        &[("permissions-regex", "^(?P<role>.*)$")],
+    );
     assert_eq!(roles(&c), [("orders".to_string(), WRITE)]);
 }
 
@@ -419,7 +539,12 @@ fn refresh_interval_zero_never_refetches() {
     s.map_at(Duration::from_secs(100_000), &jwt, "").unwrap();
     assert_eq!(s.sources.calls(), 1);
     // Except for an unknown kid.
-    s.map_at(Duration::from_secs(100_001), &bearer(&rs256("nope", &base_claims())), "").unwrap_err();
+    s.map_at(
+        Duration::from_secs(100_001),
+        &bearer(&rs256("nope", &base_claims())),
+        "",
+    )
+    .unwrap_err();
     assert_eq!(s.sources.calls(), 2);
 }
 
@@ -433,13 +558,20 @@ fn key_rotation_picked_up_on_unknown_kid_at_most_once_per_interval() {
     // The issuer rotates to rsa2.
     s.sources.set(SOURCE, Ok(JWKS_ROTATED));
     let key2 = EncodingKey::from_rsa_pem(RSA2).unwrap();
-    let new = bearer(&sign_with(Algorithm::RS256, Some("rsa2"), &base_claims(), &key2));
+    let new = bearer(&sign_with(
+        Algorithm::RS256,
+        Some("rsa2"),
+        &base_claims(),
+        &key2,
+    ));
     let claims = s.map_at(Duration::from_secs(10), &new, "").unwrap();
     assert_eq!(claims.subject, "alice");
     assert_eq!(s.sources.calls(), 2);
     // The whole set was replaced: rsa1 is gone, and asking for it again within a second
     // does not refetch.
-    let e = s.map_at(Duration::from_millis(10_500), &old, "").unwrap_err();
+    let e = s
+        .map_at(Duration::from_millis(10_500), &old, "")
+        .unwrap_err();
     assert_eq!(e, "unknown key id \"rsa1\"");
     assert_eq!(s.sources.calls(), 2);
     // After unknown-kid-refresh has passed it does (and still does not find it).
@@ -450,7 +582,10 @@ fn key_rotation_picked_up_on_unknown_kid_at_most_once_per_interval() {
 #[test]
 fn refresh_is_all_or_nothing() {
     const SECOND: &str = "file:///keys/second.json";
-    let mut s = Setup::new(&[("key-source-uris", &format!("{SOURCE},{SECOND}")), ("refresh-interval", "60s")]);
+    let mut s = Setup::new(&[
+        ("key-source-uris", &format!("{SOURCE},{SECOND}")),
+        ("refresh-interval", "60s"),
+    ]);
     s.sources.set(SECOND, Ok(br#"{"keys": []}"#));
     let jwt = bearer(&rs256("rsa1", &base_claims()));
     s.map(&jwt).unwrap();
@@ -512,7 +647,12 @@ fn jwks_parsing() {
     assert_eq!(set.len(), 2);
     assert!(set.get(Alg::Rs256, "rsa1").is_some());
     assert!(set.get(Alg::Es256, "ec1").is_some());
-    assert_eq!(warnings.borrow().len(), 2, "oct and OKP keys skipped: {:?}", warnings.borrow());
+    assert_eq!(
+        warnings.borrow().len(),
+        2,
+        "oct and OKP keys skipped: {:?}",
+        warnings.borrow()
+    );
 
     let odd = json!({"keys": [
         {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
@@ -520,11 +660,16 @@ fn jwks_parsing() {
         {"kty": "RSA", "kid": "no-n", "e": "AQAB"}
     ]});
     let mut set = KeySet::default();
-    set.add_jwks(&serde_json::to_vec(&odd).unwrap(), &|_| {}).unwrap();
+    set.add_jwks(&serde_json::to_vec(&odd).unwrap(), &|_| {})
+        .unwrap();
     assert!(set.is_empty());
 
     assert!(KeySet::default().add_jwks(b"not json", &|_| {}).is_err());
-    assert!(KeySet::default().add_jwks(b"{\"keys\": 1}", &|_| {}).is_err());
+    assert!(
+        KeySet::default()
+            .add_jwks(b"{\"keys\": 1}", &|_| {})
+            .is_err()
+    );
     assert!(KeySet::default().add_jwks(b"[]", &|_| {}).is_err());
 }
 
@@ -535,7 +680,13 @@ fn file_source_end_to_end() {
     map.insert("key-source-uris".to_string(), format!("file://{path}"));
     let mut mapper = Mapper::new(Config::load(|k| map.get(k).cloned(), |_| {}));
     let claims = mapper
-        .get_claims(&bearer(&es256("ec1", &base_claims())), "", Instant::now(), NOW, &mut jwt_claim_mapper::fetch::Sources)
+        .get_claims(
+            &bearer(&es256("ec1", &base_claims())),
+            "",
+            Instant::now(),
+            NOW,
+            &mut jwt_claim_mapper::fetch::Sources,
+        )
         .unwrap();
     assert_eq!(claims.subject, "alice");
 }

@@ -5,7 +5,7 @@
 //! never expire (`expires-at` none).
 
 use sundial_plugin_sdk::permissions::{self, PermissionOptions};
-use sundial_plugin_sdk::{host, AuthInfo, ClaimMapper, Claims};
+use sundial_plugin_sdk::{AuthInfo, ClaimMapper, Claims, host};
 
 struct Plugin;
 
@@ -28,7 +28,9 @@ impl ClaimMapper for Plugin {
         let mut claims = Claims::empty("static");
         claims.subject = host::config("subject").unwrap_or_default();
         // Only `temporal-system` is cluster-wide here, as before the SDK existed.
-        let options = PermissionOptions { system_alias: false };
+        let options = PermissionOptions {
+            system_alias: false,
+        };
         for entry in host::config("permissions").unwrap_or_default().split(',') {
             if let Some(permission) = permissions::parse(entry.trim(), options) {
                 claims.apply_permission(permission);
