@@ -10,4 +10,5 @@ impl Authorizer for NopAuthorizer {
     }
 }
 
-sundial_plugin_sdk::export_authorizer!(NopAuthorizer with_types_in sundial_plugin_sdk::authorizer);
+// The short form of the export macro (the others spell out `with_types_in`).
+sundial_plugin_sdk::export_authorizer!(NopAuthorizer);
