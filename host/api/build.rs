@@ -25,6 +25,7 @@ fn main() {
     }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    fs::write(out.join("methods.rs"), method_table(&fds)).expect("write methods.rs");
     let mut builder = tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
@@ -50,4 +51,52 @@ fn main() {
 
 fn prost_build_config() -> tonic_prost_build::Config {
     tonic_prost_build::Config::new()
+}
+
+/// A table of every served method: full gRPC path, request message, and the field number of
+/// the request's top-level `namespace` string (what the authorization layer reads).
+fn method_table(fds: &tonic_prost_build::FileDescriptorSet) -> String {
+    // FieldDescriptorProto.Type.TYPE_STRING
+    const STRING: i32 = 9;
+    const BYTES: i32 = 12;
+    let mut messages = std::collections::HashMap::new();
+    for file in &fds.file {
+        for m in &file.message_type {
+            messages.insert(format!(".{}.{}", file.package(), m.name()), m);
+        }
+    }
+    let mut rows = String::new();
+    for file in &fds.file {
+        for service in &file.service {
+            for method in &service.method {
+                let input = method.input_type();
+                let namespace_field = messages
+                    .get(input)
+                    .and_then(|m| {
+                        m.field
+                            .iter()
+                            .find(|f| f.name() == "namespace" && f.r#type == Some(STRING))
+                    })
+                    .map(|f| f.number());
+                let task_token_field = messages
+                    .get(input)
+                    .and_then(|m| {
+                        m.field
+                            .iter()
+                            .find(|f| f.name() == "task_token" && f.r#type == Some(BYTES))
+                    })
+                    .map(|f| f.number());
+                rows.push_str(&format!(
+                    "    Method {{ path: \"/{}.{}/{}\", request_type: \"{}\", namespace_field: {:?}, task_token_field: {:?} }},\n",
+                    file.package(),
+                    service.name(),
+                    method.name(),
+                    input.trim_start_matches('.'),
+                    namespace_field,
+                    task_token_field,
+                ));
+            }
+        }
+    }
+    format!("pub static METHODS: &[Method] = &[\n{rows}];\n")
 }

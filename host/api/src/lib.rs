@@ -18,3 +18,31 @@ pub mod operatorservice {
 }
 
 pub mod codec;
+
+/// Every method of the services above, generated from the official descriptors.
+pub mod methods {
+    /// One gRPC method.
+    #[derive(Debug)]
+    pub struct Method {
+        /// Full path, e.g. `/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution`.
+        pub path: &'static str,
+        /// Full protobuf name of the request message.
+        pub request_type: &'static str,
+        /// Field number of the request's top-level `namespace` string, if it has one.
+        pub namespace_field: Option<i32>,
+        /// Field number of the request's top-level `task_token`, if it has one.
+        pub task_token_field: Option<i32>,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/methods.rs"));
+
+    /// The method served at `path`.
+    pub fn by_path(path: &str) -> Option<&'static Method> {
+        static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Method>> =
+            std::sync::OnceLock::new();
+        INDEX
+            .get_or_init(|| METHODS.iter().map(|m| (m.path, m)).collect())
+            .get(path)
+            .copied()
+    }
+}

@@ -1,7 +1,8 @@
 //! Server configuration: defaults, then the YAML file, then CLI flags; `validate()` last.
 //! Unknown keys are an error naming the key's path.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -14,6 +15,135 @@ pub struct Config {
     /// Namespaces created at start when missing.
     pub namespaces: Vec<NamespaceConfig>,
     pub log: LogConfig,
+    /// Who may call what: the claim mapper and authorizer plugins to use.
+    pub authorization: AuthorizationConfig,
+    /// WebAssembly plugins, by name.
+    pub plugins: Vec<PluginConfig>,
+    /// The admin HTTP listener: `/metrics` and `POST /plugins/reload`.
+    pub admin: AdminConfig,
+    /// The file this config came from (relative plugin paths are resolved against its
+    /// directory; a reload reads it again).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// Name of a `claim-mapper` plugin; none: callers have no claims.
+    pub claim_mapper: Option<String>,
+    /// Name of an `authorizer` plugin; none: every call is allowed (logged loudly at start).
+    pub authorizer: Option<String>,
+    /// gRPC header carrying the caller's token.
+    pub auth_header: String,
+    /// gRPC header carrying extra data for the claim mapper.
+    pub extras_header: String,
+    /// Audience handed to the claim mapper (a JWT's `aud` must contain it); empty: none.
+    pub audience: String,
+    /// Callers presenting no credentials get `Unauthenticated` instead of reaching the
+    /// authorizer with no claims (health checks and GetSystemInfo excepted).
+    pub require_credentials: bool,
+    /// Longest token (and extras) accepted, in bytes.
+    pub max_token_bytes: usize,
+    /// Claims kept per distinct credentials, each until its expiry at the latest.
+    pub claims_cache_entries: u64,
+    /// Upper bound on how long claims are reused, whatever their expiry.
+    #[serde(with = "duration_required")]
+    pub claims_cache_ttl: Duration,
+}
+
+/// One plugin component.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub name: String,
+    /// `claim-mapper` or `authorizer`.
+    pub kind: String,
+    /// A component file (relative to the config file); or
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// one of the components built into the server: `jwt-claim-mapper`,
+    /// `default-authorizer`, `nop-authorizer`.
+    #[serde(default)]
+    pub builtin: Option<String>,
+    #[serde(default)]
+    pub limits: PluginLimits,
+    #[serde(default)]
+    pub grants: PluginGrants,
+    /// Values the plugin reads with `host.config(key)`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Reload when the file changes (default true).
+    #[serde(default = "yes")]
+    pub watch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// Wall-clock budget of one call, e.g. `100ms`.
+    #[serde(with = "duration_required")]
+    pub deadline: Duration,
+    /// Memory cap, e.g. `16MiB`.
+    #[serde(with = "byte_size")]
+    pub memory: usize,
+    /// Fuel per call (about one unit per wasm instruction); none: unmetered.
+    pub fuel: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginGrants {
+    /// Outgoing HTTP destinations, `host` or `host:port`.
+    pub http: Vec<String>,
+    /// Directories the plugin may read.
+    pub directories: Vec<DirectoryGrantConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryGrantConfig {
+    /// Directory on the server (relative to the config file).
+    pub host: PathBuf,
+    /// Where the plugin sees it, e.g. `/keys`.
+    pub guest: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `ip:port` of the admin HTTP listener; none: no listener.
+    pub listen: Option<String>,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        AuthorizationConfig {
+            claim_mapper: None,
+            authorizer: None,
+            auth_header: "authorization".into(),
+            extras_header: "authorization-extras".into(),
+            audience: String::new(),
+            require_credentials: false,
+            max_token_bytes: 16 * 1024,
+            claims_cache_entries: 10_000,
+            claims_cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory: 16 << 20,
+            fuel: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -59,6 +189,10 @@ impl Default for Config {
                 retention: None,
             }],
             log: LogConfig::default(),
+            authorization: AuthorizationConfig::default(),
+            plugins: Vec::new(),
+            admin: AdminConfig::default(),
+            source: None,
         }
     }
 }
@@ -105,6 +239,59 @@ mod duration_text {
     }
 }
 
+mod duration_required {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let t = String::deserialize(d)?;
+        humantime::parse_duration(&t)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {t:?}: {e}")))
+    }
+}
+
+/// `16MiB`, `512KiB`, `1GiB`, `64MB` or a number of bytes.
+mod byte_size {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+
+    pub fn parse(text: &str) -> Option<usize> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().ok()?;
+        let mult: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            _ => return None,
+        };
+        usize::try_from(n.checked_mul(mult)?).ok()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {t:?}: use e.g. 16MiB, 512KiB or a number of bytes"
+                ))
+            }),
+        }
+    }
+}
+
 /// A config problem, naming where it is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -129,7 +316,17 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse_yaml(&text, &path.display().to_string())
+        let mut config = Self::parse_yaml(&text, &path.display().to_string())?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// `path` from the config, relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        match self.source.as_ref().and_then(|s| s.parent()) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
     }
 
     pub fn parse_yaml(text: &str, path: &str) -> Result<Config, Error> {
@@ -181,11 +378,144 @@ impl Config {
                 return invalid(&format!("namespaces[{i}].name"), "must not be empty".into());
             }
         }
+        self.validate_plugins()?;
+        if let Some(listen) = &self.admin.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid(
+                "admin.listen",
+                format!("{listen:?} is not an ip:port address"),
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(
                 "log.level",
                 format!("{:?} is not a log level", self.log.level),
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_plugins(&self) -> Result<(), Error> {
+        let invalid = |key: String, message: String| Err(Error::Invalid { key, message });
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.plugins.iter().enumerate() {
+            let key = |k: &str| format!("plugins[{i}].{k}");
+            if p.name.is_empty() {
+                return invalid(key("name"), "must not be empty".into());
+            }
+            if !seen.insert(p.name.as_str()) {
+                return invalid(key("name"), format!("{:?} is used by two plugins", p.name));
+            }
+            match p.kind.as_str() {
+                "claim-mapper" | "authorizer" => {}
+                "archiver" | "visibility-store" => {
+                    return invalid(
+                        key("kind"),
+                        format!("{:?} plugins are not supported yet", p.kind),
+                    );
+                }
+                other => {
+                    return invalid(
+                        key("kind"),
+                        format!("{other:?}: use claim-mapper or authorizer"),
+                    );
+                }
+            }
+            match (&p.file, &p.builtin) {
+                (Some(_), Some(_)) => {
+                    return invalid(key("builtin"), "give either `file` or `builtin`, not both".into());
+                }
+                (None, None) => {
+                    return invalid(key("file"), "missing: give `file` or `builtin`".into());
+                }
+                (None, Some(b)) => match sundial_builtin_plugins::kind(b) {
+                    None => {
+                        let names: Vec<&str> =
+                            sundial_builtin_plugins::BUILTINS.iter().map(|(n, _)| *n).collect();
+                        return invalid(
+                            key("builtin"),
+                            format!("{b:?} is not a built-in plugin (there are: {})", names.join(", ")),
+                        );
+                    }
+                    Some(k) if k != p.kind => {
+                        return invalid(key("builtin"), format!("{b:?} is a {k}, not a {}", p.kind));
+                    }
+                    Some(_) => {}
+                },
+                (Some(_), None) => {}
+            }
+            if p.limits.deadline.is_zero() {
+                return invalid(key("limits.deadline"), "must be above zero".into());
+            }
+            if p.limits.memory < (1 << 20) || p.limits.memory > crate::plugins::MAX_PLUGIN_MEMORY {
+                return invalid(
+                    key("limits.memory"),
+                    format!(
+                        "must be between 1MiB and {}MiB",
+                        crate::plugins::MAX_PLUGIN_MEMORY >> 20
+                    ),
+                );
+            }
+            if p.limits.fuel == Some(0) {
+                return invalid(key("limits.fuel"), "must be above zero (omit it for no limit)".into());
+            }
+            for (j, h) in p.grants.http.iter().enumerate() {
+                if h.is_empty() || h.contains('/') || h.contains('@') || h.contains(' ') {
+                    return invalid(
+                        key(&format!("grants.http[{j}]")),
+                        format!("{h:?}: give a host or host:port, not a URL"),
+                    );
+                }
+            }
+            for (j, d) in p.grants.directories.iter().enumerate() {
+                if !d.guest.starts_with('/') {
+                    return invalid(
+                        key(&format!("grants.directories[{j}].guest")),
+                        format!("{:?}: must be an absolute path like /keys", d.guest),
+                    );
+                }
+            }
+        }
+        let a = &self.authorization;
+        for (field, wanted, name) in [
+            ("claim_mapper", "claim-mapper", &a.claim_mapper),
+            ("authorizer", "authorizer", &a.authorizer),
+        ] {
+            if let Some(name) = name {
+                match self.plugins.iter().find(|p| &p.name == name) {
+                    None => {
+                        return invalid(
+                            format!("authorization.{field}"),
+                            format!("no plugin named {name:?} in `plugins`"),
+                        );
+                    }
+                    Some(p) if p.kind != wanted => {
+                        return invalid(
+                            format!("authorization.{field}"),
+                            format!("plugin {name:?} is a {}, not a {wanted}", p.kind),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for (field, value) in [("auth_header", &a.auth_header), ("extras_header", &a.extras_header)] {
+            if value.is_empty()
+                || value
+                    .chars()
+                    .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'))
+            {
+                return invalid(
+                    format!("authorization.{field}"),
+                    format!("{value:?}: a lower-case gRPC header name"),
+                );
+            }
+        }
+        if a.max_token_bytes == 0 {
+            return invalid("authorization.max_token_bytes".into(), "must be above zero".into());
         }
         Ok(())
     }
@@ -233,6 +563,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("namespaces[0].retention"), "{err}");
+    }
+
+    #[test]
+    fn plugin_section_errors_name_the_key() {
+        let cases = [
+            ("plugins: [{name: a, kind: authorizer, fil: x.wasm}]", "plugins[0]", "fil"),
+            ("plugins: [{name: a, kind: authoriser, file: x.wasm}]", "plugins[0].kind", "authoriser"),
+            ("plugins: [{name: a, kind: authorizer}]", "plugins[0].file", "missing"),
+            ("plugins: [{name: a, kind: authorizer, builtin: jwt-claim-mapper}]", "plugins[0].builtin", "claim-mapper"),
+            ("plugins: [{name: a, kind: authorizer, builtin: nope}]", "plugins[0].builtin", "nope"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {memory: lots}}]", "plugins[0].limits.memory", "lots"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {deadline: 0s}}]", "plugins[0].limits.deadline", "above zero"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {http: ['http://x']}}]", "plugins[0].grants.http[0]", "not a URL"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {directories: [{host: ., guest: keys}]}}]", "plugins[0].grants.directories[0].guest", "absolute"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm}, {name: a, kind: authorizer, file: b.wasm}]", "plugins[1].name", "two plugins"),
+            ("authorization: {authorizer: missing}", "authorization.authorizer", "no plugin"),
+            ("plugins: [{name: a, kind: authorizer, file: a.wasm}]\nauthorization: {claim_mapper: a}", "authorization.claim_mapper", "not a claim-mapper"),
+            ("authorization: {auth_header: Authorization}", "authorization.auth_header", "lower-case"),
+            ("admin: {listen: nowhere}", "admin.listen", "ip:port"),
+        ];
+        for (yaml, key, words) in cases {
+            let err = match Config::parse_yaml(yaml, "t.yaml") {
+                Err(e) => e.to_string(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
+            };
+            assert!(err.contains(key), "{yaml}: {err}");
+            assert!(err.contains(words), "{yaml}: {err}");
+        }
+        let ok = Config::parse_yaml(
+            "plugins: [{name: jwt, kind: claim-mapper, builtin: jwt-claim-mapper, limits: {deadline: 2s, memory: 32MiB, fuel: 1000000}, grants: {http: ['127.0.0.1:8080']}, config: {key-source-uris: 'http://127.0.0.1:8080/jwks'}}, {name: authz, kind: authorizer, builtin: default-authorizer}]\nauthorization: {claim_mapper: jwt, authorizer: authz}\nadmin: {listen: '127.0.0.1:7244'}",
+            "t.yaml",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+        assert_eq!(ok.plugins[0].limits.memory, 32 << 20);
+        assert_eq!(ok.plugins[0].limits.fuel, Some(1_000_000));
     }
 
     #[test]

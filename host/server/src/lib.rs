@@ -1,8 +1,11 @@
 //! The Sundial server: configuration, the gRPC frontend, and the wiring of store, engine and
 //! services (the composition root). Tests start it in-process the same way `main` does.
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod frontend;
+pub mod plugins;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,16 +19,24 @@ use sundial_store::{Backend, SqlStore};
 use tokio::sync::oneshot;
 use tonic::codec::CompressionEncoding;
 
+use crate::auth::{Auth, AuthLayer};
 use crate::config::Config;
 use crate::frontend::{Frontend, OperatorHandler, WorkflowHandler};
+use crate::plugins::Plugins;
 
 /// Largest request accepted on the wire; payload blobs are limited separately (2 MiB).
-const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Largest set of request headers accepted (HTTP/2 header list size).
+const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
     pub engine: Engine,
+    pub plugins: Arc<Plugins>,
+    /// Where the admin HTTP listener (metrics, reload) listens, if configured.
+    pub admin_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -59,6 +70,28 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     config.validate()?;
     let started = std::time::Instant::now();
+    let registry = prometheus::Registry::new();
+    let metrics = sundial_plugin_host::Metrics::register(registry.clone())
+        .context("registering plugin metrics")?;
+    let plugins = Arc::new(Plugins::start(config, metrics).context("loading plugins")?);
+    if let Err(e) = plugins::watch(&plugins) {
+        tracing::warn!(error = %e, "cannot watch plugin files; reload with SIGHUP or the admin endpoint");
+    }
+    #[cfg(unix)]
+    {
+        let weak = Arc::downgrade(&plugins);
+        if let Ok(mut hup) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let Some(plugins) = weak.upgrade() else { break };
+                    tracing::info!("SIGHUP: reloading plugins");
+                    let _ = plugins.reload().await;
+                }
+            });
+        }
+    }
     let backend = Backend::from_url(&config.persistence.url).context("persistence.url")?;
     let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
         .await
@@ -114,6 +147,21 @@ pub async fn start(
         .accept_compressed(CompressionEncoding::Gzip);
     let operator =
         OperatorServiceServer::new(OperatorHandler).accept_compressed(CompressionEncoding::Gzip);
+    let admin_addr = match &config.admin.listen {
+        Some(listen) => Some(
+            admin::serve(listen, plugins.clone(), registry)
+                .await
+                .with_context(|| format!("admin.listen {listen}"))?,
+        ),
+        None => None,
+    };
+    let auth = AuthLayer {
+        auth: Arc::new(Auth::new(
+            plugins.clone(),
+            engine.clone(),
+            config.authorization.claims_cache_entries,
+        )),
+    };
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
     // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
@@ -121,6 +169,9 @@ pub async fn start(
     let join = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            // Tokens travel in headers: a bound on all of them together.
+            .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
+            .layer(auth)
             .add_service(health_service)
             .add_service(workflow)
             .add_service(operator)
@@ -146,6 +197,8 @@ pub async fn start(
     Ok(Running {
         addr,
         engine,
+        plugins,
+        admin_addr,
         shutdown: Some(tx),
         join,
     })

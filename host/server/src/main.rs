@@ -47,6 +47,60 @@ enum Command {
         #[arg(long)]
         log_level: Option<String>,
     },
+    /// Manage the plugins of a running server.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Reload plugins now: the server reads its config file and every plugin file again and
+    /// swaps in what changed. A version that fails to load is refused; the old one keeps
+    /// serving. Exits non-zero if anything was refused.
+    Reload {
+        /// The server's admin listener (`admin.listen`), e.g. 127.0.0.1:7244.
+        #[arg(long, conflicts_with = "config")]
+        admin: Option<String>,
+        /// Or the server's config file, to read `admin.listen` from.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `sundial plugin reload`.
+async fn plugin_reload(admin: Option<String>, config: Option<PathBuf>) -> i32 {
+    let admin = match (admin, config) {
+        (Some(a), _) => a,
+        (None, Some(path)) => match Config::from_yaml(&path) {
+            Ok(c) => match c.admin.listen {
+                Some(a) => a,
+                None => {
+                    eprintln!("sundial: {} has no `admin.listen`: the server has no admin listener", path.display());
+                    return 2;
+                }
+            },
+            Err(e) => {
+                eprintln!("sundial: {e}");
+                return 2;
+            }
+        },
+        (None, None) => {
+            eprintln!("sundial: give --admin <ip:port> or --config <file>");
+            return 2;
+        }
+    };
+    match sundial_server::admin::request_reload(&admin).await {
+        Ok((ok, report)) => {
+            print!("{report}");
+            if ok { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("sundial: cannot reach the admin listener at {admin}: {e:#}");
+            1
+        }
+    }
 }
 
 fn init_logging(level: &str) {
@@ -87,6 +141,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             c.log.level = log_level;
             c
         }
+        Command::Plugin { .. } => unreachable!("handled before"),
         Command::Start { config, log_level } => {
             let mut c = Config::from_yaml(&config)?;
             if let Some(l) = log_level {
@@ -99,7 +154,14 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = match build_config(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Plugin {
+        command: PluginCommand::Reload { admin, config },
+    } = cli.command
+    {
+        std::process::exit(plugin_reload(admin, config).await);
+    }
+    let config = match build_config(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sundial: {e:#}");

@@ -11,6 +11,7 @@ use sundial_engine::Engine;
 use sundial_engine::namespace::Namespace;
 use tonic::Status;
 
+pub(crate) use errors::with_detail;
 pub use errors::to_status;
 pub use operator::OperatorHandler;
 pub use workflow::WorkflowHandler;
