@@ -399,7 +399,16 @@ pub fn watch(plugins: &Arc<Plugins>) -> anyhow::Result<()> {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
+        // Only changes count: the server's own reads (open, close) would otherwise trigger
+        // the next reload, forever.
+        if let Ok(event) = event
+            && matches!(
+                event.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Modify(_)
+                    | notify::EventKind::Remove(_)
+            )
+        {
             for path in event.paths {
                 let _ = tx.send(path);
             }
