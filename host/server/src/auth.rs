@@ -42,6 +42,8 @@ pub struct Auth {
     plugins: Arc<Plugins>,
     engine: Engine,
     cache: moka::sync::Cache<[u8; 32], Arc<Cached>>,
+    /// Where decisions are recorded, if anywhere.
+    recorder: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 /// Claims for one set of credentials, valid until `until`.
@@ -70,14 +72,64 @@ impl moka::Expiry<[u8; 32], Arc<Cached>> for Expiry {
 }
 
 impl Auth {
-    pub fn new(plugins: Arc<Plugins>, engine: Engine, entries: u64) -> Auth {
-        Auth {
+    pub fn new(
+        plugins: Arc<Plugins>,
+        engine: Engine,
+        entries: u64,
+        record: Option<&std::path::Path>,
+    ) -> std::io::Result<Auth> {
+        let recorder = match record {
+            Some(path) => Some(std::sync::Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )),
+            None => None,
+        };
+        Ok(Auth {
             plugins,
             engine,
+            recorder,
             cache: moka::sync::Cache::builder()
                 .max_capacity(entries)
                 .expire_after(Expiry)
                 .build(),
+        })
+    }
+
+    /// Appends one decision as a case line (see `sundial-plugin-harness`).
+    fn record(&self, claims: Option<&Claims>, target: &CallTarget, allowed: bool, reason: Option<&str>) {
+        use base64::Engine as _;
+        let Some(file) = &self.recorder else { return };
+        let claims = claims.map(|c| {
+            serde_json::json!({
+                "subject": c.subject,
+                "system": c.system,
+                "namespaces": c.namespaces.iter()
+                    .map(|n| serde_json::json!({"namespace": n.namespace, "role": n.role}))
+                    .collect::<Vec<_>>(),
+                "auth-type": c.auth_type,
+                "extensions": c.extensions,
+                "expires-at": c.expires_at,
+            })
+        });
+        let line = serde_json::json!({
+            "name": format!("recorded {} on {:?}", target.api_name, target.namespace),
+            "claims": claims,
+            "target": {
+                "api-name": target.api_name,
+                "namespace": target.namespace,
+                "request-type": target.request_type,
+                "request-base64": base64::engine::general_purpose::STANDARD.encode(&target.request),
+            },
+            "expect": if allowed { "allow" } else { "deny" },
+            "reason": reason,
+        });
+        use std::io::Write;
+        let mut f = file.lock().expect("recorder");
+        if let Err(e) = writeln!(f, "{line}") {
+            tracing::warn!(error = %e, "cannot record an authorization decision");
         }
     }
 }
@@ -297,7 +349,16 @@ impl Auth {
                 request_type: request_type.to_string(),
                 request: request.to_vec(),
             };
-            match authorizer.authorize(claims.as_ref(), &target).await {
+            let answer = authorizer.authorize(claims.as_ref(), &target).await;
+            if let Ok(d) = &answer {
+                self.record(
+                    claims.as_ref(),
+                    &target,
+                    d.decision == Decision::Allow,
+                    d.reason.as_deref(),
+                );
+            }
+            match answer {
                 Ok(d) if d.decision == Decision::Allow => {}
                 Ok(d) => {
                     tracing::debug!(api = %target.api_name, namespace = %target.namespace,

@@ -50,6 +50,10 @@ pub struct AuthorizationConfig {
     /// Upper bound on how long claims are reused, whatever their expiry.
     #[serde(with = "duration_required")]
     pub claims_cache_ttl: Duration,
+    /// Appends every authorizer decision to this file as a JSON line in the case format of
+    /// `sundial-plugin-test` (request included): recorded requests to test a plugin against.
+    /// For debugging: requests hold payloads.
+    pub record_decisions: Option<PathBuf>,
 }
 
 /// One plugin component.
@@ -132,6 +136,7 @@ impl Default for AuthorizationConfig {
             max_token_bytes: 16 * 1024,
             claims_cache_entries: 10_000,
             claims_cache_ttl: Duration::from_secs(300),
+            record_decisions: None,
         }
     }
 }

@@ -156,11 +156,20 @@ pub async fn start(
         None => None,
     };
     let auth = AuthLayer {
-        auth: Arc::new(Auth::new(
-            plugins.clone(),
-            engine.clone(),
-            config.authorization.claims_cache_entries,
-        )),
+        auth: Arc::new(
+            Auth::new(
+                plugins.clone(),
+                engine.clone(),
+                config.authorization.claims_cache_entries,
+                config
+                    .authorization
+                    .record_decisions
+                    .as_ref()
+                    .map(|p| config.resolve(p))
+                    .as_deref(),
+            )
+            .context("authorization.record_decisions")?,
+        ),
     };
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;

@@ -61,6 +61,10 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
         let mut config = Config::default();
         config.server.port = 0;
         for name in ["orders", "billing"] {
@@ -81,6 +85,7 @@ impl Server {
             watch: false,
         });
         config.authorization.authorizer = Some("allow".into());
+        adjust(&mut config);
         let running = sundial_server::start(&config, None)
             .await
             .expect("server starts");
@@ -297,4 +302,48 @@ async fn namespaces_inside_multi_operations_are_authorized() {
         .call("ExecuteMultiOperation", request("orders"), false)
         .await;
     assert_not_denied(&same);
+}
+
+/// A server records its decisions; the plugin harness replays them against the same
+/// component without a server and gets the same answers.
+#[tokio::test]
+async fn recorded_decisions_replay_in_the_harness() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("decisions.jsonl");
+    let path = record.clone();
+    let s = Server::start_with(move |c| c.authorization.record_decisions = Some(path)).await;
+    let _: StartWorkflowExecutionResponse = s
+        .call(
+            "StartWorkflowExecution",
+            start_request("orders", "rec", "q"),
+            false,
+        )
+        .await
+        .unwrap();
+    let denied: Result<StartWorkflowExecutionResponse, _> = s
+        .call("StartWorkflowExecution", start_request("billing", "rec", "q"), false)
+        .await;
+    assert_denied(denied, "billing");
+
+    let mut cases = sundial_plugin_harness::load_cases(&record).unwrap();
+    assert_eq!(cases.len(), 2, "one line per decision");
+    assert_eq!(cases[0].expect, sundial_plugin_harness::Expect::Allow);
+    assert_eq!(cases[1].expect, sundial_plugin_harness::Expect::Deny);
+    // The request travelled with the decision: it decodes to what was sent.
+    let sent = cases[1].target.to_call_target().unwrap();
+    let request = StartWorkflowExecutionRequest::decode(sent.request.as_slice()).unwrap();
+    assert_eq!(request.namespace, "billing");
+    for case in &mut cases {
+        case.config = [("namespaces".to_string(), "orders".to_string())].into();
+    }
+    let wasm = Path::new(sundial_builtin_plugins::BUILT_DIR).join("allow_namespaces.wasm");
+    let harness = sundial_plugin_harness::Harness::new();
+    let mismatches = harness.check(&wasm, &cases, &[]).await.unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    // Replayed against a config that allows billing too, the recorded denial no longer holds.
+    for case in &mut cases {
+        case.config = [("namespaces".to_string(), "orders,billing".to_string())].into();
+    }
+    let changed = harness.check(&wasm, &cases, &[]).await.unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
 }
