@@ -2,6 +2,7 @@
 //! directly (or with the Python SDK), and compares Sundial with the real Temporal dev server
 //! in one run. See BENCHMARKS.md for the commands and the recorded figures.
 
+mod auth_cost;
 mod client;
 mod report;
 mod server;
@@ -76,6 +77,12 @@ enum Cmd {
         json: Option<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
+    },
+    /// What authorization adds per call: the JWT mapper and default authorizer, warm.
+    AuthCost {
+        /// Calls measured per figure.
+        #[arg(long, default_value_t = 20_000)]
+        calls: usize,
     },
     /// One run against a server that is already running.
     Run {
@@ -183,6 +190,7 @@ async fn python_sdk(address: &str, namespace: &str, args: &LoadArgs) -> anyhow::
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::AuthCost { calls } => auth_cost::run(calls).await?,
         Cmd::Run {
             address,
             namespace,
