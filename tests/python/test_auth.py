@@ -390,3 +390,68 @@ async def test_system_alias_switch(jwks: JwksServer, keys: Keys, tmp_path: Path)
         assert await status_of(system.workflow_service.list_namespaces(ListNamespacesRequest())) is None
     finally:
         server.kill()
+
+
+def _grant_config(port: int, key_sources: str, grants: str) -> str:
+    return f"""
+server: {{ip: 127.0.0.1, port: {port}}}
+persistence: {{url: "sqlite::memory:"}}
+namespaces: [{{name: default}}, {{name: orders}}]
+log: {{level: info}}
+authorization: {{claim_mapper: jwt, authorizer: roles}}
+plugins:
+  - name: jwt
+    kind: claim-mapper
+    builtin: jwt-claim-mapper
+    limits: {{deadline: 5s, memory: 32MiB}}
+    grants: {grants}
+    config: {{key-source-uris: "{key_sources}"}}
+  - name: roles
+    kind: authorizer
+    builtin: default-authorizer
+"""
+
+
+async def test_keys_from_a_granted_directory(keys: Keys, tmp_path: Path) -> None:
+    """`file://` key sources read a directory the operator granted (read-only, at a guest
+    path); nothing else of the host's file system is visible."""
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir()
+    (key_dir / "jwks.json").write_bytes(keys.jwks())
+    port = free_port()
+    text = _grant_config(
+        port, "file:///keys/jwks.json", f'{{directories: [{{host: "{key_dir}", guest: /keys}}]}}'
+    )
+    server = start_server(tmp_path, text, port)
+    try:
+        client = await connect(server, token(keys, ["orders:read"], aud=None))
+        assert await status_of(describe(client, "orders")) is None
+    finally:
+        server.kill()
+    # The same file by its host path, without the grant: not there for the plugin.
+    port = free_port()
+    text = _grant_config(port, f"file://{key_dir}/jwks.json", "{}")
+    server = start_server(tmp_path, text, port)
+    try:
+        client = await connect(server, token(keys, ["orders:read"], aud=None))
+        assert await status_of(describe(client, "orders")) == RPCStatusCode.UNAUTHENTICATED
+    finally:
+        server.kill()
+
+
+async def test_http_only_to_granted_destinations(jwks: JwksServer, keys: Keys, tmp_path: Path) -> None:
+    """A key source on a host:port the operator did not grant is never contacted."""
+    port = free_port()
+    before = keys.fetches
+    other_port = jwks.port + 1 if jwks.port < 65535 else jwks.port - 1
+    text = _grant_config(
+        port, f"http://127.0.0.1:{jwks.port}/jwks.json", f'{{http: ["127.0.0.1:{other_port}"]}}'
+    )
+    server = start_server(tmp_path, text, port)
+    try:
+        client = await connect(server, token(keys, ["orders:read"], aud=None))
+        assert await status_of(describe(client, "orders")) == RPCStatusCode.UNAUTHENTICATED
+        assert keys.fetches == before, "the JWKS server was contacted without a grant"
+        assert "destination not granted" in server.log_tail(100_000)
+    finally:
+        server.kill()
