@@ -4,15 +4,16 @@
 //! 1. Plugin calls alone, in process: `get-claims` on a fresh token (what a cache miss costs)
 //!    and `authorize` (what every call costs; claims come from the cache after the first).
 //! 2. End to end: sequential DescribeNamespace calls over loopback gRPC against an in-process
-//!    Sundial without authorization and one with the JWT mapper and the default authorizer;
-//!    the difference of the medians is the added cost per call.
+//!    Sundial without authorization and one with the JWT mapper and the default authorizer,
+//!    alternating call by call, the same bearer token sent to both; the difference is the
+//!    added cost per call.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use prost::Message;
 use sundial_plugin_host::{AuthInfo, CallTarget, DirectoryGrant, Grants, Limits, Runtime, Spec};
-use sundial_server::config::{Config, PluginConfig, PluginGrants, DirectoryGrantConfig};
+use sundial_server::config::{Config, DirectoryGrantConfig, PluginConfig, PluginGrants};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeNamespaceRequest, DescribeNamespaceResponse, StartWorkflowExecutionRequest,
 };
@@ -28,7 +29,9 @@ fn token(sub: &str, permissions: &[&str]) -> anyhow::Result<String> {
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem)?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("rsa1".into());
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_secs();
     let claims = serde_json::json!({
         "sub": sub, "iat": now, "exp": now + 3600, "permissions": permissions,
     });
@@ -49,7 +52,7 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
     (at(0.5), at(0.9), at(0.99))
 }
 
-pub async fn run(calls: usize) -> anyhow::Result<()> {
+pub async fn run(calls: usize, variant: &str) -> anyhow::Result<()> {
     println!("## plugin calls, warm ({calls} sequential calls each)\n");
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let limits = Limits {
@@ -57,28 +60,32 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         memory_bytes: 32 << 20,
         fuel: None,
     };
-    let mapper = runtime.load_claim_mapper(
-        &Spec::new(
-            "jwt",
-            sundial_builtin_plugins::builtin("jwt-claim-mapper").expect("builtin"),
+    let mapper = runtime
+        .load_claim_mapper(
+            &Spec::new(
+                "jwt",
+                sundial_builtin_plugins::builtin("jwt-claim-mapper").expect("builtin"),
+            )
+            .limits(limits.clone())
+            .grants(Grants {
+                http: vec![],
+                directories: vec![DirectoryGrant {
+                    host: keys_dir(),
+                    guest: "/keys".into(),
+                }],
+            })
+            .config(jwt_config()),
         )
-        .limits(limits.clone())
-        .grants(Grants {
-            http: vec![],
-            directories: vec![DirectoryGrant {
-                host: keys_dir(),
-                guest: "/keys".into(),
-            }],
-        })
-        .config(jwt_config()),
-    ).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let authorizer = runtime.load_authorizer(
-        &Spec::new(
-            "roles",
-            sundial_builtin_plugins::builtin("default-authorizer").expect("builtin"),
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let authorizer = runtime
+        .load_authorizer(
+            &Spec::new(
+                "roles",
+                sundial_builtin_plugins::builtin("default-authorizer").expect("builtin"),
+            )
+            .limits(limits),
         )
-        .limits(limits),
-    ).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     // Distinct tokens, so each get-claims really verifies a signature.
     let tokens: Vec<String> = (0..calls.min(2000))
         .map(|i| token(&format!("user-{i}"), &["default:write"]))
@@ -90,12 +97,18 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         tls_server_name: None,
         audience: String::new(),
     };
-    let claims = mapper.get_claims(&info(&tokens[0])).await.map_err(|f| anyhow::anyhow!("{f}"))?;
+    let claims = mapper
+        .get_claims(&info(&tokens[0]))
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
     let mut mapping = Vec::with_capacity(tokens.len());
     for t in &tokens {
         let i = info(t);
         let started = Instant::now();
-        mapper.get_claims(&i).await.map_err(|f| anyhow::anyhow!("{f}"))?;
+        mapper
+            .get_claims(&i)
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
         mapping.push(started.elapsed());
     }
     let request = StartWorkflowExecutionRequest {
@@ -111,7 +124,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         request: request.encode_to_vec(),
     };
     for _ in 0..200 {
-        authorizer.authorize(Some(&claims), &target).await.map_err(|f| anyhow::anyhow!("{f}"))?;
+        authorizer
+            .authorize(Some(&claims), &target)
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
     }
     let mut deciding = Vec::with_capacity(calls);
     for _ in 0..calls {
@@ -129,30 +145,37 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     println!("| jwt get-claims, new token (RS256 verify) | {m50:.1} | {m90:.1} | {m99:.1} |");
     println!("| default authorize (StartWorkflowExecution) | {a50:.1} | {a90:.1} | {a99:.1} |");
 
-    println!("\n## end to end: sequential DescribeNamespace over loopback ({calls} calls each)\n");
-    let plain = end_to_end(calls, None).await?;
-    let tok = token("bench", &["default:write"])?;
-    let authorized = end_to_end(calls, Some(&tok)).await?;
-    println!("| server | p50 µs | p90 µs | p99 µs |\n|---|---|---|---|");
-    println!("| no authorization | {:.1} | {:.1} | {:.1} |", plain.0, plain.1, plain.2);
     println!(
-        "| JWT mapper + default authorizer | {:.1} | {:.1} | {:.1} |",
-        authorized.0, authorized.1, authorized.2
+        "\n## end to end: DescribeNamespace over loopback, {calls} calls per server, \
+         alternating between the two servers\n"
     );
+    let tok = token("bench", &["default:write"])?;
+    let (plain, authorized) = end_to_end(calls, &tok, variant).await?;
+    let diff: Vec<f64> = plain
+        .iter()
+        .zip(&authorized)
+        .map(|(p, a)| a.as_secs_f64() * 1e6 - p.as_secs_f64() * 1e6)
+        .collect();
+    let (p50, p90, p99) = percentiles(plain);
+    let (a50, a90, a99) = percentiles(authorized);
+    println!("| server | p50 µs | p90 µs | p99 µs |\n|---|---|---|---|");
+    println!("| no authorization | {p50:.1} | {p90:.1} | {p99:.1} |");
+    println!("| JWT mapper + default authorizer | {a50:.1} | {a90:.1} | {a99:.1} |");
+    let mut diff = diff;
+    diff.sort_by(f64::total_cmp);
     println!(
-        "\nadded per call: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
-        authorized.0 - plain.0,
-        authorized.1 - plain.1,
-        authorized.2 - plain.2
+        "\nadded per call: difference of medians {:.1} µs; median of paired differences {:.1} µs",
+        a50 - p50,
+        diff[diff.len() / 2]
     );
     Ok(())
 }
 
-async fn end_to_end(calls: usize, token: Option<&str>) -> anyhow::Result<(f64, f64, f64)> {
+async fn server(token: bool, variant: &str) -> anyhow::Result<sundial_server::Running> {
     let mut config = Config::default();
     config.server.port = 0;
     config.log.level = "warn".into();
-    if token.is_some() {
+    if token && variant != "none" {
         config.plugins.push(PluginConfig {
             name: "jwt".into(),
             kind: "claim-mapper".into(),
@@ -179,39 +202,75 @@ async fn end_to_end(calls: usize, token: Option<&str>) -> anyhow::Result<(f64, f
             config: Default::default(),
             watch: false,
         });
-        config.authorization.claim_mapper = Some("jwt".into());
-        config.authorization.authorizer = Some("roles".into());
+        match variant {
+            "mapper-only" => config.authorization.claim_mapper = Some("jwt".into()),
+            "nop-authorizer-only" => {
+                config.plugins[1].builtin = Some("nop-authorizer".into());
+                config.authorization.authorizer = Some("roles".into());
+            }
+            _ => {
+                config.authorization.claim_mapper = Some("jwt".into());
+                config.authorization.authorizer = Some("roles".into());
+            }
+        }
     }
-    let server = sundial_server::start(&config, None).await?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    let mut samples = Vec::with_capacity(calls);
+    sundial_server::start(&config, None).await
+}
+
+async fn describe(
+    channel: &tonic::transport::Channel,
+    token: Option<&str>,
+) -> anyhow::Result<Duration> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await?;
+    let mut request = tonic::Request::new(DescribeNamespaceRequest {
+        namespace: "default".into(),
+        ..Default::default()
+    });
+    if let Some(t) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse()?);
+    }
+    let started = Instant::now();
+    grpc.unary(
+        request,
+        "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace".parse()?,
+        ProstCodec::<DescribeNamespaceRequest, DescribeNamespaceResponse>::default(),
+    )
+    .await?;
+    Ok(started.elapsed())
+}
+
+/// Latencies of sequential calls to a server without and one with authorization, the two
+/// alternating call by call so that machine noise hits both alike.
+async fn end_to_end(
+    calls: usize,
+    token: &str,
+    variant: &str,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let plain = server(false, variant).await?;
+    let authorized = server(true, variant).await?;
+    let connect = |addr: std::net::SocketAddr| async move {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let (a, b) = (connect(plain.addr).await?, connect(authorized.addr).await?);
+    let (mut p, mut q) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    // The first 500 pairs warm up connections, caches and plugin instances.
     for i in 0..calls + 500 {
-        let mut grpc = tonic::client::Grpc::new(channel.clone());
-        grpc.ready().await?;
-        let mut request = tonic::Request::new(DescribeNamespaceRequest {
-            namespace: "default".into(),
-            ..Default::default()
-        });
-        if let Some(t) = token {
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {t}").parse()?);
-        }
-        let started = Instant::now();
-        grpc.unary(
-            request,
-            "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace".parse()?,
-            ProstCodec::<DescribeNamespaceRequest, DescribeNamespaceResponse>::default(),
-        )
-        .await?;
-        // The first 500 warm up connections, caches and plugin instances.
+        // Both get the same header: the difference is the server's authorization work.
+        let x = describe(&a, Some(token)).await?;
+        let y = describe(&b, Some(token)).await?;
         if i >= 500 {
-            samples.push(started.elapsed());
+            p.push(x);
+            q.push(y);
         }
     }
-    server.stop().await?;
-    Ok(percentiles(samples))
+    plain.stop().await?;
+    authorized.stop().await?;
+    Ok((p, q))
 }

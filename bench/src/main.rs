@@ -83,6 +83,10 @@ enum Cmd {
         /// Calls measured per figure.
         #[arg(long, default_value_t = 20_000)]
         calls: usize,
+        /// `full` (JWT mapper + default authorizer), or one part alone to see where the cost
+        /// is: `mapper-only`, `nop-authorizer-only`.
+        #[arg(long, default_value = "full")]
+        variant: String,
     },
     /// One run against a server that is already running.
     Run {
@@ -190,7 +194,7 @@ async fn python_sdk(address: &str, namespace: &str, args: &LoadArgs) -> anyhow::
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Cmd::AuthCost { calls } => auth_cost::run(calls).await?,
+        Cmd::AuthCost { calls, variant } => auth_cost::run(calls, &variant).await?,
         Cmd::Run {
             address,
             namespace,

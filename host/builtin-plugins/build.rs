@@ -10,7 +10,10 @@ const EMBEDDED: &[&str] = &["jwt_claim_mapper", "default_authorizer", "nop_autho
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let repo = manifest.join("../..").canonicalize().expect("repository root");
+    let repo = manifest
+        .join("../..")
+        .canonicalize()
+        .expect("repository root");
     let plugins = repo.join("plugins");
     for path in [
         "plugins/Cargo.toml",
@@ -31,7 +34,13 @@ fn main() {
     let mut build = Command::new(cargo);
     build
         .current_dir(&plugins)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(plugins.join("target"));

@@ -38,8 +38,9 @@ pub mod methods {
 
     /// The method served at `path`.
     pub fn by_path(path: &str) -> Option<&'static Method> {
-        static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Method>> =
-            std::sync::OnceLock::new();
+        static INDEX: std::sync::OnceLock<
+            std::collections::HashMap<&'static str, &'static Method>,
+        > = std::sync::OnceLock::new();
         INDEX
             .get_or_init(|| METHODS.iter().map(|m| (m.path, m)).collect())
             .get(path)

@@ -23,7 +23,12 @@ pub struct DirectoryGrant {
 }
 
 /// Whether `authority` (host and port, as connected to) matches a granted entry.
-pub fn http_allowed(granted: &[String], scheme_is_https: bool, host: &str, port: Option<u16>) -> bool {
+pub fn http_allowed(
+    granted: &[String],
+    scheme_is_https: bool,
+    host: &str,
+    port: Option<u16>,
+) -> bool {
     let port = port.unwrap_or(if scheme_is_https { 443 } else { 80 });
     let host = host.trim_start_matches('[').trim_end_matches(']');
     granted.iter().any(|entry| {
@@ -112,6 +117,11 @@ mod tests {
         assert!(!http_allowed(&g, false, "127.0.0.1", Some(8081)));
         assert!(!http_allowed(&g, false, "evil.example.com", Some(8080)));
         assert!(!http_allowed(&[], false, "127.0.0.1", Some(8080)));
-        assert!(http_allowed(&["[::1]:9000".into()], false, "[::1]", Some(9000)));
+        assert!(http_allowed(
+            &["[::1]:9000".into()],
+            false,
+            "[::1]",
+            Some(9000)
+        ));
     }
 }

@@ -266,7 +266,8 @@ fn engine_config(pool: Option<&RuntimeOptions>) -> wasmtime::Config {
         let mut pooling = wasmtime::PoolingAllocationConfig::new();
         pooling
             .total_component_instances(slots)
-            .total_core_instances(slots * 8)
+            // A componentize-py instance alone holds ~40 core instances.
+            .total_core_instances(slots * 48)
             .total_memories(slots * 2)
             .total_tables(slots * 8)
             .total_stacks(slots)
@@ -518,9 +519,7 @@ impl Loaded {
                 None => {
                     let mut store = self.store()?;
                     self.arm(&mut store);
-                    let instance = instantiate(&mut store)
-                        .await
-                        .map_err(|e| self.failed(&e))?;
+                    let instance = instantiate(&mut store).await.map_err(|e| self.failed(&e))?;
                     Warm { store, instance }
                 }
             };
@@ -589,7 +588,11 @@ impl ClaimMapper {
             .run(
                 &self.idle,
                 async |s| self.pre.instantiate_async(s).await,
-                async |i, s| i.sundial_plugin_claim_mapping().call_get_claims(s, info).await,
+                async |i, s| {
+                    i.sundial_plugin_claim_mapping()
+                        .call_get_claims(s, info)
+                        .await
+                },
             )
             .await?;
         self.loaded.metrics.claims(&self.loaded.name);

@@ -52,7 +52,10 @@ impl Metrics {
             &["plugin"],
         )?;
         let denials = IntCounterVec::new(
-            Opts::new("sundial_plugin_denials_total", "Deny decisions of an authorizer."),
+            Opts::new(
+                "sundial_plugin_denials_total",
+                "Deny decisions of an authorizer.",
+            ),
             &["plugin"],
         )?;
         let faults = IntCounterVec::new(

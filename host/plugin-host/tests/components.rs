@@ -97,10 +97,12 @@ async fn example_authorizer_decides_by_its_config() {
     let rt = Runtime::new().unwrap();
     let wasm = component("allow_namespaces");
     let plugin = rt
-        .load_authorizer(&spec("allow-namespaces",
+        .load_authorizer(&spec(
+            "allow-namespaces",
             &wasm,
             calm(),
-            config(&[("namespaces", "orders, billing")]),))
+            config(&[("namespaces", "orders, billing")]),
+        ))
         .unwrap();
     assert_eq!(plugin.sha256().len(), 64);
 
@@ -126,10 +128,12 @@ async fn example_authorizer_decides_by_its_config() {
 async fn many_calls_in_flight() {
     let rt = Runtime::new().unwrap();
     let plugin = std::sync::Arc::new(
-        rt.load_authorizer(&spec("allow-namespaces",
+        rt.load_authorizer(&spec(
+            "allow-namespaces",
             &component("allow_namespaces"),
             calm(),
-            config(&[("namespaces", "orders")]),))
+            config(&[("namespaces", "orders")]),
+        ))
         .unwrap(),
     );
     let calls: Vec<_> = (0..300)
@@ -156,10 +160,12 @@ async fn many_calls_in_flight() {
 async fn hostile(mode: &str, limits: Limits) -> Result<sundial_plugin_host::Authorization, String> {
     let rt = Runtime::new().unwrap();
     let plugin = rt
-        .load_authorizer(&spec("hostile",
+        .load_authorizer(&spec(
+            "hostile",
             &component("hostile"),
             limits,
-            config(&[("mode", mode)]),))
+            config(&[("mode", mode)]),
+        ))
         .unwrap();
     let outcome = ask(&plugin, "default", "StartWorkflowExecution")
         .await
@@ -236,7 +242,8 @@ fn auth_info(token: &str) -> AuthInfo {
 async fn example_claim_mapper_maps_its_token() {
     let rt = Runtime::new().unwrap();
     let mapper = rt
-        .load_claim_mapper(&spec("static-claims",
+        .load_claim_mapper(&spec(
+            "static-claims",
             &component("static_claims"),
             calm(),
             config(&[
@@ -246,7 +253,8 @@ async fn example_claim_mapper_maps_its_token() {
                     "permissions",
                     "orders:read,orders:WRITE,temporal-system:read,billing:bogus",
                 ),
-            ]),))
+            ]),
+        ))
         .unwrap();
     assert!(mapper.auth_info_required().await.unwrap());
     let claims = mapper
@@ -275,12 +283,22 @@ async fn example_claim_mapper_maps_its_token() {
 async fn an_authorizer_is_not_a_claim_mapper() {
     let rt = Runtime::new().unwrap();
     assert!(
-        rt.load_claim_mapper(&spec("wrong", &component("allow_namespaces"), calm(), config(&[])))
-            .is_err()
+        rt.load_claim_mapper(&spec(
+            "wrong",
+            &component("allow_namespaces"),
+            calm(),
+            config(&[])
+        ))
+        .is_err()
     );
     assert!(
-        rt.load_authorizer(&spec("wrong", &component("static_claims"), calm(), config(&[])))
-            .is_err()
+        rt.load_authorizer(&spec(
+            "wrong",
+            &component("static_claims"),
+            calm(),
+            config(&[])
+        ))
+        .is_err()
     );
 }
 
@@ -291,8 +309,13 @@ async fn hot_reload_under_load() {
     let rt = std::sync::Arc::new(Runtime::new().unwrap());
     let wasm = component("allow_namespaces");
     let slot = std::sync::Arc::new(sundial_plugin_host::AuthorizerSlot::new(
-        rt.load_authorizer(&spec("allow", &wasm, calm(), config(&[("namespaces", "orders")])))
-            .unwrap(),
+        rt.load_authorizer(&spec(
+            "allow",
+            &wasm,
+            calm(),
+            config(&[("namespaces", "orders")]),
+        ))
+        .unwrap(),
     ));
     let first = slot.current().sha256().to_string();
     let calls: Vec<_> = (0..400)
@@ -307,8 +330,11 @@ async fn hot_reload_under_load() {
         })
         .collect();
     // New versions while those calls run: the same rule, then one that also allows `billing`.
-    slot.reload(&rt, &spec("allow", &wasm, calm(), config(&[("namespaces", "orders")])))
-        .unwrap();
+    slot.reload(
+        &rt,
+        &spec("allow", &wasm, calm(), config(&[("namespaces", "orders")])),
+    )
+    .unwrap();
     let version = slot
         .reload(
             &rt,
@@ -373,8 +399,12 @@ async fn metrics_count_calls_denials_and_faults() {
             config(&[("namespaces", "orders")]),
         ))
         .unwrap();
-    ask(&allow, "orders", "StartWorkflowExecution").await.unwrap();
-    ask(&allow, "other", "StartWorkflowExecution").await.unwrap();
+    ask(&allow, "orders", "StartWorkflowExecution")
+        .await
+        .unwrap();
+    ask(&allow, "other", "StartWorkflowExecution")
+        .await
+        .unwrap();
     let trap = rt
         .load_authorizer(&spec(
             "trap",
@@ -386,7 +416,8 @@ async fn metrics_count_calls_denials_and_faults() {
     ask(&trap, "orders", "StartWorkflowExecution")
         .await
         .unwrap_err();
-    rt.metrics().set_loaded("allow", "authorizer", allow.sha256());
+    rt.metrics()
+        .set_loaded("allow", "authorizer", allow.sha256());
     let text = rt.metrics().render();
     for line in [
         r#"sundial_plugin_calls_total{outcome="allow",plugin="allow"} 1"#,
@@ -397,6 +428,9 @@ async fn metrics_count_calls_denials_and_faults() {
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
-    let version = format!(r#"sundial_plugin_loaded{{kind="authorizer",plugin="allow",sha256="{}"}} 1"#, allow.sha256());
+    let version = format!(
+        r#"sundial_plugin_loaded{{kind="authorizer",plugin="allow",sha256="{}"}} 1"#,
+        allow.sha256()
+    );
     assert!(text.contains(&version), "{text}");
 }

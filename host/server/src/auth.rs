@@ -99,7 +99,13 @@ impl Auth {
     }
 
     /// Appends one decision as a case line (see `sundial-plugin-harness`).
-    fn record(&self, claims: Option<&Claims>, target: &CallTarget, allowed: bool, reason: Option<&str>) {
+    fn record(
+        &self,
+        claims: Option<&Claims>,
+        target: &CallTarget,
+        allowed: bool,
+        reason: Option<&str>,
+    ) {
         use base64::Engine as _;
         let Some(file) = &self.recorder else { return };
         let claims = claims.map(|c| {
@@ -181,7 +187,10 @@ where
         let auth = self.auth.clone();
         Box::pin(async move {
             let live = auth.plugins.live();
-            if live.mapper.is_none() && live.authorizer.is_none() && !live.settings.require_credentials {
+            if live.mapper.is_none()
+                && live.authorizer.is_none()
+                && !live.settings.require_credentials
+            {
                 return inner.call(req).await;
             }
             match auth.check(&live, req).await {
@@ -206,6 +215,37 @@ fn denied(reason: Option<String>) -> Status {
     )
 }
 
+/// Reads the body until it holds the first whole gRPC message (or ends): the bytes read, and
+/// the rest of the body. Not waiting for the end of the stream saves a round of socket reads
+/// on every call.
+async fn first_message(mut body: tonic::body::Body) -> Result<(Bytes, tonic::body::Body), Status> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        if buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if len > crate::MAX_MESSAGE_SIZE {
+                return Err(Status::resource_exhausted("request too large"));
+            }
+            if buf.len() >= 5 + len {
+                break;
+            }
+        }
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    if buf.len() > MAX_BODY {
+                        return Err(Status::resource_exhausted("request too large"));
+                    }
+                }
+            }
+            Some(Err(status)) => return Err(status),
+        }
+    }
+    Ok((buf.freeze(), body))
+}
+
 /// The request message's bytes out of its gRPC frame (decompressed).
 fn message_bytes(headers: &http::HeaderMap, body: &[u8]) -> Result<Bytes, Status> {
     let malformed = || Status::invalid_argument("malformed request");
@@ -228,8 +268,10 @@ fn message_bytes(headers: &http::HeaderMap, body: &[u8]) -> Result<Bytes, Status
         )));
     }
     let mut out = Vec::new();
-    let mut reader =
-        std::io::Read::take(flate2::read::GzDecoder::new(payload), crate::MAX_MESSAGE_SIZE as u64 + 1);
+    let mut reader = std::io::Read::take(
+        flate2::read::GzDecoder::new(payload),
+        crate::MAX_MESSAGE_SIZE as u64 + 1,
+    );
     std::io::Read::read_to_end(&mut reader, &mut out).map_err(|_| malformed())?;
     if out.len() > crate::MAX_MESSAGE_SIZE {
         return Err(Status::resource_exhausted("request too large"));
@@ -266,7 +308,9 @@ fn field_bytes(mut buf: &[u8], number: i32) -> Result<Option<&[u8]>, Status> {
 
 fn field_string(buf: &[u8], number: i32) -> Result<String, Status> {
     match field_bytes(buf, number)? {
-        Some(v) => String::from_utf8(v.to_vec()).map_err(|_| Status::invalid_argument("malformed request")),
+        Some(v) => {
+            String::from_utf8(v.to_vec()).map_err(|_| Status::invalid_argument("malformed request"))
+        }
         None => Ok(String::new()),
     }
 }
@@ -298,7 +342,10 @@ impl Auth {
                     }
                 }
             };
-            (header(&settings.auth_header)?, header(&settings.extras_header)?)
+            (
+                header(&settings.auth_header)?,
+                header(&settings.extras_header)?,
+            )
         };
         let exempt = path == HEALTH_CHECK || path == GET_SYSTEM_INFO;
         let no_credentials = token.is_empty();
@@ -321,11 +368,7 @@ impl Auth {
 
         let method = methods::by_path(&path);
         let (parts, body) = req.into_parts();
-        let body = http_body_util::Limited::new(body, MAX_BODY)
-            .collect()
-            .await
-            .map_err(|_| Status::resource_exhausted("request too large"))?
-            .to_bytes();
+        let (body, rest) = first_message(body).await?;
         let (request, questions) = match method {
             Some(m) => {
                 let message = message_bytes(&parts.headers, &body)?;
@@ -372,9 +415,17 @@ impl Auth {
                 }
             }
         }
+        // What was read goes first, then whatever the body still holds (for a unary call,
+        // usually just its end).
+        let head =
+            futures::stream::once(
+                async move { Ok::<_, tonic::Status>(http_body::Frame::data(body)) },
+            );
+        let tail = http_body_util::BodyStream::new(rest);
+        let stream = futures::StreamExt::chain(head, tail);
         Ok(http::Request::from_parts(
             parts,
-            tonic::body::Body::new(http_body_util::Full::new(body)),
+            tonic::body::Body::new(http_body_util::StreamBody::new(stream)),
         ))
     }
 
@@ -471,9 +522,9 @@ impl Auth {
                         Some(Attributes::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
                             ask("SignalWorkflowExecution", &a.namespace)
                         }
-                        Some(Attributes::RequestCancelExternalWorkflowExecutionCommandAttributes(
-                            a,
-                        )) => ask("RequestCancelWorkflowExecution", &a.namespace),
+                        Some(
+                            Attributes::RequestCancelExternalWorkflowExecutionCommandAttributes(a),
+                        ) => ask("RequestCancelWorkflowExecution", &a.namespace),
                         _ => {}
                     }
                 }
@@ -483,8 +534,12 @@ impl Auth {
                     .map_err(|_| Status::invalid_argument("malformed request"))?;
                 for op in &r.operations {
                     match &op.operation {
-                        Some(Operation::StartWorkflow(s)) => ask("StartWorkflowExecution", &s.namespace),
-                        Some(Operation::UpdateWorkflow(u)) => ask("UpdateWorkflowExecution", &u.namespace),
+                        Some(Operation::StartWorkflow(s)) => {
+                            ask("StartWorkflowExecution", &s.namespace)
+                        }
+                        Some(Operation::UpdateWorkflow(u)) => {
+                            ask("UpdateWorkflowExecution", &u.namespace)
+                        }
                         None => {}
                     }
                 }

@@ -431,22 +431,33 @@ impl Config {
             }
             match (&p.file, &p.builtin) {
                 (Some(_), Some(_)) => {
-                    return invalid(key("builtin"), "give either `file` or `builtin`, not both".into());
+                    return invalid(
+                        key("builtin"),
+                        "give either `file` or `builtin`, not both".into(),
+                    );
                 }
                 (None, None) => {
                     return invalid(key("file"), "missing: give `file` or `builtin`".into());
                 }
                 (None, Some(b)) => match sundial_builtin_plugins::kind(b) {
                     None => {
-                        let names: Vec<&str> =
-                            sundial_builtin_plugins::BUILTINS.iter().map(|(n, _)| *n).collect();
+                        let names: Vec<&str> = sundial_builtin_plugins::BUILTINS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect();
                         return invalid(
                             key("builtin"),
-                            format!("{b:?} is not a built-in plugin (there are: {})", names.join(", ")),
+                            format!(
+                                "{b:?} is not a built-in plugin (there are: {})",
+                                names.join(", ")
+                            ),
                         );
                     }
                     Some(k) if k != p.kind => {
-                        return invalid(key("builtin"), format!("{b:?} is a {k}, not a {}", p.kind));
+                        return invalid(
+                            key("builtin"),
+                            format!("{b:?} is a {k}, not a {}", p.kind),
+                        );
                     }
                     Some(_) => {}
                 },
@@ -465,7 +476,10 @@ impl Config {
                 );
             }
             if p.limits.fuel == Some(0) {
-                return invalid(key("limits.fuel"), "must be above zero (omit it for no limit)".into());
+                return invalid(
+                    key("limits.fuel"),
+                    "must be above zero (omit it for no limit)".into(),
+                );
             }
             for (j, h) in p.grants.http.iter().enumerate() {
                 if h.is_empty() || h.contains('/') || h.contains('@') || h.contains(' ') {
@@ -507,11 +521,14 @@ impl Config {
                 }
             }
         }
-        for (field, value) in [("auth_header", &a.auth_header), ("extras_header", &a.extras_header)] {
+        for (field, value) in [
+            ("auth_header", &a.auth_header),
+            ("extras_header", &a.extras_header),
+        ] {
             if value.is_empty()
-                || value
-                    .chars()
-                    .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'))
+                || value.chars().any(|c| {
+                    !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                })
             {
                 return invalid(
                     format!("authorization.{field}"),
@@ -520,7 +537,10 @@ impl Config {
             }
         }
         if a.max_token_bytes == 0 {
-            return invalid("authorization.max_token_bytes".into(), "must be above zero".into());
+            return invalid(
+                "authorization.max_token_bytes".into(),
+                "must be above zero".into(),
+            );
         }
         Ok(())
     }
@@ -573,19 +593,71 @@ mod tests {
     #[test]
     fn plugin_section_errors_name_the_key() {
         let cases = [
-            ("plugins: [{name: a, kind: authorizer, fil: x.wasm}]", "plugins[0]", "fil"),
-            ("plugins: [{name: a, kind: authoriser, file: x.wasm}]", "plugins[0].kind", "authoriser"),
-            ("plugins: [{name: a, kind: authorizer}]", "plugins[0].file", "missing"),
-            ("plugins: [{name: a, kind: authorizer, builtin: jwt-claim-mapper}]", "plugins[0].builtin", "claim-mapper"),
-            ("plugins: [{name: a, kind: authorizer, builtin: nope}]", "plugins[0].builtin", "nope"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {memory: lots}}]", "plugins[0].limits.memory", "lots"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {deadline: 0s}}]", "plugins[0].limits.deadline", "above zero"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {http: ['http://x']}}]", "plugins[0].grants.http[0]", "not a URL"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {directories: [{host: ., guest: keys}]}}]", "plugins[0].grants.directories[0].guest", "absolute"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm}, {name: a, kind: authorizer, file: b.wasm}]", "plugins[1].name", "two plugins"),
-            ("authorization: {authorizer: missing}", "authorization.authorizer", "no plugin"),
-            ("plugins: [{name: a, kind: authorizer, file: a.wasm}]\nauthorization: {claim_mapper: a}", "authorization.claim_mapper", "not a claim-mapper"),
-            ("authorization: {auth_header: Authorization}", "authorization.auth_header", "lower-case"),
+            (
+                "plugins: [{name: a, kind: authorizer, fil: x.wasm}]",
+                "plugins[0]",
+                "fil",
+            ),
+            (
+                "plugins: [{name: a, kind: authoriser, file: x.wasm}]",
+                "plugins[0].kind",
+                "authoriser",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer}]",
+                "plugins[0].file",
+                "missing",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, builtin: jwt-claim-mapper}]",
+                "plugins[0].builtin",
+                "claim-mapper",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, builtin: nope}]",
+                "plugins[0].builtin",
+                "nope",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {memory: lots}}]",
+                "plugins[0].limits.memory",
+                "lots",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {deadline: 0s}}]",
+                "plugins[0].limits.deadline",
+                "above zero",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {http: ['http://x']}}]",
+                "plugins[0].grants.http[0]",
+                "not a URL",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {directories: [{host: ., guest: keys}]}}]",
+                "plugins[0].grants.directories[0].guest",
+                "absolute",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm}, {name: a, kind: authorizer, file: b.wasm}]",
+                "plugins[1].name",
+                "two plugins",
+            ),
+            (
+                "authorization: {authorizer: missing}",
+                "authorization.authorizer",
+                "no plugin",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm}]\nauthorization: {claim_mapper: a}",
+                "authorization.claim_mapper",
+                "not a claim-mapper",
+            ),
+            (
+                "authorization: {auth_header: Authorization}",
+                "authorization.auth_header",
+                "lower-case",
+            ),
             ("admin: {listen: nowhere}", "admin.listen", "ip:port"),
         ];
         for (yaml, key, words) in cases {

@@ -80,8 +80,7 @@ pub async fn start(
     #[cfg(unix)]
     {
         let weak = Arc::downgrade(&plugins);
-        if let Ok(mut hup) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {

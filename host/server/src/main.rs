@@ -77,7 +77,10 @@ async fn plugin_reload(admin: Option<String>, config: Option<PathBuf>) -> i32 {
             Ok(c) => match c.admin.listen {
                 Some(a) => a,
                 None => {
-                    eprintln!("sundial: {} has no `admin.listen`: the server has no admin listener", path.display());
+                    eprintln!(
+                        "sundial: {} has no `admin.listen`: the server has no admin listener",
+                        path.display()
+                    );
                     return 2;
                 }
             },

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sundial_plugin_host::{
-    Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime, RuntimeOptions,
-    Spec,
+    Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime, RuntimeOptions, Spec,
 };
 use tokio::sync::OnceCell;
 
@@ -93,7 +92,10 @@ impl std::fmt::Display for Report {
             writeln!(f, "loaded {name} {sha}")?;
         }
         for (name, err) in &self.refused {
-            writeln!(f, "refused {name}: {err} (the previous version keeps serving)")?;
+            writeln!(
+                f,
+                "refused {name}: {err} (the previous version keeps serving)"
+            )?;
         }
         Ok(())
     }
@@ -203,7 +205,13 @@ impl Plugins {
         let runtime = &self.runtime;
         let previous = self.live();
         let mut report = Report::default();
-        let live = build(runtime, &next, Some(&previous), previous.generation, &mut report);
+        let live = build(
+            runtime,
+            &next,
+            Some(&previous),
+            previous.generation,
+            &mut report,
+        );
         let live = match live {
             Ok(live) => live,
             Err(e) => {
@@ -228,8 +236,8 @@ fn bytes_of(config: &Config, p: &PluginConfig) -> anyhow::Result<Arc<[u8]>> {
     match (&p.file, &p.builtin) {
         (Some(file), _) => {
             let path = config.resolve(file);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             Ok(bytes.into())
         }
         (None, Some(name)) => sundial_builtin_plugins::builtin(name)
@@ -319,7 +327,9 @@ fn build(
                 entries.insert(p.name.clone(), old.clone_entry());
             }
             (Ok(Some((origin, loaded))), _) => {
-                runtime.metrics().set_loaded(&p.name, &p.kind, &origin.sha256);
+                runtime
+                    .metrics()
+                    .set_loaded(&p.name, &p.kind, &origin.sha256);
                 if previous.is_some() {
                     runtime.metrics().reloaded(&p.name, true);
                 }
@@ -342,14 +352,20 @@ fn build(
         }
     }
     let settings = config.authorization.clone();
-    let mapper = settings.claim_mapper.as_ref().and_then(|n| match &entries.get(n)?.loaded {
-        Loaded::Mapper(m) => Some(m.clone()),
-        Loaded::Authorizer(_) => None,
-    });
-    let authorizer = settings.authorizer.as_ref().and_then(|n| match &entries.get(n)?.loaded {
-        Loaded::Authorizer(a) => Some(a.clone()),
-        Loaded::Mapper(_) => None,
-    });
+    let mapper = settings
+        .claim_mapper
+        .as_ref()
+        .and_then(|n| match &entries.get(n)?.loaded {
+            Loaded::Mapper(m) => Some(m.clone()),
+            Loaded::Authorizer(_) => None,
+        });
+    let authorizer = settings
+        .authorizer
+        .as_ref()
+        .and_then(|n| match &entries.get(n)?.loaded {
+            Loaded::Authorizer(a) => Some(a.clone()),
+            Loaded::Mapper(_) => None,
+        });
     let same_mapper = previous.is_some_and(|prev| {
         prev.settings.claim_mapper == settings.claim_mapper
             && prev.settings.audience == settings.audience

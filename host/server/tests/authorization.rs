@@ -195,8 +195,9 @@ async fn each_namespace_is_authorized_plain_or_compressed() {
         .await;
     assert_denied(ghost, "ghost");
     // Calls every client needs stay open.
-    let info: Result<GetSystemInfoResponse, _> =
-        s.call("GetSystemInfo", GetSystemInfoRequest {}, false).await;
+    let info: Result<GetSystemInfoResponse, _> = s
+        .call("GetSystemInfo", GetSystemInfoRequest {}, false)
+        .await;
     info.expect("GetSystemInfo is open");
 }
 
@@ -253,20 +254,25 @@ async fn namespaces_inside_workflow_commands_are_authorized() {
     };
     let signal = |namespace: &str| Command {
         command_type: CommandType::SignalExternalWorkflowExecution as i32,
-        attributes: Some(Attributes::SignalExternalWorkflowExecutionCommandAttributes(
-            SignalExternalWorkflowExecutionCommandAttributes {
-                namespace: namespace.into(),
-                execution: Some(WorkflowExecution {
-                    workflow_id: "someone".into(),
-                    run_id: String::new(),
-                }),
-                signal_name: "poke".into(),
-                ..Default::default()
-            },
-        )),
+        attributes: Some(
+            Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+                SignalExternalWorkflowExecutionCommandAttributes {
+                    namespace: namespace.into(),
+                    execution: Some(WorkflowExecution {
+                        workflow_id: "someone".into(),
+                        run_id: String::new(),
+                    }),
+                    signal_name: "poke".into(),
+                    ..Default::default()
+                },
+            ),
+        ),
         ..Default::default()
     };
-    for commands in [vec![child("billing")], vec![signal("orders"), signal("billing")]] {
+    for commands in [
+        vec![child("billing")],
+        vec![signal("orders"), signal("billing")],
+    ] {
         let r: Result<RespondWorkflowTaskCompletedResponse, _> = s
             .call("RespondWorkflowTaskCompleted", respond(commands), false)
             .await;
@@ -275,9 +281,8 @@ async fn namespaces_inside_workflow_commands_are_authorized() {
     // A token with the namespace left empty: the token's namespace is what gets authorized.
     let mut tokened = respond(vec![]);
     tokened.namespace = String::new();
-    let r: Result<RespondWorkflowTaskCompletedResponse, _> = s
-        .call("RespondWorkflowTaskCompleted", tokened, false)
-        .await;
+    let r: Result<RespondWorkflowTaskCompletedResponse, _> =
+        s.call("RespondWorkflowTaskCompleted", tokened, false).await;
     assert_not_denied(&r);
 }
 
@@ -321,7 +326,11 @@ async fn recorded_decisions_replay_in_the_harness() {
         .await
         .unwrap();
     let denied: Result<StartWorkflowExecutionResponse, _> = s
-        .call("StartWorkflowExecution", start_request("billing", "rec", "q"), false)
+        .call(
+            "StartWorkflowExecution",
+            start_request("billing", "rec", "q"),
+            false,
+        )
         .await;
     assert_denied(denied, "billing");
 

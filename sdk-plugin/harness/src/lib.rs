@@ -29,8 +29,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 pub use sundial_plugin_host::{
-    AuthInfo, Authorization, Authorizer, CallTarget, ClaimMapper, Claims, Decision, Fault,
-    Grants, Limits, NamespaceRole, Principal, Runtime, Spec,
+    AuthInfo, Authorization, Authorizer, CallTarget, ClaimMapper, Claims, Decision, Fault, Grants,
+    Limits, NamespaceRole, Principal, Runtime, Spec,
 };
 
 /// Loads components with generous limits (a test machine may be slow; limits themselves are
@@ -74,8 +74,8 @@ impl Harness {
     }
 
     fn spec(&self, wasm: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<Spec> {
-        let bytes = std::fs::read(wasm)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", wasm.display()))?;
+        let bytes =
+            std::fs::read(wasm).map_err(|e| anyhow::anyhow!("reading {}: {e}", wasm.display()))?;
         Ok(Spec {
             name: wasm
                 .file_stem()
@@ -95,9 +95,12 @@ impl Harness {
         config: &BTreeMap<String, String>,
     ) -> anyhow::Result<Authorizer> {
         let spec = self.spec(wasm.as_ref(), config)?;
-        self.runtime
-            .load_authorizer(&spec)
-            .map_err(|e| anyhow::anyhow!("{}: not a loadable authorizer: {e:#}", wasm.as_ref().display()))
+        self.runtime.load_authorizer(&spec).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a loadable authorizer: {e:#}",
+                wasm.as_ref().display()
+            )
+        })
     }
 
     /// A claim-mapper component with these config values.
@@ -107,9 +110,12 @@ impl Harness {
         config: &BTreeMap<String, String>,
     ) -> anyhow::Result<ClaimMapper> {
         let spec = self.spec(wasm.as_ref(), config)?;
-        self.runtime
-            .load_claim_mapper(&spec)
-            .map_err(|e| anyhow::anyhow!("{}: not a loadable claim mapper: {e:#}", wasm.as_ref().display()))
+        self.runtime.load_claim_mapper(&spec).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a loadable claim mapper: {e:#}",
+                wasm.as_ref().display()
+            )
+        })
     }
 
     /// Runs every case against the authorizer in `wasm` (loaded once per distinct config);
@@ -315,8 +321,7 @@ pub fn load_cases(path: impl AsRef<Path>) -> anyhow::Result<Vec<Case>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     text.lines()
         .enumerate()

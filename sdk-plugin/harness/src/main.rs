@@ -12,10 +12,7 @@ async fn main() -> ExitCode {
         eprintln!("usage: sundial-plugin-test <authorizer.wasm> <cases.json> [name=value ...]");
         return ExitCode::from(2);
     }
-    let vars: Vec<(&str, &str)> = args[2..]
-        .iter()
-        .filter_map(|a| a.split_once('='))
-        .collect();
+    let vars: Vec<(&str, &str)> = args[2..].iter().filter_map(|a| a.split_once('=')).collect();
     let cases = match sundial_plugin_harness::load_cases(&args[1]) {
         Ok(c) => c,
         Err(e) => {

@@ -37,7 +37,11 @@ async fn default_authorizer_through_the_rust_api() {
     let list = workflow_service_target("ListNamespaces", "", &ListNamespacesRequest::default());
     let ns_admin = claims("ns-admin", 0, &[("orders", 8)]);
     assert_eq!(
-        plugin.authorize(Some(&ns_admin), &list).await.unwrap().decision,
+        plugin
+            .authorize(Some(&ns_admin), &list)
+            .await
+            .unwrap()
+            .decision,
         Decision::Deny,
         "listing namespaces is cluster-wide"
     );
@@ -76,7 +80,11 @@ async fn example_authorizers_pass_their_case_file() {
             .unwrap();
         assert!(mismatches.is_empty(), "{lang}: {mismatches:#?}");
         // The same cases with the other language's reasons must not pass.
-        let other = if lang == "python" { "javascript" } else { "python" };
+        let other = if lang == "python" {
+            "javascript"
+        } else {
+            "python"
+        };
         let wrong = harness
             .check(&wasm, &cases, &[("lang", other)])
             .await

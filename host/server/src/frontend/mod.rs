@@ -11,8 +11,8 @@ use sundial_engine::Engine;
 use sundial_engine::namespace::Namespace;
 use tonic::Status;
 
-pub(crate) use errors::with_detail;
 pub use errors::to_status;
+pub(crate) use errors::with_detail;
 pub use operator::OperatorHandler;
 pub use workflow::WorkflowHandler;
 
