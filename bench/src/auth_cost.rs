@@ -160,7 +160,7 @@ pub async fn run(calls: usize, variant: &str) -> anyhow::Result<()> {
     let (a50, a90, a99) = percentiles(authorized);
     println!("| server | p50 µs | p90 µs | p99 µs |\n|---|---|---|---|");
     println!("| no authorization | {p50:.1} | {p90:.1} | {p99:.1} |");
-    println!("| JWT mapper + default authorizer | {a50:.1} | {a90:.1} | {a99:.1} |");
+    println!("| with authorization ({variant}) | {a50:.1} | {a90:.1} | {a99:.1} |");
     let mut diff = diff;
     diff.sort_by(f64::total_cmp);
     println!(
