@@ -204,6 +204,7 @@ async fn server(token: bool, variant: &str) -> anyhow::Result<sundial_server::Ru
         });
         match variant {
             "mapper-only" => config.authorization.claim_mapper = Some("jwt".into()),
+            "loaded-unused" => {}
             "nop-authorizer-only" => {
                 config.plugins[1].builtin = Some("nop-authorizer".into());
                 config.authorization.authorizer = Some("roles".into());

@@ -84,7 +84,8 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         calls: usize,
         /// `full` (JWT mapper + default authorizer), or one part alone to see where the cost
-        /// is: `mapper-only`, `nop-authorizer-only`.
+        /// is: `mapper-only`, `nop-authorizer-only`; `loaded-unused` (plugins loaded, no
+        /// authorization configured); `none` (two plain servers: the noise floor).
         #[arg(long, default_value = "full")]
         variant: String,
     },
