@@ -763,3 +763,43 @@ async def test_no_authorizer_allows_everything(tmp_path: Path) -> None:
         assert samples(text, "sundial_plugin_calls_total") == []
     finally:
         server.kill()
+
+
+async def test_config_edit_alone_reloads(tmp_path: Path) -> None:
+    """Editing the config file is enough: the watcher applies a plugin's new config values;
+    a config that does not validate is refused and the running plugins keep serving."""
+    need(ALLOW_NAMESPACES)
+    server = PluginServer(tmp_path, "sundial-config-watch")
+    (tmp_path / "authz.wasm").write_bytes(ALLOW_NAMESPACES.read_bytes())
+    server.write_config(
+        [plugin("authz", "authorizer", "authz.wasm", config={"namespaces": "orders"})],
+        {"authorizer": "authz"},
+    )
+    server.start()
+    try:
+        server.wait(STARTUP)
+        client = await Client.connect(server.address, namespace="orders")
+        assert not await billing_allowed(client)
+        server.write_config(
+            [plugin("authz", "authorizer", "authz.wasm", config={"namespaces": "orders,billing"})],
+            {"authorizer": "authz"},
+        )
+        await wait_until(lambda: billing_allowed(client), timeout=10, what="the edited config")
+        # A broken edit: refused as a whole, nothing changes.
+        doc = json.loads(server.config_path.read_text())
+        doc["plugins_typo"] = []
+        atomic_write(server.config_path, json.dumps(doc).encode())
+
+        async def refused_logged() -> bool:
+            return "plugins_typo" in server.log()
+
+        await wait_until(refused_logged, timeout=10, what="the refusal in the log")
+        assert await billing_allowed(client)
+        assert await status_ok(describe(client, "orders"))
+    finally:
+        server.kill()
+
+
+async def status_ok(call: Awaitable[Any]) -> bool:
+    await call
+    return True
