@@ -1,10 +1,9 @@
-//! Real components, compiled from `plugins/` for wasm32-wasip2 by this test, loaded by the
+//! Real components, compiled from `plugins/` for wasm32-wasip2 (by host/builtin-plugins), loaded by the
 //! host: decisions, config values, and hostile behaviour (endless loop, memory bomb, trap,
 //! huge answer) contained as faults while the host keeps serving.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use sundial_plugin_host::{
@@ -12,32 +11,10 @@ use sundial_plugin_host::{
     MAX_REASON_BYTES, Runtime, Spec,
 };
 
-/// Builds the plugin workspace once per test process; returns its release output dir.
-fn plugins() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(root.join("Cargo.toml"))
-            .status()
-            .expect("run cargo for the plugins");
-        assert!(
-            status.success(),
-            "building plugins/ for wasm32-wasip2 failed"
-        );
-        root.join("target/wasm32-wasip2/release")
-    })
-}
-
 fn component(name: &str) -> Vec<u8> {
-    std::fs::read(plugins().join(format!("{name}.wasm"))).expect("built component")
+    // host/builtin-plugins builds all of plugins/ (fixtures included) for wasm32-wasip2.
+    let dir = Path::new(sundial_builtin_plugins::BUILT_DIR);
+    std::fs::read(dir.join(format!("{name}.wasm"))).expect("built component")
 }
 
 fn target(namespace: &str, method: &str) -> CallTarget {

@@ -4,7 +4,8 @@
 //! workflow commands, those in multi-operations; compressed requests too; before the
 //! namespace is even looked up.
 
-use std::marker::PhantomData;
+mod common;
+
 use std::path::Path;
 
 use prost::Message;
@@ -22,37 +23,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::execute_multi_operati
 };
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tonic::Code;
-use tonic::codec::{BufferSettings, Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::transport::Channel;
-use tonic_prost::ProstDecoder;
-
-const SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
-
-struct RawCodec<U>(PhantomData<U>);
-struct RawEncoder;
-
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl<U: Message + Default + Send + 'static> Codec for RawCodec<U> {
-    type Encode = Vec<u8>;
-    type Decode = U;
-    type Encoder = RawEncoder;
-    type Decoder = ProstDecoder<U>;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ProstDecoder<U> {
-        ProstDecoder::new(BufferSettings::default())
-    }
-}
 
 struct Server {
     _running: sundial_server::Running,
@@ -89,11 +60,7 @@ impl Server {
         let running = sundial_server::start(&config, None)
             .await
             .expect("server starts");
-        let channel = Channel::from_shared(format!("http://{}", running.addr))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect");
+        let channel = common::connect(running.addr).await;
         Server {
             _running: running,
             channel,
@@ -106,19 +73,7 @@ impl Server {
         req: T,
         gzip: bool,
     ) -> Result<U, tonic::Status> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        if gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-        }
-        grpc.ready().await.expect("channel ready");
-        let path = format!("{SERVICE}{method}").parse().unwrap();
-        grpc.unary(
-            tonic::Request::new(req.encode_to_vec()),
-            path,
-            RawCodec::<U>(PhantomData),
-        )
-        .await
-        .map(|r| r.into_inner())
+        common::raw_call(&self.channel, method, req.encode_to_vec(), gzip).await
     }
 }
 

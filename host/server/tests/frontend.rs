@@ -3,7 +3,7 @@
 //! SDK would produce, such as invalid UTF-8), and each rejected request must leave nothing
 //! behind.
 
-use std::marker::PhantomData;
+mod common;
 
 use prost::Message;
 use sundial_server::config::Config;
@@ -13,39 +13,7 @@ use temporalio_protos::temporal::api::common::v1::{
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tonic::Code;
-use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder};
 use tonic::transport::Channel;
-use tonic_prost::ProstDecoder;
-
-const SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
-
-/// Sends already-encoded request bytes, decodes the reply as `U`.
-struct RawCodec<U>(PhantomData<U>);
-
-struct RawEncoder;
-
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl<U: Message + Default + Send + 'static> Codec for RawCodec<U> {
-    type Encode = Vec<u8>;
-    type Decode = U;
-    type Encoder = RawEncoder;
-    type Decoder = ProstDecoder<U>;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ProstDecoder<U> {
-        ProstDecoder::new(BufferSettings::default())
-    }
-}
 
 struct Server {
     running: sundial_server::Running,
@@ -65,11 +33,7 @@ impl Server {
         let running = sundial_server::start(&config, None)
             .await
             .expect("server starts");
-        let channel = Channel::from_shared(format!("http://{}", running.addr))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect");
+        let channel = common::connect(running.addr).await;
         Server { running, channel }
     }
 
@@ -78,14 +42,7 @@ impl Server {
         method: &str,
         body: Vec<u8>,
     ) -> Result<U, tonic::Status> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20);
-        grpc.ready().await.expect("channel ready");
-        let path = format!("{SERVICE}{method}").parse().unwrap();
-        grpc.unary(tonic::Request::new(body), path, RawCodec::<U>(PhantomData))
-            .await
-            .map(|r| r.into_inner())
+        common::raw_call(&self.channel, method, body, false).await
     }
 
     async fn call<T: Message, U: Message + Default + Send + 'static>(
