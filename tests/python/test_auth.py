@@ -71,8 +71,6 @@ class Keys:
 
 class JwksServer:
     def __init__(self, keys: Keys) -> None:
-        outer = self
-
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 body = keys.jwks()
@@ -90,7 +88,6 @@ class JwksServer:
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
-        del outer
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -15,7 +15,6 @@
 //!   the server; callers fail closed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -349,7 +348,7 @@ impl Runtime {
                 self.options.max_memory_bytes
             );
         }
-        let sha = hex(&Sha256::digest(&spec.wasm));
+        let sha = sha256_hex(&spec.wasm);
         let cached = self.compiled.lock().expect("compiled").get(&sha).cloned();
         let component = match cached {
             Some(c) => c,
@@ -404,8 +403,12 @@ impl Runtime {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// SHA-256 of a component's bytes, in hex: the version a plugin reports.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What every loaded plugin carries: its engine, limits, grants, config and identity.
@@ -672,7 +675,7 @@ fn describe(err: &wasmtime::Error) -> (FaultCause, String) {
 /// call-time surprise).
 pub fn check_grants(grants: &Grants) -> Result<(), String> {
     for dir in &grants.directories {
-        if !PathBuf::from(&dir.host).is_dir() {
+        if !dir.host.is_dir() {
             return Err(format!(
                 "granted directory {} does not exist",
                 dir.host.display()

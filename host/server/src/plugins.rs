@@ -44,18 +44,20 @@ impl Mapper {
     }
 }
 
+#[derive(Clone)]
 enum Loaded {
     Mapper(Arc<Mapper>),
     Authorizer(Arc<Authorizer>),
 }
 
 /// One loaded plugin and what it was loaded from (to tell whether a reload changes it).
+#[derive(Clone)]
 struct Entry {
     origin: Origin,
     loaded: Loaded,
 }
 
-#[derive(PartialEq)]
+#[derive(Clone, PartialEq)]
 struct Origin {
     kind: String,
     sha256: String,
@@ -309,7 +311,7 @@ fn build(
             let spec = spec_of(config, p, wasm);
             let origin = Origin {
                 kind: p.kind.clone(),
-                sha256: sha256_hex(&spec.wasm),
+                sha256: sundial_plugin_host::sha256_hex(&spec.wasm),
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),
                 config: p.config.clone(),
@@ -324,7 +326,7 @@ fn build(
         });
         match (attempt, old) {
             (Ok(None), Some(old)) => {
-                entries.insert(p.name.clone(), old.clone_entry());
+                entries.insert(p.name.clone(), old.clone());
             }
             (Ok(Some((origin, loaded))), _) => {
                 runtime
@@ -342,7 +344,7 @@ fn build(
             (Err(e), Some(old)) if old.origin.kind == p.kind => {
                 runtime.metrics().reloaded(&p.name, false);
                 report.refused.push((p.name.clone(), format!("{e:#}")));
-                entries.insert(p.name.clone(), old.clone_entry());
+                entries.insert(p.name.clone(), old.clone());
             }
             (Err(e), _) => {
                 runtime.metrics().reloaded(&p.name, false);
@@ -382,32 +384,6 @@ fn build(
         generation,
         entries,
     })
-}
-
-impl Entry {
-    fn clone_entry(&self) -> Entry {
-        Entry {
-            origin: Origin {
-                kind: self.origin.kind.clone(),
-                sha256: self.origin.sha256.clone(),
-                limits: self.origin.limits.clone(),
-                grants: self.origin.grants.clone(),
-                config: self.origin.config.clone(),
-            },
-            loaded: match &self.loaded {
-                Loaded::Mapper(m) => Loaded::Mapper(m.clone()),
-                Loaded::Authorizer(a) => Loaded::Authorizer(a.clone()),
-            },
-        }
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Reloads when a watched file changes (debounced), until the plugins are dropped.
