@@ -25,6 +25,14 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// The workflow's query handler failed (the SDKs raise it as a query failure).
+    #[error("{message}")]
+    QueryFailed {
+        message: String,
+        failure: Option<temporalio_protos::temporal::api::failure::v1::Failure>,
+    },
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A concurrent change won; the caller may retry.
     #[error("{0}")]
     Conflict(String),

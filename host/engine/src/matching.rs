@@ -39,7 +39,12 @@ struct Queue {
     backlog: VecDeque<Queued>,
     pollers: VecDeque<(u64, oneshot::Sender<Queued>)>,
     last_poll: Option<Instant>,
+    /// Worker identities that polled, and when they last did (for DescribeTaskQueue).
+    seen: HashMap<String, std::time::SystemTime>,
 }
+
+/// How long a worker that stopped polling is still listed by DescribeTaskQueue.
+const POLLER_LISTED_FOR: Duration = Duration::from_secs(300);
 
 /// How long after its last poll a sticky queue still counts as served by a worker.
 const STICKY_LIVENESS: Duration = Duration::from_secs(10);
@@ -158,6 +163,33 @@ impl Matching {
             }
             _ => None, // PollerGuard's drop deregisters and rescues a late hand-off.
         }
+    }
+
+    /// Notes that `identity` is polling this queue.
+    pub fn record_poller(&self, key: &QueueKey, identity: &str) {
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(key.clone()).or_default();
+        q.seen
+            .insert(identity.to_string(), std::time::SystemTime::now());
+    }
+
+    /// Workers that polled this queue lately, most recent first.
+    pub fn pollers(&self, key: &QueueKey) -> Vec<(String, std::time::SystemTime)> {
+        let mut queues = self.queues.lock().unwrap();
+        let Some(q) = queues.get_mut(key) else {
+            return Vec::new();
+        };
+        let now = std::time::SystemTime::now();
+        q.seen.retain(|_, t| {
+            now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR
+        });
+        let mut out: Vec<_> = q
+            .seen
+            .iter()
+            .map(|(id, t)| (id.clone(), *t))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out
     }
 
     /// Whether a worker polled this queue recently (used to decide sticky dispatch).

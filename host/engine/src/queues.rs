@@ -96,6 +96,9 @@ pub(crate) struct Acks {
 
 impl Acks {
     pub fn ack(&self, shard_id: i32, task_id: i64) {
+        if task_id < 0 {
+            return; // not durable (a query task)
+        }
         self.pending
             .lock()
             .unwrap()

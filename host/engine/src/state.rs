@@ -5,7 +5,10 @@ use temporalio_protos::temporal::api::{
     common::v1::{Memo, Payloads, SearchAttributes},
     failure::v1::Failure,
     history::v1::{
-        ActivityTaskScheduledEventAttributes, HistoryEvent, WorkflowExecutionStartedEventAttributes,
+        ActivityTaskScheduledEventAttributes, HistoryEvent,
+        RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+        SignalExternalWorkflowExecutionInitiatedEventAttributes,
+        StartChildWorkflowExecutionInitiatedEventAttributes, WorkflowExecutionStartedEventAttributes,
     },
 };
 
@@ -79,6 +82,79 @@ pub struct MutableState {
     /// Run id of the run this one continued into (continue-as-new), if any.
     #[prost(string, tag = "28")]
     pub new_execution_run_id: String,
+    /// Child workflows initiated and not yet closed (as far as this run knows).
+    #[prost(message, repeated, tag = "29")]
+    pub children: Vec<ChildInfo>,
+    /// Signals to other workflows initiated and not yet delivered.
+    #[prost(message, repeated, tag = "30")]
+    pub external_signals: Vec<ExternalSignalInfo>,
+    /// Cancel requests to other workflows initiated and not yet delivered.
+    #[prost(message, repeated, tag = "31")]
+    pub external_cancels: Vec<ExternalCancelInfo>,
+    /// Updates accepted or completed by this run (for deduplication and polls).
+    #[prost(message, repeated, tag = "32")]
+    pub updates: Vec<UpdateInfo>,
+    /// Cron schedule this run belongs to (copied to each run of the chain).
+    #[prost(string, tag = "33")]
+    pub cron_schedule: String,
+    /// Whether the pending workflow task's scheduled/started events are not written yet (a
+    /// retried task, like Temporal's transient workflow task).
+    #[prost(bool, tag = "34")]
+    pub transient_wft: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChildInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    /// Event id of ChildWorkflowExecutionStarted once written; 0 before.
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(string, tag = "3")]
+    pub namespace_id: String,
+    /// Run id of the child once started.
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    #[prost(string, tag = "5")]
+    pub request_id: String,
+    #[prost(message, optional, tag = "6")]
+    pub initiated: Option<StartChildWorkflowExecutionInitiatedEventAttributes>,
+    /// Whether the started event was recorded (it may still wait in the buffer).
+    #[prost(bool, tag = "7")]
+    pub started: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExternalSignalInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub request_id: String,
+    #[prost(message, optional, tag = "3")]
+    pub initiated: Option<SignalExternalWorkflowExecutionInitiatedEventAttributes>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExternalCancelInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub request_id: String,
+    #[prost(message, optional, tag = "3")]
+    pub initiated: Option<RequestCancelExternalWorkflowExecutionInitiatedEventAttributes>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UpdateInfo {
+    #[prost(string, tag = "1")]
+    pub update_id: String,
+    #[prost(int64, tag = "2")]
+    pub accepted_event_id: i64,
+    /// 0 while accepted and not completed.
+    #[prost(int64, tag = "3")]
+    pub completed_event_id: i64,
+    #[prost(message, optional, tag = "4")]
+    pub outcome: Option<temporalio_protos::temporal::api::update::v1::Outcome>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -170,6 +246,18 @@ pub enum TaskKind {
     StickyTimeout = 7,
     /// Retention elapsed: delete the closed run.
     DeleteRun = 8,
+    /// Start the child workflow initiated by event `event_id`.
+    StartChild = 9,
+    /// Deliver the signal initiated by event `event_id` to its target.
+    SignalExternal = 10,
+    /// Deliver the cancel request initiated by event `event_id` to its target.
+    CancelExternal = 11,
+    /// This (child) run closed at event `event_id`: tell the parent.
+    NotifyParent = 12,
+    /// The parent closed: apply its close policy (`policy`) to the target child.
+    ParentClosePolicy = 13,
+    /// A query for a worker (never stored; lives only in matching).
+    Query = 14,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.
@@ -198,6 +286,19 @@ pub struct Task {
     pub task_queue: String,
     #[prost(int64, tag = "10")]
     pub stamp: i64,
+    /// Target run of a cross-workflow task (ParentClosePolicy).
+    #[prost(string, tag = "11")]
+    pub target_namespace_id: String,
+    #[prost(string, tag = "12")]
+    pub target_workflow_id: String,
+    #[prost(string, tag = "13")]
+    pub target_run_id: String,
+    /// `temporal.api.enums.v1.ParentClosePolicy`.
+    #[prost(int32, tag = "14")]
+    pub policy: i32,
+    /// Query tasks: the query's id.
+    #[prost(string, tag = "15")]
+    pub query_id: String,
 }
 
 impl Task {
@@ -228,6 +329,9 @@ pub struct TaskToken {
     pub activity: bool,
     #[prost(int64, tag = "9")]
     pub stamp: i64,
+    /// Set for a query task: the id the answer is matched to.
+    #[prost(string, tag = "10")]
+    pub query_id: String,
 }
 
 /// The namespace record stored in `namespaces.data`.

@@ -327,6 +327,7 @@ impl Engine {
             if left.is_zero() {
                 return Ok(Default::default());
             }
+            self.inner.matching.record_poller(&key, &req.identity);
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };

@@ -244,12 +244,21 @@ impl Txn<'_> {
                         Cause::BadCompleteWorkflowExecutionAttributes,
                         "result",
                     )?;
+                    let cron = self.cron_backoff();
+                    let new_run_id = cron
+                        .map(|_| uuid::Uuid::new_v4().to_string())
+                        .unwrap_or_default();
                     self.add(WorkflowExecutionCompletedEventAttributes {
                         result: a.result.clone(),
                         workflow_task_completed_event_id: completed_id,
-                        new_execution_run_id: String::new(),
+                        new_execution_run_id: new_run_id.clone(),
                     });
                     self.close(WorkflowExecutionStatus::Completed);
+                    if let Some(backoff) = cron {
+                        let mut run = self.cron_run(&new_run_id, backoff);
+                        run.attrs.last_completion_result = a.result.clone();
+                        fx.next_run = Some((new_run_id, run));
+                    }
                 }
                 C::FailWorkflowExecutionCommandAttributes(a) => {
                     let started = self.ms.started.clone().unwrap_or_default();
@@ -274,7 +283,13 @@ impl Txn<'_> {
                             }
                         }
                     };
+                    let cron = if next.is_none() {
+                        self.cron_backoff()
+                    } else {
+                        None
+                    };
                     let new_run_id = next
+                        .or(cron)
                         .map(|_| uuid::Uuid::new_v4().to_string())
                         .unwrap_or_default();
                     self.add(WorkflowExecutionFailedEventAttributes {
@@ -292,6 +307,10 @@ impl Txn<'_> {
                         run.attrs.continued_failure = a.failure.clone();
                         run.start_delay = backoff;
                         self.ms.new_execution_run_id = new_run_id.clone();
+                        fx.next_run = Some((new_run_id, run));
+                    } else if let Some(backoff) = cron {
+                        let mut run = self.cron_run(&new_run_id, backoff);
+                        run.attrs.continued_failure = a.failure.clone();
                         fx.next_run = Some((new_run_id, run));
                     }
                 }
@@ -313,10 +332,11 @@ impl Txn<'_> {
                             "invalid duration on ContinueAsNew command",
                         ));
                     }
-                    if !a.cron_schedule.is_empty() {
+                    if !a.cron_schedule.is_empty() && super::cron::parse(&a.cron_schedule).is_err()
+                    {
                         return Err(bad(
                             Cause::BadContinueAsNewAttributes,
-                            "cron_schedule is not supported by this server yet",
+                            format!("Invalid cron schedule {:?}.", a.cron_schedule),
                         ));
                     }
                     let new_run_id = uuid::Uuid::new_v4().to_string();
@@ -342,6 +362,18 @@ impl Txn<'_> {
                     self.close(WorkflowExecutionStatus::ContinuedAsNew);
                     fx.next_run = Some((new_run_id, run));
                 }
+                C::StartChildWorkflowExecutionCommandAttributes(a) => {
+                    self.start_child_command(a, completed_id)?
+                }
+                C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+                    self.signal_external_command(a, completed_id)?
+                }
+                C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
+                    self.cancel_external_command(a, completed_id)?
+                }
+                C::ProtocolMessageCommandAttributes(a) => {
+                    self.protocol_message_command(&a.message_id, completed_id, &mut fx)?
+                }
                 other => {
                     let name = format!("{other:?}");
                     let name = name.split('(').next().unwrap_or("command").to_string();
@@ -353,6 +385,28 @@ impl Txn<'_> {
             }
         }
         Ok(fx)
+    }
+
+    /// The delay before the next run of a cron workflow, if this run belongs to one.
+    fn cron_backoff(&self) -> Option<i64> {
+        let started = self.ms.started.as_ref()?;
+        if started.cron_schedule.is_empty() {
+            return None;
+        }
+        let schedule = super::cron::parse(&started.cron_schedule).ok()?;
+        schedule.backoff(self.ms.start_time, self.now)
+    }
+
+    /// The next run of a cron workflow.
+    fn cron_run(&mut self, new_run_id: &str, backoff: i64) -> NewRun {
+        let started = self.ms.started.clone().unwrap_or_default();
+        let mut run = self.continued_run(&Default::default(), new_run_id);
+        run.attrs.input = started.input.clone();
+        run.attrs.initiator = ContinueAsNewInitiator::CronSchedule as i32;
+        run.attrs.retry_policy = started.retry_policy.clone();
+        run.start_delay = backoff;
+        self.ms.new_execution_run_id = new_run_id.to_string();
+        run
     }
 
     fn schedule_activity(

@@ -30,6 +30,7 @@ impl Txn<'_> {
     fn fail_started_workflow_task(&mut self, cause: WorkflowTaskFailedCause) {
         if let Some(wft) = self.ms.workflow_task.clone()
             && wft.started_event_id > 0
+            && !self.ms.transient_wft
         {
             self.add(WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: wft.scheduled_event_id,
@@ -89,6 +90,7 @@ impl Engine {
         identity: &str,
         header: Option<Header>,
         request_id: &str,
+        external: Option<WorkflowExecution>,
     ) -> Result<()> {
         let mut txn = self.begin(guard);
         if !txn.running() {
@@ -103,6 +105,7 @@ impl Engine {
             identity: identity.to_string(),
             header,
             request_id: request_id.to_string(),
+            external_workflow_execution: external,
             ..Default::default()
         });
         txn.schedule_workflow_task(1);
@@ -122,6 +125,7 @@ impl Engine {
             &req.identity,
             req.header,
             &req.request_id,
+            None,
         )
         .await
     }
@@ -136,21 +140,46 @@ impl Engine {
             .resolve_chain(&ns.id, &exec, &req.first_execution_run_id)
             .await?;
         let mut guard = self.lock(&key).await?;
-        let mut txn = self.begin(&guard);
+        self.cancel_locked(
+            &mut guard,
+            &req.reason,
+            &req.identity,
+            &req.request_id,
+            None,
+        )
+        .await
+    }
+
+    /// Records a cancel request on a locked run (`external`: the initiated event id and
+    /// execution of the workflow that asked).
+    pub(crate) async fn cancel_locked(
+        &self,
+        guard: &mut RunGuard,
+        reason: &str,
+        identity: &str,
+        request_id: &str,
+        external: Option<(i64, WorkflowExecution)>,
+    ) -> Result<()> {
+        let mut txn = self.begin(guard);
         if !txn.running() {
             return Err(completed());
         }
-        if txn.ms.cancel_requested || !txn.remember_request(&req.request_id) {
+        if txn.ms.cancel_requested || !txn.remember_request(request_id) {
             return Ok(());
         }
         txn.ms.cancel_requested = true;
+        let (external_initiated_event_id, external_workflow_execution) = match external {
+            Some((id, exec)) => (id, Some(exec)),
+            None => (0, None),
+        };
         txn.add_external(WorkflowExecutionCancelRequestedEventAttributes {
-            cause: req.reason.clone(),
-            identity: req.identity.clone(),
-            ..Default::default()
+            cause: reason.to_string(),
+            identity: identity.to_string(),
+            external_initiated_event_id,
+            external_workflow_execution,
         });
         txn.schedule_workflow_task(1);
-        self.commit(&mut guard, txn).await
+        self.commit(guard, txn).await
     }
 
     pub async fn terminate(
@@ -176,7 +205,7 @@ impl Engine {
 
     /// Resolves an execution; with `first_execution_run_id` set, the run must belong to
     /// that chain.
-    async fn resolve_chain(
+    pub(crate) async fn resolve_chain(
         &self,
         namespace_id: &str,
         exec: &WorkflowExecution,

@@ -2,12 +2,17 @@
 //! transaction per change, and runs the tasks when they are due.
 
 mod activity;
+mod children;
 mod commands;
+mod cron;
 mod external;
+mod ops;
+mod queries;
 mod read;
 mod start;
 mod tasks;
 mod txn;
+mod updates;
 mod workflow_task;
 
 use std::collections::HashMap;
@@ -75,6 +80,7 @@ pub(crate) struct Inner {
     timers: TimerQueue,
     acks: Acks,
     watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
+    queries: queries::Queries,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -115,6 +121,7 @@ impl Engine {
             timers: TimerQueue::default(),
             acks: Acks::default(),
             watchers: Mutex::new(HashMap::new()),
+            queries: Default::default(),
         });
         let engine = Engine { inner };
         let mut loaded = 0usize;
@@ -367,6 +374,7 @@ impl Engine {
                 s.state.status != WorkflowExecutionStatus::Running as i32,
             );
             let key = s.key.clone();
+            self.flush_queries(&key, &s.state);
             match guard {
                 Some(g) => g.slot.loaded = Some((s.state, new_version)),
                 None => {
@@ -525,6 +533,14 @@ pub(crate) fn execution_info(ms: &MutableState) -> WorkflowExecutionInfo {
         state_transition_count: ms.state_transitions,
         history_size_bytes: ms.history_size_bytes,
         first_run_id: started.first_execution_run_id.clone(),
+        parent_namespace_id: started.parent_workflow_namespace_id.clone(),
+        parent_execution: started.parent_workflow_execution.clone(),
+        root_execution: Some(started.root_workflow_execution.clone().unwrap_or(
+            WorkflowExecution {
+                workflow_id: ms.workflow_id.clone(),
+                run_id: ms.run_id.clone(),
+            },
+        )),
         ..Default::default()
     }
 }

@@ -3,7 +3,7 @@
 use prost::Message;
 use sundial_store::{CurrentRunUpdate, RunKey};
 use temporalio_protos::temporal::api::{
-    common::v1::{Payloads, RetryPolicy},
+    common::v1::{Payloads, RetryPolicy, WorkflowExecution},
     enums::v1::{
         ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
         WorkflowIdReusePolicy,
@@ -80,6 +80,17 @@ pub(crate) fn validate_retry_policy(p: &Option<RetryPolicy>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The parent of a child workflow run.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ParentLink {
+    pub namespace: String,
+    pub namespace_id: String,
+    pub execution: WorkflowExecution,
+    pub initiated_event_id: i64,
+    /// The root of the parent's tree (None when the parent is the root).
+    pub root: Option<WorkflowExecution>,
 }
 
 /// What a new run starts from: the started-event attributes plus bookkeeping.
@@ -210,8 +221,19 @@ impl Engine {
     pub async fn start_or_signal(
         &self,
         ns: &Namespace,
+        req: SignalWithStartWorkflowExecutionRequest,
+        with_signal: bool,
+    ) -> Result<(String, bool)> {
+        self.start_or_signal_with(ns, req, with_signal, None).await
+    }
+
+    /// [`Engine::start_or_signal`], for a child run when `parent` is set.
+    pub(crate) async fn start_or_signal_with(
+        &self,
+        ns: &Namespace,
         mut req: SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
+        parent: Option<&ParentLink>,
     ) -> Result<(String, bool)> {
         check_id(self, &req.workflow_id, "WorkflowId")?;
         let wf_type = req
@@ -241,9 +263,14 @@ impl Engine {
         }
         validate_retry_policy(&req.retry_policy)?;
         if !req.cron_schedule.is_empty() {
-            return Err(Error::Unimplemented(
-                "cron_schedule is not supported by this server yet".into(),
-            ));
+            if let Err(e) = super::cron::parse(&req.cron_schedule) {
+                return Err(invalid(format!("Invalid CronSchedule: {e}.")));
+            }
+            if dur_nanos(&req.workflow_start_delay) > 0 {
+                return Err(invalid(
+                    "CronSchedule and WorkflowStartDelay may not be used together.",
+                ));
+            }
         }
         check_blob(self, &req.input, "input")?;
         check_blob(self, &req.signal_input, "signal input")?;
@@ -263,7 +290,8 @@ impl Engine {
         }
         let mut last = None;
         for _ in 0..8 {
-            match self.try_start(ns, &req, with_signal, conflict, reuse).await {
+            match self.try_start(ns, &req, with_signal, conflict, reuse, parent)
+                .await {
                 Err(Error::Conflict(m)) => last = Some(m),
                 other => return other,
             }
@@ -278,6 +306,7 @@ impl Engine {
         &self,
         req: &SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
+        parent: Option<&ParentLink>,
     ) -> NewRun {
         let task_timeout = dur_nanos(&req.workflow_task_timeout);
         let attrs = WorkflowExecutionStartedEventAttributes {
@@ -307,6 +336,15 @@ impl Engine {
             header: req.header.clone(),
             workflow_id: req.workflow_id.clone(),
             priority: req.priority.clone(),
+            parent_workflow_namespace: parent.map(|p| p.namespace.clone()).unwrap_or_default(),
+            parent_workflow_namespace_id: parent
+                .map(|p| p.namespace_id.clone())
+                .unwrap_or_default(),
+            parent_workflow_execution: parent.map(|p| p.execution.clone()),
+            parent_initiated_event_id: parent.map(|p| p.initiated_event_id).unwrap_or_default(),
+            root_workflow_execution: parent
+                .map(|p| p.root.clone().unwrap_or_else(|| p.execution.clone())),
+            cron_schedule: req.cron_schedule.clone(),
             ..Default::default()
         };
         let attrs = WorkflowExecutionStartedEventAttributes {
@@ -321,10 +359,17 @@ impl Engine {
             },
             ..attrs
         };
+        let cron_delay = super::cron::parse(&req.cron_schedule)
+            .ok()
+            .filter(|_| !req.cron_schedule.is_empty())
+            .and_then(|s| {
+                let now = now_nanos();
+                s.backoff(now, now)
+            });
         NewRun {
             attrs,
             request_id: req.request_id.clone(),
-            start_delay: dur_nanos(&req.workflow_start_delay),
+            start_delay: cron_delay.unwrap_or(dur_nanos(&req.workflow_start_delay)),
             signal: with_signal.then(|| WorkflowExecutionSignaledEventAttributes {
                 signal_name: req.signal_name.clone(),
                 input: req.signal_input.clone(),
@@ -342,6 +387,7 @@ impl Engine {
         with_signal: bool,
         conflict: WorkflowIdConflictPolicy,
         reuse: WorkflowIdReusePolicy,
+        parent: Option<&ParentLink>,
     ) -> Result<(String, bool)> {
         let shard_id = self.shard_of(&ns.id, &req.workflow_id);
         let current = self.current_run(&ns.id, &req.workflow_id).await?;
@@ -351,7 +397,7 @@ impl Engine {
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal),
+                self.new_run_from(req, with_signal, parent),
             );
             self.commit_staged(
                 shard_id,
@@ -387,6 +433,7 @@ impl Engine {
                 &req.identity,
                 req.header.clone(),
                 &req.request_id,
+                None,
             )
             .await?;
             return Ok((cur.run_id, false));
@@ -422,7 +469,7 @@ impl Engine {
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal),
+                self.new_run_from(req, with_signal, parent),
             );
             self.commit_staged(
                 shard_id,
@@ -461,7 +508,7 @@ impl Engine {
             shard_id,
             &ns.id,
             &run_id,
-            self.new_run_from(req, with_signal),
+            self.new_run_from(req, with_signal, parent),
         );
         self.commit_staged(
             shard_id,
@@ -479,9 +526,12 @@ impl Txn<'_> {
     /// visibility and schedules deletion after the namespace's retention.
     pub fn close(&mut self, status: WorkflowExecutionStatus) {
         self.ms.status = status as i32;
+        self.closed_now = true;
+        self.apply_parent_close_policy();
         self.ms.close_time = self.now;
         self.ms.close_event_id = self.ms.next_event_id - 1;
         self.ms.workflow_task = None;
+        self.ms.transient_wft = false;
         self.ms.activities.clear();
         self.ms.timers.clear();
         // Events still waiting would follow the close event: like Temporal, drop them.
@@ -544,6 +594,13 @@ impl Txn<'_> {
             header: cmd.header.clone().or(prev.header.clone()),
             workflow_id: self.ms.workflow_id.clone(),
             priority: prev.priority.clone(),
+            parent_workflow_namespace: prev.parent_workflow_namespace.clone(),
+            parent_workflow_namespace_id: prev.parent_workflow_namespace_id.clone(),
+            parent_workflow_execution: prev.parent_workflow_execution.clone(),
+            parent_initiated_event_id: prev.parent_initiated_event_id,
+            parent_initiated_event_version: prev.parent_initiated_event_version,
+            root_workflow_execution: prev.root_workflow_execution.clone(),
+            cron_schedule: prev.cron_schedule.clone(),
             ..Default::default()
         };
         let _ = new_run_id;

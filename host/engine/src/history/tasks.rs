@@ -16,8 +16,18 @@ impl Engine {
             workflow_id: task.workflow_id.clone(),
             run_id: task.run_id.clone(),
         };
-        let mut guard = self.lock(&key).await?;
         let kind = task.task_kind();
+        if matches!(
+            kind,
+            TaskKind::StartChild
+                | TaskKind::SignalExternal
+                | TaskKind::CancelExternal
+                | TaskKind::NotifyParent
+                | TaskKind::ParentClosePolicy
+        ) {
+            return self.process_transfer_task(task).await;
+        }
+        let mut guard = self.lock(&key).await?;
         if kind == TaskKind::DeleteRun {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {
                 return Ok(());
@@ -52,6 +62,7 @@ impl Engine {
                 txn.schedule_workflow_task(1);
             }
             TaskKind::WorkflowTaskTimeout | TaskKind::StickyTimeout => {
+                self.inner.queries.requeue_attached(&key);
                 txn.workflow_task_timeout(task)
             }
             TaskKind::ActivityTimeout => txn.activity_timeout(task),

@@ -27,6 +27,12 @@ pub(crate) struct Txn<'a> {
     pub events: Vec<HistoryEvent>,
     pub tasks: Vec<Task>,
     pub visibility: bool,
+    /// The run's namespace name and the ids of other namespaces commands name (filled
+    /// before commands are applied).
+    pub ns_name: String,
+    pub ns_ids: std::collections::HashMap<String, String>,
+    /// Set when this change closed the run.
+    pub closed_now: bool,
 }
 
 fn event_type(a: &Attributes) -> EventType {
@@ -65,7 +71,80 @@ fn event_type(a: &Attributes) -> EventType {
             EventType::UpsertWorkflowSearchAttributes
         }
         A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionInitiated
+        }
+        A::StartChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => EventType::ChildWorkflowExecutionStarted,
+        A::ChildWorkflowExecutionCompletedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCompleted
+        }
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => EventType::ChildWorkflowExecutionFailed,
+        A::ChildWorkflowExecutionCanceledEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCanceled
+        }
+        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTimedOut
+        }
+        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTerminated
+        }
+        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionInitiated
+        }
+        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionSignaled
+        }
+        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionInitiated
+        }
+        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAccepted
+        }
+        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateCompleted
+        }
+        A::WorkflowExecutionUpdateRejectedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateRejected
+        }
+        A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAdmitted
+        }
         _ => EventType::Unspecified,
+    }
+}
+
+/// (initiated event id, started event id) of a child's close event.
+fn child_close_ids(a: &mut Attributes) -> Option<(i64, &mut i64)> {
+    use Attributes as A;
+    match a {
+        A::ChildWorkflowExecutionCompletedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        A::ChildWorkflowExecutionFailedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        A::ChildWorkflowExecutionCanceledEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        A::ChildWorkflowExecutionTimedOutEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        A::ChildWorkflowExecutionTerminatedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        _ => None,
     }
 }
 
@@ -79,6 +158,9 @@ impl<'a> Txn<'a> {
             events: Vec::new(),
             tasks: Vec::new(),
             visibility: false,
+            ns_name: String::new(),
+            ns_ids: Default::default(),
+            closed_now: false,
         }
     }
 
@@ -141,6 +223,7 @@ impl<'a> Txn<'a> {
         }
         let buffered = std::mem::take(&mut self.ms.buffered_events);
         let mut started_ids = std::collections::HashMap::new();
+        let mut child_started = std::collections::HashMap::new();
         for mut e in buffered {
             e.event_id = self.ms.next_event_id;
             self.ms.next_event_id += 1;
@@ -172,6 +255,24 @@ impl<'a> Txn<'a> {
                 {
                     a.started_event_id =
                         started_ids.get(&a.scheduled_event_id).copied().unwrap_or(0);
+                }
+                Some(A::ChildWorkflowExecutionStartedEventAttributes(a)) => {
+                    child_started.insert(a.initiated_event_id, e.event_id);
+                    if let Some(c) = self
+                        .ms
+                        .children
+                        .iter_mut()
+                        .find(|c| c.initiated_event_id == a.initiated_event_id)
+                    {
+                        c.started_event_id = e.event_id;
+                    }
+                }
+                Some(attrs) => {
+                    if let Some((initiated, started)) = child_close_ids(attrs)
+                        && *started == BUFFERED_EVENT_ID
+                    {
+                        *started = child_started.get(&initiated).copied().unwrap_or(0);
+                    }
                 }
                 _ => {}
             }
@@ -239,15 +340,23 @@ impl<'a> Txn<'a> {
             (normal.clone(), TaskQueueKind::Normal)
         };
         let timeout = self.wft_timeout_nanos();
-        let id = self.add(WorkflowTaskScheduledEventAttributes {
-            task_queue: Some(TaskQueue {
-                name: queue.clone(),
-                kind: kind as i32,
-                normal_name: if sticky { normal } else { String::new() },
-            }),
-            start_to_close_timeout: Some(dur(timeout)),
-            attempt,
-        });
+        // A retried task's events are written only once it completes (Temporal's transient
+        // workflow task): failing attempts leave no trace in history.
+        let transient = attempt > 1;
+        let id = if transient {
+            self.ms.next_event_id
+        } else {
+            self.add(WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(TaskQueue {
+                    name: queue.clone(),
+                    kind: kind as i32,
+                    normal_name: if sticky { normal } else { String::new() },
+                }),
+                start_to_close_timeout: Some(dur(timeout)),
+                attempt,
+            })
+        };
+        self.ms.transient_wft = transient;
         self.ms.dispatch_stamp += 1;
         let stamp = self.ms.dispatch_stamp;
         self.ms.workflow_task = Some(WorkflowTaskInfo {
@@ -271,7 +380,73 @@ impl<'a> Txn<'a> {
         }
     }
 
-    pub fn finish(self, key: RunKey, expected_db_version: Option<i64>) -> Staged {
+    /// The scheduled and started events of a transient workflow task, as the worker sees
+    /// them (ids follow the last written event).
+    pub fn transient_events(&self) -> Vec<HistoryEvent> {
+        let Some(w) = self.ms.workflow_task.as_ref() else {
+            return Vec::new();
+        };
+        let normal = self.normal_task_queue();
+        let mut scheduled = self.make_event(
+            WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(TaskQueue {
+                    name: w.task_queue.clone(),
+                    kind: if w.sticky {
+                        TaskQueueKind::Sticky
+                    } else {
+                        TaskQueueKind::Normal
+                    } as i32,
+                    normal_name: if w.sticky { normal } else { String::new() },
+                }),
+                start_to_close_timeout: Some(dur(w.timeout_nanos)),
+                attempt: w.attempt,
+            }
+            .into(),
+        );
+        scheduled.event_id = w.scheduled_event_id;
+        scheduled.event_time = Some(ts(w.scheduled_time));
+        let mut out = vec![scheduled];
+        if w.started_event_id > 0 {
+            let mut started = self.make_event(
+                temporalio_protos::temporal::api::history::v1::WorkflowTaskStartedEventAttributes {
+                    scheduled_event_id: w.scheduled_event_id,
+                    identity: w.identity.clone(),
+                    request_id: w.request_id.clone(),
+                    history_size_bytes: self.ms.history_size_bytes,
+                    ..Default::default()
+                }
+                .into(),
+            );
+            started.event_id = w.started_event_id;
+            started.event_time = Some(ts(w.started_time));
+            out.push(started);
+        }
+        out
+    }
+
+    /// Writes a transient workflow task's events (it is completing).
+    pub fn write_transient(&mut self) {
+        if !self.ms.transient_wft {
+            return;
+        }
+        for e in self.transient_events() {
+            self.ms.next_event_id = e.event_id + 1;
+            self.events.push(e);
+        }
+        self.ms.transient_wft = false;
+    }
+
+    pub fn finish(mut self, key: RunKey, expected_db_version: Option<i64>) -> Staged {
+        let has_parent = self
+            .ms
+            .started
+            .as_ref()
+            .is_some_and(|s| s.parent_workflow_execution.is_some());
+        // A child's last run closed (not continued into another run): tell the parent.
+        if self.closed_now && has_parent && self.ms.new_execution_run_id.is_empty() {
+            let close = self.ms.close_event_id;
+            self.task(TaskKind::NotifyParent, 0, close);
+        }
         Staged {
             key,
             state: self.ms,

@@ -7,7 +7,8 @@ use temporalio_protos::temporal::api::{
     failure::v1::Failure,
     history::v1::{
         History, WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
-        WorkflowTaskStartedEventAttributes, WorkflowTaskTimedOutEventAttributes,
+        WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
+        WorkflowTaskTimedOutEventAttributes,
     },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
@@ -41,17 +42,19 @@ impl Txn<'_> {
         let Some(wft) = self.ms.workflow_task.take() else {
             return;
         };
-        self.add(WorkflowTaskFailedEventAttributes {
-            scheduled_event_id: wft.scheduled_event_id,
-            started_event_id: wft.started_event_id,
-            cause: cause as i32,
-            failure,
-            identity: identity.to_string(),
-            ..Default::default()
-        });
+        if !std::mem::take(&mut self.ms.transient_wft) {
+            self.add(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                started_event_id: wft.started_event_id,
+                cause: cause as i32,
+                failure,
+                identity: identity.to_string(),
+                ..Default::default()
+            });
+        }
         self.ms.sticky_task_queue.clear();
-        self.flush_buffered();
-        self.schedule_workflow_task(wft.attempt + 1);
+        let new_events = self.flush_buffered();
+        self.schedule_workflow_task(if new_events { 1 } else { wft.attempt + 1 });
     }
 
     /// The workflow task's start-to-close timeout or a sticky schedule-to-start timeout fired.
@@ -66,15 +69,17 @@ impl Txn<'_> {
             TaskKind::WorkflowTaskTimeout
                 if wft.started_event_id > 0 && wft.attempt == task.attempt =>
             {
-                self.add(WorkflowTaskTimedOutEventAttributes {
-                    scheduled_event_id: wft.scheduled_event_id,
-                    started_event_id: wft.started_event_id,
-                    timeout_type: TimeoutType::StartToClose as i32,
-                });
+                if !std::mem::take(&mut self.ms.transient_wft) {
+                    self.add(WorkflowTaskTimedOutEventAttributes {
+                        scheduled_event_id: wft.scheduled_event_id,
+                        started_event_id: wft.started_event_id,
+                        timeout_type: TimeoutType::StartToClose as i32,
+                    });
+                }
                 self.ms.workflow_task = None;
                 self.ms.sticky_task_queue.clear();
-                self.flush_buffered();
-                self.schedule_workflow_task(wft.attempt + 1);
+                let new_events = self.flush_buffered();
+                self.schedule_workflow_task(if new_events { 1 } else { wft.attempt + 1 });
             }
             TaskKind::StickyTimeout if wft.started_event_id == 0 && wft.sticky => {
                 self.add(WorkflowTaskTimedOutEventAttributes {
@@ -111,9 +116,17 @@ impl Engine {
             if left.is_zero() {
                 return Ok(Default::default());
             }
+            self.inner.matching.record_poller(&key, &req.identity);
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };
+            if guard.task().task.task_kind() == TaskKind::Query {
+                let q = guard.consume();
+                if let Some(resp) = self.query_task_response(&q.task).await? {
+                    return Ok(resp);
+                }
+                continue;
+            }
             let got = self
                 .record_workflow_task_started(guard.task(), &req.identity)
                 .await?;
@@ -153,18 +166,42 @@ impl Engine {
             return Ok(None);
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let started_id = txn.add(WorkflowTaskStartedEventAttributes {
-            scheduled_event_id: wft.scheduled_event_id,
-            identity: identity.to_string(),
-            request_id: request_id.clone(),
-            history_size_bytes: txn.ms.history_size_bytes,
-            ..Default::default()
-        });
+        if txn.ms.transient_wft && wft.scheduled_event_id != txn.ms.next_event_id {
+            // Events arrived while the retry waited: it becomes a normal first attempt.
+            txn.ms.transient_wft = false;
+            wft.attempt = 1;
+            wft.scheduled_event_id = txn.add(WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(TaskQueue {
+                    name: wft.task_queue.clone(),
+                    kind: TaskQueueKind::Normal as i32,
+                    normal_name: String::new(),
+                }),
+                start_to_close_timeout: Some(crate::time::dur(wft.timeout_nanos)),
+                attempt: 1,
+            });
+        }
+        let started_id = if txn.ms.transient_wft {
+            wft.scheduled_event_id + 1
+        } else {
+            txn.add(WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                identity: identity.to_string(),
+                request_id: request_id.clone(),
+                history_size_bytes: txn.ms.history_size_bytes,
+                ..Default::default()
+            })
+        };
         wft.started_event_id = started_id;
         wft.started_time = txn.now;
         wft.request_id = request_id;
         wft.identity = identity.to_string();
         txn.ms.workflow_task = Some(wft.clone());
+        let transient = txn.transient_events();
+        let transient = if txn.ms.transient_wft {
+            transient
+        } else {
+            Vec::new()
+        };
         let t = txn.task(
             TaskKind::WorkflowTaskTimeout,
             wft.started_time + wft.timeout_nanos,
@@ -175,9 +212,11 @@ impl Engine {
         let ms_prev_started = txn.ms.last_completed_wft_started_id;
         let started = txn.ms.started.clone().unwrap_or_default();
         self.commit(&mut guard, txn).await?;
+        let queries = self.inner.queries.attach(&key);
         drop(guard);
         let from = if wft.sticky { ms_prev_started + 1 } else { 1 };
-        let events = self.read_events(&key, from, started_id).await?;
+        let mut events = self.read_events(&key, from, started_id).await?;
+        events.extend(transient);
         let token = TaskToken {
             namespace_id: key.namespace_id.clone(),
             workflow_id: key.workflow_id.clone(),
@@ -206,8 +245,41 @@ impl Engine {
             }),
             scheduled_time: opt_ts(wft.scheduled_time),
             started_time: Some(ts(wft.started_time)),
+            queries,
             ..Default::default()
         }))
+    }
+
+    /// Ids of the other namespaces that commands name (unknown ones are left out: the command
+    /// then fails the workflow task).
+    async fn command_namespaces(
+        &self,
+        ns: &Namespace,
+        commands: &[temporalio_protos::temporal::api::command::v1::Command],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        use temporalio_protos::temporal::api::command::v1::command::Attributes as C;
+        let mut out = std::collections::HashMap::new();
+        for c in commands {
+            let name = match &c.attributes {
+                Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => &a.namespace,
+                Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => &a.namespace,
+                Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
+                    &a.namespace
+                }
+                _ => continue,
+            };
+            if name.is_empty() || *name == ns.name || out.contains_key(name) {
+                continue;
+            }
+            match self.namespaces().by_name(name).await {
+                Ok(other) => {
+                    out.insert(name.clone(), other.id.clone());
+                }
+                Err(Error::NamespaceNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Locks the run of a workflow task token and checks the task is the running one.
@@ -254,8 +326,14 @@ impl Engine {
                 "workflow update protocol messages are not supported by this server yet".into(),
             ));
         }
+        let ns_ids = self.command_namespaces(ns, &req.commands).await?;
         let (mut guard, _token) = self.locate_workflow_task(ns, &req.task_token).await?;
+        self.inner
+            .queries
+            .complete_attached(&guard.key, &req.query_results);
         let mut txn = self.begin(&guard);
+        txn.ns_name = ns.name.clone();
+        txn.ns_ids = ns_ids;
         let wft = txn.ms.workflow_task.clone().expect("checked by locate");
         match &req.sticky_attributes {
             Some(s)
@@ -282,6 +360,7 @@ impl Engine {
             self.commit(&mut guard, txn).await?;
             return Ok(Default::default());
         }
+        txn.write_transient();
         let completed_id = txn.add(WorkflowTaskCompletedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
             started_event_id: wft.started_event_id,
@@ -346,6 +425,7 @@ impl Engine {
         req: RespondWorkflowTaskFailedRequest,
     ) -> Result<()> {
         let (mut guard, _) = self.locate_workflow_task(ns, &req.task_token).await?;
+        self.inner.queries.requeue_attached(&guard.key);
         let mut txn = self.begin(&guard);
         let cause = WorkflowTaskFailedCause::try_from(req.cause)
             .unwrap_or(WorkflowTaskFailedCause::Unspecified);

@@ -5,7 +5,7 @@ use prost::Message;
 use sundial_api::protos::google::rpc::Status as RpcStatus;
 use sundial_api::protos::temporal::api::errordetails::v1::{
     NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure,
-    WorkflowExecutionAlreadyStartedFailure,
+    QueryFailedFailure, WorkflowExecutionAlreadyStartedFailure,
 };
 use sundial_engine::Error;
 use tonic::{Code, Status};
@@ -60,6 +60,10 @@ pub fn to_status(e: Error) -> Status {
                 ..Default::default()
             },
         ),
+        Error::QueryFailed { message, failure } => {
+            with_detail(Code::InvalidArgument, message, QueryFailedFailure { failure })
+        }
+        Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Unimplemented(m) => Status::unimplemented(m),
         Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),

@@ -59,3 +59,14 @@ fn long_poll_wait(meta: &tonic::metadata::MetadataMap, limit: Duration) -> Durat
         None => limit,
     }
 }
+
+/// How long a query waits for a worker's answer: until just before the caller's deadline
+/// (so the caller gets the server's DeadlineExceeded), at most a minute.
+fn query_wait(meta: &tonic::metadata::MetadataMap) -> Duration {
+    let limit = Duration::from_secs(60);
+    match grpc_timeout(meta) {
+        Some(t) if t > Duration::from_millis(500) => limit.min(t - Duration::from_millis(200)),
+        Some(t) => limit.min(t / 2),
+        None => limit,
+    }
+}

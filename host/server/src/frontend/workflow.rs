@@ -8,7 +8,7 @@ use sundial_api::workflowservice::workflow_service_server::WorkflowService;
 use sundial_engine::ActivityRef;
 use tonic::{Request, Response, Status};
 
-use super::{Frontend, long_poll_wait, to_status};
+use super::{Frontend, long_poll_wait, query_wait, to_status};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
@@ -422,6 +422,87 @@ impl WorkflowService for WorkflowHandler {
             .count_workflows(&ns, &r.query)
             .await
             .map_err(to_status)?)
+    }
+
+    async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Res<QueryWorkflowResponse> {
+        let wait = query_wait(r.metadata());
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        ok(self
+            .fe
+            .engine
+            .query_workflow(&ns, r, wait)
+            .await
+            .map_err(to_status)?)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        r: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Res<RespondQueryTaskCompletedResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        self.fe
+            .engine
+            .respond_query_task(&ns, r)
+            .await
+            .map_err(to_status)?;
+        ok(RespondQueryTaskCompletedResponse {})
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        r: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Res<GetWorkflowExecutionHistoryReverseResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        ok(self
+            .fe
+            .engine
+            .get_history_reverse(&ns, r)
+            .await
+            .map_err(to_status)?)
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        r: Request<ResetStickyTaskQueueRequest>,
+    ) -> Res<ResetStickyTaskQueueResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        self.fe
+            .engine
+            .reset_sticky_task_queue(&ns, r)
+            .await
+            .map_err(to_status)?;
+        ok(ResetStickyTaskQueueResponse {})
+    }
+
+    async fn describe_task_queue(
+        &self,
+        r: Request<DescribeTaskQueueRequest>,
+    ) -> Res<DescribeTaskQueueResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        ok(self
+            .fe
+            .engine
+            .describe_task_queue(&ns, r)
+            .map_err(to_status)?)
+    }
+
+    async fn delete_workflow_execution(
+        &self,
+        r: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Res<DeleteWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        self.fe
+            .engine
+            .delete_workflow(&ns, r)
+            .await
+            .map_err(to_status)?;
+        ok(DeleteWorkflowExecutionResponse {})
     }
 
     async fn shutdown_worker(

@@ -1,0 +1,137 @@
+//! Smaller operations on runs and queues: reverse history, sticky reset, task-queue
+//! description, deletion.
+
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    enums::v1::{TaskQueueType, WorkflowExecutionStatus},
+    history::v1::History,
+    taskqueue::v1::PollerInfo,
+    workflowservice::v1::{
+        DeleteWorkflowExecutionRequest, DescribeTaskQueueRequest, DescribeTaskQueueResponse,
+        GetWorkflowExecutionHistoryReverseRequest, GetWorkflowExecutionHistoryReverseResponse,
+        ResetStickyTaskQueueRequest,
+    },
+};
+
+use super::Engine;
+use crate::error::{Error, Result, invalid};
+use crate::matching::QueueKind;
+use crate::namespace::Namespace;
+use crate::state::HistoryPageToken;
+
+const DEFAULT_PAGE_SIZE: i64 = 1000;
+
+impl Engine {
+    /// History newest event first; the page token holds the next (lower) event id to return.
+    pub async fn get_history_reverse(
+        &self,
+        ns: &Namespace,
+        req: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> Result<GetWorkflowExecutionHistoryReverseResponse> {
+        let exec = req.execution.clone().unwrap_or_default();
+        let mut key = self.resolve(&ns.id, &exec).await?;
+        let ms = self.snapshot(&key).await?;
+        let mut top = ms.next_event_id - 1;
+        if !req.next_page_token.is_empty() {
+            let t = HistoryPageToken::decode(req.next_page_token.as_slice())
+                .map_err(|_| invalid("Invalid NextPageToken."))?;
+            key.run_id = t.run_id;
+            top = t.next_event_id;
+        }
+        let page = if req.maximum_page_size <= 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            req.maximum_page_size as i64
+        };
+        let bottom = (top - page + 1).max(1);
+        let mut events = self.read_events(&key, bottom, top).await?;
+        events.reverse();
+        let next_page_token = if bottom > 1 {
+            HistoryPageToken {
+                run_id: key.run_id.clone(),
+                next_event_id: bottom - 1,
+            }
+            .encode_to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(History { events }),
+            next_page_token,
+        })
+    }
+
+    /// Forgets the run's sticky queue: its next workflow task goes to the normal queue.
+    pub async fn reset_sticky_task_queue(
+        &self,
+        ns: &Namespace,
+        req: ResetStickyTaskQueueRequest,
+    ) -> Result<()> {
+        let exec = req.execution.clone().unwrap_or_default();
+        let key = self.resolve(&ns.id, &exec).await?;
+        let mut guard = self.lock(&key).await?;
+        if guard.state().sticky_task_queue.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.begin(&guard);
+        txn.ms.sticky_task_queue.clear();
+        self.commit(&mut guard, txn).await
+    }
+
+    pub fn describe_task_queue(
+        &self,
+        ns: &Namespace,
+        req: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse> {
+        let name = req
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        super::start::check_id(self, &name, "TaskQueue")?;
+        let kind = if req.task_queue_type == TaskQueueType::Activity as i32 {
+            QueueKind::Activity
+        } else {
+            QueueKind::Workflow
+        };
+        let pollers = self
+            .inner
+            .matching
+            .pollers(&Self::queue_key(&ns.id, &name, kind))
+            .into_iter()
+            .map(|(identity, at)| PollerInfo {
+                last_access_time: Some(prost_types::Timestamp::from(at)),
+                identity,
+                rate_per_second: 100_000.0,
+                ..Default::default()
+            })
+            .collect();
+        Ok(DescribeTaskQueueResponse {
+            pollers,
+            ..Default::default()
+        })
+    }
+
+    /// Deletes a run (terminating it first if it is still running).
+    pub async fn delete_workflow(
+        &self,
+        ns: &Namespace,
+        req: DeleteWorkflowExecutionRequest,
+    ) -> Result<()> {
+        let exec = req.workflow_execution.clone().unwrap_or_default();
+        let key = self.resolve(&ns.id, &exec).await?;
+        let mut guard = self.lock(&key).await?;
+        if guard.state().status == WorkflowExecutionStatus::Running as i32 {
+            let mut txn = self.begin(&guard);
+            txn.terminate("Delete workflow execution", None, "");
+            self.commit(&mut guard, txn).await?;
+        }
+        let shard = guard.shard_id;
+        let range = self.inner.shards[shard as usize].range_id;
+        let result = self.inner.store.delete_run(shard, range, &key).await;
+        guard.slot.loaded = None;
+        drop(guard);
+        self.forget(&key);
+        result.map_err(Error::from)
+    }
+}
