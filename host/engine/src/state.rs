@@ -101,6 +101,10 @@ pub struct MutableState {
     /// retried task, like Temporal's transient workflow task).
     #[prost(bool, tag = "34")]
     pub transient_wft: bool,
+    /// The sticky worker's cache is ahead of history (a speculative task it ran was dropped):
+    /// send the next workflow task to the normal queue, with the whole history.
+    #[prost(bool, tag = "35")]
+    pub sticky_stale: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -183,6 +187,10 @@ pub struct WorkflowTaskInfo {
     pub timeout_nanos: i64,
     #[prost(string, tag = "11")]
     pub identity: String,
+    /// Scheduled only to deliver updates: if the worker rejects them all and does nothing
+    /// else, no event of this task is written (Temporal's speculative workflow task).
+    #[prost(bool, tag = "12")]
+    pub speculative: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

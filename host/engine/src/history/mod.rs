@@ -81,6 +81,7 @@ pub(crate) struct Inner {
     acks: Acks,
     watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
     queries: queries::Queries,
+    updates: updates::Updates,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -122,6 +123,7 @@ impl Engine {
             acks: Acks::default(),
             watchers: Mutex::new(HashMap::new()),
             queries: Default::default(),
+            updates: Default::default(),
         });
         let engine = Engine { inner };
         let mut loaded = 0usize;
@@ -375,6 +377,7 @@ impl Engine {
             );
             let key = s.key.clone();
             self.flush_queries(&key, &s.state);
+            self.close_updates(&key, &s.state);
             match guard {
                 Some(g) => g.slot.loaded = Some((s.state, new_version)),
                 None => {

@@ -345,6 +345,12 @@ impl Engine {
             root_workflow_execution: parent
                 .map(|p| p.root.clone().unwrap_or_else(|| p.execution.clone())),
             cron_schedule: req.cron_schedule.clone(),
+            // Temporal marks even the first run of a cron workflow as started by the schedule.
+            initiator: if req.cron_schedule.is_empty() {
+                0
+            } else {
+                ContinueAsNewInitiator::CronSchedule as i32
+            },
             ..Default::default()
         };
         let attrs = WorkflowExecutionStartedEventAttributes {

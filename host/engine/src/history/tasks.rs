@@ -63,6 +63,7 @@ impl Engine {
             }
             TaskKind::WorkflowTaskTimeout | TaskKind::StickyTimeout => {
                 self.inner.queries.requeue_attached(&key);
+                self.inner.updates.unsend(&key);
                 txn.workflow_task_timeout(task)
             }
             TaskKind::ActivityTimeout => txn.activity_timeout(task),

@@ -33,6 +33,10 @@ pub(crate) struct Txn<'a> {
     pub ns_ids: std::collections::HashMap<String, String>,
     /// Set when this change closed the run.
     pub closed_now: bool,
+    /// Protocol messages of the completing workflow task not yet applied.
+    pub messages: Vec<temporalio_protos::temporal::api::protocol::v1::Message>,
+    /// What waiting update callers learn once this change is committed.
+    pub update_notices: Vec<(String, super::updates::Stage)>,
 }
 
 fn event_type(a: &Attributes) -> EventType {
@@ -161,6 +165,8 @@ impl<'a> Txn<'a> {
             ns_name: String::new(),
             ns_ids: Default::default(),
             closed_now: false,
+            messages: Vec::new(),
+            update_notices: Vec::new(),
         }
     }
 
@@ -320,11 +326,26 @@ impl<'a> Txn<'a> {
 
     /// Schedules a workflow task unless one is pending; sticky when the sticky worker is alive.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        self.schedule_wft(attempt, false);
+    }
+
+    /// Schedules a workflow task that only delivers updates. Temporal makes it speculative
+    /// (no events if every update is rejected); Sundial writes it like any task for now: the
+    /// SDK's cache did not follow the dropped events (see `WorkflowTaskInfo::speculative`).
+    pub fn schedule_speculative_workflow_task(&mut self) {
+        self.schedule_wft(1, false);
+    }
+
+    fn schedule_wft(&mut self, attempt: i32, speculative: bool) {
         if !self.running() || self.ms.workflow_task.is_some() {
             return;
         }
         let normal = self.normal_task_queue();
-        let sticky = !self.ms.sticky_task_queue.is_empty()
+        // Like Temporal, the event names the sticky queue whenever the run has one; the task
+        // goes there only while its worker polls, else straight to the normal queue.
+        let has_sticky = !self.ms.sticky_task_queue.is_empty();
+        let sticky = has_sticky
+            && !std::mem::take(&mut self.ms.sticky_stale)
             && self
                 .engine
                 .inner
@@ -334,23 +355,28 @@ impl<'a> Txn<'a> {
                     &self.ms.sticky_task_queue,
                     QueueKind::Workflow,
                 ));
-        let (queue, kind) = if sticky {
+        let (event_queue, kind) = if has_sticky {
             (self.ms.sticky_task_queue.clone(), TaskQueueKind::Sticky)
         } else {
             (normal.clone(), TaskQueueKind::Normal)
         };
+        let queue = if sticky {
+            self.ms.sticky_task_queue.clone()
+        } else {
+            normal.clone()
+        };
         let timeout = self.wft_timeout_nanos();
         // A retried task's events are written only once it completes (Temporal's transient
         // workflow task): failing attempts leave no trace in history.
-        let transient = attempt > 1;
+        let transient = attempt > 1 || speculative;
         let id = if transient {
             self.ms.next_event_id
         } else {
             self.add(WorkflowTaskScheduledEventAttributes {
                 task_queue: Some(TaskQueue {
-                    name: queue.clone(),
+                    name: event_queue,
                     kind: kind as i32,
-                    normal_name: if sticky { normal } else { String::new() },
+                    normal_name: if has_sticky { normal } else { String::new() },
                 }),
                 start_to_close_timeout: Some(dur(timeout)),
                 attempt,
@@ -367,6 +393,7 @@ impl<'a> Txn<'a> {
             sticky,
             stamp,
             timeout_nanos: timeout,
+            speculative,
             ..Default::default()
         });
         let t = self.task(TaskKind::DispatchWorkflowTask, 0, id);

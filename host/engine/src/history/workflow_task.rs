@@ -39,6 +39,16 @@ impl Txn<'_> {
         failure: Option<Failure>,
         identity: &str,
     ) {
+        if self.ms.transient_wft
+            && self
+                .ms
+                .workflow_task
+                .as_ref()
+                .is_some_and(|w| w.speculative && w.started_event_id > 0)
+        {
+            // A failed speculative task is recorded like a normal one.
+            self.write_transient();
+        }
         let Some(wft) = self.ms.workflow_task.take() else {
             return;
         };
@@ -213,6 +223,8 @@ impl Engine {
         let started = txn.ms.started.clone().unwrap_or_default();
         self.commit(&mut guard, txn).await?;
         let queries = self.inner.queries.attach(&key);
+        let messages =
+            super::updates::request_messages(self.inner.updates.take_for_task(&key), started_id);
         drop(guard);
         let from = if wft.sticky { ms_prev_started + 1 } else { 1 };
         let mut events = self.read_events(&key, from, started_id).await?;
@@ -246,6 +258,7 @@ impl Engine {
             scheduled_time: opt_ts(wft.scheduled_time),
             started_time: Some(ts(wft.started_time)),
             queries,
+            messages,
             ..Default::default()
         }))
     }
@@ -321,11 +334,6 @@ impl Engine {
         ns: &Namespace,
         req: RespondWorkflowTaskCompletedRequest,
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
-        if !req.messages.is_empty() {
-            return Err(Error::Unimplemented(
-                "workflow update protocol messages are not supported by this server yet".into(),
-            ));
-        }
         let ns_ids = self.command_namespaces(ns, &req.commands).await?;
         let (mut guard, _token) = self.locate_workflow_task(ns, &req.task_token).await?;
         self.inner
@@ -360,6 +368,32 @@ impl Engine {
             self.commit(&mut guard, txn).await?;
             return Ok(Default::default());
         }
+        let key = guard.key.clone();
+        txn.messages = req.messages.clone();
+        // A task scheduled only for updates that the worker all rejected, with nothing else
+        // to record, leaves no trace (Temporal's speculative workflow task).
+        if txn.ms.transient_wft
+            && wft.speculative
+            && req.commands.is_empty()
+            && !super::updates::messages_write_events(&req.messages)
+            && txn.ms.buffered_events.is_empty()
+            && !req.force_create_new_workflow_task
+        {
+            if let Err(err) = txn.apply_remaining_messages() {
+                return Err(invalid(err.message));
+            }
+            txn.ms.workflow_task = None;
+            txn.ms.transient_wft = false;
+            txn.ms.sticky_stale = wft.sticky;
+            self.inner.updates.unsend_except(&key, &txn.update_notices);
+            if self.inner.updates.waiting(&key) {
+                txn.schedule_speculative_workflow_task();
+            }
+            let notices = std::mem::take(&mut txn.update_notices);
+            self.commit(&mut guard, txn).await?;
+            self.publish_updates(&key, notices);
+            return Ok(Default::default());
+        }
         txn.write_transient();
         let completed_id = txn.add(WorkflowTaskCompletedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
@@ -373,9 +407,18 @@ impl Engine {
         });
         txn.ms.workflow_task = None;
         txn.ms.last_completed_wft_started_id = wft.started_event_id;
-        let effects = match txn.apply_commands(&req.commands, completed_id, &req.identity) {
+        let applied = txn
+            .apply_commands(&req.commands, completed_id, &req.identity)
+            .and_then(|fx| {
+                if txn.running() {
+                    txn.apply_remaining_messages()?;
+                }
+                Ok(fx)
+            });
+        let effects = match applied {
             Ok(fx) => fx,
             Err(err) => {
+                self.inner.updates.unsend(&key);
                 // Nothing of the commands is kept: record the failed task instead.
                 let mut txn = self.begin(&guard);
                 txn.fail_workflow_task(
@@ -391,9 +434,15 @@ impl Engine {
             }
         };
         let had_buffered = txn.flush_buffered();
-        if had_buffered || req.force_create_new_workflow_task || effects.needs_workflow_task {
+        self.inner.updates.unsend_except(&key, &txn.update_notices);
+        if had_buffered
+            || req.force_create_new_workflow_task
+            || effects.needs_workflow_task
+            || self.inner.updates.waiting(&key)
+        {
             txn.schedule_workflow_task(1);
         }
+        let notices = std::mem::take(&mut txn.update_notices);
         match effects.next_run {
             None => self.commit(&mut guard, txn).await?,
             Some((new_run_id, run)) => {
@@ -415,6 +464,7 @@ impl Engine {
                 .await?;
             }
         }
+        self.publish_updates(&key, notices);
         self.release_closed(guard);
         Ok(RespondWorkflowTaskCompletedResponse::default())
     }
@@ -426,6 +476,7 @@ impl Engine {
     ) -> Result<()> {
         let (mut guard, _) = self.locate_workflow_task(ns, &req.task_token).await?;
         self.inner.queries.requeue_attached(&guard.key);
+        self.inner.updates.unsend(&guard.key);
         let mut txn = self.begin(&guard);
         let cause = WorkflowTaskFailedCause::try_from(req.cause)
             .unwrap_or(WorkflowTaskFailedCause::Unspecified);
