@@ -119,9 +119,15 @@ impl Engine {
         };
         let last = ms.next_event_id - 1;
         let to = (from + page as i64 - 1).min(last);
-        let events = self.read_events(&key, from, to).await?;
+        let mut events = self.read_events(&key, from, to).await?;
         let next = events.last().map(|e| e.event_id + 1).unwrap_or(from);
         let more = next <= last || (req.wait_new_event && !closed);
+        if !more && !closed && ms.transient_wft && !req.wait_new_event {
+            // A retried workflow task's events are not written yet; show them, as Temporal
+            // does, at the end of the history.
+            let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
+            events.extend(super::Txn::new(self, shard, ms.clone()).transient_events());
+        }
         Ok(GetWorkflowExecutionHistoryResponse {
             history: Some(History { events }),
             next_page_token: if more {
