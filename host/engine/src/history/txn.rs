@@ -481,6 +481,7 @@ impl<'a> Txn<'a> {
             txn_events: self.events,
             tasks: self.tasks,
             visibility: self.visibility,
+            update_notices: self.update_notices,
         }
     }
 }

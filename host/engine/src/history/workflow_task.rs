@@ -389,9 +389,7 @@ impl Engine {
             if self.inner.updates.waiting(&key) {
                 txn.schedule_speculative_workflow_task();
             }
-            let notices = std::mem::take(&mut txn.update_notices);
             self.commit(&mut guard, txn).await?;
-            self.publish_updates(&key, notices);
             return Ok(Default::default());
         }
         txn.write_transient();
@@ -442,7 +440,6 @@ impl Engine {
         {
             txn.schedule_workflow_task(1);
         }
-        let notices = std::mem::take(&mut txn.update_notices);
         match effects.next_run {
             None => self.commit(&mut guard, txn).await?,
             Some((new_run_id, run)) => {
@@ -464,7 +461,6 @@ impl Engine {
                 .await?;
             }
         }
-        self.publish_updates(&key, notices);
         self.release_closed(guard);
         Ok(RespondWorkflowTaskCompletedResponse::default())
     }
