@@ -9,6 +9,7 @@ mod external;
 mod ops;
 mod queries;
 mod read;
+mod reset;
 mod start;
 mod tasks;
 mod txn;

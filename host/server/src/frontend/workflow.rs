@@ -572,6 +572,20 @@ impl WorkflowService for WorkflowHandler {
         }
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        r: Request<ResetWorkflowExecutionRequest>,
+    ) -> Res<ResetWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        ok(self
+            .fe
+            .engine
+            .reset_workflow(&ns, r)
+            .await
+            .map_err(to_status)?)
+    }
+
     async fn shutdown_worker(
         &self,
         r: Request<ShutdownWorkerRequest>,
