@@ -180,14 +180,9 @@ impl Matching {
             return Vec::new();
         };
         let now = std::time::SystemTime::now();
-        q.seen.retain(|_, t| {
-            now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR
-        });
-        let mut out: Vec<_> = q
-            .seen
-            .iter()
-            .map(|(id, t)| (id.clone(), *t))
-            .collect();
+        q.seen
+            .retain(|_, t| now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR);
+        let mut out: Vec<_> = q.seen.iter().map(|(id, t)| (id.clone(), *t)).collect();
         out.sort_by(|a, b| b.1.cmp(&a.1));
         out
     }

@@ -8,7 +8,8 @@ use temporalio_protos::temporal::api::{
         ActivityTaskScheduledEventAttributes, HistoryEvent,
         RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
         SignalExternalWorkflowExecutionInitiatedEventAttributes,
-        StartChildWorkflowExecutionInitiatedEventAttributes, WorkflowExecutionStartedEventAttributes,
+        StartChildWorkflowExecutionInitiatedEventAttributes,
+        WorkflowExecutionStartedEventAttributes,
     },
 };
 

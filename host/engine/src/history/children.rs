@@ -22,8 +22,8 @@ use temporalio_protos::temporal::api::{
     },
     history::v1::{
         ChildWorkflowExecutionCanceledEventAttributes,
-        ChildWorkflowExecutionCompletedEventAttributes, ChildWorkflowExecutionFailedEventAttributes,
-        ChildWorkflowExecutionStartedEventAttributes,
+        ChildWorkflowExecutionCompletedEventAttributes,
+        ChildWorkflowExecutionFailedEventAttributes, ChildWorkflowExecutionStartedEventAttributes,
         ChildWorkflowExecutionTerminatedEventAttributes,
         ChildWorkflowExecutionTimedOutEventAttributes,
         ExternalWorkflowExecutionCancelRequestedEventAttributes,
@@ -101,12 +101,16 @@ impl Txn<'_> {
                 return Err(bad(c, "An invalid timeout is set on command."));
             }
         }
-        super::start::check_blob(self.engine, &a.input, "input").map_err(|e| bad(c, e.to_string()))?;
+        super::start::check_blob(self.engine, &a.input, "input")
+            .map_err(|e| bad(c, e.to_string()))?;
         if super::start::validate_retry_policy(&a.retry_policy).is_err() {
             return Err(bad(c, "Invalid retry policy on command."));
         }
         if !a.cron_schedule.is_empty() && super::cron::parse(&a.cron_schedule).is_err() {
-            return Err(bad(c, format!("Invalid cron schedule {:?}.", a.cron_schedule)));
+            return Err(bad(
+                c,
+                format!("Invalid cron schedule {:?}.", a.cron_schedule),
+            ));
         }
         let (namespace, namespace_id) = self.command_namespace(&a.namespace, c)?;
         let task_queue = a
@@ -166,7 +170,8 @@ impl Txn<'_> {
         if a.signal_name.is_empty() {
             return Err(bad(c, "SignalName is not set on command."));
         }
-        super::start::check_blob(self.engine, &a.input, "input").map_err(|e| bad(c, e.to_string()))?;
+        super::start::check_blob(self.engine, &a.input, "input")
+            .map_err(|e| bad(c, e.to_string()))?;
         let (namespace, namespace_id) = self.command_namespace(&a.namespace, c)?;
         let attrs = SignalExternalWorkflowExecutionInitiatedEventAttributes {
             workflow_task_completed_event_id: completed_id,
@@ -518,9 +523,9 @@ impl Engine {
         .await;
         let failed = match delivered {
             Ok(()) => None,
-            Err(Error::NotFound(_)) | Err(Error::InvalidArgument(_)) => Some(
-                CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound,
-            ),
+            Err(Error::NotFound(_)) | Err(Error::InvalidArgument(_)) => {
+                Some(CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound)
+            }
             Err(Error::NamespaceNotFound { .. }) => {
                 Some(CancelExternalWorkflowExecutionFailedCause::NamespaceNotFound)
             }

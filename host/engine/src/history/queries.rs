@@ -13,9 +13,7 @@ use std::sync::Mutex;
 use prost::Message;
 use temporalio_protos::temporal::api::{
     common::v1::{Payloads, WorkflowExecution},
-    enums::v1::{
-        QueryRejectCondition, QueryResultType, TaskQueueKind, WorkflowExecutionStatus,
-    },
+    enums::v1::{QueryRejectCondition, QueryResultType, TaskQueueKind, WorkflowExecutionStatus},
     failure::v1::Failure,
     history::v1::History,
     query::v1::{QueryRejected, WorkflowQuery, WorkflowQueryResult},
@@ -170,8 +168,8 @@ impl Engine {
             let ms = guard.state();
             let status = ms.status;
             if status != WorkflowExecutionStatus::Running as i32 {
-                let cond = QueryRejectCondition::try_from(req.query_reject_condition)
-                    .unwrap_or_default();
+                let cond =
+                    QueryRejectCondition::try_from(req.query_reject_condition).unwrap_or_default();
                 match cond {
                     QueryRejectCondition::NotOpen => return Ok(rejected(status)),
                     QueryRejectCondition::NotCompletedCleanly
@@ -259,8 +257,8 @@ impl Engine {
     /// After a commit: queries still waiting for a workflow task when none is pending go to
     /// the worker as query tasks.
     pub(crate) fn flush_queries(&self, key: &RunKey, ms: &MutableState) {
-        let pending = ms.status == WorkflowExecutionStatus::Running as i32
-            && ms.workflow_task.is_some();
+        let pending =
+            ms.status == WorkflowExecutionStatus::Running as i32 && ms.workflow_task.is_some();
         if pending || !self.inner.queries.has_buffered(key) {
             return;
         }

@@ -31,7 +31,9 @@ fn ts_nanos(t: &Option<prost_types::Timestamp>) -> i64 {
 }
 
 /// Why a copied prefix of history cannot be the start of a new run, if it cannot.
-fn in_flight(events: &[temporalio_protos::temporal::api::history::v1::HistoryEvent]) -> Option<String> {
+fn in_flight(
+    events: &[temporalio_protos::temporal::api::history::v1::HistoryEvent],
+) -> Option<String> {
     let mut open: HashSet<i64> = HashSet::new();
     for e in events {
         match &e.attributes {
@@ -119,10 +121,15 @@ impl Engine {
             ));
         }
         let all = self.read_events(&base_key, 1, last).await?;
-        let copied: Vec<_> = all.iter().filter(|e| e.event_id < finish).cloned().collect();
-        let Some(started) = copied.last().filter(|e| {
-            e.event_type == EventType::WorkflowTaskStarted as i32
-        }) else {
+        let copied: Vec<_> = all
+            .iter()
+            .filter(|e| e.event_id < finish)
+            .cloned()
+            .collect();
+        let Some(started) = copied
+            .last()
+            .filter(|e| e.event_type == EventType::WorkflowTaskStarted as i32)
+        else {
             return Err(invalid(format!(
                 "Event {finish} does not end a workflow task: reset to the event after a WorkflowTaskStarted event."
             )));
@@ -165,7 +172,11 @@ impl Engine {
         // The new run: copied events, the failed task, reapplied signals, a new task.
         let started_attrs = match copied.first().and_then(|e| e.attributes.clone()) {
             Some(A::WorkflowExecutionStartedEventAttributes(a)) => a,
-            _ => return Err(Error::Internal("history does not begin with a start".into())),
+            _ => {
+                return Err(Error::Internal(
+                    "history does not begin with a start".into(),
+                ));
+            }
         };
         let now = now_nanos();
         let run_timeout = dur_nanos(&started_attrs.workflow_run_timeout);
@@ -181,7 +192,11 @@ impl Engine {
             memo: started_attrs.memo.clone(),
             search_attributes: started_attrs.search_attributes.clone(),
             execution_expiration: ts_nanos(&started_attrs.workflow_execution_expiration_time),
-            run_expiration: if run_timeout > 0 { now + run_timeout } else { 0 },
+            run_expiration: if run_timeout > 0 {
+                now + run_timeout
+            } else {
+                0
+            },
             last_completed_wft_started_id: copied
                 .iter()
                 .rev()
@@ -190,9 +205,9 @@ impl Engine {
                     _ => None,
                 })
                 .unwrap_or(0),
-            cancel_requested: copied.iter().any(|e| {
-                e.event_type == EventType::WorkflowExecutionCancelRequested as i32
-            }),
+            cancel_requested: copied
+                .iter()
+                .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32),
             started: Some(started_attrs),
             ..Default::default()
         };
@@ -236,10 +251,7 @@ impl Engine {
         let old = if running {
             let mut t = self.begin(&guard);
             t.terminate(&req.reason, None, "history-resetter");
-            Some(t.finish(
-                current_key.clone(),
-                guard.slot.loaded.as_ref().map(|l| l.1),
-            ))
+            Some(t.finish(current_key.clone(), guard.slot.loaded.as_ref().map(|l| l.1)))
         } else {
             None
         };

@@ -290,8 +290,10 @@ impl Engine {
         }
         let mut last = None;
         for _ in 0..8 {
-            match self.try_start(ns, &req, with_signal, conflict, reuse, parent)
-                .await {
+            match self
+                .try_start(ns, &req, with_signal, conflict, reuse, parent)
+                .await
+            {
                 Err(Error::Conflict(m)) => last = Some(m),
                 other => return other,
             }

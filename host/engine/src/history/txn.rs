@@ -81,11 +81,15 @@ fn event_type(a: &Attributes) -> EventType {
         A::StartChildWorkflowExecutionFailedEventAttributes(_) => {
             EventType::StartChildWorkflowExecutionFailed
         }
-        A::ChildWorkflowExecutionStartedEventAttributes(_) => EventType::ChildWorkflowExecutionStarted,
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionStarted
+        }
         A::ChildWorkflowExecutionCompletedEventAttributes(_) => {
             EventType::ChildWorkflowExecutionCompleted
         }
-        A::ChildWorkflowExecutionFailedEventAttributes(_) => EventType::ChildWorkflowExecutionFailed,
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionFailed
+        }
         A::ChildWorkflowExecutionCanceledEventAttributes(_) => {
             EventType::ChildWorkflowExecutionCanceled
         }

@@ -149,14 +149,10 @@ impl Updates {
 
     /// Whether updates wait for a workflow task that is not scheduled yet.
     pub fn waiting(&self, key: &RunKey) -> bool {
-        self.state
-            .lock()
-            .unwrap()
-            .get(&wkey(key))
-            .is_some_and(|l| {
-                l.iter()
-                    .any(|e| !e.sent && matches!(*e.stage.borrow(), Stage::Admitted))
-            })
+        self.state.lock().unwrap().get(&wkey(key)).is_some_and(|l| {
+            l.iter()
+                .any(|e| !e.sent && matches!(*e.stage.borrow(), Stage::Admitted))
+        })
     }
 
     pub fn notify(&self, key: &RunKey, id: &str, stage: Stage) {
@@ -310,13 +306,18 @@ impl Txn<'_> {
             };
             self.update_notices.push((id, Stage::Completed(outcome)));
         } else {
-            return Err(bad(format!("unknown protocol message type {}", body.type_url)));
+            return Err(bad(format!(
+                "unknown protocol message type {}",
+                body.type_url
+            )));
         }
         Ok(())
     }
 }
 
-fn want_stage(p: &Option<temporalio_protos::temporal::api::update::v1::WaitPolicy>) -> LifecycleStage {
+fn want_stage(
+    p: &Option<temporalio_protos::temporal::api::update::v1::WaitPolicy>,
+) -> LifecycleStage {
     p.as_ref()
         .and_then(|p| LifecycleStage::try_from(p.lifecycle_stage).ok())
         .filter(|s| *s != LifecycleStage::Unspecified)
@@ -341,7 +342,8 @@ impl Engine {
 
     /// After a commit: a run that closed for good aborts the updates still waiting.
     pub(crate) fn close_updates(&self, key: &RunKey, ms: &MutableState) {
-        if ms.status != WorkflowExecutionStatus::Running as i32 && ms.new_execution_run_id.is_empty()
+        if ms.status != WorkflowExecutionStatus::Running as i32
+            && ms.new_execution_run_id.is_empty()
         {
             self.inner.updates.abort_all(key);
         }
@@ -396,7 +398,12 @@ impl Engine {
             }
             match self.inner.updates.subscribe(&key, &update_id) {
                 Some(rx) => rx,
-                None if guard.state().updates.iter().any(|u| u.update_id == update_id) => {
+                None if guard
+                    .state()
+                    .updates
+                    .iter()
+                    .any(|u| u.update_id == update_id) =>
+                {
                     // Accepted before a restart: wait for the completion in history.
                     drop(guard);
                     return self.wait_stored_update(&key, &update_id, want, wait).await;
@@ -502,7 +509,10 @@ impl Engine {
         update: UpdateWorkflowExecutionRequest,
         wait: std::time::Duration,
     ) -> std::result::Result<
-        (StartWorkflowExecutionResponse, UpdateWorkflowExecutionResponse),
+        (
+            StartWorkflowExecutionResponse,
+            UpdateWorkflowExecutionResponse,
+        ),
         (usize, Error),
     > {
         let request = update.request.clone().unwrap_or_default();

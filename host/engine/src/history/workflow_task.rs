@@ -276,9 +276,7 @@ impl Engine {
             let name = match &c.attributes {
                 Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => &a.namespace,
                 Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => &a.namespace,
-                Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
-                    &a.namespace
-                }
+                Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => &a.namespace,
                 _ => continue,
             };
             if name.is_empty() || *name == ns.name || out.contains_key(name) {

@@ -4,8 +4,8 @@
 use prost::Message;
 use sundial_api::protos::google::rpc::Status as RpcStatus;
 use sundial_api::protos::temporal::api::errordetails::v1::{
-    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure,
-    QueryFailedFailure, WorkflowExecutionAlreadyStartedFailure,
+    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
+    WorkflowExecutionAlreadyStartedFailure,
 };
 use sundial_engine::Error;
 use tonic::{Code, Status};
@@ -60,9 +60,11 @@ pub fn to_status(e: Error) -> Status {
                 ..Default::default()
             },
         ),
-        Error::QueryFailed { message, failure } => {
-            with_detail(Code::InvalidArgument, message, QueryFailedFailure { failure })
-        }
+        Error::QueryFailed { message, failure } => with_detail(
+            Code::InvalidArgument,
+            message,
+            QueryFailedFailure { failure },
+        ),
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Unimplemented(m) => Status::unimplemented(m),

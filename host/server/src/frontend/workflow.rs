@@ -659,8 +659,10 @@ fn multi_operation_failure(failed: usize, st: Status) -> Status {
                 OperationStatus {
                     code: tonic::Code::Aborted as i32,
                     message: "Operation was aborted.".into(),
-                    details: vec![prost_types::Any::from_msg(&MultiOperationExecutionAborted {})
-                        .expect("encodes")],
+                    details: vec![
+                        prost_types::Any::from_msg(&MultiOperationExecutionAborted {})
+                            .expect("encodes"),
+                    ],
                 }
             }
         })
