@@ -29,7 +29,7 @@ pub enum Error {
     #[error("{message}")]
     QueryFailed {
         message: String,
-        failure: Option<temporalio_protos::temporal::api::failure::v1::Failure>,
+        failure: Option<Box<temporalio_protos::temporal::api::failure::v1::Failure>>,
     },
     #[error("{0}")]
     DeadlineExceeded(String),

@@ -183,7 +183,7 @@ impl Matching {
         q.seen
             .retain(|_, t| now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR);
         let mut out: Vec<_> = q.seen.iter().map(|(id, t)| (id.clone(), *t)).collect();
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|p| std::cmp::Reverse(p.1));
         out
     }
 

@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn every_minute_waits_for_the_next_minute() {
         let s = parse("* * * * *").unwrap();
-        let start = 1_700_000_000 * SECOND + 15 * SECOND; // :15 past some minute boundary?
+        let start = 1_700_000_000 * SECOND + 15 * SECOND;
         let b = s.backoff(start, start).unwrap();
         assert!(b > 0 && b <= MIN, "{b}");
         assert_eq!((start + b) % MIN, 0);

@@ -82,6 +82,7 @@ impl Txn<'_> {
 }
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn signal_locked(
         &self,
         guard: &mut RunGuard,

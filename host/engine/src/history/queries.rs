@@ -36,7 +36,7 @@ pub(crate) enum Answer {
     Answered(Option<Payloads>),
     Failed {
         message: String,
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
 }
 
@@ -130,7 +130,7 @@ fn result_answer(r: &WorkflowQueryResult) -> Answer {
     } else {
         Answer::Failed {
             message: r.error_message.clone(),
-            failure: r.failure.clone(),
+            failure: r.failure.clone().map(Box::new),
         }
     }
 }
@@ -339,7 +339,7 @@ impl Engine {
         } else {
             Answer::Failed {
                 message: req.error_message,
-                failure: req.failure,
+                failure: req.failure.map(Box::new),
             }
         };
         self.inner.queries.answer(&t.query_id, answer);

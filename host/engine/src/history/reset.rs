@@ -259,9 +259,8 @@ impl Engine {
             from_run_id: current_id,
             run_id: new_run_id.clone(),
         });
-        match old {
-            Some(old) => parts.push((Some(&mut guard), old)),
-            None => {}
+        if let Some(old) = old {
+            parts.push((Some(&mut guard), old));
         }
         parts.push((None, staged_new));
         self.commit_staged(shard, &base_key.workflow_id, current, parts)

@@ -43,7 +43,7 @@ use sundial_store::RunKey;
 pub(crate) enum Stage {
     Admitted,
     Accepted,
-    Completed(Outcome),
+    Completed(Box<Outcome>),
     /// The workflow closed before the update was accepted.
     Aborted,
 }
@@ -296,15 +296,18 @@ impl Txn<'_> {
             let u = &mut self.ms.updates[idx];
             u.completed_event_id = event_id;
             u.outcome = r.outcome.clone();
-            self.update_notices
-                .push((id, Stage::Completed(r.outcome.unwrap_or_default())));
+            self.update_notices.push((
+                id,
+                Stage::Completed(Box::new(r.outcome.unwrap_or_default())),
+            ));
         } else if is_type::<Rejection>(body) {
             let r = Rejection::decode(body.value.as_slice())
                 .map_err(|e| bad(format!("bad rejection: {e}")))?;
             let outcome = Outcome {
                 value: Some(outcome::Value::Failure(r.failure.unwrap_or_default())),
             };
-            self.update_notices.push((id, Stage::Completed(outcome)));
+            self.update_notices
+                .push((id, Stage::Completed(Box::new(outcome))));
         } else {
             return Err(bad(format!(
                 "unknown protocol message type {}",
@@ -326,7 +329,7 @@ fn want_stage(
 
 fn stage_of(u: &UpdateInfo) -> Stage {
     if u.completed_event_id > 0 {
-        Stage::Completed(u.outcome.clone().unwrap_or_default())
+        Stage::Completed(Box::new(u.outcome.clone().unwrap_or_default()))
     } else {
         Stage::Accepted
     }
@@ -585,7 +588,7 @@ fn update_response(key: &RunKey, update_id: &str, stage: Stage) -> UpdateWorkflo
     let (stage, outcome) = match stage {
         Stage::Admitted => (LifecycleStage::Admitted, None),
         Stage::Accepted => (LifecycleStage::Accepted, None),
-        Stage::Completed(o) => (LifecycleStage::Completed, Some(o)),
+        Stage::Completed(o) => (LifecycleStage::Completed, Some(*o)),
         Stage::Aborted => (LifecycleStage::Completed, None),
     };
     UpdateWorkflowExecutionResponse {

@@ -206,9 +206,8 @@ impl Engine {
         wft.request_id = request_id;
         wft.identity = identity.to_string();
         txn.ms.workflow_task = Some(wft.clone());
-        let transient = txn.transient_events();
         let transient = if txn.ms.transient_wft {
-            transient
+            txn.transient_events()
         } else {
             Vec::new()
         };

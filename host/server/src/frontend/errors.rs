@@ -63,7 +63,9 @@ pub fn to_status(e: Error) -> Status {
         Error::QueryFailed { message, failure } => with_detail(
             Code::InvalidArgument,
             message,
-            QueryFailedFailure { failure },
+            QueryFailedFailure {
+                failure: failure.map(|f| *f),
+            },
         ),
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
