@@ -52,17 +52,7 @@ class Target:
 
 #: Scenarios where Sundial is known to differ from the real server, with the reason. On a
 #: Sundial target they are expected to fail (strictly: once fixed, they must be taken off).
-KNOWN_DIFFERENCES = {
-    "test_updates.py::test_validator_rejection_leaves_no_events": (
-        "rejected updates: Sundial writes the update's workflow task (no speculative tasks yet)"
-    ),
-    "test_updates.py::test_unknown_update_name_is_rejected": (
-        "rejected updates: Sundial writes the update's workflow task (no speculative tasks yet)"
-    ),
-    "test_compare_interactive.py::test_interactive_history_matches_reference[update_rejected]": (
-        "rejected updates: Sundial writes the update's workflow task (no speculative tasks yet)"
-    ),
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

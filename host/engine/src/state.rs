@@ -102,10 +102,6 @@ pub struct MutableState {
     /// retried task, like Temporal's transient workflow task).
     #[prost(bool, tag = "34")]
     pub transient_wft: bool,
-    /// The sticky worker's cache is ahead of history (a speculative task it ran was dropped):
-    /// send the next workflow task to the normal queue, with the whole history.
-    #[prost(bool, tag = "35")]
-    pub sticky_stale: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -333,11 +333,9 @@ impl<'a> Txn<'a> {
         self.schedule_wft(attempt, false);
     }
 
-    /// Schedules a workflow task that only delivers updates. Temporal makes it speculative
-    /// (no events if every update is rejected); Sundial writes it like any task for now: the
-    /// SDK's cache did not follow the dropped events (see `WorkflowTaskInfo::speculative`).
+    /// Schedules a workflow task that only delivers updates (see `WorkflowTaskInfo`).
     pub fn schedule_speculative_workflow_task(&mut self) {
-        self.schedule_wft(1, false);
+        self.schedule_wft(1, true);
     }
 
     fn schedule_wft(&mut self, attempt: i32, speculative: bool) {
@@ -349,7 +347,6 @@ impl<'a> Txn<'a> {
         // goes there only while its worker polls, else straight to the normal queue.
         let has_sticky = !self.ms.sticky_task_queue.is_empty();
         let sticky = has_sticky
-            && !std::mem::take(&mut self.ms.sticky_stale)
             && self
                 .engine
                 .inner

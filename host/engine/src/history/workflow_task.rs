@@ -381,13 +381,17 @@ impl Engine {
             }
             txn.ms.workflow_task = None;
             txn.ms.transient_wft = false;
-            txn.ms.sticky_stale = wft.sticky;
             self.inner.updates.unsend_except(&key, &txn.update_notices);
             if self.inner.updates.waiting(&key) {
                 txn.schedule_speculative_workflow_task();
             }
+            let reset_to = txn.ms.last_completed_wft_started_id;
             self.commit(&mut guard, txn).await?;
-            return Ok(Default::default());
+            // The worker rolls its state back to the last task that was written.
+            return Ok(RespondWorkflowTaskCompletedResponse {
+                reset_history_event_id: reset_to,
+                ..Default::default()
+            });
         }
         txn.write_transient();
         let completed_id = txn.add(WorkflowTaskCompletedEventAttributes {
