@@ -45,7 +45,9 @@ use super::txn::BUFFERED_EVENT_ID;
 use super::{Engine, Txn};
 use crate::error::{Error, Result};
 type CmdResult<T> = std::result::Result<T, CommandError>;
-use crate::state::{ChildInfo, ExternalCancelInfo, ExternalSignalInfo, Task, TaskKind};
+use crate::state::{
+    ChildInfo, ExternalCancelInfo, ExternalSignalInfo, MutableState, Task, TaskKind,
+};
 use crate::time::valid_duration;
 use sundial_store::RunKey;
 
@@ -397,32 +399,72 @@ impl Engine {
         self.commit(&mut guard, txn).await
     }
 
+    /// The still-pending request `find` picks from a running source run.
+    async fn pending_external<T: Clone>(
+        &self,
+        key: &RunKey,
+        find: impl Fn(&MutableState) -> Option<&T>,
+    ) -> Result<Option<T>> {
+        let guard = self.lock(key).await?;
+        let ms = guard.state();
+        if ms.status != WorkflowExecutionStatus::Running as i32 {
+            return Ok(None);
+        }
+        Ok(find(ms).cloned())
+    }
+
+    /// Locks the run a request from `source` is for (only a child of it, if so asked).
+    async fn lock_target(
+        &self,
+        source: &RunKey,
+        namespace_id: &str,
+        exec: &WorkflowExecution,
+        child_only: bool,
+    ) -> Result<super::RunGuard> {
+        let target = self.resolve(namespace_id, exec).await?;
+        let g = self.lock(&target).await?;
+        if child_only && !is_child_of(g.state(), source) {
+            return Err(Error::NotFound("not a child of the sender".into()));
+        }
+        Ok(g)
+    }
+
+    /// Writes a request's outcome into the source run, if `take` still finds it pending there.
+    async fn record_external(
+        &self,
+        key: &RunKey,
+        take: impl FnOnce(&mut MutableState) -> bool,
+        event: Attributes,
+    ) -> Result<()> {
+        let mut guard = self.lock(key).await?;
+        let mut txn = self.begin(&guard);
+        if !txn.running() || !take(&mut txn.ms) {
+            return Ok(());
+        }
+        txn.add_external(event);
+        txn.schedule_workflow_task(1);
+        self.commit(&mut guard, txn).await
+    }
+
     async fn signal_external(&self, task: &Task) -> Result<()> {
         let key = source_key(task);
-        let info = {
-            let guard = self.lock(&key).await?;
-            let ms = guard.state();
-            match ms
-                .external_signals
-                .iter()
-                .find(|s| s.initiated_event_id == task.event_id)
-            {
-                Some(s) if ms.status == WorkflowExecutionStatus::Running as i32 => s.clone(),
-                _ => return Ok(()),
-            }
+        let id = task.event_id;
+        let Some(info) = self
+            .pending_external(&key, |ms| {
+                ms.external_signals
+                    .iter()
+                    .find(|s| s.initiated_event_id == id)
+            })
+            .await?
+        else {
+            return Ok(());
         };
         let a = info.initiated.clone().unwrap_or_default();
         let exec = a.workflow_execution.clone().unwrap_or_default();
-        let source = WorkflowExecution {
-            workflow_id: key.workflow_id.clone(),
-            run_id: key.run_id.clone(),
-        };
         let delivered = async {
-            let target = self.resolve(&a.namespace_id, &exec).await?;
-            let mut g = self.lock(&target).await?;
-            if a.child_workflow_only && !is_child_of(g.state(), &key) {
-                return Err(Error::NotFound("not a child of the sender".into()));
-            }
+            let mut g = self
+                .lock_target(&key, &a.namespace_id, &exec, a.child_workflow_only)
+                .await?;
             self.signal_locked(
                 &mut g,
                 &a.signal_name,
@@ -430,83 +472,63 @@ impl Engine {
                 "history-service",
                 a.header.clone(),
                 &info.request_id,
-                Some(source),
+                Some(source_execution(&key)),
             )
             .await
         }
         .await;
-        let failed = match delivered {
-            Ok(()) => None,
-            Err(Error::NotFound(_)) | Err(Error::InvalidArgument(_)) => {
-                Some(SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound)
-            }
-            Err(Error::NamespaceNotFound { .. }) => {
-                Some(SignalExternalWorkflowExecutionFailedCause::NamespaceNotFound)
-            }
-            Err(e) => return Err(e),
-        };
-        let mut guard = self.lock(&key).await?;
-        let mut txn = self.begin(&guard);
-        let Some(idx) = txn
-            .ms
-            .external_signals
-            .iter()
-            .position(|s| s.initiated_event_id == task.event_id)
-        else {
-            return Ok(());
-        };
-        if !txn.running() {
-            return Ok(());
-        }
-        txn.ms.external_signals.remove(idx);
-        match failed {
-            None => txn.add_external(ExternalWorkflowExecutionSignaledEventAttributes {
-                initiated_event_id: task.event_id,
+        let event: Attributes = match missing_target(delivered)? {
+            None => ExternalWorkflowExecutionSignaledEventAttributes {
+                initiated_event_id: id,
                 namespace: a.namespace.clone(),
                 namespace_id: a.namespace_id.clone(),
                 workflow_execution: Some(exec),
                 control: a.control.clone(),
-            }),
-            Some(cause) => txn.add_external(SignalExternalWorkflowExecutionFailedEventAttributes {
-                cause: cause as i32,
+            }
+            .into(),
+            Some(namespace_missing) => SignalExternalWorkflowExecutionFailedEventAttributes {
+                cause: if namespace_missing {
+                    SignalExternalWorkflowExecutionFailedCause::NamespaceNotFound
+                } else {
+                    SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                } as i32,
+                // The real server leaves this unset on the failure event.
                 workflow_task_completed_event_id: 0,
                 namespace: a.namespace.clone(),
                 namespace_id: a.namespace_id.clone(),
                 workflow_execution: Some(exec),
-                initiated_event_id: task.event_id,
+                initiated_event_id: id,
                 control: a.control.clone(),
-            }),
+            }
+            .into(),
         };
-        txn.schedule_workflow_task(1);
-        self.commit(&mut guard, txn).await
+        let take = |ms: &mut MutableState| {
+            let before = ms.external_signals.len();
+            ms.external_signals.retain(|s| s.initiated_event_id != id);
+            ms.external_signals.len() < before
+        };
+        self.record_external(&key, take, event).await
     }
 
     async fn cancel_external(&self, task: &Task) -> Result<()> {
         let key = source_key(task);
-        let info = {
-            let guard = self.lock(&key).await?;
-            let ms = guard.state();
-            match ms
-                .external_cancels
-                .iter()
-                .find(|s| s.initiated_event_id == task.event_id)
-            {
-                Some(s) if ms.status == WorkflowExecutionStatus::Running as i32 => s.clone(),
-                _ => return Ok(()),
-            }
+        let id = task.event_id;
+        let Some(info) = self
+            .pending_external(&key, |ms| {
+                ms.external_cancels
+                    .iter()
+                    .find(|s| s.initiated_event_id == id)
+            })
+            .await?
+        else {
+            return Ok(());
         };
         let a = info.initiated.clone().unwrap_or_default();
         let exec = a.workflow_execution.clone().unwrap_or_default();
-        let source = WorkflowExecution {
-            workflow_id: key.workflow_id.clone(),
-            run_id: key.run_id.clone(),
-        };
         let delivered = async {
-            let target = self.resolve(&a.namespace_id, &exec).await?;
-            let mut g = self.lock(&target).await?;
-            if a.child_workflow_only && !is_child_of(g.state(), &key) {
-                return Err(Error::NotFound("not a child of the sender".into()));
-            }
+            let mut g = self
+                .lock_target(&key, &a.namespace_id, &exec, a.child_workflow_only)
+                .await?;
             // Like Temporal: asking a closed workflow to cancel counts as delivered.
             if g.state().status != WorkflowExecutionStatus::Running as i32 {
                 return Ok(());
@@ -516,56 +538,40 @@ impl Engine {
                 &a.reason,
                 "history-service",
                 &info.request_id,
-                Some((task.event_id, source)),
+                Some((id, source_execution(&key))),
             )
             .await
         }
         .await;
-        let failed = match delivered {
-            Ok(()) => None,
-            Err(Error::NotFound(_)) | Err(Error::InvalidArgument(_)) => {
-                Some(CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound)
-            }
-            Err(Error::NamespaceNotFound { .. }) => {
-                Some(CancelExternalWorkflowExecutionFailedCause::NamespaceNotFound)
-            }
-            Err(e) => return Err(e),
-        };
-        let mut guard = self.lock(&key).await?;
-        let mut txn = self.begin(&guard);
-        let Some(idx) = txn
-            .ms
-            .external_cancels
-            .iter()
-            .position(|s| s.initiated_event_id == task.event_id)
-        else {
-            return Ok(());
-        };
-        if !txn.running() {
-            return Ok(());
-        }
-        txn.ms.external_cancels.remove(idx);
-        match failed {
-            None => txn.add_external(ExternalWorkflowExecutionCancelRequestedEventAttributes {
-                initiated_event_id: task.event_id,
+        let event: Attributes = match missing_target(delivered)? {
+            None => ExternalWorkflowExecutionCancelRequestedEventAttributes {
+                initiated_event_id: id,
                 namespace: a.namespace.clone(),
                 namespace_id: a.namespace_id.clone(),
                 workflow_execution: Some(exec),
-            }),
-            Some(cause) => txn.add_external(
-                RequestCancelExternalWorkflowExecutionFailedEventAttributes {
-                    cause: cause as i32,
-                    workflow_task_completed_event_id: 0,
-                    namespace: a.namespace.clone(),
-                    namespace_id: a.namespace_id.clone(),
-                    workflow_execution: Some(exec),
-                    initiated_event_id: task.event_id,
-                    control: a.control.clone(),
-                },
-            ),
+            }
+            .into(),
+            Some(namespace_missing) => RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+                cause: if namespace_missing {
+                    CancelExternalWorkflowExecutionFailedCause::NamespaceNotFound
+                } else {
+                    CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                } as i32,
+                workflow_task_completed_event_id: 0,
+                namespace: a.namespace.clone(),
+                namespace_id: a.namespace_id.clone(),
+                workflow_execution: Some(exec),
+                initiated_event_id: id,
+                control: a.control.clone(),
+            }
+            .into(),
         };
-        txn.schedule_workflow_task(1);
-        self.commit(&mut guard, txn).await
+        let take = |ms: &mut MutableState| {
+            let before = ms.external_cancels.len();
+            ms.external_cancels.retain(|s| s.initiated_event_id != id);
+            ms.external_cancels.len() < before
+        };
+        self.record_external(&key, take, event).await
     }
 
     /// A child run closed for good: record its outcome in the parent.
@@ -741,8 +747,26 @@ impl Engine {
     }
 }
 
+fn source_execution(key: &RunKey) -> WorkflowExecution {
+    WorkflowExecution {
+        workflow_id: key.workflow_id.clone(),
+        run_id: key.run_id.clone(),
+    }
+}
+
+/// Sorts a delivery's result: `Ok(None)` delivered, `Ok(Some(namespace_missing))` the target
+/// does not exist (or is closed), `Err` a failure worth retrying.
+fn missing_target(delivered: Result<()>) -> Result<Option<bool>> {
+    match delivered {
+        Ok(()) => Ok(None),
+        Err(Error::NotFound(_)) | Err(Error::InvalidArgument(_)) => Ok(Some(false)),
+        Err(Error::NamespaceNotFound { .. }) => Ok(Some(true)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `ms` is a run started as a child of the run `parent`.
-fn is_child_of(ms: &crate::state::MutableState, parent: &RunKey) -> bool {
+fn is_child_of(ms: &MutableState, parent: &RunKey) -> bool {
     ms.started
         .as_ref()
         .and_then(|s| s.parent_workflow_execution.as_ref())
