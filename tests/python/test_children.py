@@ -14,6 +14,8 @@ from temporalio.api.enums.v1 import (
     RetryState,
     StartChildWorkflowExecutionFailedCause,
 )
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from helpers import event_type_name, history_event_types, history_events, new_worker, unique, wait_for_event, wait_until
@@ -383,3 +385,25 @@ async def test_parent_close_policy_abandon(client: Client) -> None:
             await child.terminate(reason="cleanup")
     assert (await history_event_types(child))[-1] == "WorkflowExecutionTerminated"
 
+
+
+async def test_describe_lists_pending_children(client: Client) -> None:
+    """While the parent waits on a child, describing the parent lists that child."""
+    tq = unique("tq")
+    child_id = unique("child")
+    call = ChildCall("ChildEchoWorkflow", child_id, ["x"], task_queue=unique("tq-nobody"))
+    async with new_worker(client, tq, WORKFLOWS):
+        parent = await client.start_workflow(ParentWorkflow.run, call, id=unique("parent"), task_queue=tq)
+        await wait_for_event(parent, "ChildWorkflowExecutionStarted")
+        desc = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=parent.id)
+            )
+        )
+        assert [c.workflow_id for c in desc.pending_children] == [child_id]
+        pending = desc.pending_children[0]
+        assert pending.workflow_type_name == "ChildEchoWorkflow"
+        assert pending.initiated_id == 5
+        assert pending.run_id
+        assert pending.parent_close_policy == ParentClosePolicy.PARENT_CLOSE_POLICY_TERMINATE
+        await parent.terminate()

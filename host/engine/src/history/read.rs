@@ -9,8 +9,8 @@ use temporalio_protos::temporal::api::{
     },
     history::v1::{History, HistoryEvent},
     workflow::v1::{
-        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
-        WorkflowExecutionInfo,
+        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
+        WorkflowExecutionConfig, WorkflowExecutionInfo,
     },
     workflowservice::v1::{
         CountWorkflowExecutionsResponse, DescribeWorkflowExecutionRequest,
@@ -208,6 +208,20 @@ impl Engine {
             workflow_execution_info: Some(execution_info(&ms)),
             pending_activities,
             pending_workflow_task,
+            pending_children: ms
+                .children
+                .iter()
+                .map(|c| {
+                    let i = c.initiated.clone().unwrap_or_default();
+                    PendingChildExecutionInfo {
+                        workflow_id: i.workflow_id,
+                        run_id: c.run_id.clone(),
+                        workflow_type_name: i.workflow_type.map(|t| t.name).unwrap_or_default(),
+                        initiated_id: c.initiated_event_id,
+                        parent_close_policy: i.parent_close_policy,
+                    }
+                })
+                .collect(),
             ..Default::default()
         })
     }
