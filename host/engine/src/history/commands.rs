@@ -372,7 +372,7 @@ impl Txn<'_> {
                     self.cancel_external_command(a, completed_id)?
                 }
                 C::ProtocolMessageCommandAttributes(a) => {
-                    self.protocol_message_command(&a.message_id, completed_id, &mut fx)?
+                    self.protocol_message_command(&a.message_id)?
                 }
                 other => {
                     let name = format!("{other:?}");

@@ -367,13 +367,11 @@ impl Engine {
             },
             ..attrs
         };
-        let cron_delay = super::cron::parse(&req.cron_schedule)
-            .ok()
-            .filter(|_| !req.cron_schedule.is_empty())
-            .and_then(|s| {
-                let now = now_nanos();
-                s.backoff(now, now)
-            });
+        // An empty schedule does not parse: no cron delay.
+        let cron_delay = super::cron::parse(&req.cron_schedule).ok().and_then(|s| {
+            let now = now_nanos();
+            s.backoff(now, now)
+        });
         NewRun {
             attrs,
             request_id: req.request_id.clone(),

@@ -31,7 +31,7 @@ use temporalio_protos::temporal::api::{
 };
 use tokio::sync::watch;
 
-use super::commands::{CommandError, Effects};
+use super::commands::CommandError;
 use super::{Engine, Txn};
 use crate::error::{Error, Result, invalid};
 use crate::namespace::Namespace;
@@ -235,8 +235,6 @@ impl Txn<'_> {
     pub fn protocol_message_command(
         &mut self,
         message_id: &str,
-        _completed_id: i64,
-        _fx: &mut Effects,
     ) -> std::result::Result<(), CommandError> {
         let Some(pos) = self.messages.iter().position(|m| m.id == message_id) else {
             return Err(bad(format!("no protocol message with id {message_id}")));
