@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -155,3 +159,66 @@ async def run_cli(cli: str, *args: str, timeout: float = 30.0) -> CliResult:
         await proc.wait()
         raise AssertionError(f"CLI timed out: {cli} {' '.join(args)}")
     return CliResult(proc.returncode or 0, out.decode(), err.decode())
+
+
+# ---------------------------------------------------------------------------
+# Visibility
+# ---------------------------------------------------------------------------
+
+
+async def new_namespace(client: Client, prefix: str, search_attributes: dict[str, int]) -> Client:
+    """Registers a fresh namespace with these custom search attributes (name -> IndexedValueType)
+    and returns a client for it once the server accepts queries on all of them."""
+    name = unique(prefix)
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    if search_attributes:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=name, search_attributes=search_attributes)
+        )
+    ns_client = Client(client.service_client, namespace=name)
+    probe = " AND ".join(f"{attribute} IS NULL" for attribute in search_attributes) or "WorkflowId IS NOT NULL"
+
+    async def usable() -> bool:
+        try:
+            await ns_client.count_workflows(probe)
+        except RPCError:
+            return False
+        return True
+
+    await wait_until(usable, timeout=30, interval=0.2, what=f"namespace {name} and its search attributes")
+    return ns_client
+
+
+async def list_ids(client: Client, query: str = "", page_size: int = 1000) -> list[str]:
+    """Workflow ids (one per run) that List returns for `query`, all pages, in order."""
+    return [w.id async for w in client.list_workflows(query, page_size=page_size)]
+
+
+async def wait_for_ids(client: Client, query: str, expected: list[str], timeout: float = 10.0) -> None:
+    """Waits until List returns exactly `expected` (visibility is eventually consistent)."""
+    seen: list[str] = []
+
+    async def matches() -> bool:
+        seen[:] = await list_ids(client, query)
+        return seen == expected
+
+    try:
+        await wait_until(matches, timeout=timeout, interval=0.1, what=f"list {query!r}")
+    except AssertionError as err:
+        raise AssertionError(f"{err}: last saw {seen}, expected {expected}") from None
+
+
+async def wait_for_count(client: Client, query: str, expected: int, timeout: float = 10.0) -> None:
+    """Waits until Count returns `expected` for `query`."""
+    seen: list[int] = []
+
+    async def matches() -> bool:
+        seen[:] = [(await client.count_workflows(query)).count]
+        return seen[0] == expected
+
+    try:
+        await wait_until(matches, timeout=timeout, interval=0.1, what=f"count {query!r}")
+    except AssertionError as err:
+        raise AssertionError(f"{err}: last saw {seen}, expected {expected}") from None

@@ -14,7 +14,9 @@ pub mod state;
 pub mod time;
 
 pub use error::{Error, Result};
-pub use history::{ActivityRef, Engine};
+pub use history::{
+    ActivityRef, Engine, MAX_PAGE_SIZE, closed_query, open_query, validate_search_attributes,
+};
 
 /// Engine settings.
 #[derive(Clone, Debug)]

@@ -19,6 +19,7 @@ use temporalio_protos::temporal::api::{
 use crate::error::{Error, Result, invalid};
 use crate::state::NamespaceRecord;
 use crate::time::{SECOND, dur, dur_nanos};
+use sundial_visquery::ValueType;
 
 pub const DAY: i64 = 24 * 3600 * SECOND;
 /// Retention when a registration does not set one (the documented default).
@@ -37,11 +38,27 @@ pub struct Namespace {
     pub name: String,
     pub retention_nanos: i64,
     pub state: i32,
+    /// Custom search attributes registered in this namespace.
+    pub search_attributes: HashMap<String, ValueType>,
     record: NamespaceRecord,
     version: i64,
 }
 
+impl sundial_visquery::Schema for Namespace {
+    fn custom_type(&self, name: &str) -> Option<ValueType> {
+        self.search_attributes.get(name).copied()
+    }
+}
+
 impl Namespace {
+    /// The type of an attribute a workflow may set: custom, or predefined by the server.
+    pub fn attribute_type(&self, name: &str) -> Option<ValueType> {
+        self.search_attributes
+            .get(name)
+            .copied()
+            .or_else(|| sundial_visquery::predefined_type(name))
+    }
+
     pub fn describe(&self) -> DescribeNamespaceResponse {
         DescribeNamespaceResponse {
             namespace_info: self.record.info.clone(),
@@ -114,11 +131,17 @@ impl Registry {
         let record = NamespaceRecord::decode(row.data.as_slice())?;
         let config = record.config.clone().unwrap_or_default();
         let state = record.info.as_ref().map(|i| i.state).unwrap_or_default();
+        let search_attributes = record
+            .search_attributes
+            .iter()
+            .filter_map(|(n, t)| Some((n.clone(), ValueType::from_i32(*t)?)))
+            .collect();
         Ok(Arc::new(Namespace {
             id: row.id.clone(),
             name: row.name.clone(),
             retention_nanos: dur_nanos(&config.workflow_execution_retention_ttl),
             state,
+            search_attributes,
             record,
             version: row.version,
         }))
@@ -169,6 +192,11 @@ impl Registry {
         let ns = Self::decode(&row)?;
         self.remember(ns.clone());
         Ok(ns)
+    }
+
+    /// A namespace the cache holds (every request resolves its namespace first).
+    pub fn cached_by_id(&self, id: &str) -> Option<Arc<Namespace>> {
+        self.by_id.read().unwrap().get(id).cloned()
     }
 
     /// Retention of a namespace known to the cache (1 day if it is not, as Temporal assumes).
@@ -238,6 +266,7 @@ impl Registry {
             config_version: 0,
             failover_version: 0,
             is_global: false,
+            search_attributes: Default::default(),
         };
         let row = NamespaceRow {
             id,
@@ -421,6 +450,105 @@ impl Registry {
                 failover_version: d.failover_version,
                 is_global_namespace: d.is_global_namespace,
             });
+        }
+        Err(Error::Unavailable(
+            "namespace update kept conflicting; try again".into(),
+        ))
+    }
+
+    /// Registers custom search attributes (OperatorService.AddSearchAttributes). As on
+    /// Temporal, adding a name that exists changes nothing, whatever the type asked for.
+    pub async fn add_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: &HashMap<String, i32>,
+    ) -> Result<()> {
+        if namespace.is_empty() {
+            return Err(invalid("Namespace is not set on request."));
+        }
+        if attributes.is_empty() {
+            return Err(invalid("SearchAttributes are not set on request."));
+        }
+        let mut checked = Vec::new();
+        for (name, ty) in attributes {
+            if sundial_visquery::is_reserved(name) {
+                return Err(invalid(format!(
+                    "Search attribute {name} is reserved by system."
+                )));
+            }
+            let ty = ValueType::from_i32(*ty).ok_or_else(|| {
+                invalid(if *ty == 0 {
+                    "Unable to create search attributes: cannot have more than 0 search attribute of type Unspecified.".to_string()
+                } else {
+                    format!("Unknown search attribute type: {ty}")
+                })
+            })?;
+            checked.push((name.clone(), ty));
+        }
+        self.change_record(namespace, |record| {
+            let mut changed = false;
+            for (name, ty) in &checked {
+                if !record.search_attributes.contains_key(name) {
+                    record.search_attributes.insert(name.clone(), *ty as i32);
+                    changed = true;
+                }
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Unregisters custom search attributes (OperatorService.RemoveSearchAttributes); names
+    /// that are not registered are ignored, as on Temporal.
+    pub async fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()> {
+        if namespace.is_empty() {
+            return Err(invalid("Namespace is not set on request."));
+        }
+        if names.is_empty() {
+            return Err(invalid("SearchAttributes are not set on request."));
+        }
+        if let Some(name) = names.iter().find(|n| sundial_visquery::is_reserved(n)) {
+            return Err(invalid(format!(
+                "Unable to remove non-custom search attributes: {name}."
+            )));
+        }
+        self.change_record(namespace, |record| {
+            let before = record.search_attributes.len();
+            for name in names {
+                record.search_attributes.remove(name);
+            }
+            Ok(record.search_attributes.len() != before)
+        })
+        .await
+    }
+
+    /// Applies `change` to the stored record (retried on concurrent updates); `change`
+    /// returns whether anything changed.
+    async fn change_record(
+        &self,
+        namespace: &str,
+        change: impl Fn(&mut NamespaceRecord) -> Result<bool>,
+    ) -> Result<()> {
+        for _ in 0..5 {
+            let ns = self.fresh_by_name(namespace).await?;
+            let mut record = ns.record.clone();
+            if !change(&mut record)? {
+                return Ok(());
+            }
+            let row = NamespaceRow {
+                id: ns.id.clone(),
+                name: ns.name.clone(),
+                data: record.encode_to_vec(),
+                version: ns.version + 1,
+            };
+            match self.store.update_namespace(&row, ns.version).await {
+                Ok(()) => {
+                    self.remember(Self::decode(&row)?);
+                    return Ok(());
+                }
+                Err(sundial_store::Error::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
         Err(Error::Unavailable(
             "namespace update kept conflicting; try again".into(),

@@ -263,6 +263,8 @@ pub enum TaskKind {
     ParentClosePolicy = 13,
     /// A query for a worker (never stored; lives only in matching).
     Query = 14,
+    /// Write the run's visibility record (`visibility_info`), versioned by the task id.
+    Visibility = 15,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.
@@ -304,6 +306,9 @@ pub struct Task {
     /// Query tasks: the query's id.
     #[prost(string, tag = "15")]
     pub query_id: String,
+    /// Visibility tasks: the encoded `WorkflowExecutionInfo` to index.
+    #[prost(bytes = "vec", tag = "16")]
+    pub visibility_info: Vec<u8>,
 }
 
 impl Task {
@@ -355,6 +360,9 @@ pub struct NamespaceRecord {
     pub failover_version: i64,
     #[prost(bool, tag = "6")]
     pub is_global: bool,
+    /// Custom search attributes: name → `IndexedValueType`.
+    #[prost(map = "string, int32", tag = "7")]
+    pub search_attributes: std::collections::HashMap<String, i32>,
 }
 
 /// Page token of GetWorkflowExecutionHistory.
@@ -366,11 +374,14 @@ pub struct HistoryPageToken {
     pub next_event_id: i64,
 }
 
-/// Page token of ListWorkflowExecutions.
+/// Page token of ListWorkflowExecutions: the last row's position in the listing order.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ListPageToken {
     #[prost(int64, tag = "1")]
     pub start_time: i64,
     #[prost(string, tag = "2")]
     pub run_id: String,
+    /// Close time, or i64::MAX while running.
+    #[prost(int64, tag = "3")]
+    pub sort_time: i64,
 }

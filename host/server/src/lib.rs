@@ -144,8 +144,8 @@ pub async fn start(
         // path (python-sdk benchmark: 3.0 → 1.9 ms per workflow), and clients on loopback or a
         // LAN gain nothing from it.
         .accept_compressed(CompressionEncoding::Gzip);
-    let operator =
-        OperatorServiceServer::new(OperatorHandler).accept_compressed(CompressionEncoding::Gzip);
+    let operator = OperatorServiceServer::new(OperatorHandler { fe: fe.clone() })
+        .accept_compressed(CompressionEncoding::Gzip);
     let admin_addr = match &config.admin.listen {
         Some(listen) => Some(
             admin::serve(listen, plugins.clone(), registry)

@@ -129,9 +129,6 @@ impl SqlStore {
             }
             q.execute(&mut *tx).await?;
         }
-        for v in commits.iter().flat_map(|c| &c.visibility) {
-            self.upsert_visibility(&mut tx, v).await?;
-        }
         tx.commit().await?;
         Ok(())
     }

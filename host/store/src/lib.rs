@@ -9,8 +9,10 @@
 
 mod group_commit;
 mod sql;
+mod visibility;
 
 use async_trait::async_trait;
+pub use sundial_visquery::{Filter, GroupBy, Value, ValueType};
 
 pub use sql::{Backend, SqlStore};
 
@@ -124,24 +126,9 @@ pub struct TaskRow {
     pub data: Vec<u8>,
 }
 
-/// The searchable columns of a run plus its encoded summary.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VisibilityRow {
-    pub namespace_id: String,
-    pub run_id: String,
-    pub workflow_id: String,
-    pub workflow_type: String,
-    pub task_queue: String,
-    pub status: i32,
-    /// Unix nanos.
-    pub start_time: i64,
-    /// Unix nanos; 0 while running.
-    pub close_time: i64,
-    pub data: Vec<u8>,
-}
-
 /// Everything one workflow state change writes, committed in one transaction fenced on the
-/// shard's range id: execution rows, the current pointer, history, tasks and visibility.
+/// shard's range id: execution rows, the current pointer, history and tasks. (Visibility is
+/// written later, from the tasks, through [`VisibilityStore`].)
 #[derive(Clone, Debug, Default)]
 pub struct WorkflowCommit {
     pub shard_id: i32,
@@ -152,7 +139,6 @@ pub struct WorkflowCommit {
     pub executions: Vec<ExecutionWrite>,
     pub history: Vec<HistoryBatch>,
     pub tasks: Vec<TaskRow>,
-    pub visibility: Vec<VisibilityRow>,
 }
 
 #[async_trait]
@@ -179,39 +165,98 @@ pub trait ExecutionStore: Send + Sync {
     async fn load_tasks(&self, shard_id: i32) -> Result<Vec<TaskRow>>;
     /// Removes finished tasks.
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()>;
-    /// Removes a run entirely: state, history, visibility, and the current pointer if it
-    /// still names this run (retention).
+    /// Removes a run entirely: state, history, and the current pointer if it still names
+    /// this run (retention). Its visibility record goes separately.
     async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()>;
 }
 
-/// Filter for listing runs; all set fields must match.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct VisibilityFilter {
-    pub workflow_id: Option<String>,
-    pub workflow_type: Option<String>,
-    pub task_queue: Option<String>,
-    pub status: Option<i32>,
-    pub run_id: Option<String>,
+/// One run's visibility record: the columns queries filter on, its search attributes with
+/// their types, and the encoded `WorkflowExecutionInfo` that listings return.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisibilityRecord {
+    pub namespace_id: String,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: i32,
+    /// Unix nanos.
+    pub start_time: i64,
+    pub execution_time: i64,
+    /// None while running.
+    pub close_time: Option<i64>,
+    /// Set once closed (as Temporal records them).
+    pub history_length: Option<i64>,
+    pub history_size_bytes: Option<i64>,
+    pub execution_duration: Option<i64>,
+    pub state_transition_count: Option<i64>,
+    pub parent_workflow_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub root_workflow_id: String,
+    pub root_run_id: String,
+    /// Custom and predefined search attributes: name, type, values (several for a list).
+    pub attributes: Vec<(String, ValueType, Vec<Value>)>,
+    /// Ordering version: a write never replaces a record with a higher one.
+    pub version: i64,
+    /// Encoded `temporal.api.workflow.v1.WorkflowExecutionInfo`.
+    pub data: Vec<u8>,
 }
 
-/// Position in a listing: runs started before `start_time`, or at it with a smaller run id.
+impl VisibilityRecord {
+    /// The listing order key: running runs first (as if closing at the end of time).
+    pub fn sort_time(&self) -> i64 {
+        self.close_time.unwrap_or(i64::MAX)
+    }
+}
+
+/// A position in a listing (the last row of the previous page). Listings are ordered by
+/// close time descending (running runs first), then start time descending, then run id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisibilityCursor {
+    pub sort_time: i64,
     pub start_time: i64,
     pub run_id: String,
 }
 
+/// A listed run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedRun {
+    pub cursor: VisibilityCursor,
+    pub data: Vec<u8>,
+}
+
+/// One visibility write, applied in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VisibilityWrite {
+    /// Insert or replace the record unless the stored one has a higher or equal version.
+    Upsert(VisibilityRecord),
+    Delete {
+        namespace_id: String,
+        run_id: String,
+    },
+}
+
+/// The records behind List/Count. Filters come resolved (see `sundial-visquery`).
 #[async_trait]
 pub trait VisibilityStore: Send + Sync {
-    /// Newest first.
-    async fn list_runs(
+    /// Applies writes in order (one transaction where the store has them).
+    async fn write_visibility(&self, writes: &[VisibilityWrite]) -> Result<()>;
+    /// A page of matching runs in listing order, after `after`.
+    async fn list_visibility(
         &self,
         namespace_id: &str,
-        filter: &VisibilityFilter,
+        filter: Option<&Filter>,
         after: Option<&VisibilityCursor>,
         limit: i64,
-    ) -> Result<Vec<VisibilityRow>>;
-    async fn count_runs(&self, namespace_id: &str, filter: &VisibilityFilter) -> Result<i64>;
+    ) -> Result<Vec<ListedRun>>;
+    /// How many runs match, per execution status when `group_by` is set (status, count),
+    /// ordered by status; one `(None, total)` entry otherwise.
+    async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        filter: Option<&Filter>,
+        group_by: Option<GroupBy>,
+    ) -> Result<Vec<(Option<i32>, i64)>>;
 }
 
 /// All table families together, as the engine holds them.

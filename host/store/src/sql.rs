@@ -122,10 +122,6 @@ const STATEMENTS: &[(&str, &str)] = &[
         "task_load",
         "SELECT task_id, data FROM tasks WHERE shard_id = ? ORDER BY task_id",
     ),
-    (
-        "vis_delete",
-        "DELETE FROM visibility WHERE namespace_id = ? AND run_id = ?",
-    ),
 ];
 
 fn rewrite_placeholders(sql: &str) -> String {
@@ -509,144 +505,18 @@ impl ExecutionStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(self.q("vis_delete"))
-            .bind(&key.namespace_id)
-            .bind(&key.run_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
 /// Reads a key column that MySQL stores as VARBINARY (returned as bytes) and the others as text.
-fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
+pub(crate) fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
     match row.try_get::<String, _>(idx) {
         Ok(s) => Ok(s),
         Err(_) => {
             let bytes: Vec<u8> = row.try_get(idx)?;
             String::from_utf8(bytes).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
         }
-    }
-}
-
-impl SqlStore {
-    pub(crate) async fn upsert_visibility(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        v: &VisibilityRow,
-    ) -> Result<()> {
-        let base = "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, close_time, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-        let text = match self.backend {
-            Backend::Mysql => format!(
-                "{base} ON DUPLICATE KEY UPDATE workflow_type = VALUES(workflow_type), task_queue = VALUES(task_queue), status = VALUES(status), start_time = VALUES(start_time), close_time = VALUES(close_time), data = VALUES(data)"
-            ),
-            _ => self.adapt(&format!(
-                "{base} ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_type = excluded.workflow_type, task_queue = excluded.task_queue, status = excluded.status, start_time = excluded.start_time, close_time = excluded.close_time, data = excluded.data"
-            )),
-        };
-        sqlx::query(&text)
-            .bind(&v.namespace_id)
-            .bind(&v.run_id)
-            .bind(&v.workflow_id)
-            .bind(&v.workflow_type)
-            .bind(&v.task_queue)
-            .bind(v.status)
-            .bind(v.start_time)
-            .bind(v.close_time)
-            .bind(&v.data)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    fn visibility_where(
-        filter: &VisibilityFilter,
-        after: Option<&VisibilityCursor>,
-    ) -> (String, Vec<VisArg>) {
-        let mut clauses = vec!["namespace_id = ?".to_string()];
-        let mut args = Vec::new();
-        let mut text = |col: &str, val: &Option<String>, args: &mut Vec<VisArg>| {
-            if let Some(v) = val {
-                clauses.push(format!("{col} = ?"));
-                args.push(VisArg::Text(v.clone()));
-            }
-        };
-        text("workflow_id", &filter.workflow_id, &mut args);
-        text("workflow_type", &filter.workflow_type, &mut args);
-        text("task_queue", &filter.task_queue, &mut args);
-        text("run_id", &filter.run_id, &mut args);
-        if let Some(s) = filter.status {
-            clauses.push("status = ?".into());
-            args.push(VisArg::Int(s as i64));
-        }
-        if let Some(c) = after {
-            clauses.push("(start_time < ? OR (start_time = ? AND run_id < ?))".into());
-            args.push(VisArg::Int(c.start_time));
-            args.push(VisArg::Int(c.start_time));
-            args.push(VisArg::Text(c.run_id.clone()));
-        }
-        (clauses.join(" AND "), args)
-    }
-}
-
-enum VisArg {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    args: &'q [VisArg],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for a in args {
-        q = match a {
-            VisArg::Text(s) => q.bind(s.as_str()),
-            VisArg::Int(i) => q.bind(*i),
-        };
-    }
-    q
-}
-
-#[async_trait]
-impl VisibilityStore for SqlStore {
-    async fn list_runs(
-        &self,
-        namespace_id: &str,
-        filter: &VisibilityFilter,
-        after: Option<&VisibilityCursor>,
-        limit: i64,
-    ) -> Result<Vec<VisibilityRow>> {
-        let (clause, args) = Self::visibility_where(filter, after);
-        let text = self.adapt(&format!(
-            "SELECT namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, close_time, data FROM visibility WHERE {clause} ORDER BY start_time DESC, run_id DESC LIMIT ?"
-        ));
-        let q = sqlx::query(&text).bind(namespace_id);
-        let rows = bind_all(q, &args).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(VisibilityRow {
-                    namespace_id: decode_text(r, 0)?,
-                    run_id: decode_text(r, 1)?,
-                    workflow_id: decode_text(r, 2)?,
-                    workflow_type: decode_text(r, 3)?,
-                    task_queue: decode_text(r, 4)?,
-                    status: r
-                        .try_get::<i32, _>(5)
-                        .or_else(|_| r.try_get::<i64, _>(5).map(|v| v as i32))?,
-                    start_time: r.try_get(6)?,
-                    close_time: r.try_get(7)?,
-                    data: r.try_get(8)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn count_runs(&self, namespace_id: &str, filter: &VisibilityFilter) -> Result<i64> {
-        let (clause, args) = Self::visibility_where(filter, None);
-        let text = self.adapt(&format!("SELECT COUNT(*) FROM visibility WHERE {clause}"));
-        let q = sqlx::query(&text).bind(namespace_id);
-        let row = bind_all(q, &args).fetch_one(&self.pool).await?;
-        Ok(row.try_get::<i64, _>(0)?)
     }
 }

@@ -6,6 +6,9 @@
 
 use sundial_store::*;
 
+#[path = "support/visibility_suite.rs"]
+mod visibility_suite;
+
 fn uid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -61,7 +64,7 @@ async fn suite(store: SqlStore) {
     shards(&store).await;
     namespaces(&store).await;
     executions(&store).await;
-    visibility(&store).await;
+    visibility_suite::visibility(&store).await;
 }
 
 async fn shards(store: &SqlStore) {
@@ -159,7 +162,6 @@ async fn executions(store: &SqlStore) {
             task_id: 100,
             data: b"t".to_vec(),
         }],
-        visibility: vec![],
     };
     store.commit(&create).await.unwrap();
     assert_eq!(
@@ -269,96 +271,6 @@ async fn executions(store: &SqlStore) {
         store.get_current_run(0, &ns, &wf).await.unwrap(),
         Some(run2),
         "deleting an old run keeps the current pointer"
-    );
-}
-
-async fn visibility(store: &SqlStore) {
-    let range = store.acquire_shards(1).await.unwrap()[0];
-    let ns = uid();
-    for i in 0..5i64 {
-        let run = uid();
-        let row = VisibilityRow {
-            namespace_id: ns.clone(),
-            run_id: run.clone(),
-            workflow_id: format!("wf-{i}"),
-            workflow_type: if i % 2 == 0 {
-                "Even".into()
-            } else {
-                "Odd".into()
-            },
-            task_queue: "tq".into(),
-            status: 1,
-            start_time: 1000 + i,
-            close_time: 0,
-            data: vec![i as u8],
-        };
-        let mut closed = row.clone();
-        closed.status = 2;
-        closed.close_time = 5000;
-        let c = WorkflowCommit {
-            shard_id: 0,
-            range_id: range,
-            workflow_id: row.workflow_id.clone(),
-            namespace_id: ns.clone(),
-            visibility: vec![row.clone()],
-            ..Default::default()
-        };
-        store.commit(&c).await.unwrap();
-        if i < 2 {
-            let c = WorkflowCommit {
-                visibility: vec![closed],
-                ..c
-            };
-            store.commit(&c).await.unwrap();
-        }
-    }
-    let all = store
-        .list_runs(&ns, &VisibilityFilter::default(), None, 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        all.iter().map(|r| r.start_time).collect::<Vec<_>>(),
-        vec![1004, 1003, 1002, 1001, 1000]
-    );
-    let even = VisibilityFilter {
-        workflow_type: Some("Even".into()),
-        ..Default::default()
-    };
-    assert_eq!(store.count_runs(&ns, &even).await.unwrap(), 3);
-    let running = VisibilityFilter {
-        status: Some(1),
-        ..Default::default()
-    };
-    assert_eq!(store.count_runs(&ns, &running).await.unwrap(), 3);
-    let page1 = store
-        .list_runs(&ns, &VisibilityFilter::default(), None, 2)
-        .await
-        .unwrap();
-    let cursor = VisibilityCursor {
-        start_time: page1[1].start_time,
-        run_id: page1[1].run_id.clone(),
-    };
-    let page2 = store
-        .list_runs(&ns, &VisibilityFilter::default(), Some(&cursor), 2)
-        .await
-        .unwrap();
-    assert_eq!(
-        page2.iter().map(|r| r.start_time).collect::<Vec<_>>(),
-        vec![1002, 1001]
-    );
-    let by_id = VisibilityFilter {
-        workflow_id: Some("wf-1".into()),
-        ..Default::default()
-    };
-    let rows = store.list_runs(&ns, &by_id, None, 10).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (
-            rows[0].status,
-            rows[0].close_time,
-            rows[0].workflow_id.as_str()
-        ),
-        (2, 5000, "wf-1")
     );
 }
 

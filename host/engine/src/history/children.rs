@@ -115,6 +115,11 @@ impl Txn<'_> {
             ));
         }
         let (namespace, namespace_id) = self.command_namespace(&a.namespace, c)?;
+        let search_attributes = self.checked_search_attributes(
+            &namespace_id,
+            &a.search_attributes,
+            Cause::BadSearchAttributes,
+        )?;
         let task_queue = a
             .task_queue
             .as_ref()
@@ -143,7 +148,7 @@ impl Txn<'_> {
             cron_schedule: a.cron_schedule.clone(),
             header: a.header.clone(),
             memo: a.memo.clone(),
-            search_attributes: a.search_attributes.clone(),
+            search_attributes,
             priority: a.priority.clone(),
             ..Default::default()
         };

@@ -81,6 +81,25 @@ impl Txn<'_> {
         super::start::check_blob(self.engine, p, field).map_err(|e| bad(cause, e.to_string()))
     }
 
+    /// Search attributes a command sets, checked against the namespace (by id) and stamped
+    /// with their types.
+    pub(crate) fn checked_search_attributes(
+        &self,
+        namespace_id: &str,
+        sa: &Option<temporalio_protos::temporal::api::common::v1::SearchAttributes>,
+        cause: Cause,
+    ) -> Result<Option<temporalio_protos::temporal::api::common::v1::SearchAttributes>, CommandError>
+    {
+        let Some(sa) = sa else { return Ok(None) };
+        let Some(ns) = self.engine.inner.namespaces.cached_by_id(namespace_id) else {
+            return Ok(Some(sa.clone()));
+        };
+        let mut sa = sa.clone();
+        super::validate_search_attributes(&ns, &mut sa)
+            .map_err(|e| bad(cause, format!("BadSearchAttributes: {e}")))?;
+        Ok(Some(sa))
+    }
+
     pub fn apply_commands(
         &mut self,
         commands: &[Command],
@@ -204,13 +223,19 @@ impl Txn<'_> {
                     });
                 }
                 C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
-                    let upsert = a.search_attributes.clone().unwrap_or_default();
+                    let upsert = self
+                        .checked_search_attributes(
+                            &self.ms.namespace_id.clone(),
+                            &a.search_attributes,
+                            Cause::BadSearchAttributes,
+                        )?
+                        .unwrap_or_default();
                     let target = self
                         .ms
                         .search_attributes
                         .get_or_insert_with(Default::default);
                     for (k, v) in &upsert.indexed_fields {
-                        if v.data.is_empty() || v.data.as_slice() == b"null" {
+                        if matches!(v.data.as_slice(), b"" | b"null" | b"[]") {
                             target.indexed_fields.remove(k);
                         } else {
                             target.indexed_fields.insert(k.clone(), v.clone());
@@ -339,6 +364,13 @@ impl Txn<'_> {
                             format!("Invalid cron schedule {:?}.", a.cron_schedule),
                         ));
                     }
+                    let mut a = a.clone();
+                    a.search_attributes = self.checked_search_attributes(
+                        &self.ms.namespace_id.clone(),
+                        &a.search_attributes,
+                        Cause::BadSearchAttributes,
+                    )?;
+                    let a = &a;
                     let new_run_id = uuid::Uuid::new_v4().to_string();
                     let run = self.continued_run(a, &new_run_id);
                     self.add(WorkflowExecutionContinuedAsNewEventAttributes {

@@ -14,6 +14,7 @@ mod start;
 mod tasks;
 mod txn;
 mod updates;
+mod visibility;
 mod workflow_task;
 
 use std::collections::HashMap;
@@ -22,14 +23,10 @@ use std::sync::{Arc, Mutex};
 
 use prost::Message;
 use sundial_store::{
-    CurrentRunUpdate, ExecutionWrite, HistoryBatch, RunKey, Store, TaskRow, VisibilityRow,
-    WorkflowCommit,
+    CurrentRunUpdate, ExecutionWrite, HistoryBatch, RunKey, Store, TaskRow, WorkflowCommit,
 };
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkflowExecution, WorkflowType},
-    enums::v1::WorkflowExecutionStatus,
-    history::v1::History,
-    taskqueue::v1::TaskQueue,
+    common::v1::WorkflowExecution, enums::v1::WorkflowExecutionStatus, history::v1::History,
     workflow::v1::WorkflowExecutionInfo,
 };
 use tokio::sync::{OwnedMutexGuard, watch};
@@ -44,6 +41,7 @@ use crate::time::{now_nanos, opt_ts};
 
 pub use activity::ActivityRef;
 pub(crate) use txn::Txn;
+pub use visibility::{MAX_PAGE_SIZE, closed_query, open_query, validate_search_attributes};
 
 struct Shard {
     range_id: i64,
@@ -83,6 +81,7 @@ pub(crate) struct Inner {
     watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
     queries: queries::Queries,
     updates: updates::Updates,
+    visibility: visibility::Sender,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -115,6 +114,7 @@ impl Engine {
                 next_task_id: AtomicI64::new(r << 32),
             })
             .collect();
+        let (visibility, visibility_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             namespaces: Registry::new(store.clone()),
             store,
@@ -127,8 +127,10 @@ impl Engine {
             watchers: Mutex::new(HashMap::new()),
             queries: Default::default(),
             updates: Default::default(),
+            visibility,
         });
         let engine = Engine { inner };
+        engine.spawn_visibility_writer(visibility_rx);
         let mut loaded = 0usize;
         for shard_id in 0..engine.inner.options.num_shards {
             for row in engine.inner.store.load_tasks(shard_id).await? {
@@ -341,6 +343,16 @@ impl Engine {
                     data,
                 });
             }
+            if s.visibility {
+                s.tasks.push(Task {
+                    kind: TaskKind::Visibility as i32,
+                    namespace_id: s.key.namespace_id.clone(),
+                    workflow_id: s.key.workflow_id.clone(),
+                    run_id: s.key.run_id.clone(),
+                    visibility_info: execution_info(&s.state).encode_to_vec(),
+                    ..Default::default()
+                });
+            }
             for task in s.tasks.drain(..) {
                 let task_id = self.next_task_id(shard_id);
                 commit.tasks.push(TaskRow {
@@ -352,9 +364,6 @@ impl Engine {
                     task_id,
                     task,
                 });
-            }
-            if s.visibility {
-                commit.visibility.push(visibility_row(&s.state));
             }
             commit.executions.push(ExecutionWrite {
                 key: s.key.clone(),
@@ -454,6 +463,7 @@ impl Engine {
                 let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
                 self.inner.matching.add(&key, q);
             }
+            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(q)),
             TaskKind::Unspecified => {
                 tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
                 self.inner.acks.ack(q.shard_id, q.task_id);
@@ -539,6 +549,9 @@ pub(crate) fn execution_info(ms: &MutableState) -> WorkflowExecutionInfo {
             .unwrap_or_default(),
         state_transition_count: ms.state_transitions,
         history_size_bytes: ms.history_size_bytes,
+        execution_duration: (ms.close_time > 0).then(|| {
+            crate::time::dur((ms.close_time - ms.execution_time.max(ms.start_time)).max(0))
+        }),
         first_run_id: started.first_execution_run_id.clone(),
         parent_namespace_id: started.parent_workflow_namespace_id.clone(),
         parent_execution: started.parent_workflow_execution.clone(),
@@ -549,26 +562,5 @@ pub(crate) fn execution_info(ms: &MutableState) -> WorkflowExecutionInfo {
             },
         )),
         ..Default::default()
-    }
-}
-
-fn visibility_row(ms: &MutableState) -> VisibilityRow {
-    let started = ms.started.as_ref();
-    VisibilityRow {
-        namespace_id: ms.namespace_id.clone(),
-        run_id: ms.run_id.clone(),
-        workflow_id: ms.workflow_id.clone(),
-        workflow_type: started
-            .and_then(|s| s.workflow_type.as_ref())
-            .map(|t: &WorkflowType| t.name.clone())
-            .unwrap_or_default(),
-        task_queue: started
-            .and_then(|s| s.task_queue.as_ref())
-            .map(|t: &TaskQueue| t.name.clone())
-            .unwrap_or_default(),
-        status: ms.status,
-        start_time: ms.start_time,
-        close_time: ms.close_time,
-        data: execution_info(ms).encode_to_vec(),
     }
 }

@@ -14,7 +14,7 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::Engine;
-use crate::error::{Error, Result, invalid};
+use crate::error::{Result, invalid};
 use crate::matching::QueueKind;
 use crate::namespace::Namespace;
 use crate::state::HistoryPageToken;
@@ -132,6 +132,11 @@ impl Engine {
         guard.slot.loaded = None;
         drop(guard);
         self.forget(&key);
-        result.map_err(Error::from)
+        result?;
+        self.queue_visibility(super::visibility::Op::Delete {
+            namespace_id: key.namespace_id.clone(),
+            run_id: key.run_id.clone(),
+        });
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Reading runs: history pages and long polls, describe, and visibility listings.
 
 use prost::Message;
-use sundial_store::{RunKey, VisibilityCursor, VisibilityFilter};
+use sundial_store::RunKey;
 use temporalio_protos::temporal::api::{
     enums::v1::{
         HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
@@ -10,19 +10,18 @@ use temporalio_protos::temporal::api::{
     history::v1::{History, HistoryEvent},
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig, WorkflowExecutionInfo,
+        WorkflowExecutionConfig,
     },
     workflowservice::v1::{
-        CountWorkflowExecutionsResponse, DescribeWorkflowExecutionRequest,
-        DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
-        GetWorkflowExecutionHistoryResponse, ListWorkflowExecutionsResponse,
+        DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
+        GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
     },
 };
 
 use super::{Engine, execution_info};
-use crate::error::{Error, Result, invalid};
+use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
-use crate::state::{HistoryPageToken, ListPageToken};
+use crate::state::HistoryPageToken;
 use crate::time::{dur, opt_ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -224,143 +223,5 @@ impl Engine {
                 .collect(),
             ..Default::default()
         })
-    }
-
-    pub async fn list_workflows(
-        &self,
-        ns: &Namespace,
-        query: &str,
-        page_size: i32,
-        token: &[u8],
-    ) -> Result<ListWorkflowExecutionsResponse> {
-        let filter = parse_query(query)?;
-        let limit = if page_size <= 0 {
-            1000
-        } else {
-            page_size.min(1000)
-        } as i64;
-        let after = if token.is_empty() {
-            None
-        } else {
-            let t = ListPageToken::decode(token).map_err(|_| invalid("Invalid NextPageToken."))?;
-            Some(VisibilityCursor {
-                start_time: t.start_time,
-                run_id: t.run_id,
-            })
-        };
-        let rows = self
-            .inner
-            .store
-            .list_runs(&ns.id, &filter, after.as_ref(), limit + 1)
-            .await?;
-        let more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let executions = rows
-            .iter()
-            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(Error::from))
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(r)) => ListPageToken {
-                start_time: r.start_time,
-                run_id: r.run_id.clone(),
-            }
-            .encode_to_vec(),
-            _ => Vec::new(),
-        };
-        Ok(ListWorkflowExecutionsResponse {
-            executions,
-            next_page_token,
-        })
-    }
-
-    pub async fn count_workflows(
-        &self,
-        ns: &Namespace,
-        query: &str,
-    ) -> Result<CountWorkflowExecutionsResponse> {
-        let filter = parse_query(query)?;
-        let count = self.inner.store.count_runs(&ns.id, &filter).await?;
-        Ok(CountWorkflowExecutionsResponse {
-            count,
-            groups: Vec::new(),
-        })
-    }
-}
-
-fn status_from_name(v: &str) -> Option<i32> {
-    use WorkflowExecutionStatus as S;
-    let s = match v {
-        "Running" => S::Running,
-        "Completed" => S::Completed,
-        "Failed" => S::Failed,
-        "Canceled" => S::Canceled,
-        "Terminated" => S::Terminated,
-        "ContinuedAsNew" => S::ContinuedAsNew,
-        "TimedOut" => S::TimedOut,
-        _ => return None,
-    };
-    Some(s as i32)
-}
-
-/// Parses the subset of the visibility query language supported so far: conjunctions of
-/// `Field = 'value'` over WorkflowId, RunId, WorkflowType, TaskQueue and ExecutionStatus.
-pub(crate) fn parse_query(query: &str) -> Result<VisibilityFilter> {
-    let mut filter = VisibilityFilter::default();
-    let q = query.trim();
-    if q.is_empty() {
-        return Ok(filter);
-    }
-    let unsupported = || {
-        invalid(format!(
-            "invalid query {query:?}: only `Field = 'value'` terms joined by AND over WorkflowId, RunId, WorkflowType, TaskQueue and ExecutionStatus are supported so far"
-        ))
-    };
-    let mut rest = q;
-    loop {
-        let (field, after) = rest.split_once('=').ok_or_else(unsupported)?;
-        let field = field.trim().trim_matches('`');
-        let after = after.trim_start();
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| *c == '\'' || *c == '"')
-            .ok_or_else(unsupported)?;
-        let body = &after[1..];
-        let end = body.find(quote).ok_or_else(unsupported)?;
-        let value = body[..end].to_string();
-        match field {
-            "WorkflowId" => filter.workflow_id = Some(value),
-            "RunId" => filter.run_id = Some(value),
-            "WorkflowType" => filter.workflow_type = Some(value),
-            "TaskQueue" => filter.task_queue = Some(value),
-            "ExecutionStatus" => {
-                filter.status = Some(status_from_name(&value).ok_or_else(unsupported)?)
-            }
-            _ => return Err(unsupported()),
-        }
-        let tail = body[end + 1..].trim();
-        if tail.is_empty() {
-            return Ok(filter);
-        }
-        let lower = tail.to_ascii_lowercase();
-        if !lower.starts_with("and ") {
-            return Err(unsupported());
-        }
-        rest = &tail[4..];
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_conjunctions() {
-        let f = parse_query("WorkflowId = 'a' AND ExecutionStatus = \"Running\"").unwrap();
-        assert_eq!(f.workflow_id.as_deref(), Some("a"));
-        assert_eq!(f.status, Some(WorkflowExecutionStatus::Running as i32));
-        assert!(parse_query("").unwrap() == VisibilityFilter::default());
-        assert!(parse_query("WorkflowId = 'a' OR WorkflowId = 'b'").is_err());
-        assert!(parse_query("CustomKeyword = 'x'").is_err());
     }
 }

@@ -262,6 +262,9 @@ impl Engine {
             }
         }
         validate_retry_policy(&req.retry_policy)?;
+        if let Some(sa) = req.search_attributes.as_mut() {
+            super::validate_search_attributes(ns, sa)?;
+        }
         if !req.cron_schedule.is_empty() {
             if let Err(e) = super::cron::parse(&req.cron_schedule) {
                 return Err(invalid(format!("Invalid CronSchedule: {e}.")));

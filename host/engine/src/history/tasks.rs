@@ -37,6 +37,10 @@ impl Engine {
             self.inner.store.delete_run(shard, range, &key).await?;
             guard.slot.loaded = None;
             drop(guard);
+            self.queue_visibility(super::visibility::Op::Delete {
+                namespace_id: key.namespace_id.clone(),
+                run_id: key.run_id.clone(),
+            });
             tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "retention elapsed; run deleted");
             return Ok(());
         }

@@ -410,6 +410,63 @@ impl WorkflowService for WorkflowHandler {
             .map_err(to_status)?)
     }
 
+    /// Served by List, as on Temporal (Scan is deprecated there).
+    async fn scan_workflow_executions(
+        &self,
+        r: Request<ScanWorkflowExecutionsRequest>,
+    ) -> Res<ScanWorkflowExecutionsResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        let page = self
+            .fe
+            .engine
+            .list_workflows(&ns, &r.query, r.page_size, &r.next_page_token)
+            .await
+            .map_err(to_status)?;
+        ok(ScanWorkflowExecutionsResponse {
+            executions: page.executions,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn list_open_workflow_executions(
+        &self,
+        r: Request<ListOpenWorkflowExecutionsRequest>,
+    ) -> Res<ListOpenWorkflowExecutionsResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        let query = sundial_engine::open_query(&r).map_err(to_status)?;
+        let page = self
+            .fe
+            .engine
+            .list_workflows(&ns, &query, r.maximum_page_size, &r.next_page_token)
+            .await
+            .map_err(to_status)?;
+        ok(ListOpenWorkflowExecutionsResponse {
+            executions: page.executions,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    async fn list_closed_workflow_executions(
+        &self,
+        r: Request<ListClosedWorkflowExecutionsRequest>,
+    ) -> Res<ListClosedWorkflowExecutionsResponse> {
+        let r = r.into_inner();
+        let ns = self.fe.namespace(&r.namespace).await?;
+        let query = sundial_engine::closed_query(&r).map_err(to_status)?;
+        let page = self
+            .fe
+            .engine
+            .list_workflows(&ns, &query, r.maximum_page_size, &r.next_page_token)
+            .await
+            .map_err(to_status)?;
+        ok(ListClosedWorkflowExecutionsResponse {
+            executions: page.executions,
+            next_page_token: page.next_page_token,
+        })
+    }
+
     async fn count_workflow_executions(
         &self,
         r: Request<CountWorkflowExecutionsRequest>,
@@ -422,6 +479,17 @@ impl WorkflowService for WorkflowHandler {
             .count_workflows(&ns, &r.query)
             .await
             .map_err(to_status)?)
+    }
+
+    /// The system and predefined attributes (custom ones are per namespace: OperatorService
+    /// ListSearchAttributes).
+    async fn get_search_attributes(
+        &self,
+        _r: Request<GetSearchAttributesRequest>,
+    ) -> Res<GetSearchAttributesResponse> {
+        ok(GetSearchAttributesResponse {
+            keys: super::operator::server_attributes(),
+        })
     }
 
     async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Res<QueryWorkflowResponse> {

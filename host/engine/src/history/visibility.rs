@@ -1,0 +1,434 @@
+//! Visibility: the records behind List/Count, and the queue that writes them.
+//!
+//! A change that affects a run's listing stores a `Visibility` task (the run's encoded
+//! `WorkflowExecutionInfo`) in the same commit as the change. A single writer drains those
+//! tasks in batches into the visibility store, versioned by task id so a replayed or late
+//! task never regresses a record; a workflow update never waits on the visibility index.
+//! Deletions go through the same queue, after the writes that came before them.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use sundial_store::{VisibilityCursor, VisibilityRecord, VisibilityWrite};
+use sundial_visquery::{QueryError, Value, ValueType, values};
+use temporalio_protos::temporal::api::{
+    common::v1::{Payload, SearchAttributes},
+    workflow::v1::WorkflowExecutionInfo,
+    workflowservice::v1::{
+        CountWorkflowExecutionsResponse, ListWorkflowExecutionsResponse,
+        count_workflow_executions_response::AggregationGroup,
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Engine;
+use crate::error::{Error, Result, invalid};
+use crate::matching::Queued;
+use crate::namespace::Namespace;
+use crate::state::ListPageToken;
+use crate::time::SECOND;
+
+/// Largest page a listing returns (a larger or unset page size gets this, as on Temporal).
+pub const MAX_PAGE_SIZE: i32 = 1000;
+/// Most writes applied in one store transaction.
+const BATCH: usize = 500;
+
+pub(crate) enum Op {
+    /// A durable visibility task, acknowledged once written.
+    Task(Queued),
+    Delete {
+        namespace_id: String,
+        run_id: String,
+    },
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+pub(crate) type Sender = mpsc::UnboundedSender<Op>;
+
+fn query_error(e: QueryError) -> Error {
+    Error::InvalidArgument(e.to_string())
+}
+
+fn nanos(t: &Option<prost_types::Timestamp>) -> Option<i64> {
+    t.as_ref()
+        .map(|t| t.seconds * SECOND + t.nanos as i64)
+        .filter(|n| *n > 0)
+}
+
+/// A search attribute's values as its type reads them; `None` if the payload does not decode.
+fn typed_values(ty: ValueType, p: &Payload) -> Option<Vec<Value>> {
+    values::decode(ty, &p.data).ok()
+}
+
+/// The type a stored attribute is indexed as: the namespace's registration, the server's
+/// predefined list, else the type the payload says it has.
+fn attribute_type(ns: Option<&Namespace>, name: &str, p: &Payload) -> Option<ValueType> {
+    ns.and_then(|n| n.attribute_type(name))
+        .or_else(|| sundial_visquery::predefined_type(name))
+        .or_else(|| {
+            p.metadata
+                .get("type")
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(ValueType::from_name)
+        })
+}
+
+/// Builds the record a visibility task writes.
+pub(crate) fn record(
+    namespace_id: &str,
+    info: &WorkflowExecutionInfo,
+    ns: Option<&Namespace>,
+    version: i64,
+    data: Vec<u8>,
+) -> VisibilityRecord {
+    let exec = info.execution.clone().unwrap_or_default();
+    let close_time = nanos(&info.close_time);
+    let closed = close_time.is_some();
+    let start_time = nanos(&info.start_time).unwrap_or(0);
+    let root = info.root_execution.clone().unwrap_or_default();
+    let mut attributes = Vec::new();
+    if let Some(sa) = &info.search_attributes {
+        let mut names: Vec<_> = sa.indexed_fields.keys().collect();
+        names.sort();
+        for name in names {
+            let p = &sa.indexed_fields[name];
+            let Some(ty) = attribute_type(ns, name, p) else {
+                continue;
+            };
+            match typed_values(ty, p) {
+                Some(v) if !v.is_empty() => attributes.push((name.clone(), ty, v)),
+                _ => {}
+            }
+        }
+    }
+    VisibilityRecord {
+        namespace_id: namespace_id.to_string(),
+        run_id: exec.run_id.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        workflow_type: info
+            .r#type
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        task_queue: info.task_queue.clone(),
+        status: info.status,
+        start_time,
+        execution_time: nanos(&info.execution_time).unwrap_or(start_time),
+        close_time,
+        history_length: closed.then_some(info.history_length),
+        history_size_bytes: closed.then_some(info.history_size_bytes),
+        execution_duration: closed.then(|| {
+            info.execution_duration
+                .as_ref()
+                .map(|d| d.seconds * SECOND + d.nanos as i64)
+                .unwrap_or(0)
+        }),
+        state_transition_count: closed.then_some(info.state_transition_count),
+        parent_workflow_id: info
+            .parent_execution
+            .as_ref()
+            .map(|p| p.workflow_id.clone()),
+        parent_run_id: info.parent_execution.as_ref().map(|p| p.run_id.clone()),
+        root_workflow_id: root.workflow_id,
+        root_run_id: root.run_id,
+        attributes,
+        version,
+        data,
+    }
+}
+
+/// Checks search attributes a request or command sets, and stamps each payload with its type
+/// (`type` metadata) so readers can decode it. `InvalidArgument` names the bad attribute.
+pub fn validate_search_attributes(ns: &Namespace, sa: &mut SearchAttributes) -> Result<()> {
+    if sa.indexed_fields.len() > 100 {
+        return Err(invalid(format!(
+            "number of search attributes {} exceeds limit 100",
+            sa.indexed_fields.len()
+        )));
+    }
+    let mut total = 0usize;
+    for (name, p) in sa.indexed_fields.iter_mut() {
+        let Some(ty) = ns.attribute_type(name) else {
+            if sundial_visquery::Column::from_name(name).is_some() {
+                return Err(invalid(format!(
+                    "{name} attribute can't be set in SearchAttributes"
+                )));
+            }
+            return Err(invalid(format!(
+                "Namespace {} has no mapping defined for search attribute {name}",
+                ns.name
+            )));
+        };
+        if let Err(value) = values::decode(ty, &p.data) {
+            return Err(invalid(format!(
+                "invalid value for search attribute {name} of type {}: {value}",
+                ty.name()
+            )));
+        }
+        if p.data.len() > 2048 {
+            return Err(invalid(format!(
+                "search attribute {name} value size {} exceeds size limit 2048",
+                p.data.len()
+            )));
+        }
+        total += name.len() + p.data.len();
+        p.metadata
+            .insert("type".into(), ty.name().as_bytes().to_vec());
+        p.metadata
+            .entry("encoding".into())
+            .or_insert_with(|| b"json/plain".to_vec());
+    }
+    if total > 40 * 1024 {
+        return Err(invalid(format!(
+            "total size of search attributes {total} exceeds size limit 40960"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Starts the visibility writer on the queue `rx` (whose sender the engine holds).
+    pub(crate) fn spawn_visibility_writer(&self, mut rx: mpsc::UnboundedReceiver<Op>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut ops = Vec::new();
+            while rx.recv_many(&mut ops, BATCH).await > 0 {
+                engine
+                    .write_visibility_batch(std::mem::take(&mut ops))
+                    .await;
+            }
+        });
+    }
+
+    /// Writes one batch, retrying (once a second) until the store takes it.
+    async fn write_visibility_batch(&self, ops: Vec<Op>) {
+        let mut writes = Vec::new();
+        let mut acks = Vec::new();
+        let mut flushes = Vec::new();
+        let mut types: HashMap<String, Option<std::sync::Arc<Namespace>>> = HashMap::new();
+        for op in ops {
+            match op {
+                Op::Task(q) => {
+                    let info =
+                        match WorkflowExecutionInfo::decode(q.task.visibility_info.as_slice()) {
+                            Ok(i) => i,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "dropping undecodable visibility task");
+                                self.ack(&q);
+                                continue;
+                            }
+                        };
+                    let ns_id = q.task.namespace_id.clone();
+                    if !types.contains_key(&ns_id) {
+                        let ns = self.inner.namespaces.by_id(&ns_id).await.ok();
+                        types.insert(ns_id.clone(), ns);
+                    }
+                    let ns = types[&ns_id].as_deref();
+                    writes.push(VisibilityWrite::Upsert(record(
+                        &ns_id,
+                        &info,
+                        ns,
+                        q.task_id,
+                        q.task.visibility_info.clone(),
+                    )));
+                    acks.push(q);
+                }
+                Op::Delete {
+                    namespace_id,
+                    run_id,
+                } => writes.push(VisibilityWrite::Delete {
+                    namespace_id,
+                    run_id,
+                }),
+                Op::Flush(done) => flushes.push(done),
+            }
+        }
+        if !writes.is_empty() {
+            while let Err(e) = self.inner.store.write_visibility(&writes).await {
+                tracing::warn!(error = %e, writes = writes.len(), "visibility write failed; retrying in 1s");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+        for q in &acks {
+            self.ack(q);
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+
+    pub(crate) fn queue_visibility(&self, op: Op) {
+        if self.inner.visibility.send(op).is_err() {
+            tracing::warn!(
+                "visibility writer stopped; the write is retried from its task at restart"
+            );
+        }
+    }
+
+    /// Waits until every visibility write queued so far is in the store.
+    pub async fn flush_visibility(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.queue_visibility(Op::Flush(tx));
+        let _ = rx.await;
+    }
+
+    pub async fn list_workflows(
+        &self,
+        ns: &Namespace,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListWorkflowExecutionsResponse> {
+        // A GROUP BY is accepted and ignored here, as on Temporal.
+        let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let limit = if page_size <= 0 || page_size > MAX_PAGE_SIZE {
+            MAX_PAGE_SIZE
+        } else {
+            page_size
+        } as i64;
+        let after = if token.is_empty() {
+            None
+        } else {
+            let t = ListPageToken::decode(token).map_err(|_| invalid("Invalid NextPageToken."))?;
+            Some(VisibilityCursor {
+                sort_time: t.sort_time,
+                start_time: t.start_time,
+                run_id: t.run_id,
+            })
+        };
+        let rows = self
+            .inner
+            .store
+            .list_visibility(&ns.id, resolved.filter.as_ref(), after.as_ref(), limit)
+            .await?;
+        let executions = rows
+            .iter()
+            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        // As on Temporal: a token whenever the page is full (the next may be empty).
+        let next_page_token = match rows.last() {
+            Some(r) if rows.len() as i64 == limit => ListPageToken {
+                start_time: r.cursor.start_time,
+                run_id: r.cursor.run_id.clone(),
+                sort_time: r.cursor.sort_time,
+            }
+            .encode_to_vec(),
+            _ => Vec::new(),
+        };
+        Ok(ListWorkflowExecutionsResponse {
+            executions,
+            next_page_token,
+        })
+    }
+
+    pub async fn count_workflows(
+        &self,
+        ns: &Namespace,
+        query: &str,
+    ) -> Result<CountWorkflowExecutionsResponse> {
+        let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let rows = self
+            .inner
+            .store
+            .count_visibility(&ns.id, resolved.filter.as_ref(), resolved.group_by)
+            .await?;
+        let count = rows.iter().map(|(_, n)| n).sum();
+        let groups = match resolved.group_by {
+            None => Vec::new(),
+            Some(_) => rows
+                .iter()
+                .map(|(status, n)| {
+                    let name = status
+                        .and_then(|s| sundial_visquery::STATUS_NAMES.get(s as usize))
+                        .copied()
+                        .unwrap_or("Unspecified");
+                    AggregationGroup {
+                        group_values: vec![keyword_payload(name)],
+                        count: *n,
+                    }
+                })
+                .collect(),
+        };
+        Ok(CountWorkflowExecutionsResponse { count, groups })
+    }
+}
+
+/// A Keyword value as a search attribute payload.
+pub(crate) fn keyword_payload(v: &str) -> Payload {
+    Payload {
+        metadata: [
+            ("encoding".to_string(), b"json/plain".to_vec()),
+            ("type".to_string(), b"Keyword".to_vec()),
+        ]
+        .into(),
+        data: serde_json::to_vec(v).expect("a string encodes"),
+        ..Default::default()
+    }
+}
+
+/// A quoted string literal of the query language.
+fn quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+fn time_range(
+    column: &str,
+    f: &Option<temporalio_protos::temporal::api::filter::v1::StartTimeFilter>,
+) -> Result<Option<String>> {
+    let Some(f) = f.as_ref() else {
+        return Ok(None);
+    };
+    let earliest = nanos(&f.earliest_time).unwrap_or(0);
+    let latest = nanos(&f.latest_time).unwrap_or(i64::MAX);
+    if earliest > latest {
+        return Err(invalid(
+            "EarliestTime in StartTimeFilter should not be larger than LatestTime.",
+        ));
+    }
+    Ok(Some(format!("{column} BETWEEN {earliest} AND {latest}")))
+}
+
+/// The query ListOpenWorkflowExecutions stands for.
+pub fn open_query(
+    r: &temporalio_protos::temporal::api::workflowservice::v1::ListOpenWorkflowExecutionsRequest,
+) -> Result<String> {
+    use temporalio_protos::temporal::api::workflowservice::v1::list_open_workflow_executions_request::Filters;
+    let mut parts = vec!["ExecutionStatus = 'Running'".to_string()];
+    parts.extend(time_range("StartTime", &r.start_time_filter)?);
+    match &r.filters {
+        Some(Filters::ExecutionFilter(e)) => {
+            parts.push(format!("WorkflowId = {}", quote(&e.workflow_id)))
+        }
+        Some(Filters::TypeFilter(t)) => parts.push(format!("WorkflowType = {}", quote(&t.name))),
+        None => {}
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// The query ListClosedWorkflowExecutions stands for: its time filter is on CloseTime, and
+/// of its other filters only one applies (status, else type, else execution), as on Temporal.
+pub fn closed_query(
+    r: &temporalio_protos::temporal::api::workflowservice::v1::ListClosedWorkflowExecutionsRequest,
+) -> Result<String> {
+    use temporalio_protos::temporal::api::workflowservice::v1::list_closed_workflow_executions_request::Filters;
+    let mut parts = vec!["ExecutionStatus != 'Running'".to_string()];
+    parts.extend(time_range("CloseTime", &r.start_time_filter)?);
+    match &r.filters {
+        Some(Filters::ExecutionFilter(e)) => {
+            parts.push(format!("WorkflowId = {}", quote(&e.workflow_id)))
+        }
+        Some(Filters::TypeFilter(t)) => parts.push(format!("WorkflowType = {}", quote(&t.name))),
+        Some(Filters::StatusFilter(s)) => {
+            let name = (s.status >= 2)
+                .then(|| sundial_visquery::STATUS_NAMES.get(s.status as usize))
+                .flatten()
+                .ok_or_else(|| {
+                    invalid("StatusFilter must be specified and must be not Running.")
+                })?;
+            parts.push(format!("ExecutionStatus = '{name}'"));
+        }
+        None => {}
+    }
+    Ok(parts.join(" AND "))
+}

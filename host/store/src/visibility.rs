@@ -1,0 +1,601 @@
+//! Visibility on SQL: resolved query filters become WHERE clauses; records are written in
+//! batches, versioned so an older write never replaces a newer one.
+//!
+//! System attributes are columns of `visibility`. Custom and predefined attributes are rows of
+//! `visibility_attrs` (one per value; one per token for Text), matched with `run_id IN
+//! (subquery)` so each index is used from the selective side. Filters are in negation normal
+//! form (the resolver pushes NOT down to the atoms), so an atom's SQL only has to be true
+//! exactly when the atom is: a missing attribute never matches, negated or not.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sundial_visquery::{Column, Field, text_tokens};
+
+use crate::sql::decode_text;
+use crate::*;
+
+/// A bound parameter.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Null,
+}
+
+impl From<&Value> for Arg {
+    fn from(v: &Value) -> Arg {
+        match v {
+            Value::Str(s) => Arg::Text(s.clone()),
+            Value::Int(i) | Value::Time(i) => Arg::Int(*i),
+            Value::Double(d) => Arg::Float(*d),
+            Value::Bool(b) => Arg::Int(*b as i64),
+        }
+    }
+}
+
+pub(crate) fn bind_args<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.as_str()),
+            Arg::Int(i) => q.bind(*i),
+            Arg::Float(f) => q.bind(*f),
+            Arg::Null => q.bind(None::<i64>),
+        };
+    }
+    q
+}
+
+fn column_sql(c: Column) -> &'static str {
+    match c {
+        Column::WorkflowId => "workflow_id",
+        Column::RunId => "run_id",
+        Column::WorkflowType => "workflow_type",
+        Column::TaskQueue => "task_queue",
+        Column::ExecutionStatus => "status",
+        Column::StartTime => "start_time",
+        Column::ExecutionTime => "execution_time",
+        Column::CloseTime => "close_time",
+        Column::HistoryLength => "history_length",
+        Column::HistorySizeBytes => "history_size_bytes",
+        Column::StateTransitionCount => "state_transition_count",
+        Column::ExecutionDuration => "execution_duration",
+        Column::ParentWorkflowId => "parent_workflow_id",
+        Column::ParentRunId => "parent_run_id",
+        Column::RootWorkflowId => "root_workflow_id",
+        Column::RootRunId => "root_run_id",
+    }
+}
+
+/// The `visibility_attrs` column holding values of a type.
+fn value_column(ty: ValueType) -> &'static str {
+    match ty {
+        ValueType::Keyword | ValueType::Text | ValueType::KeywordList => "str_value",
+        ValueType::Int | ValueType::Bool | ValueType::Datetime => "num_value",
+        ValueType::Double => "dbl_value",
+    }
+}
+
+/// A LIKE pattern for "starts with `prefix`", escaped with `!`.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Builds a WHERE clause with `?` placeholders and its arguments.
+pub(crate) struct Where {
+    pub sql: String,
+    pub args: Vec<Arg>,
+    namespace_id: String,
+    backend: Backend,
+}
+
+impl Where {
+    pub fn new(namespace_id: &str, backend: Backend) -> Where {
+        Where {
+            sql: "v.namespace_id = ?".into(),
+            args: vec![Arg::Text(namespace_id.to_string())],
+            namespace_id: namespace_id.to_string(),
+            backend,
+        }
+    }
+
+    pub fn and_filter(&mut self, f: &Filter) {
+        self.sql.push_str(" AND ");
+        self.filter(f);
+    }
+
+    pub fn and_after(&mut self, c: &VisibilityCursor) {
+        self.sql.push_str(
+            " AND (v.sort_time < ? OR (v.sort_time = ? AND (v.start_time < ? OR (v.start_time = ? AND v.run_id > ?))))",
+        );
+        self.args.extend([
+            Arg::Int(c.sort_time),
+            Arg::Int(c.sort_time),
+            Arg::Int(c.start_time),
+            Arg::Int(c.start_time),
+            Arg::Text(c.run_id.clone()),
+        ]);
+    }
+
+    fn filter(&mut self, f: &Filter) {
+        match f {
+            Filter::And(parts) | Filter::Or(parts) => {
+                let joiner = if matches!(f, Filter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                self.sql.push('(');
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push_str(joiner);
+                    }
+                    self.filter(p);
+                }
+                self.sql.push(')');
+            }
+            Filter::Compare { field, op, value } => {
+                self.atom(field, false, |w, col| {
+                    w.sql.push_str(&format!("{col} {} ?", op.symbol()));
+                    w.args.push(value.into());
+                });
+            }
+            Filter::In {
+                field,
+                values,
+                negated,
+            } => self.atom(field, *negated, |w, col| {
+                let marks = vec!["?"; values.len()].join(", ");
+                w.sql.push_str(&format!("{col} IN ({marks})"));
+                w.args.extend(values.iter().map(Arg::from));
+            }),
+            Filter::Between {
+                field,
+                low,
+                high,
+                negated,
+            } => self.atom(field, *negated, |w, col| {
+                w.sql.push_str(&format!("{col} BETWEEN ? AND ?"));
+                w.args.push(low.into());
+                w.args.push(high.into());
+            }),
+            Filter::StartsWith {
+                field,
+                prefix,
+                negated,
+            } => self.atom(field, *negated, |w, col| {
+                // Case-insensitive for ASCII, as Temporal's SQLite store (LIKE) answers.
+                let test = match w.backend {
+                    Backend::Sqlite => format!("{col} LIKE ? ESCAPE '!'"),
+                    Backend::Postgres => format!("{col} ILIKE ? ESCAPE '!'"),
+                    Backend::Mysql => format!(
+                        "CONVERT({col} USING utf8mb4) COLLATE utf8mb4_general_ci LIKE ? ESCAPE '!'"
+                    ),
+                };
+                w.sql.push_str(&test);
+                w.args.push(Arg::Text(like_prefix(prefix)));
+            }),
+            Filter::Contains {
+                field,
+                values,
+                negated,
+            } => {
+                let Field::Attr { name, ty } = field else {
+                    self.sql.push_str("1 = 0");
+                    return;
+                };
+                let not = if *negated { " NOT" } else { "" };
+                self.sql.push_str(&format!("v.run_id{not} IN "));
+                self.attr_subquery(name, *ty, |w| {
+                    let marks = vec!["?"; values.len()].join(", ");
+                    w.sql.push_str(&format!("a.str_value IN ({marks})"));
+                    w.args.extend(values.iter().map(|v| Arg::Text(v.clone())));
+                });
+            }
+            Filter::TextMatch {
+                field,
+                words,
+                negated,
+            } => self.text_match(field, words, *negated),
+            Filter::IsNull { field, negated } => match field {
+                Field::System(c) => {
+                    let not = if *negated { " NOT" } else { "" };
+                    self.sql
+                        .push_str(&format!("v.{} IS{not} NULL", column_sql(*c)));
+                }
+                Field::Attr { name, ty } => {
+                    let not = if *negated { "" } else { " NOT" };
+                    self.sql.push_str(&format!("v.run_id{not} IN "));
+                    self.attr_subquery(name, *ty, |_| {});
+                }
+            },
+        }
+    }
+
+    /// `(SELECT run_id FROM visibility_attrs WHERE <this attribute> [AND <cond>])`.
+    fn attr_subquery(&mut self, name: &str, ty: ValueType, cond: impl FnOnce(&mut Where)) {
+        self.sql.push('(');
+        self.attr_select(name, ty, cond);
+        self.sql.push(')');
+    }
+
+    /// The same without parentheses (a member of a UNION).
+    fn attr_select(&mut self, name: &str, ty: ValueType, cond: impl FnOnce(&mut Where)) {
+        self.sql.push_str(
+            "SELECT a.run_id FROM visibility_attrs a WHERE a.namespace_id = ? AND a.name = ? AND a.ty = ?",
+        );
+        self.args.push(Arg::Text(self.namespace_id.clone()));
+        self.args.push(Arg::Text(name.to_string()));
+        self.args.push(Arg::Int(ty as i64));
+        let before = self.sql.len();
+        self.sql.push_str(" AND ");
+        cond(self);
+        if self.sql.len() == before + 5 {
+            self.sql.truncate(before);
+        }
+    }
+
+    /// One predicate on a field. For a system column it is the condition itself (negated with
+    /// NOT, which SQL keeps unknown for NULL). For an attribute, positive: some value
+    /// matches; negated: the attribute is set and no value matches.
+    fn atom(&mut self, field: &Field, negated: bool, cond: impl Fn(&mut Where, &str)) {
+        match field {
+            Field::System(c) => {
+                let col = format!("v.{}", column_sql(*c));
+                if negated {
+                    self.sql.push_str("NOT (");
+                    cond(self, &col);
+                    self.sql.push(')');
+                } else {
+                    cond(self, &col);
+                }
+            }
+            Field::Attr { name, ty } => {
+                let col = format!("a.{}", value_column(*ty));
+                if negated {
+                    self.sql.push_str("(v.run_id IN ");
+                    self.attr_subquery(name, *ty, |_| {});
+                    self.sql.push_str(" AND v.run_id NOT IN ");
+                    self.attr_subquery(name, *ty, |w| cond(w, &col));
+                    self.sql.push(')');
+                } else {
+                    self.sql.push_str("v.run_id IN ");
+                    self.attr_subquery(name, *ty, |w| cond(w, &col));
+                }
+            }
+        }
+    }
+
+    /// Text: some word's tokens all occur among the attribute's stored tokens. Unset text
+    /// never matches, so the negation holds for it.
+    fn text_match(&mut self, field: &Field, words: &[Vec<String>], negated: bool) {
+        let Field::Attr { name, ty } = field else {
+            self.sql.push_str("1 = 0");
+            return;
+        };
+        let not = if negated { " NOT" } else { "" };
+        self.sql.push_str(&format!("v.run_id{not} IN ("));
+        let singles: Vec<&String> = words
+            .iter()
+            .filter(|w| w.len() == 1)
+            .map(|w| &w[0])
+            .collect();
+        let mut first = true;
+        if !singles.is_empty() {
+            self.attr_select(name, *ty, |w| {
+                let marks = vec!["?"; singles.len()].join(", ");
+                w.sql.push_str(&format!("a.str_value IN ({marks})"));
+                w.args
+                    .extend(singles.iter().map(|t| Arg::Text((*t).clone())));
+            });
+            first = false;
+        }
+        for word in words.iter().filter(|w| w.len() > 1) {
+            let mut tokens = word.clone();
+            tokens.sort();
+            tokens.dedup();
+            if !first {
+                self.sql.push_str(" UNION ");
+            }
+            first = false;
+            let marks = vec!["?"; tokens.len()].join(", ");
+            self.sql.push_str(&format!(
+                "SELECT a.run_id FROM visibility_attrs a WHERE a.namespace_id = ? AND a.name = ? AND a.ty = ? AND a.str_value IN ({marks}) GROUP BY a.run_id HAVING COUNT(DISTINCT a.str_value) = ?"
+            ));
+            self.args.push(Arg::Text(self.namespace_id.clone()));
+            self.args.push(Arg::Text(name.clone()));
+            self.args.push(Arg::Int(*ty as i64));
+            self.args
+                .extend(tokens.iter().map(|t| Arg::Text(t.clone())));
+            self.args.push(Arg::Int(tokens.len() as i64));
+        }
+        if first {
+            self.sql
+                .push_str("SELECT a.run_id FROM visibility_attrs a WHERE 1 = 0");
+        }
+        self.sql.push(')');
+    }
+}
+
+/// The rows `visibility_attrs` keeps for one attribute: one per value, one per token for Text.
+fn attr_rows(ty: ValueType, values: &[Value]) -> Vec<Arg> {
+    let mut out = Vec::new();
+    for v in values {
+        match (ty, v) {
+            (ValueType::Text, Value::Str(s)) => {
+                out.extend(text_tokens(s).into_iter().map(Arg::Text));
+            }
+            // KeywordList elements match case-insensitively.
+            (ValueType::KeywordList, Value::Str(s)) => out.push(Arg::Text(s.to_lowercase())),
+            _ => out.push(v.into()),
+        }
+    }
+    out
+}
+
+const RECORD_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, execution_time, close_time, sort_time, history_length, history_size_bytes, execution_duration, state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, version, data";
+const RECORD_ARITY: usize = 20;
+
+fn opt_int(v: Option<i64>) -> Arg {
+    v.map(Arg::Int).unwrap_or(Arg::Null)
+}
+
+fn opt_text(v: &Option<String>) -> Arg {
+    v.clone().map(Arg::Text).unwrap_or(Arg::Null)
+}
+
+impl SqlStore {
+    /// Upserts a run of records (no deletes among them) in `tx`.
+    async fn upsert_records(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        records: &[&VisibilityRecord],
+    ) -> Result<()> {
+        // The newest write per run wins, within the batch and against the table.
+        let mut newest: Vec<&VisibilityRecord> = Vec::new();
+        for r in records {
+            match newest
+                .iter_mut()
+                .find(|n| n.namespace_id == r.namespace_id && n.run_id == r.run_id)
+            {
+                Some(n) if n.version < r.version => *n = r,
+                Some(_) => {}
+                None => newest.push(r),
+            }
+        }
+        for chunk in newest.chunks(200) {
+            let keys = vec!["(?, ?)"; chunk.len()].join(", ");
+            let text = self.adapt(&format!(
+                "SELECT namespace_id, run_id, version FROM visibility WHERE (namespace_id, run_id) IN ({keys})"
+            ));
+            let mut q = sqlx::query(&text);
+            for r in chunk {
+                q = q.bind(&r.namespace_id).bind(&r.run_id);
+            }
+            let stored = q.fetch_all(&mut **tx).await?;
+            let mut fresh: Vec<&VisibilityRecord> = Vec::with_capacity(chunk.len());
+            'records: for r in chunk {
+                for s in &stored {
+                    if decode_text(s, 0)? == r.namespace_id
+                        && decode_text(s, 1)? == r.run_id
+                        && s.try_get::<i64, _>(2)? >= r.version
+                    {
+                        continue 'records;
+                    }
+                }
+                fresh.push(r);
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let keys = vec!["(?, ?)"; fresh.len()].join(", ");
+            for table in ["visibility", "visibility_attrs"] {
+                let text = self.adapt(&format!(
+                    "DELETE FROM {table} WHERE (namespace_id, run_id) IN ({keys})"
+                ));
+                let mut q = sqlx::query(&text);
+                for r in &fresh {
+                    q = q.bind(&r.namespace_id).bind(&r.run_id);
+                }
+                q.execute(&mut **tx).await?;
+            }
+            let mut args = Vec::with_capacity(fresh.len() * RECORD_ARITY);
+            let mut attr_args = Vec::new();
+            for r in &fresh {
+                args.extend([
+                    Arg::Text(r.namespace_id.clone()),
+                    Arg::Text(r.run_id.clone()),
+                    Arg::Text(r.workflow_id.clone()),
+                    Arg::Text(r.workflow_type.clone()),
+                    Arg::Text(r.task_queue.clone()),
+                    Arg::Int(r.status as i64),
+                    Arg::Int(r.start_time),
+                    Arg::Int(r.execution_time),
+                    opt_int(r.close_time),
+                    Arg::Int(r.sort_time()),
+                    opt_int(r.history_length),
+                    opt_int(r.history_size_bytes),
+                    opt_int(r.execution_duration),
+                    opt_int(r.state_transition_count),
+                    opt_text(&r.parent_workflow_id),
+                    opt_text(&r.parent_run_id),
+                    Arg::Text(r.root_workflow_id.clone()),
+                    Arg::Text(r.root_run_id.clone()),
+                    Arg::Int(r.version),
+                ]);
+                for (name, ty, values) in &r.attributes {
+                    for (seq, v) in attr_rows(*ty, values).into_iter().enumerate() {
+                        let (s, n, d) = match (v, value_column(*ty)) {
+                            (Arg::Text(s), _) => (Arg::Text(s), Arg::Null, Arg::Null),
+                            (Arg::Float(f), _) => (Arg::Null, Arg::Null, Arg::Float(f)),
+                            (Arg::Int(i), "dbl_value") => {
+                                (Arg::Null, Arg::Null, Arg::Float(i as f64))
+                            }
+                            (other, _) => (Arg::Null, other, Arg::Null),
+                        };
+                        attr_args.push([
+                            Arg::Text(r.namespace_id.clone()),
+                            Arg::Text(r.run_id.clone()),
+                            Arg::Text(name.clone()),
+                            Arg::Int(*ty as i64),
+                            Arg::Int(seq as i64),
+                            s,
+                            n,
+                            d,
+                        ]);
+                    }
+                }
+            }
+            // `data` is bytes: bound separately after each record's other columns.
+            let group = format!("({}, ?)", vec!["?"; RECORD_ARITY - 1].join(", "));
+            let text = self.adapt(&format!(
+                "INSERT INTO visibility ({RECORD_COLUMNS}) VALUES {}",
+                vec![group; fresh.len()].join(", ")
+            ));
+            let mut q = sqlx::query(&text);
+            for (i, r) in fresh.iter().enumerate() {
+                q = bind_args(
+                    q,
+                    &args[i * (RECORD_ARITY - 1)..(i + 1) * (RECORD_ARITY - 1)],
+                );
+                q = q.bind(r.data.as_slice());
+            }
+            q.execute(&mut **tx).await?;
+            for rows in attr_args.chunks(500) {
+                let text = self.adapt(&format!(
+                    "INSERT INTO visibility_attrs (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value) VALUES {}",
+                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+                ));
+                let flat: Vec<Arg> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
+                bind_args(sqlx::query(&text), &flat)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_record(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        namespace_id: &str,
+        run_id: &str,
+    ) -> Result<()> {
+        for table in ["visibility", "visibility_attrs"] {
+            let text = self.adapt(&format!(
+                "DELETE FROM {table} WHERE namespace_id = ? AND run_id = ?"
+            ));
+            sqlx::query(&text)
+                .bind(namespace_id)
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VisibilityStore for SqlStore {
+    async fn write_visibility(&self, writes: &[VisibilityWrite]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut run: Vec<&VisibilityRecord> = Vec::new();
+        for w in writes {
+            match w {
+                VisibilityWrite::Upsert(r) => run.push(r),
+                VisibilityWrite::Delete {
+                    namespace_id,
+                    run_id,
+                } => {
+                    self.upsert_records(&mut tx, &run).await?;
+                    run.clear();
+                    self.delete_record(&mut tx, namespace_id, run_id).await?;
+                }
+            }
+        }
+        self.upsert_records(&mut tx, &run).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_visibility(
+        &self,
+        namespace_id: &str,
+        filter: Option<&Filter>,
+        after: Option<&VisibilityCursor>,
+        limit: i64,
+    ) -> Result<Vec<ListedRun>> {
+        let mut w = Where::new(namespace_id, self.backend());
+        if let Some(f) = filter {
+            w.and_filter(f);
+        }
+        if let Some(c) = after {
+            w.and_after(c);
+        }
+        let text = self.adapt(&format!(
+            "SELECT v.sort_time, v.start_time, v.run_id, v.data FROM visibility v WHERE {} ORDER BY v.sort_time DESC, v.start_time DESC, v.run_id ASC LIMIT ?",
+            w.sql
+        ));
+        let rows = bind_args(sqlx::query(&text), &w.args)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ListedRun {
+                    cursor: VisibilityCursor {
+                        sort_time: r.try_get(0)?,
+                        start_time: r.try_get(1)?,
+                        run_id: decode_text(r, 2)?,
+                    },
+                    data: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        filter: Option<&Filter>,
+        group_by: Option<GroupBy>,
+    ) -> Result<Vec<(Option<i32>, i64)>> {
+        let mut w = Where::new(namespace_id, self.backend());
+        if let Some(f) = filter {
+            w.and_filter(f);
+        }
+        let text = match group_by {
+            None => format!("SELECT COUNT(*) FROM visibility v WHERE {}", w.sql),
+            Some(GroupBy::ExecutionStatus) => format!(
+                "SELECT v.status, COUNT(*) FROM visibility v WHERE {} GROUP BY v.status ORDER BY v.status",
+                w.sql
+            ),
+        };
+        let text = self.adapt(&text);
+        let rows = bind_args(sqlx::query(&text), &w.args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| match group_by {
+                None => Ok((None, r.try_get::<i64, _>(0)?)),
+                Some(_) => {
+                    let status = r
+                        .try_get::<i32, _>(0)
+                        .or_else(|_| r.try_get::<i64, _>(0).map(|v| v as i32))?;
+                    Ok((Some(status), r.try_get::<i64, _>(1)?))
+                }
+            })
+            .collect()
+    }
+}
