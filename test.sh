@@ -63,5 +63,33 @@ export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"
 export TEMPORAL_CLI="${TEMPORAL_CLI:-$PWD/.venv/bin/temporal}"
 .venv/bin/python -m pytest tests/python -q "$@"
 
+step "visibility suites on PostgreSQL and MariaDB"
+# The same SDK visibility suites, against a Sundial keeping its state in each database (a
+# scratch schema/database, dropped afterwards). Skipped when SUNDIAL_TEST_ADDRESS points
+# elsewhere: that server has its own storage.
+if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
+  scratch="sundial_py_$$"
+  pg_base="${SUNDIAL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+  my_base="${SUNDIAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+  re='^mysql://([^:@/]+)(:([^@]*))?@([^:/]+)(:([0-9]+))?/'
+  [[ $my_base =~ $re ]] || { echo "cannot parse $my_base" >&2; exit 1; }
+  my() {
+    MYSQL_PWD="${BASH_REMATCH[3]}" mysql -h "${BASH_REMATCH[4]}" -P "${BASH_REMATCH[6]:-3306}" \
+      -u "${BASH_REMATCH[1]}" "$@"
+  }
+  psql -q -o /dev/null "$pg_base" -c "CREATE SCHEMA $scratch"
+  my -e "CREATE DATABASE $scratch"
+  cleanup_scratch() {
+    psql -q -o /dev/null "$pg_base" -c "DROP SCHEMA IF EXISTS $scratch CASCADE" || true
+    my -e "DROP DATABASE IF EXISTS $scratch" || true
+  }
+  trap cleanup_scratch EXIT
+  for url in "$pg_base?options=-c%20search_path%3D$scratch" "${my_base%/*}/$scratch"; do
+    echo "-- $url"
+    SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q \
+      tests/python/test_visibility.py tests/python/test_visibility_parity.py
+  done
+fi
+
 step "TypeScript SDK smoke suite"
 bash tests/typescript/run.sh

@@ -13,10 +13,14 @@ Environment:
                              `temporal server start-dev` themselves.
   TEMPORAL_CLI               the `temporal` CLI (default: next to sys.executable,
                              then PATH).
+  SUNDIAL_TEST_DATABASE_URL  when the suite starts Sundial: keep its state in this
+                             database (a postgres:// or mysql:// URL as the config's
+                             persistence.url takes it) instead of in-memory SQLite.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -146,6 +150,16 @@ async def connect_with_retry(address: str, namespace: str = NAMESPACE, timeout: 
 
 
 def sundial_argv(port: int, extra: list[str] | None = None) -> list[str]:
+    database = os.environ.get("SUNDIAL_TEST_DATABASE_URL")
+    if database and not extra:
+        config = Path(tempfile.mkdtemp(prefix="sundial-db-")) / "sundial.yaml"
+        config.write_text(
+            "server: {ip: 127.0.0.1, port: %d}\n"
+            "persistence: {url: %s}\n"
+            "namespaces: [{name: default, retention: 1day}]\n"
+            "log: {level: warn}\n" % (port, json.dumps(database))
+        )
+        return [str(sundial_bin()), "start", "--config", str(config), *(extra or [])]
     return [
         str(sundial_bin()),
         "start-dev",

@@ -47,6 +47,10 @@ impl From<sundial_store::Error> for Error {
             sundial_store::Error::Conflict(m) => Error::Conflict(m),
             sundial_store::Error::AlreadyExists(m) => Error::Conflict(m),
             sundial_store::Error::Closed => Error::Unavailable(e.to_string()),
+            sundial_store::Error::BadPageToken => {
+                Error::InvalidArgument("Invalid NextPageToken.".into())
+            }
+            sundial_store::Error::External { message, .. } => Error::Unavailable(message),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -373,15 +373,3 @@ pub struct HistoryPageToken {
     #[prost(int64, tag = "2")]
     pub next_event_id: i64,
 }
-
-/// Page token of ListWorkflowExecutions: the last row's position in the listing order.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ListPageToken {
-    #[prost(int64, tag = "1")]
-    pub start_time: i64,
-    #[prost(string, tag = "2")]
-    pub run_id: String,
-    /// Close time, or i64::MAX while running.
-    #[prost(int64, tag = "3")]
-    pub sort_time: i64,
-}

@@ -12,7 +12,7 @@ mod sql;
 mod visibility;
 
 use async_trait::async_trait;
-pub use sundial_visquery::{Filter, GroupBy, Value, ValueType};
+pub use sundial_visquery::{Filter, GroupBy, Resolved, Value, ValueType};
 
 pub use sql::{Backend, SqlStore};
 
@@ -41,6 +41,12 @@ pub enum Error {
     /// The store's writer has stopped (the runtime is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// A listing page token this store did not make.
+    #[error("invalid page token")]
+    BadPageToken,
+    /// A store outside the database (a plugin) failed; `retryable` says whether to try again.
+    #[error("{message}")]
+    External { message: String, retryable: bool },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -209,22 +215,6 @@ impl VisibilityRecord {
     }
 }
 
-/// A position in a listing (the last row of the previous page). Listings are ordered by
-/// close time descending (running runs first), then start time descending, then run id.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VisibilityCursor {
-    pub sort_time: i64,
-    pub start_time: i64,
-    pub run_id: String,
-}
-
-/// A listed run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListedRun {
-    pub cursor: VisibilityCursor,
-    pub data: Vec<u8>,
-}
-
 /// One visibility write, applied in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum VisibilityWrite {
@@ -236,26 +226,46 @@ pub enum VisibilityWrite {
     },
 }
 
-/// The records behind List/Count. Filters come resolved (see `sundial-visquery`).
+/// A checked List/Count query, in both forms: the text (for stores that parse it themselves)
+/// and resolved against the namespace's search attributes.
+#[derive(Clone, Debug)]
+pub struct VisibilityQuery<'a> {
+    pub namespace_id: &'a str,
+    pub namespace: &'a str,
+    pub text: &'a str,
+    pub resolved: &'a Resolved,
+    /// The namespace's custom search attributes.
+    pub custom_attributes: Vec<(String, ValueType)>,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisibilityPage {
+    /// Each run's encoded `WorkflowExecutionInfo`, in listing order.
+    pub executions: Vec<Vec<u8>>,
+    /// Empty when there are no more pages.
+    pub next_page_token: Vec<u8>,
+}
+
+/// The records behind List/Count. Listings run by close time descending (running runs
+/// first), then start time descending, then run id ascending. A page token is the store's
+/// own; as on Temporal, a full page always carries one.
 #[async_trait]
 pub trait VisibilityStore: Send + Sync {
     /// Applies writes in order (one transaction where the store has them).
     async fn write_visibility(&self, writes: &[VisibilityWrite]) -> Result<()>;
-    /// A page of matching runs in listing order, after `after`.
+    /// A page of matching runs; `Error::BadPageToken` for a token it did not make.
     async fn list_visibility(
         &self,
-        namespace_id: &str,
-        filter: Option<&Filter>,
-        after: Option<&VisibilityCursor>,
-        limit: i64,
-    ) -> Result<Vec<ListedRun>>;
-    /// How many runs match, per execution status when `group_by` is set (status, count),
-    /// ordered by status; one `(None, total)` entry otherwise.
+        query: &VisibilityQuery<'_>,
+        page_size: usize,
+        token: &[u8],
+    ) -> Result<VisibilityPage>;
+    /// How many runs match: per execution status (status, count) ordered by status when the
+    /// query groups by it; one `(None, total)` entry otherwise.
     async fn count_visibility(
         &self,
-        namespace_id: &str,
-        filter: Option<&Filter>,
-        group_by: Option<GroupBy>,
+        query: &VisibilityQuery<'_>,
     ) -> Result<Vec<(Option<i32>, i64)>>;
 }
 

@@ -14,13 +14,49 @@ use sundial_visquery::{Column, Field, text_tokens};
 use crate::sql::decode_text;
 use crate::*;
 
+/// Where a listing page ended: the last row's sort key. Encoded as the page token
+/// `sort_time:start_time:run_id`.
+pub(crate) struct Cursor {
+    sort_time: i64,
+    start_time: i64,
+    run_id: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> Vec<u8> {
+        format!("{}:{}:{}", self.sort_time, self.start_time, self.run_id).into_bytes()
+    }
+
+    fn decode(token: &[u8]) -> Result<Cursor> {
+        let text = std::str::from_utf8(token).map_err(|_| Error::BadPageToken)?;
+        let mut parts = text.splitn(3, ':');
+        let mut int = || -> Result<i64> {
+            parts
+                .next()
+                .and_then(|p| p.parse().ok())
+                .ok_or(Error::BadPageToken)
+        };
+        let (sort_time, start_time) = (int()?, int()?);
+        let run_id = parts.next().ok_or(Error::BadPageToken)?.to_string();
+        Ok(Cursor {
+            sort_time,
+            start_time,
+            run_id,
+        })
+    }
+}
+
 /// A bound parameter.
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     Text(String),
     Int(i64),
     Float(f64),
-    Null,
+    /// NULLs carry their column's type: PostgreSQL's cached statements remember each
+    /// parameter's type, so a NULL must be bound as the type the column takes.
+    NullText,
+    NullInt,
+    NullFloat,
 }
 
 impl From<&Value> for Arg {
@@ -43,7 +79,9 @@ pub(crate) fn bind_args<'q>(
             Arg::Text(s) => q.bind(s.as_str()),
             Arg::Int(i) => q.bind(*i),
             Arg::Float(f) => q.bind(*f),
-            Arg::Null => q.bind(None::<i64>),
+            Arg::NullText => q.bind(None::<String>),
+            Arg::NullInt => q.bind(None::<i64>),
+            Arg::NullFloat => q.bind(None::<f64>),
         };
     }
     q
@@ -115,7 +153,7 @@ impl Where {
         self.filter(f);
     }
 
-    pub fn and_after(&mut self, c: &VisibilityCursor) {
+    pub fn and_after(&mut self, c: &Cursor) {
         self.sql.push_str(
             " AND (v.sort_time < ? OR (v.sort_time = ? AND (v.start_time < ? OR (v.start_time = ? AND v.run_id > ?))))",
         );
@@ -348,11 +386,11 @@ const RECORD_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, 
 const RECORD_ARITY: usize = 20;
 
 fn opt_int(v: Option<i64>) -> Arg {
-    v.map(Arg::Int).unwrap_or(Arg::Null)
+    v.map(Arg::Int).unwrap_or(Arg::NullInt)
 }
 
 fn opt_text(v: &Option<String>) -> Arg {
-    v.clone().map(Arg::Text).unwrap_or(Arg::Null)
+    v.clone().map(Arg::Text).unwrap_or(Arg::NullText)
 }
 
 impl SqlStore {
@@ -437,12 +475,12 @@ impl SqlStore {
                 for (name, ty, values) in &r.attributes {
                     for (seq, v) in attr_rows(*ty, values).into_iter().enumerate() {
                         let (s, n, d) = match (v, value_column(*ty)) {
-                            (Arg::Text(s), _) => (Arg::Text(s), Arg::Null, Arg::Null),
-                            (Arg::Float(f), _) => (Arg::Null, Arg::Null, Arg::Float(f)),
+                            (Arg::Text(s), _) => (Arg::Text(s), Arg::NullInt, Arg::NullFloat),
+                            (Arg::Float(f), _) => (Arg::NullText, Arg::NullInt, Arg::Float(f)),
                             (Arg::Int(i), "dbl_value") => {
-                                (Arg::Null, Arg::Null, Arg::Float(i as f64))
+                                (Arg::NullText, Arg::NullInt, Arg::Float(i as f64))
                             }
-                            (other, _) => (Arg::Null, other, Arg::Null),
+                            (other, _) => (Arg::NullText, other, Arg::NullFloat),
                         };
                         attr_args.push([
                             Arg::Text(r.namespace_id.clone()),
@@ -531,46 +569,49 @@ impl VisibilityStore for SqlStore {
 
     async fn list_visibility(
         &self,
-        namespace_id: &str,
-        filter: Option<&Filter>,
-        after: Option<&VisibilityCursor>,
-        limit: i64,
-    ) -> Result<Vec<ListedRun>> {
-        let mut w = Where::new(namespace_id, self.backend());
-        if let Some(f) = filter {
+        query: &VisibilityQuery<'_>,
+        page_size: usize,
+        token: &[u8],
+    ) -> Result<VisibilityPage> {
+        let mut w = Where::new(query.namespace_id, self.backend());
+        if let Some(f) = &query.resolved.filter {
             w.and_filter(f);
         }
-        if let Some(c) = after {
-            w.and_after(c);
+        if !token.is_empty() {
+            w.and_after(&Cursor::decode(token)?);
         }
         let text = self.adapt(&format!(
             "SELECT v.sort_time, v.start_time, v.run_id, v.data FROM visibility v WHERE {} ORDER BY v.sort_time DESC, v.start_time DESC, v.run_id ASC LIMIT ?",
             w.sql
         ));
         let rows = bind_args(sqlx::query(&text), &w.args)
-            .bind(limit)
+            .bind(page_size as i64)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ListedRun {
-                    cursor: VisibilityCursor {
-                        sort_time: r.try_get(0)?,
-                        start_time: r.try_get(1)?,
-                        run_id: decode_text(r, 2)?,
-                    },
-                    data: r.try_get(3)?,
-                })
-            })
-            .collect()
+        let mut page = VisibilityPage::default();
+        for r in &rows {
+            page.executions.push(r.try_get(3)?);
+        }
+        if let Some(last) = rows.last()
+            && rows.len() == page_size
+        {
+            page.next_page_token = Cursor {
+                sort_time: last.try_get(0)?,
+                start_time: last.try_get(1)?,
+                run_id: decode_text(last, 2)?,
+            }
+            .encode();
+        }
+        Ok(page)
     }
 
     async fn count_visibility(
         &self,
-        namespace_id: &str,
-        filter: Option<&Filter>,
-        group_by: Option<GroupBy>,
+        query: &VisibilityQuery<'_>,
     ) -> Result<Vec<(Option<i32>, i64)>> {
+        let group_by = query.resolved.group_by;
+        let filter = query.resolved.filter.as_ref();
+        let namespace_id = query.namespace_id;
         let mut w = Where::new(namespace_id, self.backend());
         if let Some(f) = filter {
             w.and_filter(f);

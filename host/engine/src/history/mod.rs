@@ -71,6 +71,8 @@ type Progress = (i64, bool);
 
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
+    /// Where visibility records go: the database's own tables, or a plugin.
+    pub visibility_store: Arc<dyn sundial_store::VisibilityStore>,
     pub namespaces: Registry,
     pub matching: Arc<Matching>,
     pub options: Options,
@@ -106,6 +108,16 @@ pub(crate) struct Staged {
 impl Engine {
     /// Takes the shards, loads their pending tasks, and starts the task processors.
     pub async fn start(store: Arc<dyn Store>, options: Options) -> Result<Engine> {
+        let visibility = store.clone() as Arc<dyn sundial_store::VisibilityStore>;
+        Self::start_with_visibility(store, visibility, options).await
+    }
+
+    /// [`Engine::start`] with visibility records kept in `visibility` instead of `store`.
+    pub async fn start_with_visibility(
+        store: Arc<dyn Store>,
+        visibility: Arc<dyn sundial_store::VisibilityStore>,
+        options: Options,
+    ) -> Result<Engine> {
         let ranges = store.acquire_shards(options.num_shards).await?;
         let shards = ranges
             .iter()
@@ -114,8 +126,9 @@ impl Engine {
                 next_task_id: AtomicI64::new(r << 32),
             })
             .collect();
-        let (visibility, visibility_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (visibility_tx, visibility_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
+            visibility_store: visibility,
             namespaces: Registry::new(store.clone()),
             store,
             matching: Arc::new(Matching::default()),
@@ -127,7 +140,7 @@ impl Engine {
             watchers: Mutex::new(HashMap::new()),
             queries: Default::default(),
             updates: Default::default(),
-            visibility,
+            visibility: visibility_tx,
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use prost::Message;
-use sundial_store::{VisibilityCursor, VisibilityRecord, VisibilityWrite};
+use sundial_store::{VisibilityRecord, VisibilityWrite};
 use sundial_visquery::{QueryError, Value, ValueType, values};
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, SearchAttributes},
@@ -25,7 +25,6 @@ use super::Engine;
 use crate::error::{Error, Result, invalid};
 use crate::matching::Queued;
 use crate::namespace::Namespace;
-use crate::state::ListPageToken;
 use crate::time::SECOND;
 
 /// Largest page a listing returns (a larger or unset page size gets this, as on Temporal).
@@ -245,7 +244,7 @@ impl Engine {
             }
         }
         if !writes.is_empty() {
-            while let Err(e) = self.inner.store.write_visibility(&writes).await {
+            while let Err(e) = self.inner.visibility_store.write_visibility(&writes).await {
                 tracing::warn!(error = %e, writes = writes.len(), "visibility write failed; retrying in 1s");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
@@ -286,39 +285,20 @@ impl Engine {
             MAX_PAGE_SIZE
         } else {
             page_size
-        } as i64;
-        let after = if token.is_empty() {
-            None
-        } else {
-            let t = ListPageToken::decode(token).map_err(|_| invalid("Invalid NextPageToken."))?;
-            Some(VisibilityCursor {
-                sort_time: t.sort_time,
-                start_time: t.start_time,
-                run_id: t.run_id,
-            })
-        };
-        let rows = self
+        } as usize;
+        let page = self
             .inner
-            .store
-            .list_visibility(&ns.id, resolved.filter.as_ref(), after.as_ref(), limit)
+            .visibility_store
+            .list_visibility(&visibility_query(ns, query, &resolved), limit, token)
             .await?;
-        let executions = rows
+        let executions = page
+            .executions
             .iter()
-            .map(|r| WorkflowExecutionInfo::decode(r.data.as_slice()).map_err(Error::from))
+            .map(|d| WorkflowExecutionInfo::decode(d.as_slice()).map_err(Error::from))
             .collect::<Result<Vec<_>>>()?;
-        // As on Temporal: a token whenever the page is full (the next may be empty).
-        let next_page_token = match rows.last() {
-            Some(r) if rows.len() as i64 == limit => ListPageToken {
-                start_time: r.cursor.start_time,
-                run_id: r.cursor.run_id.clone(),
-                sort_time: r.cursor.sort_time,
-            }
-            .encode_to_vec(),
-            _ => Vec::new(),
-        };
         Ok(ListWorkflowExecutionsResponse {
             executions,
-            next_page_token,
+            next_page_token: page.next_page_token,
         })
     }
 
@@ -330,8 +310,8 @@ impl Engine {
         let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
         let rows = self
             .inner
-            .store
-            .count_visibility(&ns.id, resolved.filter.as_ref(), resolved.group_by)
+            .visibility_store
+            .count_visibility(&visibility_query(ns, query, &resolved))
             .await?;
         let count = rows.iter().map(|(_, n)| n).sum();
         let groups = match resolved.group_by {
@@ -351,6 +331,26 @@ impl Engine {
                 .collect(),
         };
         Ok(CountWorkflowExecutionsResponse { count, groups })
+    }
+}
+
+fn visibility_query<'a>(
+    ns: &'a Namespace,
+    text: &'a str,
+    resolved: &'a sundial_visquery::Resolved,
+) -> sundial_store::VisibilityQuery<'a> {
+    let mut custom_attributes: Vec<(String, ValueType)> = ns
+        .search_attributes
+        .iter()
+        .map(|(n, t)| (n.clone(), *t))
+        .collect();
+    custom_attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    sundial_store::VisibilityQuery {
+        namespace_id: &ns.id,
+        namespace: &ns.name,
+        text,
+        resolved,
+        custom_attributes,
     }
 }
 

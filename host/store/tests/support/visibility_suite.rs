@@ -184,6 +184,15 @@ pub async fn visibility(store: &SqlStore) {
     store.write_visibility(&writes[3..]).await.unwrap();
     records[5] = newer;
     records.retain(|r| r.run_id != deleted.run_id);
+    // One record per write: the same statement text then binds different attribute types
+    // (NULLs included) in the same positions, which PostgreSQL's statement cache must take.
+    for r in records.iter_mut().skip(10).take(12) {
+        r.version += 1000;
+        store
+            .write_visibility(&[VisibilityWrite::Upsert(r.clone())])
+            .await
+            .unwrap();
+    }
 
     let t = |s: i64| sundial_visquery::values::format_datetime(BASE + s * SECOND);
     let queries: Vec<String> = vec![
@@ -259,6 +268,7 @@ pub async fn visibility(store: &SqlStore) {
         "`CustomerId` = 'cust-3' and `WorkflowType` = 'Payment'".into(),
     ];
     let schema = schema();
+    let custom: Vec<(String, ValueType)> = schema.iter().map(|(n, t)| (n.clone(), *t)).collect();
     for q in &queries {
         let resolved = compile(q, &schema).unwrap_or_else(|e| panic!("{q}: {e}"));
         let filter = resolved.filter.as_ref();
@@ -273,18 +283,32 @@ pub async fn visibility(store: &SqlStore) {
                 .then(a.run_id.cmp(&b.run_id))
         });
         let expected: Vec<Vec<u8>> = expected.iter().map(|r| r.data.clone()).collect();
+        let query = VisibilityQuery {
+            namespace_id: &ns,
+            namespace: "visibility-suite",
+            text: q,
+            resolved: &resolved,
+            custom_attributes: custom.clone(),
+        };
         let mut got = Vec::new();
-        let mut after = None;
+        let mut token = Vec::new();
         loop {
             let page = store
-                .list_visibility(&ns, filter, after.as_ref(), 7)
+                .list_visibility(&query, 7, &token)
                 .await
                 .unwrap_or_else(|e| panic!("{q}: {e}"));
-            got.extend(page.iter().map(|r| r.data.clone()));
-            if page.len() < 7 {
+            assert!(page.executions.len() <= 7);
+            // A full page always carries a token (the next may be empty), as on Temporal.
+            assert_eq!(
+                page.executions.len() == 7,
+                !page.next_page_token.is_empty(),
+                "{q}"
+            );
+            got.extend(page.executions);
+            if page.next_page_token.is_empty() {
                 break;
             }
-            after = Some(page.last().unwrap().cursor.clone());
+            token = page.next_page_token;
         }
         let show = |v: &[Vec<u8>]| {
             v.iter()
@@ -292,10 +316,14 @@ pub async fn visibility(store: &SqlStore) {
                 .collect::<Vec<_>>()
         };
         assert_eq!(show(&got), show(&expected), "list: {q}");
-        let count = store.count_visibility(&ns, filter, None).await.unwrap();
+        let count = store.count_visibility(&query).await.unwrap();
         assert_eq!(count, vec![(None, expected.len() as i64)], "count: {q}");
+        let grouped = compile(&format!("{q} GROUP BY ExecutionStatus"), &schema).unwrap();
         let groups = store
-            .count_visibility(&ns, filter, Some(GroupBy::ExecutionStatus))
+            .count_visibility(&VisibilityQuery {
+                resolved: &grouped,
+                ..query.clone()
+            })
             .await
             .unwrap();
         let mut by_status: std::collections::BTreeMap<i32, i64> = Default::default();
@@ -308,10 +336,22 @@ pub async fn visibility(store: &SqlStore) {
             by_status.into_iter().map(|(s, n)| (Some(s), n)).collect();
         assert_eq!(groups, want, "count group by: {q}");
     }
+    let everything = compile("", &schema).unwrap();
+    let all = |namespace_id| VisibilityQuery {
+        namespace_id,
+        namespace: "visibility-suite",
+        text: "",
+        resolved: &everything,
+        custom_attributes: Vec::new(),
+    };
+    assert!(matches!(
+        store.list_visibility(&all(&ns), 5, b"not a token").await,
+        Err(Error::BadPageToken)
+    ));
     // The other namespace is separate.
     let other = store
-        .list_visibility(&other_ns, None, None, 100)
+        .list_visibility(&all(&other_ns), 100, &[])
         .await
         .unwrap();
-    assert_eq!(other.len(), 1);
+    assert_eq!(other.executions.len(), 1);
 }
