@@ -63,7 +63,7 @@ export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"
 export TEMPORAL_CLI="${TEMPORAL_CLI:-$PWD/.venv/bin/temporal}"
 .venv/bin/python -m pytest tests/python -q "$@"
 
-step "visibility suites on PostgreSQL and MariaDB"
+step "visibility suites on PostgreSQL, MariaDB and the file-visibility-store plugin"
 # The same SDK visibility suites, against a Sundial keeping its state in each database (a
 # scratch schema/database, dropped afterwards). Skipped when SUNDIAL_TEST_ADDRESS points
 # elsewhere: that server has its own storage.
@@ -89,6 +89,9 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
     SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q \
       tests/python/test_visibility.py tests/python/test_visibility_parity.py
   done
+  echo "-- visibility in the file-visibility-store component"
+  SUNDIAL_TEST_VISIBILITY_PLUGIN=1 .venv/bin/python -m pytest -q \
+    tests/python/test_visibility.py tests/python/test_visibility_parity.py
 fi
 
 step "TypeScript SDK smoke suite"

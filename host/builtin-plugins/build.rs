@@ -6,7 +6,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Crates whose components the server embeds: (crate directory, component file).
-const EMBEDDED: &[&str] = &["jwt_claim_mapper", "default_authorizer", "nop_authorizer"];
+const EMBEDDED: &[&str] = &[
+    "jwt_claim_mapper",
+    "default_authorizer",
+    "nop_authorizer",
+    "file_visibility_store",
+];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -21,6 +26,8 @@ fn main() {
         "plugins/jwt-claim-mapper",
         "plugins/default-authorizer",
         "plugins/nop-authorizer",
+        "plugins/file-visibility-store",
+        "host/visquery/src",
         "plugins/allow-namespaces",
         "plugins/static-claims",
         "plugins/hostile",

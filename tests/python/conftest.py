@@ -16,6 +16,10 @@ Environment:
   SUNDIAL_TEST_DATABASE_URL  when the suite starts Sundial: keep its state in this
                              database (a postgres:// or mysql:// URL as the config's
                              persistence.url takes it) instead of in-memory SQLite.
+  SUNDIAL_TEST_VISIBILITY_PLUGIN
+                             when the suite starts Sundial and this is `1`: keep
+                             visibility records in the built-in file-visibility-store
+                             component (a temporary directory) instead of the database.
 """
 
 from __future__ import annotations
@@ -151,15 +155,33 @@ async def connect_with_retry(address: str, namespace: str = NAMESPACE, timeout: 
 
 def sundial_argv(port: int, extra: list[str] | None = None) -> list[str]:
     database = os.environ.get("SUNDIAL_TEST_DATABASE_URL")
-    if database and not extra:
-        config = Path(tempfile.mkdtemp(prefix="sundial-db-")) / "sundial.yaml"
-        config.write_text(
-            "server: {ip: 127.0.0.1, port: %d}\n"
-            "persistence: {url: %s}\n"
-            "namespaces: [{name: default, retention: 1day}]\n"
-            "log: {level: warn}\n" % (port, json.dumps(database))
-        )
-        return [str(sundial_bin()), "start", "--config", str(config), *(extra or [])]
+    plugin = os.environ.get("SUNDIAL_TEST_VISIBILITY_PLUGIN") == "1"
+    if (database or plugin) and not extra:
+        directory = Path(tempfile.mkdtemp(prefix="sundial-config-"))
+        persistence = {"url": database or "sqlite::memory:"}
+        plugins = []
+        if plugin:
+            (directory / "visibility").mkdir()
+            persistence["visibility_store"] = "visibility"
+            plugins.append({
+                "name": "visibility",
+                "kind": "visibility-store",
+                "builtin": "file-visibility-store",
+                "limits": {"deadline": "10s", "memory": "256MiB"},
+                "grants": {"directories": [
+                    {"host": str(directory / "visibility"), "guest": "/data", "writable": True},
+                ]},
+            })
+        config = directory / "sundial.yaml"
+        # JSON is YAML: the config is written as JSON.
+        config.write_text(json.dumps({
+            "server": {"ip": "127.0.0.1", "port": port},
+            "persistence": persistence,
+            "namespaces": [{"name": "default", "retention": "1day"}],
+            "plugins": plugins,
+            "log": {"level": "warn"},
+        }))
+        return [str(sundial_bin()), "start", "--config", str(config)]
     return [
         str(sundial_bin()),
         "start-dev",

@@ -15,6 +15,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "nop-authorizer",
         include_bytes!(concat!(env!("OUT_DIR"), "/nop_authorizer.wasm")),
     ),
+    (
+        "file-visibility-store",
+        include_bytes!(concat!(env!("OUT_DIR"), "/file_visibility_store.wasm")),
+    ),
 ];
 
 /// The embedded component called `name`.
@@ -27,6 +31,7 @@ pub fn kind(name: &str) -> Option<&'static str> {
     match name {
         "jwt-claim-mapper" => Some("claim-mapper"),
         "default-authorizer" | "nop-authorizer" => Some("authorizer"),
+        "file-visibility-store" => Some("visibility-store"),
         _ => None,
     }
 }

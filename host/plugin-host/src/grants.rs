@@ -15,11 +15,13 @@ pub struct Grants {
     pub directories: Vec<DirectoryGrant>,
 }
 
-/// A host directory visible to the plugin, read-only, at `guest`.
+/// A host directory visible to the plugin at `guest`: read-only unless `writable` (a
+/// visibility store keeping its records there, say).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DirectoryGrant {
     pub host: PathBuf,
     pub guest: String,
+    pub writable: bool,
 }
 
 /// Whether `authority` (host and port, as connected to) matches a granted entry.

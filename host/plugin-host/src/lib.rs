@@ -27,10 +27,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 mod grants;
 pub mod metrics;
 mod reload;
+mod visibility;
 
 pub use grants::{DirectoryGrant, Grants};
 pub use metrics::Metrics;
 pub use reload::{AuthorizerSlot, Slot};
+pub use visibility::{VisibilityStorePlugin, visibility_storage};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -169,7 +171,7 @@ impl std::fmt::Display for Fault {
     }
 }
 
-struct State {
+pub(crate) struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: grants::HttpHooks,
@@ -306,6 +308,7 @@ impl Runtime {
         // The claim-mapper world imports the same `host` interface: same definitions again.
         linker.allow_shadowing(true);
         mapper_bindings::ClaimMapper::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        visibility::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
         let ticking = engine.weak();
         std::thread::Builder::new()
@@ -403,6 +406,17 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Compiles and links a visibility-store component.
+    pub fn load_visibility_store(&self, spec: &Spec) -> wasmtime::Result<VisibilityStorePlugin> {
+        let (pre, sha) = self.prepare(spec)?;
+        Ok(VisibilityStorePlugin::new(
+            pre,
+            self.loaded(spec, "visibility-store", sha),
+        )?)
+    }
+}
+
 /// SHA-256 of a component's bytes, in hex: the version a plugin reports.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -412,7 +426,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// What every loaded plugin carries: its engine, limits, grants, config and identity.
-struct Loaded {
+pub(crate) struct Loaded {
     engine: Engine,
     limits: Limits,
     grants: Grants,
@@ -425,7 +439,7 @@ struct Loaded {
 }
 
 /// An instance with its store, kept between calls.
-struct Warm<I> {
+pub(crate) struct Warm<I> {
     store: Store<State>,
     instance: I,
 }
@@ -436,7 +450,12 @@ impl Loaded {
     fn store(&self) -> Result<Store<State>, Fault> {
         let mut wasi = WasiCtx::builder();
         for dir in &self.grants.directories {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
                 .map_err(|e| {
                     self.fault(
                         FaultCause::Failed,
@@ -500,7 +519,7 @@ impl Loaded {
 
     /// Runs one call: waits for capacity, takes a warm instance (or makes one), runs `call`
     /// under the limits, keeps the instance if it came back healthy.
-    async fn run<I, T, F>(
+    pub(crate) async fn run<I, T, F>(
         &self,
         idle: &Mutex<Vec<Warm<I>>>,
         instantiate: impl AsyncFnOnce(&mut Store<State>) -> wasmtime::Result<I>,

@@ -61,7 +61,7 @@ pub struct AuthorizationConfig {
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     pub name: String,
-    /// `claim-mapper` or `authorizer`.
+    /// `claim-mapper`, `authorizer` or `visibility-store`.
     pub kind: String,
     /// A component file (relative to the config file); or
     #[serde(default)]
@@ -115,6 +115,9 @@ pub struct DirectoryGrantConfig {
     pub host: PathBuf,
     /// Where the plugin sees it, e.g. `/keys`.
     pub guest: String,
+    /// Whether the plugin may write there (default: read-only).
+    #[serde(default)]
+    pub writable: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -166,6 +169,9 @@ pub struct PersistenceConfig {
     pub max_connections: u32,
     /// Fixed when the database is created.
     pub num_history_shards: i32,
+    /// A `visibility-store` plugin (by name) that keeps visibility records instead of the
+    /// database; none: the database's own visibility tables.
+    pub visibility_store: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -217,6 +223,7 @@ impl Default for PersistenceConfig {
             url: "sqlite::memory:".into(),
             max_connections: 10,
             num_history_shards: 4,
+            visibility_store: None,
         }
     }
 }
@@ -415,8 +422,8 @@ impl Config {
                 return invalid(key("name"), format!("{:?} is used by two plugins", p.name));
             }
             match p.kind.as_str() {
-                "claim-mapper" | "authorizer" => {}
-                "archiver" | "visibility-store" => {
+                "claim-mapper" | "authorizer" | "visibility-store" => {}
+                "archiver" => {
                     return invalid(
                         key("kind"),
                         format!("{:?} plugins are not supported yet", p.kind),
@@ -425,7 +432,7 @@ impl Config {
                 other => {
                     return invalid(
                         key("kind"),
-                        format!("{other:?}: use claim-mapper or authorizer"),
+                        format!("{other:?}: use claim-mapper, authorizer or visibility-store"),
                     );
                 }
             }
@@ -500,20 +507,29 @@ impl Config {
         }
         let a = &self.authorization;
         for (field, wanted, name) in [
-            ("claim_mapper", "claim-mapper", &a.claim_mapper),
-            ("authorizer", "authorizer", &a.authorizer),
+            (
+                "authorization.claim_mapper",
+                "claim-mapper",
+                &a.claim_mapper,
+            ),
+            ("authorization.authorizer", "authorizer", &a.authorizer),
+            (
+                "persistence.visibility_store",
+                "visibility-store",
+                &self.persistence.visibility_store,
+            ),
         ] {
             if let Some(name) = name {
                 match self.plugins.iter().find(|p| &p.name == name) {
                     None => {
                         return invalid(
-                            format!("authorization.{field}"),
+                            field.to_string(),
                             format!("no plugin named {name:?} in `plugins`"),
                         );
                     }
                     Some(p) if p.kind != wanted => {
                         return invalid(
-                            format!("authorization.{field}"),
+                            field.to_string(),
                             format!("plugin {name:?} is a {}, not a {wanted}", p.kind),
                         );
                     }

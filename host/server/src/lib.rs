@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod frontend;
 pub mod plugins;
+mod visibility_plugin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,9 +100,18 @@ pub async fn start(
         num_shards: config.persistence.num_history_shards,
         ..Options::default()
     };
-    let engine = Engine::start(Arc::new(store), options)
-        .await
-        .context("starting the history engine")?;
+    let store = Arc::new(store);
+    let engine = match &config.persistence.visibility_store {
+        Some(name) => {
+            tracing::info!(plugin = %name, "visibility records are kept by a plugin");
+            let visibility = Arc::new(visibility_plugin::PluginVisibility {
+                plugins: plugins.clone(),
+            });
+            Engine::start_with_visibility(store, visibility, options).await
+        }
+        None => Engine::start(store, options).await,
+    }
+    .context("starting the history engine")?;
     for ns in &config.namespaces {
         let retention = ns
             .retention

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sundial_plugin_host::{
-    Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime, RuntimeOptions, Spec,
+    Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime, RuntimeOptions,
+    Spec, VisibilityStorePlugin,
 };
 use tokio::sync::OnceCell;
 
@@ -48,6 +49,7 @@ impl Mapper {
 enum Loaded {
     Mapper(Arc<Mapper>),
     Authorizer(Arc<Authorizer>),
+    VisibilityStore(Arc<VisibilityStorePlugin>),
 }
 
 /// One loaded plugin and what it was loaded from (to tell whether a reload changes it).
@@ -71,6 +73,8 @@ pub struct Live {
     pub settings: AuthorizationConfig,
     pub mapper: Option<Arc<Mapper>>,
     pub authorizer: Option<Arc<Authorizer>>,
+    /// The visibility store `persistence.visibility_store` names.
+    pub visibility: Option<Arc<VisibilityStorePlugin>>,
     /// Changes whenever the mapper does: cached claims of another generation are not used.
     pub generation: u64,
     entries: HashMap<String, Entry>,
@@ -267,6 +271,7 @@ fn spec_of(config: &Config, p: &PluginConfig, wasm: Arc<[u8]>) -> Spec {
                 .map(|d| DirectoryGrant {
                     host: config.resolve(&d.host),
                     guest: d.guest.clone(),
+                    writable: d.writable,
                 })
                 .collect(),
         },
@@ -287,6 +292,11 @@ fn load(runtime: &Runtime, kind: &str, spec: &Spec) -> anyhow::Result<Loaded> {
             runtime
                 .load_authorizer(spec)
                 .map_err(|e| anyhow::anyhow!("not a loadable authorizer: {e:#}"))?,
+        )),
+        "visibility-store" => Loaded::VisibilityStore(Arc::new(
+            runtime
+                .load_visibility_store(spec)
+                .map_err(|e| anyhow::anyhow!("not a loadable visibility store: {e:#}"))?,
         )),
         other => anyhow::bail!("unsupported plugin kind {other:?}"),
     };
@@ -359,15 +369,24 @@ fn build(
         .as_ref()
         .and_then(|n| match &entries.get(n)?.loaded {
             Loaded::Mapper(m) => Some(m.clone()),
-            Loaded::Authorizer(_) => None,
+            _ => None,
         });
     let authorizer = settings
         .authorizer
         .as_ref()
         .and_then(|n| match &entries.get(n)?.loaded {
             Loaded::Authorizer(a) => Some(a.clone()),
-            Loaded::Mapper(_) => None,
+            _ => None,
         });
+    let visibility =
+        config
+            .persistence
+            .visibility_store
+            .as_ref()
+            .and_then(|n| match &entries.get(n)?.loaded {
+                Loaded::VisibilityStore(v) => Some(v.clone()),
+                _ => None,
+            });
     let same_mapper = previous.is_some_and(|prev| {
         prev.settings.claim_mapper == settings.claim_mapper
             && prev.settings.audience == settings.audience
@@ -381,6 +400,7 @@ fn build(
         settings,
         mapper,
         authorizer,
+        visibility,
         generation,
         entries,
     })
