@@ -72,6 +72,7 @@ pub async fn run(calls: usize, variant: &str) -> anyhow::Result<()> {
                 directories: vec![DirectoryGrant {
                     host: keys_dir(),
                     guest: "/keys".into(),
+                    writable: false,
                 }],
             })
             .config(jwt_config()),
@@ -187,6 +188,7 @@ async fn server(token: bool, variant: &str) -> anyhow::Result<sundial_server::Ru
                 directories: vec![DirectoryGrantConfig {
                     host: keys_dir(),
                     guest: "/keys".into(),
+                    writable: false,
                 }],
             },
             config: jwt_config().into_iter().collect(),

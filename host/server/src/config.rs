@@ -675,6 +675,21 @@ mod tests {
                 "lower-case",
             ),
             ("admin: {listen: nowhere}", "admin.listen", "ip:port"),
+            (
+                "persistence: {visibility_store: files}",
+                "persistence.visibility_store",
+                "no plugin",
+            ),
+            (
+                "plugins: [{name: a, kind: authorizer, file: a.wasm}]\npersistence: {visibility_store: a}",
+                "persistence.visibility_store",
+                "not a visibility-store",
+            ),
+            (
+                "plugins: [{name: v, kind: visibility-store, builtin: nop-authorizer}]",
+                "plugins[0].builtin",
+                "is a authorizer",
+            ),
         ];
         for (yaml, key, words) in cases {
             let err = match Config::parse_yaml(yaml, "t.yaml") {
