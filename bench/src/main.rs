@@ -6,6 +6,7 @@ mod auth_cost;
 mod client;
 mod report;
 mod server;
+mod visibility;
 mod worker;
 
 use std::path::PathBuf;
@@ -88,6 +89,17 @@ enum Cmd {
         /// authorization configured); `none` (two plain servers: the noise floor).
         #[arg(long, default_value = "full")]
         variant: String,
+    },
+    /// Visibility at scale: fill a database with N runs, time List and Count queries.
+    Visibility {
+        /// The database (`sqlite://file.db?mode=rwc`, `postgres://…`, `mysql://…`).
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+        /// Times each query runs; figures are medians.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
     },
     /// One run against a server that is already running.
     Run {
@@ -196,6 +208,7 @@ async fn python_sdk(address: &str, namespace: &str, args: &LoadArgs) -> anyhow::
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::AuthCost { calls, variant } => auth_cost::run(calls, &variant).await?,
+        Cmd::Visibility { url, rows, repeats } => visibility::run(&url, rows, repeats).await?,
         Cmd::Run {
             address,
             namespace,

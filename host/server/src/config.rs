@@ -567,6 +567,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shipped_examples_are_valid() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let config = Config::parse_yaml(&text, &path.display().to_string())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                config
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 5, "the examples were not found in {dir}");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::parse_yaml("persistence:\n  urll: x\n", "t.yaml")
             .unwrap_err()
