@@ -267,6 +267,10 @@ pub trait VisibilityStore: Send + Sync {
         &self,
         query: &VisibilityQuery<'_>,
     ) -> Result<Vec<(Option<i32>, i64)>>;
+    /// Housekeeping the writer asks for now and then, after many writes (planner statistics).
+    async fn maintain(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// All table families together, as the engine holds them.

@@ -201,6 +201,20 @@ impl SqlStore {
         Ok(store)
     }
 
+    /// Refreshes SQLite's query planner statistics where tables changed much (cheap
+    /// otherwise; bounded by `analysis_limit`). Nothing to do on the other databases.
+    pub async fn optimize(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA analysis_limit = 1000")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("PRAGMA optimize = 0x10002")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn without_writers(&self) -> SqlStore {
         SqlStore {
             writers: None,

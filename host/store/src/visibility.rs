@@ -7,6 +7,8 @@
 //! form (the resolver pushes NOT down to the atoms), so an atom's SQL only has to be true
 //! exactly when the atom is: a missing attribute never matches, negated or not.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sqlx::Row;
 use sundial_visquery::{Column, Field, text_tokens};
@@ -52,11 +54,10 @@ pub(crate) enum Arg {
     Text(String),
     Int(i64),
     Float(f64),
-    /// NULLs carry their column's type: PostgreSQL's cached statements remember each
-    /// parameter's type, so a NULL must be bound as the type the column takes.
-    NullText,
-    NullInt,
-    NullFloat,
+    /// Written as a `NULL` literal, never bound: through sqlx's `Any` driver a bound NULL has
+    /// no type, and PostgreSQL's cached statement would keep the type it guessed for the
+    /// next execution of the same text with a value in that place.
+    Null,
 }
 
 impl From<&Value> for Arg {
@@ -79,9 +80,7 @@ pub(crate) fn bind_args<'q>(
             Arg::Text(s) => q.bind(s.as_str()),
             Arg::Int(i) => q.bind(*i),
             Arg::Float(f) => q.bind(*f),
-            Arg::NullText => q.bind(None::<String>),
-            Arg::NullInt => q.bind(None::<i64>),
-            Arg::NullFloat => q.bind(None::<f64>),
+            Arg::Null => q,
         };
     }
     q
@@ -385,12 +384,20 @@ fn attr_rows(ty: ValueType, values: &[Value]) -> Vec<Arg> {
 const RECORD_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, execution_time, close_time, sort_time, history_length, history_size_bytes, execution_duration, state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, version, data";
 const RECORD_ARITY: usize = 20;
 
+/// `?, NULL, ?…` for a row of values: NULLs are literals (see [`Arg::Null`]).
+fn placeholders(row: &[Arg]) -> String {
+    row.iter()
+        .map(|a| if matches!(a, Arg::Null) { "NULL" } else { "?" })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn opt_int(v: Option<i64>) -> Arg {
-    v.map(Arg::Int).unwrap_or(Arg::NullInt)
+    v.map(Arg::Int).unwrap_or(Arg::Null)
 }
 
 fn opt_text(v: &Option<String>) -> Arg {
-    v.clone().map(Arg::Text).unwrap_or(Arg::NullText)
+    v.clone().map(Arg::Text).unwrap_or(Arg::Null)
 }
 
 impl SqlStore {
@@ -401,125 +408,151 @@ impl SqlStore {
         records: &[&VisibilityRecord],
     ) -> Result<()> {
         // The newest write per run wins, within the batch and against the table.
-        let mut newest: Vec<&VisibilityRecord> = Vec::new();
+        let mut newest: HashMap<(&str, &str), &VisibilityRecord> = HashMap::new();
         for r in records {
-            match newest
-                .iter_mut()
-                .find(|n| n.namespace_id == r.namespace_id && n.run_id == r.run_id)
-            {
-                Some(n) if n.version < r.version => *n = r,
-                Some(_) => {}
-                None => newest.push(r),
+            let key = (r.namespace_id.as_str(), r.run_id.as_str());
+            match newest.get(&key) {
+                Some(n) if n.version >= r.version => {}
+                _ => {
+                    newest.insert(key, r);
+                }
             }
         }
-        for chunk in newest.chunks(200) {
-            let keys = vec!["(?, ?)"; chunk.len()].join(", ");
-            let text = self.adapt(&format!(
-                "SELECT namespace_id, run_id, version FROM visibility WHERE (namespace_id, run_id) IN ({keys})"
-            ));
-            let mut q = sqlx::query(&text);
-            for r in chunk {
-                q = q.bind(&r.namespace_id).bind(&r.run_id);
+        // Per namespace, so every lookup is `namespace_id = ? AND run_id IN (…)`: an index
+        // range on every database (row-value IN lists are not, on PostgreSQL).
+        let mut by_namespace: HashMap<&str, Vec<&VisibilityRecord>> = HashMap::new();
+        for r in newest.into_values() {
+            by_namespace.entry(&r.namespace_id).or_default().push(r);
+        }
+        for (namespace_id, runs) in by_namespace {
+            for chunk in runs.chunks(500) {
+                self.upsert_chunk(tx, namespace_id, chunk).await?;
             }
-            let stored = q.fetch_all(&mut **tx).await?;
-            let mut fresh: Vec<&VisibilityRecord> = Vec::with_capacity(chunk.len());
-            'records: for r in chunk {
-                for s in &stored {
-                    if decode_text(s, 0)? == r.namespace_id
-                        && decode_text(s, 1)? == r.run_id
-                        && s.try_get::<i64, _>(2)? >= r.version
-                    {
-                        continue 'records;
-                    }
-                }
-                fresh.push(r);
-            }
-            if fresh.is_empty() {
-                continue;
-            }
-            let keys = vec!["(?, ?)"; fresh.len()].join(", ");
+        }
+        Ok(())
+    }
+
+    /// Upserts records of one namespace (at most one per run).
+    async fn upsert_chunk(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        namespace_id: &str,
+        chunk: &[&VisibilityRecord],
+    ) -> Result<()> {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let text = self.adapt(&format!(
+            "SELECT run_id, version FROM visibility WHERE namespace_id = ? AND run_id IN ({marks})"
+        ));
+        let mut q = sqlx::query(&text).bind(namespace_id);
+        for r in chunk {
+            q = q.bind(&r.run_id);
+        }
+        let mut stored: HashMap<String, i64> = HashMap::new();
+        for row in q.fetch_all(&mut **tx).await? {
+            stored.insert(decode_text(&row, 0)?, row.try_get(1)?);
+        }
+        let fresh: Vec<&VisibilityRecord> = chunk
+            .iter()
+            .copied()
+            .filter(|r| stored.get(&r.run_id).is_none_or(|v| *v < r.version))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let replaced: Vec<&str> = fresh
+            .iter()
+            .filter(|r| stored.contains_key(&r.run_id))
+            .map(|r| r.run_id.as_str())
+            .collect();
+        if !replaced.is_empty() {
+            let marks = vec!["?"; replaced.len()].join(", ");
             for table in ["visibility", "visibility_attrs"] {
                 let text = self.adapt(&format!(
-                    "DELETE FROM {table} WHERE (namespace_id, run_id) IN ({keys})"
+                    "DELETE FROM {table} WHERE namespace_id = ? AND run_id IN ({marks})"
                 ));
-                let mut q = sqlx::query(&text);
-                for r in &fresh {
-                    q = q.bind(&r.namespace_id).bind(&r.run_id);
+                let mut q = sqlx::query(&text).bind(namespace_id);
+                for run_id in &replaced {
+                    q = q.bind(*run_id);
                 }
                 q.execute(&mut **tx).await?;
             }
-            let mut args = Vec::with_capacity(fresh.len() * RECORD_ARITY);
-            let mut attr_args = Vec::new();
-            for r in &fresh {
-                args.extend([
-                    Arg::Text(r.namespace_id.clone()),
-                    Arg::Text(r.run_id.clone()),
-                    Arg::Text(r.workflow_id.clone()),
-                    Arg::Text(r.workflow_type.clone()),
-                    Arg::Text(r.task_queue.clone()),
-                    Arg::Int(r.status as i64),
-                    Arg::Int(r.start_time),
-                    Arg::Int(r.execution_time),
-                    opt_int(r.close_time),
-                    Arg::Int(r.sort_time()),
-                    opt_int(r.history_length),
-                    opt_int(r.history_size_bytes),
-                    opt_int(r.execution_duration),
-                    opt_int(r.state_transition_count),
-                    opt_text(&r.parent_workflow_id),
-                    opt_text(&r.parent_run_id),
-                    Arg::Text(r.root_workflow_id.clone()),
-                    Arg::Text(r.root_run_id.clone()),
-                    Arg::Int(r.version),
-                ]);
-                for (name, ty, values) in &r.attributes {
-                    for (seq, v) in attr_rows(*ty, values).into_iter().enumerate() {
-                        let (s, n, d) = match (v, value_column(*ty)) {
-                            (Arg::Text(s), _) => (Arg::Text(s), Arg::NullInt, Arg::NullFloat),
-                            (Arg::Float(f), _) => (Arg::NullText, Arg::NullInt, Arg::Float(f)),
-                            (Arg::Int(i), "dbl_value") => {
-                                (Arg::NullText, Arg::NullInt, Arg::Float(i as f64))
-                            }
-                            (other, _) => (Arg::NullText, other, Arg::NullFloat),
-                        };
-                        attr_args.push([
-                            Arg::Text(r.namespace_id.clone()),
-                            Arg::Text(r.run_id.clone()),
-                            Arg::Text(name.clone()),
-                            Arg::Int(*ty as i64),
-                            Arg::Int(seq as i64),
-                            s,
-                            n,
-                            d,
-                        ]);
-                    }
+        }
+        let mut args = Vec::with_capacity(fresh.len() * RECORD_ARITY);
+        let mut attr_args = Vec::new();
+        for r in &fresh {
+            args.extend([
+                Arg::Text(r.namespace_id.clone()),
+                Arg::Text(r.run_id.clone()),
+                Arg::Text(r.workflow_id.clone()),
+                Arg::Text(r.workflow_type.clone()),
+                Arg::Text(r.task_queue.clone()),
+                Arg::Int(r.status as i64),
+                Arg::Int(r.start_time),
+                Arg::Int(r.execution_time),
+                opt_int(r.close_time),
+                Arg::Int(r.sort_time()),
+                opt_int(r.history_length),
+                opt_int(r.history_size_bytes),
+                opt_int(r.execution_duration),
+                opt_int(r.state_transition_count),
+                opt_text(&r.parent_workflow_id),
+                opt_text(&r.parent_run_id),
+                Arg::Text(r.root_workflow_id.clone()),
+                Arg::Text(r.root_run_id.clone()),
+                Arg::Int(r.version),
+            ]);
+            for (name, ty, values) in &r.attributes {
+                for (seq, v) in attr_rows(*ty, values).into_iter().enumerate() {
+                    let (s, n, d) = match (v, value_column(*ty)) {
+                        (Arg::Text(s), _) => (Arg::Text(s), Arg::Null, Arg::Null),
+                        (Arg::Float(f), _) => (Arg::Null, Arg::Null, Arg::Float(f)),
+                        (Arg::Int(i), "dbl_value") => (Arg::Null, Arg::Null, Arg::Float(i as f64)),
+                        (other, _) => (Arg::Null, other, Arg::Null),
+                    };
+                    attr_args.push([
+                        Arg::Text(r.namespace_id.clone()),
+                        Arg::Text(r.run_id.clone()),
+                        Arg::Text(name.clone()),
+                        Arg::Int(*ty as i64),
+                        Arg::Int(seq as i64),
+                        s,
+                        n,
+                        d,
+                    ]);
                 }
             }
-            // `data` is bytes: bound separately after each record's other columns.
-            let group = format!("({}, ?)", vec!["?"; RECORD_ARITY - 1].join(", "));
+        }
+        // `data` is bytes: bound separately after each record's other columns.
+        let groups: Vec<String> = args
+            .chunks(RECORD_ARITY - 1)
+            .map(|row| format!("({}, ?)", placeholders(row)))
+            .collect();
+        let text = self.adapt(&format!(
+            "INSERT INTO visibility ({RECORD_COLUMNS}) VALUES {}",
+            groups.join(", ")
+        ));
+        let mut q = sqlx::query(&text);
+        for (i, r) in fresh.iter().enumerate() {
+            q = bind_args(
+                q,
+                &args[i * (RECORD_ARITY - 1)..(i + 1) * (RECORD_ARITY - 1)],
+            );
+            q = q.bind(r.data.as_slice());
+        }
+        q.execute(&mut **tx).await?;
+        for rows in attr_args.chunks(500) {
+            let groups: Vec<String> = rows
+                .iter()
+                .map(|row| format!("({})", placeholders(row)))
+                .collect();
             let text = self.adapt(&format!(
-                "INSERT INTO visibility ({RECORD_COLUMNS}) VALUES {}",
-                vec![group; fresh.len()].join(", ")
+                "INSERT INTO visibility_attrs (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value) VALUES {}",
+                groups.join(", ")
             ));
-            let mut q = sqlx::query(&text);
-            for (i, r) in fresh.iter().enumerate() {
-                q = bind_args(
-                    q,
-                    &args[i * (RECORD_ARITY - 1)..(i + 1) * (RECORD_ARITY - 1)],
-                );
-                q = q.bind(r.data.as_slice());
-            }
-            q.execute(&mut **tx).await?;
-            for rows in attr_args.chunks(500) {
-                let text = self.adapt(&format!(
-                    "INSERT INTO visibility_attrs (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value) VALUES {}",
-                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
-                ));
-                let flat: Vec<Arg> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
-                bind_args(sqlx::query(&text), &flat)
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            let flat: Vec<Arg> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
+            bind_args(sqlx::query(&text), &flat)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
@@ -546,6 +579,10 @@ impl SqlStore {
 
 #[async_trait]
 impl VisibilityStore for SqlStore {
+    async fn maintain(&self) -> Result<()> {
+        self.optimize().await
+    }
+
     async fn write_visibility(&self, writes: &[VisibilityWrite]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let mut run: Vec<&VisibilityRecord> = Vec::new();

@@ -30,6 +30,10 @@ CREATE INDEX vis_workflow_type ON visibility (namespace_id, workflow_type, sort_
 CREATE INDEX vis_status ON visibility (namespace_id, status, sort_time DESC, start_time DESC, run_id);
 CREATE INDEX vis_task_queue ON visibility (namespace_id, task_queue, sort_time DESC, start_time DESC, run_id);
 CREATE INDEX vis_start_time ON visibility (namespace_id, start_time);
+-- STARTS_WITH is a case-insensitive LIKE (as on Temporal's SQLite store): NOCASE indexes let
+-- SQLite turn a prefix into a range.
+CREATE INDEX vis_workflow_id_prefix ON visibility (namespace_id, workflow_id COLLATE NOCASE);
+CREATE INDEX vis_workflow_type_prefix ON visibility (namespace_id, workflow_type COLLATE NOCASE);
 CREATE INDEX vis_execution_time ON visibility (namespace_id, execution_time);
 CREATE TABLE visibility_attrs (
   namespace_id TEXT NOT NULL,
@@ -45,3 +49,4 @@ CREATE TABLE visibility_attrs (
 CREATE INDEX vis_attr_str ON visibility_attrs (namespace_id, name, ty, str_value);
 CREATE INDEX vis_attr_num ON visibility_attrs (namespace_id, name, ty, num_value);
 CREATE INDEX vis_attr_dbl ON visibility_attrs (namespace_id, name, ty, dbl_value);
+CREATE INDEX vis_attr_prefix ON visibility_attrs (namespace_id, name, ty, str_value COLLATE NOCASE);
