@@ -160,7 +160,21 @@ impl SqlStore {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None),
-            _ => AnyPoolOptions::new()
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                // Statements are cached per connection; after a few runs PostgreSQL would
+                // plan them once for any parameters, and such a generic plan cannot know how
+                // selective a visibility filter (or a 500-entry IN list) is. Plan each run.
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("SET plan_cache_mode = force_custom_plan")
+                            .execute(conn)
+                            .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Mysql => AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30)),
         };
