@@ -103,7 +103,7 @@ pub async fn run(url: &str, rows: i64, repeats: usize) -> anyhow::Result<()> {
         while i < rows {
             let end = (i + batch).min(rows);
             let writes: Vec<VisibilityWrite> = (i..end)
-                .map(|n| VisibilityWrite::Upsert(record(n)))
+                .map(|n| VisibilityWrite::Upsert(Box::new(record(n))))
                 .collect();
             store.write_visibility(&writes).await?;
             i = end;

@@ -410,10 +410,7 @@ impl Runtime {
     /// Compiles and links a visibility-store component.
     pub fn load_visibility_store(&self, spec: &Spec) -> wasmtime::Result<VisibilityStorePlugin> {
         let (pre, sha) = self.prepare(spec)?;
-        Ok(VisibilityStorePlugin::new(
-            pre,
-            self.loaded(spec, "visibility-store", sha),
-        )?)
+        VisibilityStorePlugin::new(pre, self.loaded(spec, "visibility-store", sha))
     }
 }
 

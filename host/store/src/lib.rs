@@ -219,7 +219,7 @@ impl VisibilityRecord {
 #[derive(Clone, Debug, PartialEq)]
 pub enum VisibilityWrite {
     /// Insert or replace the record unless the stored one has a higher or equal version.
-    Upsert(VisibilityRecord),
+    Upsert(Box<VisibilityRecord>),
     Delete {
         namespace_id: String,
         run_id: String,

@@ -69,7 +69,7 @@ mod component {
             let lines: Vec<store::Line> = changes
                 .into_iter()
                 .map(|c| match c {
-                    Change::Upsert(r) => store::Line::Upsert(r.into()),
+                    Change::Upsert(r) => store::Line::Upsert(Box::new(r.into())),
                     Change::Delete((namespace_id, run_id)) => store::Line::Delete {
                         namespace_id,
                         run_id,

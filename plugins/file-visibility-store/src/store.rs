@@ -109,7 +109,7 @@ impl Record for Stored {
 /// One line of the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Line {
-    Upsert(Stored),
+    Upsert(Box<Stored>),
     Delete {
         namespace_id: String,
         run_id: String,
@@ -180,6 +180,7 @@ impl Index {
     pub fn apply(&mut self, line: Line) {
         match line {
             Line::Upsert(r) => {
+                let r = *r;
                 let key = (r.namespace_id.clone(), r.run_id.clone());
                 match self.records.get(&key) {
                     Some(old) if old.version >= r.version => {}
@@ -336,10 +337,10 @@ mod tests {
         append(
             path,
             &[
-                Line::Upsert(rec("a", 1, None, &["red"])),
-                Line::Upsert(rec("b", 2, Some(7), &["blue"])),
-                Line::Upsert(rec("c", 3, Some(9), &[])),
-                Line::Upsert(stale),
+                Line::Upsert(Box::new(rec("a", 1, None, &["red"]))),
+                Line::Upsert(Box::new(rec("b", 2, Some(7), &["blue"]))),
+                Line::Upsert(Box::new(rec("c", 3, Some(9), &[]))),
+                Line::Upsert(Box::new(stale)),
                 Line::Delete {
                     namespace_id: "ns".into(),
                     run_id: "c".into(),

@@ -476,7 +476,7 @@ impl Engine {
                 let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
                 self.inner.matching.add(&key, q);
             }
-            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(q)),
+            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
             TaskKind::Unspecified => {
                 tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
                 self.inner.acks.ack(q.shard_id, q.task_id);

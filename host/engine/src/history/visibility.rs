@@ -34,7 +34,7 @@ const BATCH: usize = 500;
 
 pub(crate) enum Op {
     /// A durable visibility task, acknowledged once written.
-    Task(Queued),
+    Task(Box<Queued>),
     Delete {
         namespace_id: String,
         run_id: String,
@@ -224,13 +224,13 @@ impl Engine {
                         types.insert(ns_id.clone(), ns);
                     }
                     let ns = types[&ns_id].as_deref();
-                    writes.push(VisibilityWrite::Upsert(record(
+                    writes.push(VisibilityWrite::Upsert(Box::new(record(
                         &ns_id,
                         &info,
                         ns,
                         q.task_id,
                         q.task.visibility_info.clone(),
-                    )));
+                    ))));
                     acks.push(q);
                 }
                 Op::Delete {

@@ -158,9 +158,12 @@ pub async fn visibility(store: &SqlStore) {
     // Two batches; the second repeats one record with an older version (ignored), updates one
     // with a newer version, and deletes one.
     let (first, second) = records.split_at(30);
-    let mut writes: Vec<VisibilityWrite> =
-        first.iter().cloned().map(VisibilityWrite::Upsert).collect();
-    writes.push(VisibilityWrite::Upsert(record(&other_ns, 1)));
+    let mut writes: Vec<VisibilityWrite> = first
+        .iter()
+        .cloned()
+        .map(|r| VisibilityWrite::Upsert(Box::new(r)))
+        .collect();
+    writes.push(VisibilityWrite::Upsert(Box::new(record(&other_ns, 1))));
     store.write_visibility(&writes).await.unwrap();
     let mut stale = records[4].clone();
     stale.version -= 1;
@@ -171,14 +174,19 @@ pub async fn visibility(store: &SqlStore) {
     newer.attributes.clear();
     let deleted = records[6].clone();
     let mut writes: Vec<VisibilityWrite> = vec![
-        VisibilityWrite::Upsert(stale),
-        VisibilityWrite::Upsert(newer.clone()),
+        VisibilityWrite::Upsert(Box::new(stale)),
+        VisibilityWrite::Upsert(Box::new(newer.clone())),
         VisibilityWrite::Delete {
             namespace_id: ns.clone(),
             run_id: deleted.run_id.clone(),
         },
     ];
-    writes.extend(second.iter().cloned().map(VisibilityWrite::Upsert));
+    writes.extend(
+        second
+            .iter()
+            .cloned()
+            .map(|r| VisibilityWrite::Upsert(Box::new(r))),
+    );
     store.write_visibility(&writes).await.unwrap();
     // Writing the same batch again changes nothing (versions are not newer).
     store.write_visibility(&writes[3..]).await.unwrap();
@@ -189,7 +197,7 @@ pub async fn visibility(store: &SqlStore) {
     for r in records.iter_mut().skip(10).take(12) {
         r.version += 1000;
         store
-            .write_visibility(&[VisibilityWrite::Upsert(r.clone())])
+            .write_visibility(&[VisibilityWrite::Upsert(Box::new(r.clone()))])
             .await
             .unwrap();
     }
