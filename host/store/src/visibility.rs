@@ -215,7 +215,7 @@ impl Where {
                 // Case-insensitive for ASCII, as Temporal's SQLite store (LIKE) answers.
                 let test = match w.backend {
                     Backend::Sqlite => format!("{col} LIKE ? ESCAPE '!'"),
-                    Backend::Postgres => format!("{col} ILIKE ? ESCAPE '!'"),
+                    Backend::Postgres => format!("lower({col}) LIKE lower(?) ESCAPE '!'"),
                     Backend::Mysql => format!(
                         "CONVERT({col} USING utf8mb4) COLLATE utf8mb4_general_ci LIKE ? ESCAPE '!'"
                     ),

@@ -30,6 +30,10 @@ CREATE INDEX vis_workflow_type ON visibility (namespace_id, workflow_type, sort_
 CREATE INDEX vis_status ON visibility (namespace_id, status, sort_time DESC, start_time DESC, run_id);
 CREATE INDEX vis_task_queue ON visibility (namespace_id, task_queue, sort_time DESC, start_time DESC, run_id);
 CREATE INDEX vis_start_time ON visibility (namespace_id, start_time);
+-- STARTS_WITH is case-insensitive (as on Temporal's SQLite store): `lower(col) LIKE 'p%'` on
+-- these expression indexes is a range (the columns' "C" collation makes LIKE prefixes ranges).
+CREATE INDEX vis_workflow_id_prefix ON visibility (namespace_id, lower(workflow_id));
+CREATE INDEX vis_workflow_type_prefix ON visibility (namespace_id, lower(workflow_type));
 CREATE INDEX vis_execution_time ON visibility (namespace_id, execution_time);
 CREATE TABLE visibility_attrs (
   namespace_id TEXT COLLATE "C" NOT NULL,
@@ -45,3 +49,4 @@ CREATE TABLE visibility_attrs (
 CREATE INDEX vis_attr_str ON visibility_attrs (namespace_id, name, ty, str_value);
 CREATE INDEX vis_attr_num ON visibility_attrs (namespace_id, name, ty, num_value);
 CREATE INDEX vis_attr_dbl ON visibility_attrs (namespace_id, name, ty, dbl_value);
+CREATE INDEX vis_attr_prefix ON visibility_attrs (namespace_id, name, ty, lower(str_value));
