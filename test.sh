@@ -73,8 +73,9 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
   my_base="${SUNDIAL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
   re='^mysql://([^:@/]+)(:([^@]*))?@([^:/]+)(:([0-9]+))?/'
   [[ $my_base =~ $re ]] || { echo "cannot parse $my_base" >&2; exit 1; }
+  my_cli=$(command -v mariadb || command -v mysql)
   my() {
-    MYSQL_PWD="${BASH_REMATCH[3]}" mysql -h "${BASH_REMATCH[4]}" -P "${BASH_REMATCH[6]:-3306}" \
+    MYSQL_PWD="${BASH_REMATCH[3]}" "$my_cli" -h "${BASH_REMATCH[4]}" -P "${BASH_REMATCH[6]:-3306}" \
       -u "${BASH_REMATCH[1]}" "$@"
   }
   psql -q -o /dev/null "$pg_base" -c "CREATE SCHEMA $scratch"
