@@ -43,6 +43,25 @@ pub struct SqlStore {
     sql: std::sync::Arc<HashMap<&'static str, String>>,
     /// Group-commit writers (see `group_commit`); `None` inside a writer itself.
     writers: Option<crate::group_commit::Writers>,
+    /// For an in-memory SQLite database: a connection held open for the store's life. The
+    /// database lives as long as one connection to it does, and the pool closes its one
+    /// connection whenever a query is cancelled half way (a caller gone): without this, the
+    /// next connection would find an empty database.
+    _keeper: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::AnyConnection>>>,
+}
+
+/// In-memory SQLite URLs get a name of their own, so every connection of one store (and the
+/// keeper) opens the same database; `sqlite::memory:` would give each connection a new one.
+fn named_memory_url(url: &str) -> Option<String> {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Some(format!(
+            "sqlite:file:sundial-memory-{}-{n}?mode=memory&cache=shared",
+            std::process::id()
+        ));
+    }
+    url.contains("mode=memory").then(|| url.to_string())
 }
 
 const STATEMENTS: &[(&str, &str)] = &[
@@ -153,7 +172,18 @@ impl SqlStore {
                 .into(),
             ))
         })?;
+        let memory_url = named_memory_url(url);
+        let url = memory_url.as_deref().unwrap_or(url);
         let options = AnyConnectOptions::from_str(url)?;
+        let keeper = match &memory_url {
+            Some(_) => {
+                use sqlx::ConnectOptions;
+                Some(std::sync::Arc::new(tokio::sync::Mutex::new(
+                    options.connect().await?,
+                )))
+            }
+            None => None,
+        };
         let pool_options = match backend {
             Backend::Sqlite => AnyPoolOptions::new()
                 .max_connections(1)
@@ -208,6 +238,7 @@ impl SqlStore {
             backend,
             sql: std::sync::Arc::new(sql),
             writers: None,
+            _keeper: keeper,
         };
         // One writer for SQLite (it has one connection); one per shard lane elsewhere.
         let lanes = if backend == Backend::Sqlite { 1 } else { 4 };
@@ -565,5 +596,32 @@ pub(crate) fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
             let bytes: Vec<u8> = row.try_get(idx)?;
             String::from_utf8(bytes).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cancelled query makes the pool drop its connection; an in-memory database must
+    /// outlive that (it held every workflow of `start-dev`).
+    #[tokio::test]
+    async fn in_memory_database_survives_a_closed_connection() {
+        let store = SqlStore::connect("sqlite::memory:", 1).await.unwrap();
+        let other = SqlStore::connect("sqlite::memory:", 1).await.unwrap();
+        let row = NamespaceRow {
+            id: "id-1".into(),
+            name: "kept".into(),
+            data: vec![1],
+            version: 1,
+        };
+        store.create_namespace(&row).await.unwrap();
+        store.pool.acquire().await.unwrap().close().await.unwrap();
+        assert_eq!(
+            store.get_namespace_by_name("kept").await.unwrap(),
+            Some(row)
+        );
+        // Two stores are two databases.
+        assert_eq!(other.get_namespace_by_name("kept").await.unwrap(), None);
     }
 }
