@@ -20,6 +20,24 @@ fn ok<T>(v: T) -> Res<T> {
     Ok(Response::new(v))
 }
 
+impl WorkflowHandler {
+    /// One page of a visibility listing: what List, Scan, ListOpen and ListClosed share.
+    async fn list(
+        &self,
+        namespace: &str,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListWorkflowExecutionsResponse, Status> {
+        let ns = self.fe.namespace(namespace).await?;
+        self.fe
+            .engine
+            .list_workflows(&ns, query, page_size, token)
+            .await
+            .map_err(to_status)
+    }
+}
+
 #[tonic::async_trait]
 impl WorkflowService for WorkflowHandler {
     async fn register_namespace(
@@ -401,13 +419,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ListWorkflowExecutionsRequest>,
     ) -> Res<ListWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
-            .fe
-            .engine
-            .list_workflows(&ns, &r.query, r.page_size, &r.next_page_token)
-            .await
-            .map_err(to_status)?)
+            .list(&r.namespace, &r.query, r.page_size, &r.next_page_token)
+            .await?)
     }
 
     /// Served by List, as on Temporal (Scan is deprecated there).
@@ -416,13 +430,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ScanWorkflowExecutionsRequest>,
     ) -> Res<ScanWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         let page = self
-            .fe
-            .engine
-            .list_workflows(&ns, &r.query, r.page_size, &r.next_page_token)
-            .await
-            .map_err(to_status)?;
+            .list(&r.namespace, &r.query, r.page_size, &r.next_page_token)
+            .await?;
         ok(ScanWorkflowExecutionsResponse {
             executions: page.executions,
             next_page_token: page.next_page_token,
@@ -434,14 +444,15 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ListOpenWorkflowExecutionsRequest>,
     ) -> Res<ListOpenWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         let query = sundial_engine::open_query(&r).map_err(to_status)?;
         let page = self
-            .fe
-            .engine
-            .list_workflows(&ns, &query, r.maximum_page_size, &r.next_page_token)
-            .await
-            .map_err(to_status)?;
+            .list(
+                &r.namespace,
+                &query,
+                r.maximum_page_size,
+                &r.next_page_token,
+            )
+            .await?;
         ok(ListOpenWorkflowExecutionsResponse {
             executions: page.executions,
             next_page_token: page.next_page_token,
@@ -453,14 +464,15 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ListClosedWorkflowExecutionsRequest>,
     ) -> Res<ListClosedWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         let query = sundial_engine::closed_query(&r).map_err(to_status)?;
         let page = self
-            .fe
-            .engine
-            .list_workflows(&ns, &query, r.maximum_page_size, &r.next_page_token)
-            .await
-            .map_err(to_status)?;
+            .list(
+                &r.namespace,
+                &query,
+                r.maximum_page_size,
+                &r.next_page_token,
+            )
+            .await?;
         ok(ListClosedWorkflowExecutionsResponse {
             executions: page.executions,
             next_page_token: page.next_page_token,
