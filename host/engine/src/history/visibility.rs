@@ -31,6 +31,8 @@ use crate::time::SECOND;
 pub const MAX_PAGE_SIZE: i32 = 1000;
 /// Most writes applied in one store transaction.
 const BATCH: usize = 500;
+/// How long the writer waits for more writes before a batch that is not full.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub(crate) enum Op {
     /// A durable visibility task, acknowledged once written.
@@ -192,10 +194,31 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let mut ops = Vec::new();
+            let mut since = (std::time::Instant::now(), 0usize);
             while rx.recv_many(&mut ops, BATCH).await > 0 {
+                // Gather a little more first: every transaction is several statements (each a
+                // round trip to SQLite's worker thread), so fewer, larger batches cost less.
+                if ops.len() < BATCH {
+                    tokio::time::sleep(GATHER).await;
+                    while ops.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(op) => ops.push(op),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                since.1 += ops.len();
                 engine
                     .write_visibility_batch(std::mem::take(&mut ops))
                     .await;
+                // Planner statistics after many writes, or after a while with some.
+                let elapsed = since.0.elapsed().as_secs();
+                if (since.1 >= 10_000 && elapsed >= 60) || elapsed >= 600 {
+                    if let Err(e) = engine.inner.visibility_store.maintain().await {
+                        tracing::warn!(error = %e, "visibility store maintenance failed");
+                    }
+                    since = (std::time::Instant::now(), 0);
+                }
             }
         });
     }
