@@ -49,84 +49,42 @@ fn holds(op: Cmp, o: Ordering) -> bool {
 /// `Some(true)` if the record matches, `Some(false)` if it does not, `None` if unknown (a NULL
 /// was compared). Only `Some(true)` selects a record.
 pub fn eval(f: &Filter, r: &dyn Record) -> Option<bool> {
-    let negate = |v: Option<bool>, negated: bool| v.map(|b| b != negated);
+    // Unknown when the field is unset; else whether some value matches (then `negated`).
+    let any = |field: &Field, negated: bool, test: &dyn Fn(&Value) -> bool| {
+        let vs = values(r, field);
+        (!vs.is_empty()).then(|| vs.iter().any(test) != negated)
+    };
     match f {
-        Filter::And(parts) => {
-            let mut unknown = false;
-            for p in parts {
-                match eval(p, r) {
-                    Some(false) => return Some(false),
-                    None => unknown = true,
-                    Some(true) => {}
-                }
-            }
-            if unknown { None } else { Some(true) }
-        }
-        Filter::Or(parts) => {
-            let mut unknown = false;
-            for p in parts {
-                match eval(p, r) {
-                    Some(true) => return Some(true),
-                    None => unknown = true,
-                    Some(false) => {}
-                }
-            }
-            if unknown { None } else { Some(false) }
-        }
-        Filter::Compare { field, op, value } => {
-            let vs = values(r, field);
-            if vs.is_empty() {
-                return None;
-            }
-            Some(
-                vs.iter()
-                    .any(|v| compare(v, value).is_some_and(|o| holds(*op, o))),
-            )
-        }
+        Filter::And(parts) => combine(parts, r, false),
+        Filter::Or(parts) => combine(parts, r, true),
+        Filter::Compare { field, op, value } => any(field, false, &|v| {
+            compare(v, value).is_some_and(|o| holds(*op, o))
+        }),
         Filter::In {
             field,
             values: set,
             negated,
-        } => {
-            let vs = values(r, field);
-            if vs.is_empty() {
-                return None;
-            }
-            let hit = vs
-                .iter()
-                .any(|v| set.iter().any(|s| compare(v, s) == Some(Ordering::Equal)));
-            negate(Some(hit), *negated)
-        }
+        } => any(field, *negated, &|v| {
+            set.iter().any(|s| compare(v, s) == Some(Ordering::Equal))
+        }),
         Filter::Between {
             field,
             low,
             high,
             negated,
-        } => {
-            let vs = values(r, field);
-            if vs.is_empty() {
-                return None;
-            }
-            let hit = vs.iter().any(|v| {
-                compare(v, low).is_some_and(|o| o != Ordering::Less)
-                    && compare(v, high).is_some_and(|o| o != Ordering::Greater)
-            });
-            negate(Some(hit), *negated)
-        }
+        } => any(field, *negated, &|v| {
+            compare(v, low).is_some_and(|o| o != Ordering::Less)
+                && compare(v, high).is_some_and(|o| o != Ordering::Greater)
+        }),
         Filter::StartsWith {
             field,
             prefix,
             negated,
-        } => {
-            let vs = values(r, field);
-            if vs.is_empty() {
-                return None;
-            }
-            let hit = vs
-                .iter()
-                .any(|v| matches!(v, Value::Str(s) if starts_with_ignore_ascii_case(s, prefix)));
-            negate(Some(hit), *negated)
-        }
+        } => any(
+            field,
+            *negated,
+            &|v| matches!(v, Value::Str(s) if starts_with_ignore_ascii_case(s, prefix)),
+        ),
         Filter::IsNull { field, negated } => Some(values(r, field).is_empty() != *negated),
         // Text and KeywordList atoms are never unknown: unset means "does not match".
         Filter::TextMatch {
@@ -155,6 +113,20 @@ pub fn eval(f: &Filter, r: &dyn Record) -> Option<bool> {
             Some(hit != *negated)
         }
     }
+}
+
+/// AND (`decisive` false) or OR (`decisive` true) in three-valued logic: the decisive value
+/// wins, else any unknown part makes the whole unknown.
+fn combine(parts: &[Filter], r: &dyn Record, decisive: bool) -> Option<bool> {
+    let mut unknown = false;
+    for p in parts {
+        match eval(p, r) {
+            Some(b) if b == decisive => return Some(decisive),
+            None => unknown = true,
+            Some(_) => {}
+        }
+    }
+    if unknown { None } else { Some(!decisive) }
 }
 
 /// STARTS_WITH as Temporal's SQLite store answers it (LIKE): ASCII letters match either case.

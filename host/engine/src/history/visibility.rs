@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use prost::Message;
 use sundial_store::{VisibilityRecord, VisibilityWrite};
-use sundial_visquery::{QueryError, Value, ValueType, values};
+use sundial_visquery::{QueryError, ValueType, values};
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, SearchAttributes},
     workflow::v1::WorkflowExecutionInfo,
@@ -57,11 +57,6 @@ fn nanos(t: &Option<prost_types::Timestamp>) -> Option<i64> {
         .filter(|n| *n > 0)
 }
 
-/// A search attribute's values as its type reads them; `None` if the payload does not decode.
-fn typed_values(ty: ValueType, p: &Payload) -> Option<Vec<Value>> {
-    values::decode(ty, &p.data).ok()
-}
-
 /// The type a stored attribute is indexed as: the namespace's registration, the server's
 /// predefined list, else the type the payload says it has.
 fn attribute_type(ns: Option<&Namespace>, name: &str, p: &Payload) -> Option<ValueType> {
@@ -97,7 +92,7 @@ pub(crate) fn record(
             let Some(ty) = attribute_type(ns, name, p) else {
                 continue;
             };
-            match typed_values(ty, p) {
+            match values::decode(ty, &p.data).ok() {
                 Some(v) if !v.is_empty() => attributes.push((name.clone(), ty, v)),
                 _ => {}
             }
