@@ -48,6 +48,9 @@ pub struct SqlStore {
     /// connection whenever a query is cancelled half way (a caller gone): without this, the
     /// next connection would find an empty database.
     _keeper: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::AnyConnection>>>,
+    /// The least number of matching runs for which a SQLite listing probes attributes run by
+    /// run in listing order (see `visibility::SqlStore::matches_many`).
+    pub(crate) probe_floor: i64,
 }
 
 /// In-memory SQLite URLs get a name of their own, so every connection of one store (and the
@@ -239,6 +242,7 @@ impl SqlStore {
             sql: std::sync::Arc::new(sql),
             writers: None,
             _keeper: keeper,
+            probe_floor: 1000,
         };
         // One writer for SQLite (it has one connection); one per shard lane elsewhere.
         let lanes = if backend == Backend::Sqlite { 1 } else { 4 };
@@ -264,6 +268,12 @@ impl SqlStore {
     /// What a database left alone does after a bulk load, at once: statistics everywhere,
     /// and on PostgreSQL the visibility map too (VACUUM; for index-only counts). For
     /// benchmarks that fill a database and then measure it.
+    /// Lowers the number of matching runs from which a SQLite listing reads in listing order
+    /// and probes attributes run by run (1000 by default). For tests: both plans on little data.
+    pub fn set_probe_floor(&mut self, runs: i64) {
+        self.probe_floor = runs.max(1);
+    }
+
     pub async fn settle(&self) -> Result<()> {
         let statements: &[&str] = match self.backend {
             Backend::Sqlite => &["ANALYZE"],

@@ -172,6 +172,8 @@ pub async fn visibility(store: &SqlStore) {
     newer.version += 100;
     newer.workflow_type = "Renamed".into();
     newer.attributes.clear();
+    // A run that closes (or changes status otherwise) moves between the per-status counts.
+    newer.status = if newer.status == 1 { 2 } else { 1 };
     let deleted = records[6].clone();
     let mut writes: Vec<VisibilityWrite> = vec![
         VisibilityWrite::Upsert(Box::new(stale)),
