@@ -205,10 +205,22 @@ impl Where {
                 self.sql.push(')');
             }
             Filter::Compare { field, op, value } => {
+                // A closed run's sort time is its close time (a running run's is the largest
+                // value, and its close time NULL): the same test on sort_time is implied, and
+                // lets the ordered indexes take a close-time range.
+                let close_time = *field == Field::System(Column::CloseTime) && *op != Cmp::Ne;
+                if close_time {
+                    self.sql.push('(');
+                }
                 self.atom(field, false, |w, col| {
                     w.sql.push_str(&format!("{col} {} ?", op.symbol()));
                     w.args.push(value.into());
                 });
+                if close_time {
+                    self.sql
+                        .push_str(&format!(" AND v.sort_time {} ?)", op.symbol()));
+                    self.args.push(value.into());
+                }
             }
             Filter::In {
                 field,
