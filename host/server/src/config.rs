@@ -68,7 +68,7 @@ pub struct PluginConfig {
     /// A component file (relative to the config file); or
     #[serde(default)]
     pub file: Option<PathBuf>,
-    /// one of the components built into the server: `jwt-claim-mapper`,
+    /// one of the components built into the server: `jwt-claim-mapper`, `cert-claim-mapper`,
     /// `default-authorizer`, `nop-authorizer`.
     #[serde(default)]
     pub builtin: Option<String>,
