@@ -426,18 +426,19 @@ pub fn incoming(
             let acceptor = tokio_rustls::TlsAcceptor::from(server.config());
             let tx = tx.clone();
             tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::info!(%remote, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%remote, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                let handshake = acceptor.accept(tcp).into_fallible();
+                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err((e, tcp))) => {
+                        tracing::info!(%remote, error = %e, "TLS handshake failed");
+                        linger(tcp).await;
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
                 let (_, session) = stream.get_ref();
                 let info = TlsConnectInfo {
                     remote_addr: Some(remote),
@@ -458,6 +459,21 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Closes a refused connection so that the client reads the alert that says why: our side
+/// is shut first, then what the client already sent (with TLS 1.3 it may have sent its
+/// request before learning its certificate was refused) is read and dropped. Closing with
+/// unread data would reset the connection, and a reset can discard the alert before the
+/// client reads it.
+async fn linger(mut tcp: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// The subject of a DER certificate.
