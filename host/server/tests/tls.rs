@@ -536,3 +536,50 @@ fn subject_is_read_in_rfc4514_order() {
     assert_eq!(s.organization, vec!["Acme, Inc".to_string()]);
     assert_eq!(s.organizational_unit, vec!["ops".to_string()]);
 }
+
+/// config/mtls.yaml with the certificates config/mtls-certs.sh makes (needs `openssl`).
+#[tokio::test]
+async fn shipped_mtls_example_serves_with_its_script_certificates() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo.join("config/mtls.yaml"), dir.path().join("mtls.yaml")).unwrap();
+    let made = std::process::Command::new("bash")
+        .arg(repo.join("config/mtls-certs.sh"))
+        .arg(dir.path().join("mtls-certs"))
+        .output()
+        .expect("run config/mtls-certs.sh");
+    assert!(
+        made.status.success(),
+        "mtls-certs.sh: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut config = Config::from_yaml(&dir.path().join("mtls.yaml")).unwrap();
+    config.server.port = 0;
+    config.persistence.url = "sqlite::memory:".into();
+    let running = sundial_server::start(&config, None).await.unwrap();
+
+    let certs_dir = dir.path().join("mtls-certs");
+    let read = |name: &str| std::fs::read_to_string(certs_dir.join(name)).unwrap();
+    let client = |cn: &str| {
+        let leaf = Leaf {
+            cert: read(&format!("{cn}.pem")),
+            key: read(&format!("{cn}.key")),
+        };
+        Connector::new(running.addr, client_config(&read("ca.pem"), Some(&leaf)))
+    };
+    let start = |channel: Channel, id: &'static str| async move {
+        common::raw_call::<StartWorkflowExecutionResponse>(
+            &channel,
+            "StartWorkflowExecution",
+            start_request(id).encode_to_vec(),
+            false,
+        )
+        .await
+    };
+    let writer = client("writer").channel().await.unwrap();
+    start(writer, "example-writer").await.expect("writer starts");
+    let reader = client("reader").channel().await.unwrap();
+    let denied = start(reader, "example-reader").await.expect_err("reader");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    running.stop().await.unwrap();
+}
