@@ -952,21 +952,81 @@ mod tests {
     #[test]
     fn tls_errors_name_the_key() {
         let cases = [
-            ("tls: {frontend: {server: {clientCAFiles: [a]}}}", "tls.frontend.server", "clientCAFiles"),
-            ("tls: {frontend: {server: {certFile: a, certData: YQ==, keyFile: k}}}", "tls.frontend.server", "certFile and certData"),
-            ("tls: {internode: {server: {certFile: a, keyFile: k, keyData: YQ==}}}", "tls.internode.server", "keyFile and keyData"),
-            ("tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [a], clientCaData: [YQ==]}}}", "tls.frontend.server", "clientCaFiles and clientCaData"),
-            ("tls: {frontend: {client: {rootCaFiles: [a], rootCaData: [YQ==]}}}", "tls.frontend.client", "rootCaFiles and rootCaData"),
-            ("tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [' ']}}}", "tls.frontend.server.clientCaFiles[0]", "empty"),
-            ("tls: {internode: {client: {rootCaData: ['']}}}", "tls.internode.client.rootCaData[0]", "empty"),
-            ("tls: {frontend: {server: {certFile: a}}}", "tls.frontend.server", "no key"),
-            ("tls: {frontend: {server: {keyFile: k}}}", "tls.frontend.server", "no certificate"),
-            ("tls: {frontend: {server: {requireClientAuth: true}}}", "tls.frontend.server.requireClientAuth", "needs server TLS"),
-            ("tls: {frontend: {server: {certFile: a, keyFile: k, requireClientAuth: true}}}", "tls.frontend.server.requireClientAuth", "clientCaFiles"),
-            ("tls: {frontend: {server: {certData: '!!', keyFile: k}}}", "tls.frontend.server.certData", "base64"),
-            ("tls: {frontend: {client: {forceTls: true}}}", "tls.frontend.client", "forceTls"),
-            ("tls: {frontend: {hostOverrides: {}}}", "tls.frontend", "hostOverrides"),
-            ("tls: {refreshInterval: often}", "tls.refreshInterval", "often"),
+            (
+                "tls: {frontend: {server: {clientCAFiles: [a]}}}",
+                "tls.frontend.server",
+                "clientCAFiles",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, certData: YQ==, keyFile: k}}}",
+                "tls.frontend.server",
+                "certFile and certData",
+            ),
+            (
+                "tls: {internode: {server: {certFile: a, keyFile: k, keyData: YQ==}}}",
+                "tls.internode.server",
+                "keyFile and keyData",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [a], clientCaData: [YQ==]}}}",
+                "tls.frontend.server",
+                "clientCaFiles and clientCaData",
+            ),
+            (
+                "tls: {frontend: {client: {rootCaFiles: [a], rootCaData: [YQ==]}}}",
+                "tls.frontend.client",
+                "rootCaFiles and rootCaData",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [' ']}}}",
+                "tls.frontend.server.clientCaFiles[0]",
+                "empty",
+            ),
+            (
+                "tls: {internode: {client: {rootCaData: ['']}}}",
+                "tls.internode.client.rootCaData[0]",
+                "empty",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a}}}",
+                "tls.frontend.server",
+                "no key",
+            ),
+            (
+                "tls: {frontend: {server: {keyFile: k}}}",
+                "tls.frontend.server",
+                "no certificate",
+            ),
+            (
+                "tls: {frontend: {server: {requireClientAuth: true}}}",
+                "tls.frontend.server.requireClientAuth",
+                "needs server TLS",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, requireClientAuth: true}}}",
+                "tls.frontend.server.requireClientAuth",
+                "clientCaFiles",
+            ),
+            (
+                "tls: {frontend: {server: {certData: '!!', keyFile: k}}}",
+                "tls.frontend.server.certData",
+                "base64",
+            ),
+            (
+                "tls: {frontend: {client: {forceTls: true}}}",
+                "tls.frontend.client",
+                "forceTls",
+            ),
+            (
+                "tls: {frontend: {hostOverrides: {}}}",
+                "tls.frontend",
+                "hostOverrides",
+            ),
+            (
+                "tls: {refreshInterval: often}",
+                "tls.refreshInterval",
+                "often",
+            ),
         ];
         for (yaml, key, words) in cases {
             let err = match Config::parse_yaml(yaml, "t.yaml") {

@@ -480,9 +480,8 @@ async fn linger(mut tcp: TcpStream) {
 pub fn subject(der: &[u8]) -> Result<PeerSubject, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
     let name = cert.subject();
-    let text = |a: &x509_parser::x509::AttributeTypeAndValue<'_>| {
-        a.as_str().map(str::to_string).ok()
-    };
+    let text =
+        |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().map(str::to_string).ok();
     Ok(PeerSubject {
         distinguished_name: rfc4514(name),
         common_name: name.iter_common_name().next().and_then(text),
@@ -516,7 +515,9 @@ fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
                 Err(_) => {
                     // Not a string type: the DER value in hex, as RFC 4514 §2.4 says.
                     out.push('#');
-                    for b in x509_parser::der_parser::asn1_rs::ToDer::to_der_vec(attr.attr_value()).unwrap_or_default() {
+                    for b in x509_parser::der_parser::asn1_rs::ToDer::to_der_vec(attr.attr_value())
+                        .unwrap_or_default()
+                    {
                         let _ = write!(out, "{b:02x}");
                     }
                 }
@@ -598,8 +599,13 @@ pub fn client_config(
     let s = &settings.server;
     let mut client = if s.require_client_auth && s.enabled() {
         let server_key = format!("tls.{group}.server.");
-        let cert = one_source(config, format!("{server_key}cert"), &s.cert_file, &s.cert_data)
-            .expect("validated");
+        let cert = one_source(
+            config,
+            format!("{server_key}cert"),
+            &s.cert_file,
+            &s.cert_data,
+        )
+        .expect("validated");
         let key = one_source(config, format!("{server_key}key"), &s.key_file, &s.key_data)
             .expect("validated");
         let chain = certificates(cert.key(), &cert.read()?)?;

@@ -4,6 +4,7 @@
 //! rotation on disk under load; a certificate's CN mapped to a namespace role by the builtin
 //! cert-claim-mapper and enforced by the default authorizer.
 
+#[allow(dead_code)] // the plaintext `connect` helper has no use here
 mod common;
 
 use std::future::Future;
@@ -55,8 +56,7 @@ impl Ca {
     /// (negative: already expired).
     fn leaf(&self, cn: &str, sans: &[&str], days: i64) -> Leaf {
         let mut params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         params
             .distinguished_name
@@ -240,7 +240,9 @@ async fn client_certificates_are_required_and_verified() {
     let addr = running.addr;
     let good = pki.ca.leaf("worker", &[], 30);
     let ok = Connector::new(addr, client_config(&pki.ca.pem(), Some(&good)));
-    try_call(&ok).await.expect("a client with a good certificate");
+    try_call(&ok)
+        .await
+        .expect("a client with a good certificate");
 
     // A plaintext client gets nowhere.
     let plain = common_plain_call(addr).await;
@@ -254,7 +256,10 @@ async fn client_certificates_are_required_and_verified() {
         ),
         (
             "another CA",
-            client_config(&pki.ca.pem(), Some(&Ca::new("Other CA").leaf("worker", &[], 30))),
+            client_config(
+                &pki.ca.pem(),
+                Some(&Ca::new("Other CA").leaf("worker", &[], 30)),
+            ),
             &["UnknownCA", "BadCertificate"],
         ),
         (
@@ -348,7 +353,9 @@ async fn certificates_are_reloaded_under_load_without_failed_calls() {
         tokio::spawn(async move {
             let mut calls = 0;
             while Instant::now() < stop_at {
-                system_info(&channel).await.expect("the long-lived connection");
+                system_info(&channel)
+                    .await
+                    .expect("the long-lived connection");
                 calls += 1;
             }
             calls
@@ -369,11 +376,22 @@ async fn certificates_are_reloaded_under_load_without_failed_calls() {
     }
     let steady_calls = steady.await.unwrap();
     assert!(total > 20, "only {total} calls over fresh connections");
-    assert!(steady_calls > 20, "only {steady_calls} calls on the long-lived connection");
+    assert!(
+        steady_calls > 20,
+        "only {steady_calls} calls on the long-lived connection"
+    );
 
     let seen = connector.seen.lock().unwrap().clone();
-    assert_eq!(seen.first(), Some(&old_cert), "first connections: the old certificate");
-    assert_eq!(seen.last(), Some(&new_cert), "last connections: the new certificate");
+    assert_eq!(
+        seen.first(),
+        Some(&old_cert),
+        "first connections: the old certificate"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&new_cert),
+        "last connections: the new certificate"
+    );
     assert!(
         seen.iter().all(|c| *c == old_cert || *c == new_cert),
         "only the two certificates were served"
@@ -395,7 +413,9 @@ async fn broken_replacement_keeps_the_current_certificate() {
     let connector = Connector::new(running.addr, client_config(&pki.ca.pem(), Some(&good)));
     pki.write("server.pem", "not a certificate");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    try_call(&connector).await.expect("still served with the old certificate");
+    try_call(&connector)
+        .await
+        .expect("still served with the old certificate");
     running.stop().await.unwrap();
 }
 
@@ -408,7 +428,10 @@ async fn bad_material_stops_the_start_naming_the_key() {
         .err()
         .expect("junk CA refused");
     let text = format!("{err:#}");
-    assert!(text.contains("tls.frontend.server.clientCaFiles[0]"), "{text}");
+    assert!(
+        text.contains("tls.frontend.server.clientCaFiles[0]"),
+        "{text}"
+    );
 
     let pki = Pki::new();
     std::fs::remove_file(pki.path("server.key")).unwrap();
@@ -499,7 +522,9 @@ async fn certificate_common_name_maps_to_a_namespace_role() {
         .await
     };
 
-    let started = start(writer.clone(), "by-writer").await.expect("writer starts");
+    let started = start(writer.clone(), "by-writer")
+        .await
+        .expect("writer starts");
     assert!(!started.run_id.is_empty());
     let denied = start(reader.clone(), "by-reader")
         .await
@@ -511,8 +536,12 @@ async fn certificate_common_name_maps_to_a_namespace_role() {
         .expect_err("an unmapped certificate has no role");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     // Claims are cached per certificate subject: the writer's do not leak to the others.
-    start(writer.clone(), "by-writer-2").await.expect("writer again");
-    let denied = start(reader, "by-reader-2").await.expect_err("reader again");
+    start(writer.clone(), "by-writer-2")
+        .await
+        .expect("writer again");
+    let denied = start(reader, "by-reader-2")
+        .await
+        .expect_err("reader again");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     running.stop().await.unwrap();
 }
@@ -523,7 +552,9 @@ fn subject_is_read_in_rfc4514_order() {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     // Encoded most significant first, as CAs do: O, then OU, then CN.
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::OrganizationName, "Acme, Inc");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Acme, Inc");
     params
         .distinguished_name
         .push(DnType::OrganizationalUnitName, "ops");
@@ -577,7 +608,9 @@ async fn shipped_mtls_example_serves_with_its_script_certificates() {
         .await
     };
     let writer = client("writer").channel().await.unwrap();
-    start(writer, "example-writer").await.expect("writer starts");
+    start(writer, "example-writer")
+        .await
+        .expect("writer starts");
     let reader = client("reader").channel().await.unwrap();
     let denied = start(reader, "example-reader").await.expect_err("reader");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
