@@ -81,6 +81,19 @@ pub async fn start(
              internode connection for it to guard yet"
         );
     }
+    for (group, g) in [
+        ("frontend", &config.tls.frontend),
+        ("internode", &config.tls.internode),
+    ] {
+        let s = &g.server;
+        if !s.require_client_auth && !(s.client_ca_files.is_empty() && s.client_ca_data.is_empty())
+        {
+            tracing::warn!(
+                "tls.{group}.server: client CAs are set but requireClientAuth is false: no \
+                 client certificate is asked for"
+            );
+        }
+    }
     if let Some(server) = &frontend_tls
         && let Some(every) = config.tls.refresh_interval.filter(|d| !d.is_zero())
     {

@@ -121,6 +121,14 @@ fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
 
 /// A rustls client trusting `roots`, presenting `leaf` if given.
 fn client_config(roots: &str, leaf: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+    client_config_with(roots, leaf, rustls::DEFAULT_VERSIONS)
+}
+
+fn client_config_with(
+    roots: &str,
+    leaf: Option<&Leaf>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     let mut store = rustls::RootCertStore::empty();
     for c in certs(roots) {
         store.add(c).unwrap();
@@ -128,7 +136,7 @@ fn client_config(roots: &str, leaf: Option<&Leaf>) -> Arc<rustls::ClientConfig> 
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_root_certificates(store);
     let mut config = match leaf {
@@ -243,6 +251,11 @@ async fn client_certificates_are_required_and_verified() {
     try_call(&ok)
         .await
         .expect("a client with a good certificate");
+    let tls12 = Connector::new(
+        addr,
+        client_config_with(&pki.ca.pem(), Some(&good), &[&rustls::version::TLS12]),
+    );
+    try_call(&tls12).await.expect("TLS 1.2 is accepted");
 
     // A plaintext client gets nowhere.
     let plain = common_plain_call(addr).await;

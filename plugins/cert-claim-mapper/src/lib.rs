@@ -9,14 +9,18 @@
 //! mapper's spelling (`temporal-system:<role>` is cluster-wide). When both a `dn:` and a `cn:`
 //! entry match, the caller gets both. A certificate that matches no entry gets claims with no
 //! roles (subject set), so the authorizer denies it with a reason. A caller without a
-//! certificate (a server without `requireClientAuth`) is refused: `Unauthenticated`. The
-//! claims never expire: the certificate was checked by the handshake, and a config change
-//! reloads the plugin.
+//! certificate (a server without `requireClientAuth`) is refused: `Unauthenticated`.
+//!
+//! The claims say they expire in an hour, so the server caches them per certificate subject
+//! (for at most its `claims_cache_ttl`); a config change reloads the plugin and drops them.
 
 use sundial_plugin_sdk::permissions::{self, PermissionOptions};
 use sundial_plugin_sdk::{AuthInfo, ClaimMapper, Claims, TlsSubject, host};
 
 struct Plugin;
+
+/// How long the server may reuse the claims (it caps this at its `claims_cache_ttl`).
+const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The claims for `subject`, with the mapping read through `lookup`.
 fn claims_for(
@@ -53,7 +57,12 @@ impl ClaimMapper for Plugin {
     }
 
     fn get_claims(info: AuthInfo) -> Result<Claims, String> {
-        claims_for(info.tls_subject.as_ref(), host::config)
+        let mut claims = claims_for(info.tls_subject.as_ref(), host::config)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| "the clock is before 1970")?;
+        claims.expires_at = Some((now + CACHE_FOR).as_nanos() as i64);
+        Ok(claims)
     }
 }
 
