@@ -32,6 +32,7 @@ fn main() {
         "host/visquery/src",
         "plugins/allow-namespaces",
         "plugins/static-claims",
+        "plugins/echo-claims",
         "plugins/hostile",
         "sdk-plugin/src",
         "sdk-plugin/Cargo.toml",

@@ -629,3 +629,57 @@ async fn shipped_mtls_example_serves_with_its_script_certificates() {
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     running.stop().await.unwrap();
 }
+
+/// What the claim mapper is handed: the certificate's subject and the SNI name, seen through
+/// a fixture mapper that writes its input into the claims, and the recorded decisions.
+#[tokio::test]
+async fn claim_mapper_receives_the_certificate_subject_and_server_name() {
+    let pki = Pki::new();
+    let mut config = pki.config();
+    let decisions = pki.path("decisions.jsonl");
+    config.plugins.push(PluginConfig {
+        name: "echo".into(),
+        kind: "claim-mapper".into(),
+        file: Some(PathBuf::from(sundial_builtin_plugins::BUILT_DIR).join("echo_claims.wasm")),
+        builtin: None,
+        limits: Default::default(),
+        grants: Default::default(),
+        config: Default::default(),
+        watch: false,
+    });
+    config.plugins.push(PluginConfig {
+        name: "all".into(),
+        kind: "authorizer".into(),
+        file: None,
+        builtin: Some("nop-authorizer".into()),
+        limits: Default::default(),
+        grants: Default::default(),
+        config: Default::default(),
+        watch: false,
+    });
+    config.authorization.claim_mapper = Some("echo".into());
+    config.authorization.authorizer = Some("all".into());
+    config.authorization.record_decisions = Some(decisions.clone());
+    let running = sundial_server::start(&config, None).await.unwrap();
+    for cn in ["alice", "bob"] {
+        let leaf = pki.ca.leaf(cn, &[], 30);
+        let c = Connector::new(running.addr, client_config(&pki.ca.pem(), Some(&leaf)));
+        try_call(&c).await.unwrap();
+    }
+    running.stop().await.unwrap();
+
+    let subjects: Vec<String> = std::fs::read_to_string(&decisions)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["claims"]["subject"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for cn in ["alice", "bob"] {
+        let want = format!(
+            "token=\"\" sni=Some(\"localhost\") dn=\"O=Sundial tests,CN={cn}\" cn=Some(\"{cn}\") o=[\"Sundial tests\"] ou=[]"
+        );
+        assert!(subjects.contains(&want), "{want} not in {subjects:#?}");
+    }
+}

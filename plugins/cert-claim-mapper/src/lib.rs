@@ -28,7 +28,7 @@ fn claims_for(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Claims, String> {
     let subject = subject.ok_or("no client certificate")?;
-    let mut claims = Claims::empty("tls");
+    let mut claims = Claims::empty("mtls");
     claims.subject = subject
         .common_name
         .clone()
@@ -96,7 +96,7 @@ mod tests {
     fn common_name_maps_to_roles() {
         let c = claims_for(Some(&subject(Some("writer"), "CN=writer")), config).unwrap();
         assert_eq!(c.subject, "writer");
-        assert_eq!(c.auth_type, "tls");
+        assert_eq!(c.auth_type, "mtls");
         assert_eq!(c.namespace_role("default"), WRITE);
         assert_eq!(c.namespace_role("orders"), READ);
         assert_eq!(c.namespace_role("billing"), UNDEFINED);
