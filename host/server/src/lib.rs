@@ -74,26 +74,7 @@ pub async fn start(
     let started = std::time::Instant::now();
     let frontend_tls =
         tls::TlsServer::load(config, "frontend").context("loading the frontend TLS material")?;
-    tls::check_unused_groups(config).context("checking the TLS settings")?;
-    if config.tls.internode.server.enabled() || config.tls.internode.client.enabled() {
-        tracing::info!(
-            "tls.internode is set: all services run in this one process, so there is no \
-             internode connection for it to guard yet"
-        );
-    }
-    for (group, g) in [
-        ("frontend", &config.tls.frontend),
-        ("internode", &config.tls.internode),
-    ] {
-        let s = &g.server;
-        if !s.require_client_auth && !(s.client_ca_files.is_empty() && s.client_ca_data.is_empty())
-        {
-            tracing::warn!(
-                "tls.{group}.server: client CAs are set but requireClientAuth is false: no \
-                 client certificate is asked for"
-            );
-        }
-    }
+    tls::check_other_groups(config).context("checking the TLS settings")?;
     if let Some(server) = &frontend_tls
         && let Some(every) = config.tls.refresh_interval.filter(|d| !d.is_zero())
     {

@@ -49,7 +49,7 @@ pub enum Error {
         source: base64::DecodeError,
     },
     #[error("{key}: {message}")]
-    Pem { key: String, message: String },
+    Material { key: String, message: String },
     #[error("{key}: {source}")]
     Rustls { key: String, source: rustls::Error },
     #[error("{key}: {message}")]
@@ -200,12 +200,12 @@ const VERSIONS: &[&rustls::SupportedProtocolVersion] =
 fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Pem {
+        .map_err(|e| Error::Material {
             key: key.into(),
             message: format!("bad PEM: {e}"),
         })?;
     if certs.is_empty() {
-        return Err(Error::Pem {
+        return Err(Error::Material {
             key: key.into(),
             message: "no CERTIFICATE block found".into(),
         });
@@ -259,13 +259,14 @@ impl TlsServer {
     pub fn load(config: &Config, group: &'static str) -> Result<Option<Arc<TlsServer>>, Error> {
         let settings: &ServerTls = match group {
             "frontend" => &config.tls.frontend.server,
-            _ => &config.tls.internode.server,
+            "internode" => &config.tls.internode.server,
+            other => unreachable!("no TLS group {other:?}"),
         };
         if !settings.enabled() {
             return Ok(None);
         }
         let prefix = format!("tls.{group}.server.");
-        let missing = |what: &str| Error::Pem {
+        let missing = |what: &str| Error::Material {
             key: format!("{prefix}{what}"),
             message: "not set".into(),
         };
@@ -366,7 +367,7 @@ impl Spec {
 
     fn build(&self, inputs: &ServerInputs) -> Result<Arc<rustls::ServerConfig>, Error> {
         let chain = certificates(self.cert.key(), &inputs.cert)?;
-        let key = PrivateKeyDer::from_pem_slice(&inputs.key).map_err(|e| Error::Pem {
+        let key = PrivateKeyDer::from_pem_slice(&inputs.key).map_err(|e| Error::Material {
             key: self.key.key().into(),
             message: format!("no usable private key: {e}"),
         })?;
@@ -381,7 +382,7 @@ impl Spec {
             )
             .build()
             .map_err(|e| Error::Verifier {
-                key: format!("tls.{}.server.clientCaFiles", self.group),
+                key: format!("tls.{}.server (client CAs)", self.group),
                 message: e.to_string(),
             })?;
             builder.with_client_cert_verifier(verifier)
@@ -547,16 +548,31 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-/// Checks the `internode` group (and `frontend.client`) by building what they describe, so a
-/// bad file or blob stops the start as it would once services dial each other. All services
-/// run in one process today: nothing dials with these settings yet.
-pub fn check_unused_groups(config: &Config) -> Result<(), Error> {
+/// Checks the `internode` group and `frontend.client` by building what they describe, so a
+/// bad file or blob stops the start as it would once services dial each other (all services
+/// run in one process today: nothing dials with these settings yet). Logs settings that have
+/// no effect.
+pub fn check_other_groups(config: &Config) -> Result<(), Error> {
     TlsServer::load(config, "internode")?;
     for (group, g) in [
         ("internode", &config.tls.internode),
         ("frontend", &config.tls.frontend),
     ] {
         client_config(config, group, g)?;
+        let s = &g.server;
+        let has_cas = !s.client_ca_files.is_empty() || !s.client_ca_data.is_empty();
+        if has_cas && !s.require_client_auth {
+            tracing::warn!(
+                "tls.{group}.server: client CAs are set but requireClientAuth is false: no \
+                 client certificate is asked for"
+            );
+        }
+    }
+    if config.tls.internode.server.enabled() || config.tls.internode.client.enabled() {
+        tracing::info!(
+            "tls.internode is set: all services run in this one process, so there is no \
+             internode connection for it to guard yet"
+        );
     }
     Ok(())
 }
@@ -609,7 +625,7 @@ pub fn client_config(
         let key = one_source(config, format!("{server_key}key"), &s.key_file, &s.key_data)
             .expect("validated");
         let chain = certificates(cert.key(), &cert.read()?)?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key.read()?).map_err(|e| Error::Pem {
+        let key_der = PrivateKeyDer::from_pem_slice(&key.read()?).map_err(|e| Error::Material {
             key: key.key().into(),
             message: format!("no usable private key: {e}"),
         })?;
@@ -631,7 +647,7 @@ pub fn client_config(
     if !c.server_name.is_empty()
         && rustls::pki_types::ServerName::try_from(c.server_name.as_str()).is_err()
     {
-        return Err(Error::Pem {
+        return Err(Error::Material {
             key: format!("{prefix}serverName"),
             message: format!("{:?} is not a DNS name or IP address", c.server_name),
         });
