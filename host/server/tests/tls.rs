@@ -454,6 +454,70 @@ async fn bad_material_stops_the_start_naming_the_key() {
         .expect("missing key refused");
     let text = format!("{err:#}");
     assert!(text.contains("tls.frontend.server.keyFile"), "{text}");
+
+    // The internode group guards nothing yet, but its material is checked at start too.
+    let pki = Pki::new();
+    let mut config = pki.config();
+    config.tls.internode.client.root_ca_files = vec!["missing-ca.pem".into()];
+    let err = sundial_server::start(&config, None)
+        .await
+        .err()
+        .expect("missing internode root CA refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("tls.internode.client.rootCaFiles[0]"),
+        "{text}"
+    );
+}
+
+/// The client side a service would dial its peers with (`tls::client_config`): it presents
+/// the group's server certificate when the group requires client certificates, and checks the
+/// peer's name against `serverName`.
+#[tokio::test]
+async fn group_client_settings_dial_with_the_server_certificate_and_check_the_name() {
+    let pki = Pki::new();
+    let mut config = pki.config();
+    let group = config.tls.frontend.server.clone();
+    config.tls.internode.server = group;
+    config.tls.internode.client.server_name = "localhost".into();
+    config.tls.internode.client.root_ca_files = vec!["ca.pem".into()];
+    let running = sundial_server::start(&config, None).await.unwrap();
+
+    let dial = |config: &Config, name: &str| {
+        let client = sundial_server::tls::client_config(config, "internode", &config.tls.internode)
+            .unwrap()
+            .expect("client TLS is on");
+        let mut c = Connector::new(running.addr, Arc::new(client));
+        c.server_name = name.into();
+        c
+    };
+    let name = config.tls.internode.client.server_name.clone();
+    try_call(&dial(&config, &name))
+        .await
+        .expect("dials with the server certificate");
+    let err = try_call(&dial(&config, "sundial.example"))
+        .await
+        .expect_err("another name");
+    assert!(err.contains("not valid for name"), "{err}");
+
+    // Without requireClientAuth on the group, no certificate is presented: refused here.
+    config.tls.internode.server.require_client_auth = false;
+    let err = try_call(&dial(&config, &name))
+        .await
+        .expect_err("no certificate");
+    assert!(
+        err.contains("CertificateRequired") || err.contains("connection closed"),
+        "{err}"
+    );
+
+    // Neither root CAs nor forceTLS: client TLS is off.
+    config.tls.internode.client.root_ca_files.clear();
+    assert!(
+        sundial_server::tls::client_config(&config, "internode", &config.tls.internode)
+            .unwrap()
+            .is_none()
+    );
+    running.stop().await.unwrap();
 }
 
 fn start_request(workflow_id: &str) -> StartWorkflowExecutionRequest {
