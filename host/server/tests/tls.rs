@@ -424,11 +424,31 @@ async fn broken_replacement_keeps_the_current_certificate() {
     let running = sundial_server::start(&pki.config(), None).await.unwrap();
     let good = pki.ca.leaf("worker", &[], 30);
     let connector = Connector::new(running.addr, client_config(&pki.ca.pem(), Some(&good)));
+    let old_cert = certs(&std::fs::read_to_string(pki.path("server.pem")).unwrap()).remove(0);
     pki.write("server.pem", "not a certificate");
     tokio::time::sleep(Duration::from_millis(400)).await;
     try_call(&connector)
         .await
         .expect("still served with the old certificate");
+    assert_eq!(connector.seen.lock().unwrap().last(), Some(&old_cert));
+
+    // A good pair afterwards is picked up: the refresh kept running.
+    let rotated = pki.ca.leaf("sundial-rotated", &["localhost"], 60);
+    pki.write("server.key", &rotated.key);
+    pki.write("server.pem", &rotated.cert);
+    let new_cert = certs(&rotated.cert).remove(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        try_call(&connector).await.expect("served throughout");
+        if connector.seen.lock().unwrap().last() == Some(&new_cert) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     running.stop().await.unwrap();
 }
 
