@@ -8,6 +8,7 @@ use std::process::Command;
 /// Crates whose components the server embeds: (crate directory, component file).
 const EMBEDDED: &[&str] = &[
     "jwt_claim_mapper",
+    "cert_claim_mapper",
     "default_authorizer",
     "nop_authorizer",
     "file_visibility_store",
@@ -24,12 +25,14 @@ fn main() {
         "plugins/Cargo.toml",
         "plugins/Cargo.lock",
         "plugins/jwt-claim-mapper",
+        "plugins/cert-claim-mapper",
         "plugins/default-authorizer",
         "plugins/nop-authorizer",
         "plugins/file-visibility-store",
         "host/visquery/src",
         "plugins/allow-namespaces",
         "plugins/static-claims",
+        "plugins/echo-claims",
         "plugins/hostile",
         "sdk-plugin/src",
         "sdk-plugin/Cargo.toml",

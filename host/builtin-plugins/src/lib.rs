@@ -8,6 +8,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("OUT_DIR"), "/jwt_claim_mapper.wasm")),
     ),
     (
+        "cert-claim-mapper",
+        include_bytes!(concat!(env!("OUT_DIR"), "/cert_claim_mapper.wasm")),
+    ),
+    (
         "default-authorizer",
         include_bytes!(concat!(env!("OUT_DIR"), "/default_authorizer.wasm")),
     ),
@@ -29,7 +33,7 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
 /// The world each builtin implements.
 pub fn kind(name: &str) -> Option<&'static str> {
     match name {
-        "jwt-claim-mapper" => Some("claim-mapper"),
+        "jwt-claim-mapper" | "cert-claim-mapper" => Some("claim-mapper"),
         "default-authorizer" | "nop-authorizer" => Some("authorizer"),
         "file-visibility-store" => Some("visibility-store"),
         _ => None,

@@ -22,7 +22,7 @@ use sundial_api::protos::temporal::api::workflowservice::v1::{
     execute_multi_operation_request::operation::Operation,
 };
 use sundial_engine::Engine;
-use sundial_plugin_host::{AuthInfo, CallTarget, Claims, Decision};
+use sundial_plugin_host::{AuthInfo, CallTarget, Claims, Decision, TlsSubject};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
@@ -348,7 +348,13 @@ impl Auth {
             )
         };
         let exempt = path == HEALTH_CHECK || path == GET_SYSTEM_INFO;
-        let no_credentials = token.is_empty();
+        // Set by the TLS listener; a verified client certificate counts as credentials.
+        let tls = req
+            .extensions()
+            .get::<crate::tls::TlsConnectInfo>()
+            .cloned();
+        let peer = tls.as_ref().and_then(|t| t.peer.clone());
+        let no_credentials = token.is_empty() && peer.is_none();
         if settings.require_credentials && no_credentials && !exempt {
             return Err(unauthenticated("missing credentials"));
         }
@@ -358,7 +364,7 @@ impl Auth {
                 if no_credentials && mapper.auth_info_required().await {
                     None
                 } else {
-                    Some(self.claims(live, &token, &extras).await?)
+                    Some(self.claims(live, &token, &extras, tls.as_ref()).await?)
                 }
             }
         };
@@ -430,9 +436,17 @@ impl Auth {
     }
 
     /// The caller's claims, from the cache or the mapper.
-    async fn claims(&self, live: &Live, token: &str, extras: &str) -> Result<Claims, Status> {
+    async fn claims(
+        &self,
+        live: &Live,
+        token: &str,
+        extras: &str,
+        tls: Option<&crate::tls::TlsConnectInfo>,
+    ) -> Result<Claims, Status> {
         let settings = &live.settings;
-        let key = cache_key(token, extras, &settings.audience);
+        let subject = tls.and_then(|t| t.peer.as_deref());
+        let server_name = tls.and_then(|t| t.server_name.as_deref());
+        let key = cache_key(token, extras, &settings.audience, subject, server_name);
         if let Some(hit) = self.cache.get(&key)
             && hit.generation == live.generation
             && hit.until > SystemTime::now()
@@ -443,8 +457,13 @@ impl Auth {
         let info = AuthInfo {
             auth_token: token.to_string(),
             extra_data: extras.to_string(),
-            tls_subject: None,
-            tls_server_name: None,
+            tls_subject: subject.map(|s| TlsSubject {
+                distinguished_name: s.distinguished_name.clone(),
+                common_name: s.common_name.clone(),
+                organization: s.organization.clone(),
+                organizational_unit: s.organizational_unit.clone(),
+            }),
+            tls_server_name: server_name.map(str::to_string),
             audience: settings.audience.clone(),
         };
         match mapper.plugin.get_claims(&info).await {
@@ -550,12 +569,41 @@ impl Auth {
     }
 }
 
-fn cache_key(token: &str, extras: &str, audience: &str) -> [u8; 32] {
+/// Everything the claim mapper sees, hashed: two callers share cached claims only when they
+/// presented the same token, extras and certificate subject.
+fn cache_key(
+    token: &str,
+    extras: &str,
+    audience: &str,
+    subject: Option<&crate::tls::PeerSubject>,
+    server_name: Option<&str>,
+) -> [u8; 32] {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    for part in [token, extras, audience] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
+    let mut part = |p: Option<&str>| match p {
+        None => h.update([0u8]),
+        Some(p) => {
+            h.update([1u8]);
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+    };
+    part(Some(token));
+    part(Some(extras));
+    part(Some(audience));
+    part(server_name);
+    match subject {
+        None => part(None),
+        Some(s) => {
+            part(Some(&s.distinguished_name));
+            part(s.common_name.as_deref());
+            for list in [&s.organization, &s.organizational_unit] {
+                part(Some(&list.len().to_string()));
+                for item in list {
+                    part(Some(item));
+                }
+            }
+        }
     }
     h.finalize().into()
 }
@@ -577,5 +625,30 @@ mod tests {
         assert_eq!(field_string(&bytes, 1).unwrap(), "orders");
         assert_eq!(field_string(&bytes, 99).unwrap(), "");
         assert!(field_string(&bytes[..bytes.len() - 1], 1).is_err());
+    }
+
+    #[test]
+    fn certificate_subjects_have_their_own_cached_claims() {
+        let subject = |cn: &str| crate::tls::PeerSubject {
+            distinguished_name: format!("CN={cn}"),
+            common_name: Some(cn.into()),
+            organization: vec![],
+            organizational_unit: vec![],
+        };
+        let (a, b) = (subject("a"), subject("b"));
+        let none = cache_key("", "", "", None, None);
+        assert_ne!(none, cache_key("", "", "", Some(&a), None));
+        assert_ne!(
+            cache_key("", "", "", Some(&a), None),
+            cache_key("", "", "", Some(&b), None)
+        );
+        assert_ne!(
+            cache_key("", "", "", Some(&a), Some("x")),
+            cache_key("", "", "", Some(&a), None)
+        );
+        assert_eq!(
+            cache_key("t", "", "", Some(&a), None),
+            cache_key("t", "", "", Some(&subject("a")), None)
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// The admin HTTP listener: `/metrics` and `POST /plugins/reload`.
     pub admin: AdminConfig,
+    /// TLS for the frontend listener and between services (Temporal's `global.tls` keys).
+    pub tls: TlsConfig,
     /// The file this config came from (relative plugin paths are resolved against its
     /// directory; a reload reads it again).
     #[serde(skip)]
@@ -66,7 +68,7 @@ pub struct PluginConfig {
     /// A component file (relative to the config file); or
     #[serde(default)]
     pub file: Option<PathBuf>,
-    /// one of the components built into the server: `jwt-claim-mapper`,
+    /// one of the components built into the server: `jwt-claim-mapper`, `cert-claim-mapper`,
     /// `default-authorizer`, `nop-authorizer`.
     #[serde(default)]
     pub builtin: Option<String>,
@@ -154,6 +156,80 @@ impl Default for PluginLimits {
     }
 }
 
+/// `tls:` — the keys are spelled as in Temporal's `global.tls` (camelCase), so a Temporal
+/// config section can be copied. Empty strings and lists mean "not set", as there.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// The public gRPC listener (SDKs, CLI).
+    pub frontend: GroupTls,
+    /// Service-to-service traffic: applies once services run in separate processes; all
+    /// services share one process today, so it is validated but has no connection to guard.
+    pub internode: GroupTls,
+    /// How often certificate files are read again (a changed certificate or CA pool is used by
+    /// the next handshakes); unset or `0s`: loaded once at start.
+    #[serde(with = "duration_text")]
+    pub refresh_interval: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupTls {
+    pub server: ServerTls,
+    pub client: ClientTls,
+}
+
+/// The listening side. TLS is on iff `keyFile` or `keyData` is set.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct ServerTls {
+    /// PEM certificate chain (leaf first), a file (relative to the config file)…
+    pub cert_file: String,
+    /// …or the base64 of the PEM text.
+    pub cert_data: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1), a file…
+    pub key_file: String,
+    /// …or the base64 of the PEM text.
+    pub key_data: String,
+    /// CA certificates (PEM files) that client certificates must chain to…
+    pub client_ca_files: Vec<String>,
+    /// …or base64 PEM blobs (each may hold several certificates).
+    pub client_ca_data: Vec<String>,
+    /// Ask every client for a certificate and verify it against the client CAs; when false no
+    /// client certificate is requested at all (there is no "verify if presented" mode).
+    pub require_client_auth: bool,
+}
+
+/// The dialling side. TLS is on iff a root CA is given or `forceTLS` is true.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct ClientTls {
+    /// Name the server's certificate must carry (DNS SAN); also sent as SNI.
+    pub server_name: String,
+    /// Turns off all verification of the server's certificate (chain and name).
+    pub disable_host_verification: bool,
+    /// CA certificates (PEM files) the server's chain must lead to…
+    pub root_ca_files: Vec<String>,
+    /// …or base64 PEM blobs.
+    pub root_ca_data: Vec<String>,
+    /// Use TLS with the system's trust roots when no root CA is given.
+    #[serde(rename = "forceTLS")]
+    pub force_tls: bool,
+}
+
+impl ServerTls {
+    /// Temporal's rule: a key turns TLS on; a certificate alone does not.
+    pub fn enabled(&self) -> bool {
+        !self.key_file.is_empty() || !self.key_data.is_empty()
+    }
+}
+
+impl ClientTls {
+    pub fn enabled(&self) -> bool {
+        !self.root_ca_files.is_empty() || !self.root_ca_data.is_empty() || self.force_tls
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -203,6 +279,7 @@ impl Default for Config {
             authorization: AuthorizationConfig::default(),
             plugins: Vec::new(),
             admin: AdminConfig::default(),
+            tls: TlsConfig::default(),
             source: None,
         }
     }
@@ -391,6 +468,7 @@ impl Config {
             }
         }
         self.validate_plugins()?;
+        self.validate_tls()?;
         if let Some(listen) = &self.admin.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -557,6 +635,113 @@ impl Config {
                 "authorization.max_token_bytes".into(),
                 "must be above zero".into(),
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Shape checks only (no file is read here; certificates are loaded when the listener
+    /// starts, and their errors are reported then).
+    fn validate_tls(&self) -> Result<(), Error> {
+        use base64::Engine as _;
+        let invalid = |key: String, message: String| Err(Error::Invalid { key, message });
+        let base64_ok = |text: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .is_ok()
+        };
+        for (group, g) in [
+            ("frontend", &self.tls.frontend),
+            ("internode", &self.tls.internode),
+        ] {
+            let s = &g.server;
+            let key = format!("tls.{group}.server");
+            if !s.cert_file.is_empty() && !s.cert_data.is_empty() {
+                return invalid(key, "certFile and certData cannot both be set".into());
+            }
+            if !s.key_file.is_empty() && !s.key_data.is_empty() {
+                return invalid(key, "keyFile and keyData cannot both be set".into());
+            }
+            if !s.client_ca_files.is_empty() && !s.client_ca_data.is_empty() {
+                return invalid(
+                    key,
+                    "clientCaFiles and clientCaData cannot both be set".into(),
+                );
+            }
+            // Temporal silently serves plaintext in these cases; here they are errors.
+            let has_cert = !s.cert_file.is_empty() || !s.cert_data.is_empty();
+            if s.enabled() && !has_cert {
+                return invalid(
+                    key,
+                    "a key is set but no certificate (certFile or certData)".into(),
+                );
+            }
+            if !s.enabled() && has_cert {
+                return invalid(
+                    key,
+                    "a certificate is set but no key (keyFile or keyData): TLS would stay off"
+                        .into(),
+                );
+            }
+            if s.require_client_auth && !s.enabled() {
+                return invalid(
+                    format!("{key}.requireClientAuth"),
+                    "needs server TLS (certFile/keyFile or certData/keyData)".into(),
+                );
+            }
+            let no_client_cas = s.client_ca_files.is_empty() && s.client_ca_data.is_empty();
+            if s.require_client_auth && no_client_cas {
+                return invalid(
+                    format!("{key}.requireClientAuth"),
+                    "needs clientCaFiles or clientCaData to verify client certificates against"
+                        .into(),
+                );
+            }
+            let c = &g.client;
+            let ckey = format!("tls.{group}.client");
+            if !c.root_ca_files.is_empty() && !c.root_ca_data.is_empty() {
+                return invalid(ckey, "rootCaFiles and rootCaData cannot both be set".into());
+            }
+            for (field, list) in [
+                ("server.clientCaFiles", &s.client_ca_files),
+                ("server.clientCaData", &s.client_ca_data),
+                ("client.rootCaFiles", &c.root_ca_files),
+                ("client.rootCaData", &c.root_ca_data),
+            ] {
+                for (i, entry) in list.iter().enumerate() {
+                    if entry.trim().is_empty() {
+                        return invalid(
+                            format!("tls.{group}.{field}[{i}]"),
+                            "CA cannot be an empty string".into(),
+                        );
+                    }
+                }
+            }
+            for (field, value) in [
+                ("server.certData", &s.cert_data),
+                ("server.keyData", &s.key_data),
+            ] {
+                if !value.is_empty() && !base64_ok(value) {
+                    return invalid(
+                        format!("tls.{group}.{field}"),
+                        "not base64 (give the base64 of the PEM text)".into(),
+                    );
+                }
+            }
+            for (field, list) in [
+                ("server.clientCaData", &s.client_ca_data),
+                ("client.rootCaData", &c.root_ca_data),
+            ] {
+                for (i, entry) in list.iter().enumerate() {
+                    if !base64_ok(entry) {
+                        return invalid(
+                            format!("tls.{group}.{field}[{i}]"),
+                            "not base64 (give the base64 of the PEM text)".into(),
+                        );
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -746,5 +931,110 @@ mod tests {
             "expected the shipped configs in {}",
             dir.display()
         );
+    }
+
+    #[test]
+    fn tls_section_uses_temporal_spelling() {
+        let c = Config::parse_yaml(
+            "tls:\n  refreshInterval: 30s\n  frontend:\n    server: {certFile: s.pem, keyFile: s.key, clientCaFiles: [ca.pem], requireClientAuth: true}\n    client: {serverName: localhost, rootCaFiles: [ca.pem]}\n  internode:\n    server: {certData: YQ==, keyData: YQ==}\n    client: {forceTLS: true, disableHostVerification: true}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.tls.frontend.server.enabled());
+        assert!(c.tls.frontend.server.require_client_auth);
+        assert!(c.tls.frontend.client.enabled());
+        assert!(c.tls.internode.client.force_tls);
+        assert_eq!(c.tls.refresh_interval, Some(Duration::from_secs(30)));
+        assert!(!Config::default().tls.frontend.server.enabled());
+    }
+
+    #[test]
+    fn tls_errors_name_the_key() {
+        let cases = [
+            (
+                "tls: {frontend: {server: {clientCAFiles: [a]}}}",
+                "tls.frontend.server",
+                "clientCAFiles",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, certData: YQ==, keyFile: k}}}",
+                "tls.frontend.server",
+                "certFile and certData",
+            ),
+            (
+                "tls: {internode: {server: {certFile: a, keyFile: k, keyData: YQ==}}}",
+                "tls.internode.server",
+                "keyFile and keyData",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [a], clientCaData: [YQ==]}}}",
+                "tls.frontend.server",
+                "clientCaFiles and clientCaData",
+            ),
+            (
+                "tls: {frontend: {client: {rootCaFiles: [a], rootCaData: [YQ==]}}}",
+                "tls.frontend.client",
+                "rootCaFiles and rootCaData",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [' ']}}}",
+                "tls.frontend.server.clientCaFiles[0]",
+                "empty",
+            ),
+            (
+                "tls: {internode: {client: {rootCaData: ['']}}}",
+                "tls.internode.client.rootCaData[0]",
+                "empty",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a}}}",
+                "tls.frontend.server",
+                "no key",
+            ),
+            (
+                "tls: {frontend: {server: {keyFile: k}}}",
+                "tls.frontend.server",
+                "no certificate",
+            ),
+            (
+                "tls: {frontend: {server: {requireClientAuth: true}}}",
+                "tls.frontend.server.requireClientAuth",
+                "needs server TLS",
+            ),
+            (
+                "tls: {frontend: {server: {certFile: a, keyFile: k, requireClientAuth: true}}}",
+                "tls.frontend.server.requireClientAuth",
+                "clientCaFiles",
+            ),
+            (
+                "tls: {frontend: {server: {certData: '!!', keyFile: k}}}",
+                "tls.frontend.server.certData",
+                "base64",
+            ),
+            (
+                "tls: {frontend: {client: {forceTls: true}}}",
+                "tls.frontend.client",
+                "forceTls",
+            ),
+            (
+                "tls: {frontend: {hostOverrides: {}}}",
+                "tls.frontend",
+                "hostOverrides",
+            ),
+            (
+                "tls: {refreshInterval: often}",
+                "tls.refreshInterval",
+                "often",
+            ),
+        ];
+        for (yaml, key, words) in cases {
+            let err = match Config::parse_yaml(yaml, "t.yaml") {
+                Err(e) => e.to_string(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
+            };
+            assert!(err.contains(key), "{yaml}: {err}");
+            assert!(err.contains(words), "{yaml}: {err}");
+        }
     }
 }

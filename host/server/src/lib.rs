@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod frontend;
 pub mod plugins;
+pub mod tls;
 mod visibility_plugin;
 
 use std::net::SocketAddr;
@@ -71,6 +72,14 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     config.validate()?;
     let started = std::time::Instant::now();
+    let frontend_tls =
+        tls::TlsServer::load(config, "frontend").context("loading the frontend TLS material")?;
+    tls::check_other_groups(config).context("checking the TLS settings")?;
+    if let Some(server) = &frontend_tls
+        && let Some(every) = config.tls.refresh_interval.filter(|d| !d.is_zero())
+    {
+        tls::TlsServer::refresh_every(server, every);
+    }
     let registry = prometheus::Registry::new();
     let metrics = sundial_plugin_host::Metrics::register(registry.clone())
         .context("registering plugin metrics")?;
@@ -182,31 +191,40 @@ pub async fn start(
     };
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
-    // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let join = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            // Tokens travel in headers: a bound on all of them together.
-            .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
-            .layer(auth)
-            .add_service(health_service)
-            .add_service(workflow)
-            .add_service(operator)
-            .serve_with_incoming_shutdown(incoming, async move {
-                match external {
-                    Some(ext) => {
-                        tokio::select! { _ = rx => {}, _ = ext => {} }
-                    }
-                    None => {
-                        let _ = rx.await;
-                    }
-                }
-            })
-            .await
-    });
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Tokens travel in headers: a bound on all of them together.
+        .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
+        .layer(auth)
+        .add_service(health_service)
+        .add_service(workflow)
+        .add_service(operator);
+    let stop = async move {
+        match external {
+            Some(ext) => {
+                tokio::select! { _ = rx => {}, _ = ext => {} }
+            }
+            None => {
+                let _ = rx.await;
+            }
+        }
+    };
+    let tls_on = frontend_tls.is_some();
+    let join = match frontend_tls {
+        Some(server) => {
+            let incoming = tls::incoming(listener, server);
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+        None => {
+            // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+    };
     tracing::info!(
         address = %addr,
+        tls = tls_on,
         persistence = %fe.persistence,
         namespaces = ?config.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
         startup_ms = started.elapsed().as_millis() as u64,

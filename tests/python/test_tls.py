@@ -1,0 +1,249 @@
+"""Mutual TLS end to end: a CA and certificates made here (`cryptography`), a Sundial whose
+frontend requires client certificates, the builtin cert-claim-mapper granting roles by the
+certificate's CN and the default authorizer enforcing them; the real Python SDK and the
+`temporal` CLI as clients.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from temporalio.client import Client, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from conftest import ServerProcess, sundial_bin
+from helpers import free_port, run_cli
+from workflows import GreetingWorkflow, greet
+
+pytestmark = pytest.mark.sundial_only
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@dataclass
+class Issued:
+    cert: bytes
+    key: bytes
+
+
+class Authority:
+    """A CA that issues server and client certificates."""
+
+    def __init__(self, name: str) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, key_cert_sign=True, crl_sign=True,
+                    content_commitment=False, key_encipherment=False, data_encipherment=False,
+                    key_agreement=False, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, cn: str, *, server: bool = False, days: int = 30) -> Issued:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sundial tests"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=60))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [x509.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            )
+        cert = builder.sign(self.key, hashes.SHA256())
+        return Issued(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+
+
+@dataclass
+class Tls:
+    dir: Path
+    ca: Authority
+    server: ServerProcess
+
+    def client_files(self, cn: str) -> tuple[Path, Path]:
+        issued = self.ca.issue(cn)
+        cert, key = self.dir / f"{cn}.pem", self.dir / f"{cn}.key"
+        cert.write_bytes(issued.cert)
+        key.write_bytes(issued.key)
+        return cert, key
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
+    directory = tmp_path_factory.mktemp("tls")
+    ca = Authority("Sundial test CA")
+    (directory / "ca.pem").write_bytes(ca.pem)
+    server_cert = ca.issue("sundial", server=True)
+    (directory / "server.pem").write_bytes(server_cert.cert)
+    (directory / "server.key").write_bytes(server_cert.key)
+    port = free_port()
+    config = {
+        "server": {"ip": "127.0.0.1", "port": port},
+        "log": {"level": "warn"},
+        "tls": {
+            "frontend": {
+                "server": {
+                    "certFile": "server.pem",
+                    "keyFile": "server.key",
+                    "clientCaFiles": ["ca.pem"],
+                    "requireClientAuth": True,
+                },
+            },
+        },
+        "plugins": [
+            {
+                "name": "certs",
+                "kind": "claim-mapper",
+                "builtin": "cert-claim-mapper",
+                "config": {"cn:writer": "default:write", "cn:reader": "default:read"},
+            },
+            {"name": "roles", "kind": "authorizer", "builtin": "default-authorizer"},
+        ],
+        "authorization": {"claim_mapper": "certs", "authorizer": "roles"},
+    }
+    path = directory / "sundial.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    server = ServerProcess(
+        [str(sundial_bin()), "start", "--config", str(path)], "127.0.0.1", port, "sundial-tls"
+    )
+    server.start()
+    server.wait_port(timeout=60)
+    yield Tls(directory, ca, server)
+    server.kill()
+
+
+async def connect(
+    tls: Tls, cn: str | None, *, ca: Authority | None = None, domain: str = "localhost", days: int = 30
+) -> Client:
+    client_cert = client_key = None
+    if cn is not None:
+        issued = (ca or tls.ca).issue(cn, days=days)
+        client_cert, client_key = issued.cert, issued.key
+    return await Client.connect(
+        tls.server.address,
+        namespace="default",
+        tls=TLSConfig(
+            server_root_ca_cert=tls.ca.pem,
+            client_cert=client_cert,
+            client_private_key=client_key,
+            domain=domain,
+        ),
+    )
+
+
+async def test_writer_runs_a_workflow_reader_cannot_start_one(tls: Tls) -> None:
+    writer = await connect(tls, "writer")
+    queue = f"tls-{uuid.uuid4().hex[:8]}"
+    async with Worker(writer, task_queue=queue, workflows=[GreetingWorkflow], activities=[greet]):
+        result = await writer.execute_workflow(
+            GreetingWorkflow.run,
+            "mtls",
+            id=f"tls-{uuid.uuid4()}",
+            task_queue=queue,
+            execution_timeout=timedelta(seconds=30),
+        )
+    assert result == "Hello, mtls!"
+
+    reader = await connect(tls, "reader")
+    with pytest.raises(RPCError) as err:
+        await reader.start_workflow(GreetingWorkflow.run, "x", id=f"tls-{uuid.uuid4()}", task_queue=queue)
+    assert err.value.status == RPCStatusCode.PERMISSION_DENIED
+    # Reading is allowed.
+    seen = [w async for w in reader.list_workflows("WorkflowType = 'GreetingWorkflow'")]
+    assert seen, "the reader lists the writer's workflow"
+
+
+async def test_clients_without_a_good_certificate_are_refused(tls: Tls) -> None:
+    # What the SDK reports: the server's TLS alert, or the client's own verdict on the
+    # server's certificate.
+    cases = {
+        "no certificate": (dict(cn=None), "CertificateRequired"),
+        "another CA": (dict(cn="writer", ca=Authority("Other CA")), "UnknownCA"),
+        "expired": (dict(cn="writer", days=-1), "CertificateExpired"),
+        "wrong server name": (dict(cn="writer", domain="sundial.example"), "NotValidForName"),
+    }
+    for what, (kwargs, words) in cases.items():
+        # With TLS 1.3 the client finishes its handshake before the server has checked its
+        # certificate; the server's alert then races the client's first request, and the SDK
+        # may report only "connection closed". Every attempt must fail; the reason must show.
+        errors = []
+        for _ in range(5):
+            with pytest.raises(RuntimeError) as err:
+                await connect(tls, **kwargs)
+            errors.append(str(err.value))
+            if words in errors[-1]:
+                break
+        assert words in errors[-1], f"{what}: {errors}"
+    # The listener survived the refusals.
+    await connect(tls, "reader")
+
+
+async def test_cli_lists_workflows_with_a_client_certificate(tls: Tls, cli: str) -> None:
+    writer = await connect(tls, "writer")
+    wid = f"tls-cli-{uuid.uuid4()}"
+    await writer.start_workflow(GreetingWorkflow.run, "cli", id=wid, task_queue="tls-cli-nobody")
+    cert, key = tls.client_files("reader")
+    common = [
+        "--address", tls.server.address, "--namespace", "default",
+        "--tls-ca-path", str(tls.dir / "ca.pem"), "--tls-server-name", "localhost",
+    ]
+    ok = await run_cli(
+        cli, "workflow", "list", *common, "--tls-cert-path", str(cert), "--tls-key-path", str(key),
+        "-o", "json",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert wid in {w["execution"]["workflowId"] for w in ok.json()}
+
+    refused = await run_cli(cli, "workflow", "list", *common, timeout=60)
+    assert refused.returncode != 0
+    assert "client certificate" in refused.stderr, refused.stderr
