@@ -178,11 +178,6 @@ async fn server(token: bool, variant: &str) -> anyhow::Result<sundial_server::Ru
     config.log.level = "warn".into();
     if token && variant != "none" {
         config.plugins.push(PluginConfig {
-            name: "jwt".into(),
-            kind: "claim-mapper".into(),
-            file: None,
-            builtin: Some("jwt-claim-mapper".into()),
-            limits: Default::default(),
             grants: PluginGrants {
                 http: vec![],
                 directories: vec![DirectoryGrantConfig {
@@ -192,18 +187,13 @@ async fn server(token: bool, variant: &str) -> anyhow::Result<sundial_server::Ru
                 }],
             },
             config: jwt_config().into_iter().collect(),
-            watch: false,
+            ..PluginConfig::builtin("jwt", "claim-mapper", "jwt-claim-mapper")
         });
-        config.plugins.push(PluginConfig {
-            name: "roles".into(),
-            kind: "authorizer".into(),
-            file: None,
-            builtin: Some("default-authorizer".into()),
-            limits: Default::default(),
-            grants: Default::default(),
-            config: Default::default(),
-            watch: false,
-        });
+        config.plugins.push(PluginConfig::builtin(
+            "roles",
+            "authorizer",
+            "default-authorizer",
+        ));
         match variant {
             "mapper-only" => config.authorization.claim_mapper = Some("jwt".into()),
             "loaded-unused" => {}

@@ -88,6 +88,23 @@ fn yes() -> bool {
     true
 }
 
+impl PluginConfig {
+    /// A component built into the server, with default limits, no grants and no config.
+    pub fn builtin(name: &str, kind: &str, builtin: &str) -> PluginConfig {
+        PluginConfig {
+            name: name.into(),
+            kind: kind.into(),
+            file: None,
+            builtin: Some(builtin.into()),
+            limits: PluginLimits::default(),
+            grants: PluginGrants::default(),
+            config: BTreeMap::new(),
+            // A built-in component has no file to watch.
+            watch: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimits {
@@ -751,6 +768,19 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Each YAML text is refused (by parsing or validation) with an error naming the key and
+    /// containing the words.
+    fn assert_refused(cases: &[(&str, &str, &str)]) {
+        for (yaml, key, words) in cases {
+            let err = match Config::parse_yaml(yaml, "t.yaml") {
+                Err(e) => e.to_string(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
+            };
+            assert!(err.contains(key), "{yaml}: {err}");
+            assert!(err.contains(words), "{yaml}: {err}");
+        }
+    }
+
     #[test]
     fn shipped_examples_are_valid() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
@@ -895,14 +925,7 @@ mod tests {
                 "is a authorizer",
             ),
         ];
-        for (yaml, key, words) in cases {
-            let err = match Config::parse_yaml(yaml, "t.yaml") {
-                Err(e) => e.to_string(),
-                Ok(c) => c.validate().unwrap_err().to_string(),
-            };
-            assert!(err.contains(key), "{yaml}: {err}");
-            assert!(err.contains(words), "{yaml}: {err}");
-        }
+        assert_refused(&cases);
         let ok = Config::parse_yaml(
             "plugins: [{name: jwt, kind: claim-mapper, builtin: jwt-claim-mapper, limits: {deadline: 2s, memory: 32MiB, fuel: 1000000}, grants: {http: ['127.0.0.1:8080']}, config: {key-source-uris: 'http://127.0.0.1:8080/jwks'}}, {name: authz, kind: authorizer, builtin: default-authorizer}]\nauthorization: {claim_mapper: jwt, authorizer: authz}\nadmin: {listen: '127.0.0.1:7244'}",
             "t.yaml",
@@ -1028,13 +1051,6 @@ mod tests {
                 "often",
             ),
         ];
-        for (yaml, key, words) in cases {
-            let err = match Config::parse_yaml(yaml, "t.yaml") {
-                Err(e) => e.to_string(),
-                Ok(c) => c.validate().unwrap_err().to_string(),
-            };
-            assert!(err.contains(key), "{yaml}: {err}");
-            assert!(err.contains(words), "{yaml}: {err}");
-        }
+        assert_refused(&cases);
     }
 }

@@ -213,6 +213,13 @@ fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, E
     Ok(certs)
 }
 
+fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Error> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| Error::Material {
+        key: key.into(),
+        message: format!("no usable private key: {e}"),
+    })
+}
+
 fn ca_pool(sources: &[Source], pems: &[Vec<u8>]) -> Result<rustls::RootCertStore, Error> {
     let mut roots = rustls::RootCertStore::empty();
     for (source, pem) in sources.iter().zip(pems) {
@@ -367,10 +374,7 @@ impl Spec {
 
     fn build(&self, inputs: &ServerInputs) -> Result<Arc<rustls::ServerConfig>, Error> {
         let chain = certificates(self.cert.key(), &inputs.cert)?;
-        let key = PrivateKeyDer::from_pem_slice(&inputs.key).map_err(|e| Error::Material {
-            key: self.key.key().into(),
-            message: format!("no usable private key: {e}"),
-        })?;
+        let key = private_key(self.key.key(), &inputs.key)?;
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)
             .expect("ring supports TLS 1.2 and 1.3");
@@ -625,10 +629,7 @@ pub fn client_config(
         let key = one_source(config, format!("{server_key}key"), &s.key_file, &s.key_data)
             .expect("validated");
         let chain = certificates(cert.key(), &cert.read()?)?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key.read()?).map_err(|e| Error::Material {
-            key: key.key().into(),
-            message: format!("no usable private key: {e}"),
-        })?;
+        let key_der = private_key(key.key(), &key.read()?)?;
         builder
             .with_client_auth_cert(chain, key_der)
             .map_err(|e| Error::Rustls {

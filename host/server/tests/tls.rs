@@ -561,29 +561,18 @@ async fn certificate_common_name_maps_to_a_namespace_role() {
     let pki = Pki::new();
     let mut config = pki.config();
     config.plugins.push(PluginConfig {
-        name: "certs".into(),
-        kind: "claim-mapper".into(),
-        file: None,
-        builtin: Some("cert-claim-mapper".into()),
-        limits: Default::default(),
-        grants: Default::default(),
         config: [
             ("cn:writer".to_string(), "default:write".to_string()),
             ("cn:reader".to_string(), "default:read".to_string()),
         ]
         .into(),
-        watch: false,
+        ..PluginConfig::builtin("certs", "claim-mapper", "cert-claim-mapper")
     });
-    config.plugins.push(PluginConfig {
-        name: "roles".into(),
-        kind: "authorizer".into(),
-        file: None,
-        builtin: Some("default-authorizer".into()),
-        limits: Default::default(),
-        grants: Default::default(),
-        config: Default::default(),
-        watch: false,
-    });
+    config.plugins.push(PluginConfig::builtin(
+        "roles",
+        "authorizer",
+        "default-authorizer",
+    ));
     config.authorization.claim_mapper = Some("certs".into());
     config.authorization.authorizer = Some("roles".into());
     let running = sundial_server::start(&config, None).await.unwrap();
@@ -731,16 +720,9 @@ async fn claim_mapper_receives_the_certificate_subject_and_server_name() {
         config: Default::default(),
         watch: false,
     });
-    config.plugins.push(PluginConfig {
-        name: "all".into(),
-        kind: "authorizer".into(),
-        file: None,
-        builtin: Some("nop-authorizer".into()),
-        limits: Default::default(),
-        grants: Default::default(),
-        config: Default::default(),
-        watch: false,
-    });
+    config
+        .plugins
+        .push(PluginConfig::builtin("all", "authorizer", "nop-authorizer"));
     config.authorization.claim_mapper = Some("echo".into());
     config.authorization.authorizer = Some("all".into());
     config.authorization.record_decisions = Some(decisions.clone());

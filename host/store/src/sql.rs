@@ -265,15 +265,15 @@ impl SqlStore {
         Ok(())
     }
 
-    /// What a database left alone does after a bulk load, at once: statistics everywhere,
-    /// and on PostgreSQL the visibility map too (VACUUM; for index-only counts). For
-    /// benchmarks that fill a database and then measure it.
     /// Lowers the number of matching runs from which a SQLite listing reads in listing order
     /// and probes attributes run by run (1000 by default). For tests: both plans on little data.
     pub fn set_probe_floor(&mut self, runs: i64) {
         self.probe_floor = runs.max(1);
     }
 
+    /// What a database left alone does after a bulk load, at once: statistics everywhere,
+    /// and on PostgreSQL the visibility map too (VACUUM; for index-only counts). For
+    /// benchmarks that fill a database and then measure it.
     pub async fn settle(&self) -> Result<()> {
         let statements: &[&str] = match self.backend {
             Backend::Sqlite => &["ANALYZE"],

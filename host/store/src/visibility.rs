@@ -156,7 +156,7 @@ impl Where {
 
     /// `SELECT a.run_id FROM visibility_attrs a WHERE …`: the attribute rows a positive
     /// attribute atom (see [`positive_attr_atom`]) is true for.
-    fn attr_rows(namespace_id: &str, backend: Backend, atom: &Filter) -> Where {
+    fn atom_rows(namespace_id: &str, backend: Backend, atom: &Filter) -> Where {
         let mut w = Where {
             sql: String::new(),
             args: Vec::new(),
@@ -460,19 +460,24 @@ fn has_ordered_index(f: &Filter) -> bool {
     }
 }
 
-/// An atom that holds exactly for runs with some row of one attribute meeting a condition.
-fn positive_attr_atom(f: &Filter) -> bool {
-    match f {
-        Filter::Compare { field, .. } => matches!(field, Field::Attr { .. }),
+/// For an atom on a custom attribute written through [`Where::attr_test`] (so
+/// [`Where::correlated`] changes it): whether it is positive, i.e. holds exactly for runs with
+/// some row of the attribute meeting a condition. `None` for other filters.
+fn attr_atom(f: &Filter) -> Option<bool> {
+    let (field, positive) = match f {
+        Filter::Compare { field, .. } => (field, true),
         Filter::In { field, negated, .. }
         | Filter::Between { field, negated, .. }
         | Filter::StartsWith { field, negated, .. }
-        | Filter::Contains { field, negated, .. } => {
-            !negated && matches!(field, Field::Attr { .. })
-        }
-        Filter::IsNull { field, negated } => *negated && matches!(field, Field::Attr { .. }),
-        Filter::TextMatch { .. } | Filter::And(_) | Filter::Or(_) => false,
-    }
+        | Filter::Contains { field, negated, .. } => (field, !negated),
+        Filter::IsNull { field, negated } => (field, *negated),
+        Filter::TextMatch { .. } | Filter::And(_) | Filter::Or(_) => return None,
+    };
+    matches!(field, Field::Attr { .. }).then_some(positive)
+}
+
+fn positive_attr_atom(f: &Filter) -> bool {
+    attr_atom(f) == Some(true)
 }
 
 /// The positive attribute atoms of a filter, in the order [`match_bound`] consumes them.
@@ -508,13 +513,7 @@ fn match_bound(f: &Filter, counts: &mut impl Iterator<Item = i64>, total: i64) -
 fn has_attr_test(f: &Filter) -> bool {
     match f {
         Filter::And(parts) | Filter::Or(parts) => parts.iter().any(has_attr_test),
-        Filter::Compare { field, .. }
-        | Filter::In { field, .. }
-        | Filter::Between { field, .. }
-        | Filter::StartsWith { field, .. }
-        | Filter::IsNull { field, .. }
-        | Filter::Contains { field, .. } => matches!(field, Field::Attr { .. }),
-        Filter::TextMatch { .. } => false,
+        atom => attr_atom(atom).is_some(),
     }
 }
 
@@ -815,7 +814,7 @@ impl SqlStore {
         positive_attr_atoms(filter, &mut atoms);
         let mut counts = Vec::with_capacity(atoms.len());
         for atom in atoms {
-            let w = Where::attr_rows(namespace_id, self.backend(), atom);
+            let w = Where::atom_rows(namespace_id, self.backend(), atom);
             let text = self.adapt(&format!("SELECT COUNT(*) FROM ({} LIMIT ?) m", w.sql));
             let row = bind_args(sqlx::query(&text), &w.args)
                 .bind(bound)
