@@ -40,6 +40,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", repo.join(path).display());
     }
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -68,8 +69,7 @@ fn main() {
     let status = build.status().expect("run cargo for plugins/");
     if !status.success() {
         panic!(
-            "building plugins/ for wasm32-wasip2 failed (is the target installed? \
-             `rustup target add wasm32-wasip2`)"
+            "building plugins/ for wasm32-wasip2 failed (see the nested cargo's errors above)"
         );
     }
     let built = plugins.join("target/wasm32-wasip2/release");
@@ -80,4 +80,35 @@ fn main() {
             .unwrap_or_else(|e| panic!("copy {file}: {e}"));
     }
     println!("cargo:rustc-env=SUNDIAL_PLUGINS_BUILT={}", built.display());
+}
+
+/// The `targets` line of `rust-toolchain.toml` is applied only when rustup installs the
+/// toolchain; a machine that already has it lacks the wasm32-wasip2 standard library. Add it
+/// here, so `cargo build`/`cargo run` work on a fresh machine without a separate step.
+fn ensure_wasm_target() {
+    const TARGET: &str = "wasm32-wasip2";
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.as_deref().is_some_and(|dir| dir.is_dir()) {
+        return;
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup (needed to build plugins/)");
+    // rustup's proxy set RUSTUP_TOOLCHAIN for this build, so the target goes to the toolchain
+    // that is building.
+    let added = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
+    match added {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`rustup target add {TARGET}` failed ({status}); run it by hand"),
+        Err(e) => panic!(
+            "the {TARGET} target is missing and rustup could not be run ({e}); \
+             install the target for this toolchain"
+        ),
+    }
 }
