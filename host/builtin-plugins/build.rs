@@ -68,9 +68,7 @@ fn main() {
     }
     let status = build.status().expect("run cargo for plugins/");
     if !status.success() {
-        panic!(
-            "building plugins/ for wasm32-wasip2 failed (see the nested cargo's errors above)"
-        );
+        panic!("building plugins/ for wasm32-wasip2 failed (see the nested cargo's errors above)");
     }
     let built = plugins.join("target/wasm32-wasip2/release");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());

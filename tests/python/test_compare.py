@@ -9,6 +9,7 @@ exists), and activities never run concurrently with workflow tasks."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Awaitable, Callable
 
 import pytest
@@ -28,6 +29,7 @@ from workflows import (
     SignalWorkflow,
     TimerWorkflow,
     WaitForeverWorkflow,
+    ZeroDurationsWorkflow,
     always_fail,
     fail_until_third_attempt,
     greet,
@@ -199,8 +201,28 @@ async def continue_as_new_first_run(client: Client) -> WorkflowHandle:
     return client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
 
 
+@scenario
+async def zero_durations(client: Client) -> WorkflowHandle:
+    tq = unique("cmp")
+    async with new_worker(client, tq, [ZeroDurationsWorkflow], [greet]):
+        handle = await client.start_workflow(ZeroDurationsWorkflow.run, id=unique("cmp-zero"), task_queue=tq)
+        await asyncio.wait_for(handle.result(), 30)
+        return handle
+
+
+def duration_summary(kind: str, attributes, name: str, value: timedelta) -> object:
+    """A duration's value, or only whether it is zero where the value depends on timing: a
+    retried workflow task's timeout (Temporal writes what was left of it) and a continued
+    run's first-task backoff (Temporal spaces runs of one workflow id a second apart)."""
+    transient_task = kind == "workflow_task_scheduled_event_attributes" and attributes.attempt > 1
+    if transient_task or name == "first_workflow_task_backoff":
+        return "zero" if value == timedelta(0) else "positive"
+    return value
+
+
 def summarize(event: HistoryEvent) -> tuple:
-    """Event type plus the deterministic fields of its attributes."""
+    """Event type plus the deterministic fields of its attributes. Durations count too, and
+    a zero duration is not an absent one (protojson shows the first as "0s")."""
     kind = event.WhichOneof("attributes")
     details: dict[str, object] = {}
     if kind:
@@ -208,6 +230,8 @@ def summarize(event: HistoryEvent) -> tuple:
         for field, value in attributes.ListFields():
             if field.name.endswith("_event_id") or field.name in ("attempt", "retry_state", "cause"):
                 details[field.name] = value
+            elif field.message_type is not None and field.message_type.full_name == "google.protobuf.Duration":
+                details[field.name] = duration_summary(kind, attributes, field.name, value.ToTimedelta())
         if attributes.DESCRIPTOR.fields_by_name.get("failure") and attributes.HasField("failure"):
             failure = attributes.failure
             details["failure"] = failure.WhichOneof("failure_info")

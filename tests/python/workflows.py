@@ -159,6 +159,23 @@ class TimerWorkflow:
 
 
 @workflow.defn
+class ZeroDurationsWorkflow:
+    """Zero-length waits and activities with one of their two closing timeouts: the commands
+    carry zero or absent durations, which the server must tell apart as Temporal does."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(0)  # a StartTimer command with a zero start_to_fire_timeout
+        try:
+            await workflow.wait_condition(lambda: False, timeout=0)
+        except asyncio.TimeoutError:
+            pass
+        await workflow.execute_activity(greet, "a", start_to_close_timeout=timedelta(seconds=5))
+        await workflow.execute_activity(greet, "b", schedule_to_close_timeout=timedelta(seconds=5))
+        return "done"
+
+
+@workflow.defn
 class SignalWorkflow:
     """Returns the payload of the first `deliver` signal."""
 

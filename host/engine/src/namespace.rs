@@ -199,15 +199,23 @@ impl Registry {
         self.by_id.read().unwrap().get(id).cloned()
     }
 
-    /// Retention of a namespace known to the cache (1 day if it is not, as Temporal assumes).
+    /// Retention of a namespace in the cache. A run being changed has its namespace cached
+    /// (loading the run loads it); a namespace deleted meanwhile gets Temporal's 1 day.
     pub fn cached_retention(&self, id: &str) -> i64 {
-        self.by_id
+        let retention = self
+            .by_id
             .read()
             .unwrap()
             .get(id)
             .map(|n| n.retention_nanos)
-            .filter(|r| *r > 0)
-            .unwrap_or(DAY)
+            .filter(|r| *r > 0);
+        retention.unwrap_or_else(|| {
+            tracing::warn!(
+                namespace_id = id,
+                "namespace not cached: retention of 1 day"
+            );
+            DAY
+        })
     }
 
     pub async fn register(&self, req: RegisterNamespaceRequest) -> Result<()> {

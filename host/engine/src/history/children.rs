@@ -48,7 +48,7 @@ type CmdResult<T> = std::result::Result<T, CommandError>;
 use crate::state::{
     ChildInfo, ExternalCancelInfo, ExternalSignalInfo, MutableState, Task, TaskKind,
 };
-use crate::time::valid_duration;
+use crate::time::{dur, dur_nanos, valid_duration};
 use sundial_store::RunKey;
 
 fn bad(cause: Cause, message: impl Into<String>) -> CommandError {
@@ -126,6 +126,20 @@ impl Txn<'_> {
             .map(|t| t.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.normal_task_queue());
+        // As Temporal fills them in: the run timeout bounded by the execution timeout, the
+        // task timeout defaulted, capped, and bounded by the run timeout (zero: no limit).
+        let execution_timeout = dur_nanos(&a.workflow_execution_timeout);
+        let mut run_timeout = dur_nanos(&a.workflow_run_timeout);
+        if execution_timeout > 0 && (run_timeout == 0 || run_timeout > execution_timeout) {
+            run_timeout = execution_timeout;
+        }
+        let mut task_timeout = match dur_nanos(&a.workflow_task_timeout) {
+            0 => super::txn::DEFAULT_WFT_TIMEOUT,
+            t => t.min(super::txn::MAX_WFT_TIMEOUT),
+        };
+        if run_timeout > 0 {
+            task_timeout = task_timeout.min(run_timeout);
+        }
         let attrs = StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace,
             namespace_id: namespace_id.clone(),
@@ -138,8 +152,8 @@ impl Txn<'_> {
             }),
             input: a.input.clone(),
             workflow_execution_timeout: a.workflow_execution_timeout,
-            workflow_run_timeout: a.workflow_run_timeout,
-            workflow_task_timeout: a.workflow_task_timeout,
+            workflow_run_timeout: Some(dur(run_timeout)),
+            workflow_task_timeout: Some(dur(task_timeout)),
             parent_close_policy: a.parent_close_policy,
             control: a.control.clone(),
             workflow_task_completed_event_id: completed_id,

@@ -162,13 +162,19 @@ impl Txn<'_> {
                             "TimerId is not set on command.",
                         ));
                     }
-                    let d = dur_nanos(&a.start_to_fire_timeout);
-                    if !valid_duration(&a.start_to_fire_timeout) || d <= 0 {
+                    // As on Temporal, zero or absent fires at once; only a negative or
+                    // malformed duration is refused.
+                    if !valid_duration(&a.start_to_fire_timeout) {
                         return Err(bad(
                             Cause::BadStartTimerAttributes,
-                            "A valid StartToFireTimeout is not set on command.",
+                            format!(
+                                "An invalid StartToFireTimeout is set on StartTimerCommand: \
+                                 negative duration. TimerId={}",
+                                a.timer_id
+                            ),
                         ));
                     }
+                    let d = dur_nanos(&a.start_to_fire_timeout);
                     if self.ms.timers.iter().any(|t| t.timer_id == a.timer_id) {
                         return Err(bad(
                             Cause::StartTimerDuplicateId,
@@ -372,7 +378,10 @@ impl Txn<'_> {
                     )?;
                     let a = &a;
                     let new_run_id = uuid::Uuid::new_v4().to_string();
-                    let run = self.continued_run(a, &new_run_id);
+                    let mut run = self.continued_run(a, &new_run_id);
+                    // A continue-as-new command's run has its run timeout written even when
+                    // zero (no limit), as Temporal does; retries and cron runs copy the old one.
+                    run.attrs.workflow_run_timeout.get_or_insert_default();
                     self.add(WorkflowExecutionContinuedAsNewEventAttributes {
                         new_execution_run_id: new_run_id.clone(),
                         workflow_type: run.attrs.workflow_type.clone(),
@@ -517,7 +526,7 @@ impl Txn<'_> {
             .map(|t| t.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.normal_task_queue());
-        let opt = |n: i64| (n > 0).then(|| dur(n));
+        // Temporal fills all four in, zero where there is no limit (protojson shows "0s").
         let attrs = ActivityTaskScheduledEventAttributes {
             activity_id: a.activity_id.clone(),
             activity_type: a.activity_type.clone(),
@@ -528,10 +537,10 @@ impl Txn<'_> {
             }),
             header: a.header.clone(),
             input: a.input.clone(),
-            schedule_to_close_timeout: opt(stc),
-            schedule_to_start_timeout: opt(sts),
-            start_to_close_timeout: opt(start_close),
-            heartbeat_timeout: opt(hb),
+            schedule_to_close_timeout: Some(dur(stc)),
+            schedule_to_start_timeout: Some(dur(sts)),
+            start_to_close_timeout: Some(dur(start_close)),
+            heartbeat_timeout: Some(dur(hb)),
             workflow_task_completed_event_id: completed_id,
             retry_policy: Some(activity_retry_policy(a.retry_policy.clone())),
             use_workflow_build_id: a.use_workflow_build_id,

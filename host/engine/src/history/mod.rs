@@ -250,6 +250,13 @@ impl Engine {
         };
         let mut slot = slot.lock_owned().await;
         if slot.loaded.is_none() {
+            // Changes to the run read its namespace from the cache (closing it schedules the
+            // deletion after the namespace's retention). After a restart a background task can
+            // be the first to touch a namespace, so load it here.
+            match self.inner.namespaces.by_id(&key.namespace_id).await {
+                Ok(_) | Err(Error::NamespaceNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
             match self.inner.store.get_state(shard_id, key).await? {
                 Some(row) => {
                     let ms = MutableState::decode(row.state.as_slice())?;

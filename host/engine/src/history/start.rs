@@ -133,9 +133,8 @@ impl Engine {
             }
             run.attrs.workflow_run_timeout = Some(dur(run_timeout));
         }
-        if run.start_delay > 0 {
-            run.attrs.first_workflow_task_backoff = Some(dur(run.start_delay));
-        }
+        // Set even when zero, as Temporal does.
+        run.attrs.first_workflow_task_backoff = Some(dur(run.start_delay));
         let ms = MutableState {
             namespace_id: namespace_id.to_string(),
             workflow_id: run.attrs.workflow_id.clone(),
@@ -363,7 +362,8 @@ impl Engine {
                 dur_nanos(&req.workflow_run_timeout),
                 dur_nanos(&req.workflow_execution_timeout),
             ) {
-                (0, 0) => None,
+                // No limit: absent unless the request wrote a zero (a child's request does).
+                (0, 0) => req.workflow_run_timeout,
                 (0, e) => Some(dur(e)),
                 (r, 0) => Some(dur(r)),
                 (r, e) => Some(dur(r.min(e))),
