@@ -25,15 +25,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn pending_visibility_tasks(store: &SqlStore, shards: i32) -> usize {
-    let mut pending = 0;
+/// Every task stored in the shards.
+async fn stored_tasks(store: &SqlStore, shards: i32) -> Vec<Task> {
+    let mut tasks = Vec::new();
     for shard in 0..shards {
         for row in store.load_tasks(shard).await.unwrap() {
-            let task = Task::decode(row.data.as_slice()).unwrap();
-            pending += usize::from(task.kind == TaskKind::Visibility as i32);
+            tasks.push(Task::decode(row.data.as_slice()).unwrap());
         }
     }
-    pending
+    tasks
 }
 
 #[test]
@@ -88,7 +88,11 @@ fn retention_of_a_namespace_not_yet_named_after_restart() {
         // at the restart would be replayed and name the namespace first.
         engine.flush_visibility().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while pending_visibility_tasks(&store, Options::default().num_shards).await > 0 {
+        while stored_tasks(&store, Options::default().num_shards)
+            .await
+            .iter()
+            .any(|t| t.kind == TaskKind::Visibility as i32)
+        {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "visibility task still stored"
@@ -106,16 +110,11 @@ fn retention_of_a_namespace_not_yet_named_after_restart() {
         let _engine = Engine::start(store.clone(), options).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let delete_at = loop {
-            let mut found = None;
-            for shard in 0..shards {
-                for row in store.load_tasks(shard).await.unwrap() {
-                    let task = Task::decode(row.data.as_slice()).unwrap();
-                    if task.kind == TaskKind::DeleteRun as i32 && task.run_id == run_id {
-                        found = Some(task.fire_time);
-                    }
-                }
-            }
-            if let Some(at) = found {
+            let found = stored_tasks(&store, shards)
+                .await
+                .into_iter()
+                .find(|t| t.kind == TaskKind::DeleteRun as i32 && t.run_id == run_id);
+            if let Some(at) = found.map(|t| t.fire_time) {
                 break at;
             }
             assert!(

@@ -128,15 +128,12 @@ impl Txn<'_> {
             .unwrap_or_else(|| self.normal_task_queue());
         // As Temporal fills them in: the run timeout bounded by the execution timeout, the
         // task timeout defaulted, capped, and bounded by the run timeout (zero: no limit).
-        let execution_timeout = dur_nanos(&a.workflow_execution_timeout);
-        let mut run_timeout = dur_nanos(&a.workflow_run_timeout);
-        if execution_timeout > 0 && (run_timeout == 0 || run_timeout > execution_timeout) {
-            run_timeout = execution_timeout;
-        }
-        let mut task_timeout = match dur_nanos(&a.workflow_task_timeout) {
-            0 => super::txn::DEFAULT_WFT_TIMEOUT,
-            t => t.min(super::txn::MAX_WFT_TIMEOUT),
-        };
+        let run_timeout = super::txn::bounded_run_timeout(
+            dur_nanos(&a.workflow_run_timeout),
+            dur_nanos(&a.workflow_execution_timeout),
+        );
+        let mut task_timeout =
+            super::txn::wft_timeout_or_default(dur_nanos(&a.workflow_task_timeout));
         if run_timeout > 0 {
             task_timeout = task_timeout.min(run_timeout);
         }

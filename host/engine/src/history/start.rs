@@ -327,11 +327,7 @@ impl Engine {
             input: req.input.clone(),
             workflow_execution_timeout: req.workflow_execution_timeout,
             workflow_run_timeout: req.workflow_run_timeout.or(req.workflow_execution_timeout),
-            workflow_task_timeout: Some(dur(if task_timeout <= 0 {
-                super::txn::DEFAULT_WFT_TIMEOUT
-            } else {
-                task_timeout.min(super::txn::MAX_WFT_TIMEOUT)
-            })),
+            workflow_task_timeout: Some(dur(super::txn::wft_timeout_or_default(task_timeout))),
             identity: req.identity.clone(),
             retry_policy: req.retry_policy.clone(),
             attempt: 1,
@@ -358,15 +354,13 @@ impl Engine {
             ..Default::default()
         };
         let attrs = WorkflowExecutionStartedEventAttributes {
-            workflow_run_timeout: match (
+            workflow_run_timeout: match super::txn::bounded_run_timeout(
                 dur_nanos(&req.workflow_run_timeout),
                 dur_nanos(&req.workflow_execution_timeout),
             ) {
                 // No limit: absent unless the request wrote a zero (a child's request does).
-                (0, 0) => req.workflow_run_timeout,
-                (0, e) => Some(dur(e)),
-                (r, 0) => Some(dur(r)),
-                (r, e) => Some(dur(r.min(e))),
+                0 => req.workflow_run_timeout,
+                run => Some(dur(run)),
             },
             ..attrs
         };

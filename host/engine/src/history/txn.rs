@@ -19,6 +19,24 @@ pub(crate) const BUFFERED_EVENT_ID: i64 = -123;
 pub(crate) const DEFAULT_WFT_TIMEOUT: i64 = 10 * SECOND;
 pub(crate) const MAX_WFT_TIMEOUT: i64 = 120 * SECOND;
 
+/// A workflow task timeout as Temporal takes it: the default when unset, capped.
+pub(crate) fn wft_timeout_or_default(nanos: i64) -> i64 {
+    if nanos <= 0 {
+        DEFAULT_WFT_TIMEOUT
+    } else {
+        nanos.min(MAX_WFT_TIMEOUT)
+    }
+}
+
+/// A run timeout bounded by the execution timeout, as Temporal fills it in (zero: no limit).
+pub(crate) fn bounded_run_timeout(run: i64, execution: i64) -> i64 {
+    match (run, execution) {
+        (0, e) => e,
+        (r, 0) => r,
+        (r, e) => r.min(e),
+    }
+}
+
 pub(crate) struct Txn<'a> {
     pub engine: &'a Engine,
     pub shard_id: i32,
@@ -314,18 +332,13 @@ impl<'a> Txn<'a> {
     }
 
     pub fn wft_timeout_nanos(&self) -> i64 {
-        let t = crate::time::dur_nanos(
+        wft_timeout_or_default(crate::time::dur_nanos(
             &self
                 .ms
                 .started
                 .as_ref()
                 .and_then(|s| s.workflow_task_timeout),
-        );
-        if t <= 0 {
-            DEFAULT_WFT_TIMEOUT
-        } else {
-            t.min(MAX_WFT_TIMEOUT)
-        }
+        ))
     }
 
     /// Schedules a workflow task unless one is pending; sticky when the sticky worker is alive.
