@@ -33,6 +33,10 @@ pub enum Error {
     },
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// The run's history shard is not owned by this node (now): another node serves it, or
+    /// nobody does for a moment while it moves.
+    #[error("shard {shard_id} is not owned by this node")]
+    ShardNotOwned { shard_id: i32 },
     /// A concurrent change won; the caller may retry.
     #[error("{0}")]
     Conflict(String),
@@ -43,7 +47,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl From<sundial_store::Error> for Error {
     fn from(e: sundial_store::Error) -> Self {
         match e {
-            sundial_store::Error::ShardOwnershipLost { .. } => Error::Unavailable(e.to_string()),
+            sundial_store::Error::ShardOwnershipLost { shard_id, .. } => {
+                Error::ShardNotOwned { shard_id }
+            }
             sundial_store::Error::Conflict(m) => Error::Conflict(m),
             sundial_store::Error::AlreadyExists(m) => Error::Conflict(m),
             sundial_store::Error::Closed => Error::Unavailable(e.to_string()),

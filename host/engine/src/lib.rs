@@ -34,6 +34,8 @@ pub struct Options {
     /// Open runs whose mutable state stays cached; beyond it idle runs are dropped and
     /// reloaded from the database when next touched.
     pub max_cached_runs: usize,
+    /// This node's name: recorded as the owner of the shards it acquires.
+    pub node_name: String,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             blob_size_limit: 2 * 1024 * 1024,
             max_id_length: 1000,
             max_cached_runs: 10_000,
+            node_name: "local".into(),
         }
     }
 }

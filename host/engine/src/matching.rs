@@ -30,6 +30,8 @@ pub(crate) struct QueueKey {
 #[derive(Clone, Debug)]
 pub(crate) struct Queued {
     pub shard_id: i32,
+    /// The shard ownership it was queued under (0 for work that is not durable).
+    pub range_id: i64,
     pub task_id: i64,
     pub task: Task,
 }
@@ -165,6 +167,13 @@ impl Matching {
         }
     }
 
+    /// Drops every backlog task `keep` refuses (the tasks of a shard this node gave up).
+    pub fn retain(&self, mut keep: impl FnMut(&Queued) -> bool) {
+        for q in self.queues.lock().unwrap().values_mut() {
+            q.backlog.retain(&mut keep);
+        }
+    }
+
     /// Notes that `identity` is polling this queue.
     pub fn record_poller(&self, key: &QueueKey, identity: &str) {
         let mut queues = self.queues.lock().unwrap();
@@ -232,6 +241,7 @@ mod tests {
     fn item(id: i64) -> Queued {
         Queued {
             shard_id: 0,
+            range_id: 1,
             task_id: id,
             task: Task::default(),
         }

@@ -56,6 +56,15 @@ impl TimerQueue {
         }
     }
 
+    /// Drops every task `keep` refuses (the tasks of a shard this node gave up).
+    pub fn retain(&self, mut keep: impl FnMut(&Queued) -> bool) {
+        self.heap
+            .lock()
+            .unwrap()
+            .0
+            .retain(|Reverse(e)| keep(&e.item));
+    }
+
     /// Waits until the earliest task is due and returns all that are due.
     pub async fn next_due(&self) -> Vec<Queued> {
         loop {
@@ -88,25 +97,32 @@ impl TimerQueue {
     }
 }
 
-/// Finished task ids per shard, waiting to be deleted.
+/// Finished task ids per shard ownership (shard id, range id), waiting to be deleted.
 #[derive(Default)]
 pub(crate) struct Acks {
-    pending: Mutex<HashMap<i32, Vec<i64>>>,
+    pending: Mutex<HashMap<(i32, i64), Vec<i64>>>,
 }
 
 impl Acks {
-    pub fn ack(&self, shard_id: i32, task_id: i64) {
+    pub fn ack(&self, shard_id: i32, range_id: i64, task_id: i64) {
         if task_id < 0 {
             return; // not durable (a query task)
         }
         self.pending
             .lock()
             .unwrap()
-            .entry(shard_id)
+            .entry((shard_id, range_id))
             .or_default()
             .push(task_id);
     }
-    pub fn take(&self) -> HashMap<i32, Vec<i64>> {
+    pub fn take(&self) -> HashMap<(i32, i64), Vec<i64>> {
         std::mem::take(&mut *self.pending.lock().unwrap())
+    }
+    /// Drops a released shard's pending deletions: its rows are the next owner's now.
+    pub fn forget_shard(&self, shard_id: i32) {
+        self.pending
+            .lock()
+            .unwrap()
+            .retain(|(s, _), _| *s != shard_id);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod frontend;
 pub mod plugins;
@@ -39,17 +40,21 @@ pub struct Running {
     pub plugins: Arc<Plugins>,
     /// Where the admin HTTP listener (metrics, reload) listens, if configured.
     pub admin_addr: Option<SocketAddr>,
+    /// This node's membership in the cluster.
+    pub membership: Arc<cluster::Membership>,
     shutdown: Option<oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
 impl Running {
-    /// Stops accepting calls and waits for the server task to end.
+    /// Stops accepting calls, waits for the server task to end, and leaves the cluster.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.join.await??;
+        let served = self.join.await;
+        self.membership.leave().await;
+        served??;
         Ok(())
     }
 
@@ -58,9 +63,12 @@ impl Running {
         let Running {
             join,
             shutdown: _keep,
+            membership,
             ..
         } = self;
-        join.await??;
+        let served = join.await;
+        membership.leave().await;
+        served??;
         Ok(())
     }
 }
@@ -105,22 +113,61 @@ pub async fn start(
     let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
         .await
         .with_context(|| format!("opening the {backend:?} database"))?;
+    let addr: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
+        .parse()
+        .context("server.ip/server.port")?;
+    // Bound before joining: the address goes into the membership row.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr()?;
+    let store = Arc::new(store);
+    let node_name = config.node_name();
+    let membership = Arc::new(
+        cluster::Membership::join(
+            config,
+            store.clone(),
+            backend,
+            sundial_store::Member {
+                node_name: node_name.clone(),
+                session_id: uuid::Uuid::new_v4().to_string(),
+                services: cluster::SERVICES.iter().map(|s| s.to_string()).collect(),
+                rpc_address: addr.to_string(),
+                internal_address: String::new(),
+                state: "active".into(),
+            },
+        )
+        .await?,
+    );
     let options = Options {
         num_shards: config.persistence.num_history_shards,
+        node_name: node_name.clone(),
         ..Options::default()
     };
-    let store = Arc::new(store);
-    let engine = match &config.persistence.visibility_store {
-        Some(name) => {
-            tracing::info!(plugin = %name, "visibility records are kept by a plugin");
-            let visibility = Arc::new(visibility_plugin::PluginVisibility {
-                plugins: plugins.clone(),
-            });
-            Engine::start_with_visibility(store, visibility, options).await
-        }
-        None => Engine::start(store, options).await,
+    let visibility: Arc<dyn sundial_store::VisibilityStore> =
+        match &config.persistence.visibility_store {
+            Some(name) => {
+                tracing::info!(plugin = %name, "visibility records are kept by a plugin");
+                Arc::new(visibility_plugin::PluginVisibility {
+                    plugins: plugins.clone(),
+                })
+            }
+            None => store.clone(),
+        };
+    let engine = Engine::without_shards(store, visibility, options);
+    // This node's first shards are taken before it serves, so its first calls find them.
+    let first_view = membership.view();
+    for shard in cluster::placement::shards_of(
+        &node_name,
+        config.persistence.num_history_shards,
+        &first_view.running("history"),
+    ) {
+        engine
+            .acquire_shard(shard)
+            .await
+            .with_context(|| format!("acquiring history shard {shard}"))?;
     }
-    .context("starting the history engine")?;
+    cluster::spawn_placement(engine.clone(), node_name, membership.subscribe());
     for ns in &config.namespaces {
         let retention = ns
             .retention
@@ -132,16 +179,9 @@ pub async fn start(
             .await
             .with_context(|| format!("creating namespace {:?}", ns.name))?;
     }
-    let addr: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
-        .parse()
-        .context("server.ip/server.port")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let addr = listener.local_addr()?;
     let fe = Frontend {
         engine: engine.clone(),
-        cluster_id: uuid::Uuid::new_v4().to_string(),
+        cluster_id: membership.metadata.cluster_id.clone(),
         persistence: format!("{backend:?}").to_lowercase(),
     };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -235,6 +275,7 @@ pub async fn start(
         engine,
         plugins,
         admin_addr,
+        membership,
         shutdown: Some(tx),
         join,
     })

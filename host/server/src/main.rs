@@ -46,12 +46,54 @@ enum Command {
         /// Overrides `log.level` from the file.
         #[arg(long)]
         log_level: Option<String>,
+        /// Overrides `cluster.node_name`: one file can serve every node of a cluster.
+        #[arg(long)]
+        node_name: Option<String>,
+        /// Overrides `server.port`.
+        #[arg(short, long)]
+        port: Option<u16>,
+    },
+    /// Look at the cluster a config file's database belongs to.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
     },
     /// Manage the plugins of a running server.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// The nodes in the database's membership table: live and recently dead, with their
+    /// services, addresses and the number of history shards each owns.
+    Members {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+/// `sundial cluster members`.
+async fn cluster_members(config: PathBuf) -> i32 {
+    let result = async {
+        let c = Config::from_yaml(&config)?;
+        c.validate()?;
+        let store = sundial_store::SqlStore::connect(&c.persistence.url, 2).await?;
+        sundial_server::cluster::members_table(&store).await
+    }
+    .await;
+    match result {
+        Ok(table) => {
+            print!("{table}");
+            0
+        }
+        Err(e) => {
+            eprintln!("sundial: {e:#}");
+            1
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -146,11 +188,22 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             c.log.level = log_level;
             c
         }
-        Command::Plugin { .. } => unreachable!("handled before"),
-        Command::Start { config, log_level } => {
+        Command::Plugin { .. } | Command::Cluster { .. } => unreachable!("handled before"),
+        Command::Start {
+            config,
+            log_level,
+            node_name,
+            port,
+        } => {
             let mut c = Config::from_yaml(&config)?;
             if let Some(l) = log_level {
                 c.log.level = l;
+            }
+            if let Some(n) = node_name {
+                c.cluster.node_name = Some(n);
+            }
+            if let Some(p) = port {
+                c.server.port = p;
             }
             c
         }
@@ -160,11 +213,14 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Plugin {
-        command: PluginCommand::Reload { admin, config },
-    } = cli.command
-    {
-        std::process::exit(plugin_reload(admin, config).await);
+    match cli.command {
+        Command::Plugin {
+            command: PluginCommand::Reload { admin, config },
+        } => std::process::exit(plugin_reload(admin, config).await),
+        Command::Cluster {
+            command: ClusterCommand::Members { config },
+        } => std::process::exit(cluster_members(config).await),
+        _ => {}
     }
     let config = match build_config(cli) {
         Ok(c) => c,

@@ -1,12 +1,13 @@
 //! Persistence for Sundial.
 //!
 //! The engine sees one small trait per table family ([`ShardStore`], [`NamespaceStore`],
-//! [`ExecutionStore`], [`VisibilityStore`]). [`SqlStore`] implements all of them with sqlx for
+//! [`ExecutionStore`], [`VisibilityStore`], [`ClusterStore`]). [`SqlStore`] implements all of them with sqlx for
 //! SQLite, PostgreSQL and MySQL/MariaDB; the SQL differs only where the dialects do.
 //!
 //! Rows carry opaque blobs: the engine owns the encoding of mutable state, history batches and
 //! tasks. What the database needs to see (keys, versions, visibility columns) is in columns.
 
+mod cluster;
 mod group_commit;
 mod sql;
 mod visibility;
@@ -14,6 +15,7 @@ mod visibility;
 use async_trait::async_trait;
 pub use sundial_visquery::{Filter, GroupBy, Resolved, Value, ValueType};
 
+pub use cluster::{ClusterMetadata, ClusterStore, Member, MemberRow, ShardOwner};
 pub use sql::{Backend, SqlStore};
 
 /// Errors from the persistence layer.
@@ -65,8 +67,9 @@ pub struct NamespaceRow {
 /// fenced on the value it got.
 #[async_trait]
 pub trait ShardStore: Send + Sync {
-    /// Takes ownership of shards `0..count`, creating them as needed; returns each new range id.
-    async fn acquire_shards(&self, count: i32) -> Result<Vec<i64>>;
+    /// Takes ownership of a shard for `owner_node`, creating it as needed: bumps its range id
+    /// (fencing off the previous owner's writes) and returns the new one.
+    async fn acquire_shard(&self, shard_id: i32, owner_node: &str) -> Result<i64>;
 }
 
 #[async_trait]
@@ -274,5 +277,8 @@ pub trait VisibilityStore: Send + Sync {
 }
 
 /// All table families together, as the engine holds them.
-pub trait Store: ShardStore + NamespaceStore + ExecutionStore + VisibilityStore {}
-impl<T: ShardStore + NamespaceStore + ExecutionStore + VisibilityStore> Store for T {}
+pub trait Store:
+    ShardStore + NamespaceStore + ExecutionStore + VisibilityStore + ClusterStore
+{
+}
+impl<T: ShardStore + NamespaceStore + ExecutionStore + VisibilityStore + ClusterStore> Store for T {}

@@ -74,11 +74,11 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     (
         "shard_insert",
-        "INSERT INTO shards (shard_id, range_id) VALUES (?, ?)",
+        "INSERT INTO shards (shard_id, range_id, owner_node) VALUES (?, ?, ?)",
     ),
     (
         "shard_bump",
-        "UPDATE shards SET range_id = ? WHERE shard_id = ? AND range_id = ?",
+        "UPDATE shards SET range_id = ?, owner_node = ? WHERE shard_id = ? AND range_id = ?",
     ),
     (
         "ns_insert",
@@ -370,47 +370,41 @@ fn ns_row(r: &AnyRow) -> Result<NamespaceRow> {
 
 #[async_trait]
 impl ShardStore for SqlStore {
-    async fn acquire_shards(&self, count: i32) -> Result<Vec<i64>> {
-        let mut out = Vec::with_capacity(count as usize);
-        for shard_id in 0..count {
-            loop {
-                let current = sqlx::query(self.q("shard_get"))
-                    .bind(shard_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                match current {
-                    None => {
-                        match sqlx::query(self.q("shard_insert"))
-                            .bind(shard_id)
-                            .bind(1i64)
-                            .execute(&self.pool)
-                            .await
-                        {
-                            Ok(_) => {
-                                out.push(1);
-                                break;
-                            }
-                            Err(e) if Self::is_unique_violation(&e) => continue,
-                            Err(e) => return Err(e.into()),
-                        }
+    async fn acquire_shard(&self, shard_id: i32, owner_node: &str) -> Result<i64> {
+        loop {
+            let current = sqlx::query(self.q("shard_get"))
+                .bind(shard_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            match current {
+                None => {
+                    match sqlx::query(self.q("shard_insert"))
+                        .bind(shard_id)
+                        .bind(1i64)
+                        .bind(owner_node)
+                        .execute(&self.pool)
+                        .await
+                    {
+                        Ok(_) => return Ok(1),
+                        Err(e) if Self::is_unique_violation(&e) => continue,
+                        Err(e) => return Err(e.into()),
                     }
-                    Some(row) => {
-                        let range: i64 = row.try_get(0)?;
-                        let done = sqlx::query(self.q("shard_bump"))
-                            .bind(range + 1)
-                            .bind(shard_id)
-                            .bind(range)
-                            .execute(&self.pool)
-                            .await?;
-                        if done.rows_affected() == 1 {
-                            out.push(range + 1);
-                            break;
-                        }
+                }
+                Some(row) => {
+                    let range: i64 = row.try_get(0)?;
+                    let done = sqlx::query(self.q("shard_bump"))
+                        .bind(range + 1)
+                        .bind(owner_node)
+                        .bind(shard_id)
+                        .bind(range)
+                        .execute(&self.pool)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        return Ok(range + 1);
                     }
                 }
             }
         }
-        Ok(out)
     }
 }
 

@@ -62,14 +62,21 @@ fn key(ns: &str, wf: &str, run: &str) -> RunKey {
 
 async fn suite(store: SqlStore) {
     shards(&store).await;
+    cluster(&store).await;
     namespaces(&store).await;
     executions(&store).await;
     visibility_suite::visibility(&store).await;
 }
 
 async fn shards(store: &SqlStore) {
-    let first = store.acquire_shards(3).await.unwrap();
-    let second = store.acquire_shards(3).await.unwrap();
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for shard in 0..3 {
+        first.push(store.acquire_shard(shard, "a").await.unwrap());
+    }
+    for shard in 0..3 {
+        second.push(store.acquire_shard(shard, "b").await.unwrap());
+    }
     for (a, b) in first.iter().zip(&second) {
         assert!(b > a, "range ids must grow on every acquisition");
     }
@@ -85,6 +92,78 @@ async fn shards(store: &SqlStore) {
         store.commit(&stale).await,
         Err(Error::ShardOwnershipLost { .. })
     ));
+}
+
+async fn cluster(store: &SqlStore) {
+    // The first proposal is kept; later ones read it back.
+    let mine = ClusterMetadata {
+        cluster_id: "c1".into(),
+        num_history_shards: 8,
+    };
+    let other = ClusterMetadata {
+        cluster_id: "c2".into(),
+        num_history_shards: 16,
+    };
+    assert_eq!(store.cluster_metadata(&mine).await.unwrap(), mine);
+    assert_eq!(store.cluster_metadata(&other).await.unwrap(), mine);
+
+    // Shard owners were recorded by `shards` (which ran first).
+    let owners = store.shard_owners().await.unwrap();
+    assert_eq!(owners.len(), 3);
+    assert!(owners.iter().all(|o| o.owner_node.as_deref() == Some("b")));
+
+    let member = |session: &str| Member {
+        node_name: "n1".into(),
+        session_id: session.into(),
+        services: vec!["frontend".into(), "history".into()],
+        rpc_address: "127.0.0.1:7233".into(),
+        internal_address: "127.0.0.1:7234".into(),
+        state: "active".into(),
+    };
+    let before = store.db_now_ms().await.unwrap();
+    assert!(store.join_member(&member("s1"), 8000).await.unwrap());
+    // A second session under a live name is refused; the first keeps its row.
+    assert!(!store.join_member(&member("s2"), 8000).await.unwrap());
+    assert!(
+        store
+            .heartbeat_member("n1", "s1", "draining")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .heartbeat_member("n1", "s1", "draining")
+            .await
+            .unwrap()
+    );
+    assert!(!store.heartbeat_member("n1", "s2", "active").await.unwrap());
+    let (now, rows) = store.members().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.member.session_id, "s1");
+    assert_eq!(row.member.services, vec!["frontend", "history"]);
+    assert_eq!(row.member.state, "draining");
+    assert!(
+        row.heartbeat_at >= before && now >= row.heartbeat_at,
+        "{before} {row:?} {now}"
+    );
+    assert!(
+        now - before < 60_000,
+        "the database clock is in milliseconds"
+    );
+    // Once its heartbeat is older than the expiry, a new session takes the name over, and the
+    // old session's heartbeats fail from then on.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(store.join_member(&member("s2"), 10).await.unwrap());
+    assert!(!store.heartbeat_member("n1", "s1", "active").await.unwrap());
+    store.remove_member("n1", "s1").await.unwrap();
+    assert_eq!(
+        store.members().await.unwrap().1.len(),
+        1,
+        "only its own session's row goes"
+    );
+    store.remove_member("n1", "s2").await.unwrap();
+    assert!(store.members().await.unwrap().1.is_empty());
 }
 
 async fn namespaces(store: &SqlStore) {
@@ -134,7 +213,7 @@ async fn namespaces(store: &SqlStore) {
 }
 
 async fn executions(store: &SqlStore) {
-    let range = store.acquire_shards(1).await.unwrap()[0];
+    let range = store.acquire_shard(0, "a").await.unwrap();
     let (ns, wf, run1, run2) = (uid(), format!("Wf-{}", uid()), uid(), uid());
     let k1 = key(&ns, &wf, &run1);
     let batch = |k: &RunKey, first: i64, last: i64| HistoryBatch {

@@ -331,6 +331,10 @@ impl Engine {
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };
+            if self.is_stale(guard.task()) {
+                guard.consume(); // its shard moved: the new owner dispatches it
+                continue;
+            }
             let got = self
                 .record_activity_started(ns, guard.task(), &req.identity)
                 .await?;

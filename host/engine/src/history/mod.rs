@@ -10,6 +10,7 @@ mod ops;
 mod queries;
 mod read;
 mod reset;
+mod shards;
 mod start;
 mod tasks;
 mod txn;
@@ -18,7 +19,6 @@ mod visibility;
 mod workflow_task;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
@@ -43,20 +43,20 @@ pub use activity::ActivityRef;
 pub(crate) use txn::Txn;
 pub use visibility::{MAX_PAGE_SIZE, closed_query, open_query, validate_search_attributes};
 
-struct Shard {
-    range_id: i64,
-    next_task_id: AtomicI64,
-}
-
 #[derive(Default)]
 struct Slot {
     loaded: Option<(MutableState, i64)>,
+    /// The shard ownership (range id) the state was loaded under: after the shard moved
+    /// away and back, the state is read again.
+    range_id: i64,
 }
 
 /// A locked run: its mutable state as last committed and its db version.
 pub(crate) struct RunGuard {
     key: RunKey,
     shard_id: i32,
+    /// The shard ownership the run was locked under; its commits are fenced on it.
+    range_id: i64,
     slot: OwnedMutexGuard<Slot>,
 }
 
@@ -76,7 +76,7 @@ pub(crate) struct Inner {
     pub namespaces: Registry,
     pub matching: Arc<Matching>,
     pub options: Options,
-    shards: Vec<Shard>,
+    shards: shards::Shards,
     cache: Mutex<HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>>,
     timers: TimerQueue,
     acks: Acks,
@@ -106,7 +106,7 @@ pub(crate) struct Staged {
 }
 
 impl Engine {
-    /// Takes the shards, loads their pending tasks, and starts the task processors.
+    /// Takes every shard, loads their pending tasks, and starts the task processors.
     pub async fn start(store: Arc<dyn Store>, options: Options) -> Result<Engine> {
         let visibility = store.clone() as Arc<dyn sundial_store::VisibilityStore>;
         Self::start_with_visibility(store, visibility, options).await
@@ -118,22 +118,32 @@ impl Engine {
         visibility: Arc<dyn sundial_store::VisibilityStore>,
         options: Options,
     ) -> Result<Engine> {
-        let ranges = store.acquire_shards(options.num_shards).await?;
-        let shards = ranges
-            .iter()
-            .map(|r| Shard {
-                range_id: *r,
-                next_task_id: AtomicI64::new(r << 32),
-            })
-            .collect();
+        let engine = Self::without_shards(store, visibility, options);
+        for shard_id in 0..engine.inner.shards.count() {
+            engine.acquire_shard(shard_id).await?;
+        }
+        tracing::info!(
+            shards = engine.inner.shards.count(),
+            "history shards acquired"
+        );
+        Ok(engine)
+    }
+
+    /// An engine that owns no shard yet: a cluster node, whose shards come and go with
+    /// [`Engine::acquire_shard`] and [`Engine::release_shard`].
+    pub fn without_shards(
+        store: Arc<dyn Store>,
+        visibility: Arc<dyn sundial_store::VisibilityStore>,
+        options: Options,
+    ) -> Engine {
         let (visibility_tx, visibility_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             visibility_store: visibility,
             namespaces: Registry::new(store.clone()),
             store,
             matching: Arc::new(Matching::default()),
+            shards: shards::Shards::new(options.num_shards),
             options,
-            shards,
             cache: Mutex::new(HashMap::new()),
             timers: TimerQueue::default(),
             acks: Acks::default(),
@@ -144,25 +154,87 @@ impl Engine {
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);
-        let mut loaded = 0usize;
-        for shard_id in 0..engine.inner.options.num_shards {
-            for row in engine.inner.store.load_tasks(shard_id).await? {
-                let task = Task::decode(row.data.as_slice())?;
-                engine.schedule(Queued {
-                    shard_id,
-                    task_id: row.task_id,
-                    task,
-                });
-                loaded += 1;
-            }
-        }
-        tracing::info!(
-            shards = engine.inner.options.num_shards,
-            pending_tasks = loaded,
-            "history shards acquired"
-        );
         engine.spawn_processors();
-        Ok(engine)
+        engine
+    }
+
+    /// Takes a shard for this node (fencing off its previous owner) and schedules its pending
+    /// tasks. Nothing if it owns the shard already.
+    pub async fn acquire_shard(&self, shard_id: i32) -> Result<()> {
+        let shards = &self.inner.shards;
+        let _change = shards.lock_change(shard_id).await;
+        if shards.range(shard_id).is_ok() {
+            return Ok(());
+        }
+        let range_id = self
+            .inner
+            .store
+            .acquire_shard(shard_id, &self.inner.options.node_name)
+            .await?;
+        // Tasks are read before the shard counts as owned: nothing commits new tasks on it
+        // meanwhile, so none is scheduled twice.
+        let rows = self.inner.store.load_tasks(shard_id).await?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in rows {
+            pending.push(Queued {
+                shard_id,
+                range_id,
+                task_id: row.task_id,
+                task: Task::decode(row.data.as_slice())?,
+            });
+        }
+        shards.set_owned(shard_id, range_id);
+        tracing::debug!(
+            shard_id,
+            range_id,
+            pending_tasks = pending.len(),
+            "shard acquired"
+        );
+        for q in pending {
+            self.schedule(q);
+        }
+        Ok(())
+    }
+
+    /// Gives a shard up: its queued work and cached runs are dropped (the next owner loads
+    /// them from the database). Nothing if it is not owned.
+    pub async fn release_shard(&self, shard_id: i32) {
+        let _change = self.inner.shards.lock_change(shard_id).await;
+        if self.inner.shards.set_released(shard_id, None) {
+            self.forget_shard(shard_id);
+            tracing::debug!(shard_id, "shard released");
+        }
+    }
+
+    /// The shards this node owns now.
+    pub fn owned_shards(&self) -> Vec<i32> {
+        self.inner.shards.owned()
+    }
+
+    /// A commit found the shard taken by another node.
+    fn lost_shard(&self, shard_id: i32, range_id: i64) {
+        if self.inner.shards.set_released(shard_id, Some(range_id)) {
+            tracing::warn!(shard_id, range_id, "shard taken over by another node");
+            self.forget_shard(shard_id);
+        }
+    }
+
+    fn forget_shard(&self, shard_id: i32) {
+        self.inner.timers.retain(|q| q.shard_id != shard_id);
+        self.inner
+            .matching
+            .retain(|q| q.task_id < 0 || q.shard_id != shard_id);
+        self.inner.acks.forget_shard(shard_id);
+        let engine = self.clone();
+        self.inner.cache.lock().unwrap().retain(|key, slot| {
+            Arc::strong_count(slot) > 1
+                || engine.shard_of(&key.namespace_id, &key.workflow_id) != shard_id
+        });
+    }
+
+    /// Whether a queued task belongs to an ownership this node no longer has.
+    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
+        q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id)
     }
 
     /// Runs whose mutable state is cached now.
@@ -189,9 +261,7 @@ impl Engine {
     }
 
     pub(crate) fn next_task_id(&self, shard_id: i32) -> i64 {
-        self.inner.shards[shard_id as usize]
-            .next_task_id
-            .fetch_add(1, Ordering::Relaxed)
+        self.inner.shards.next_task_id(shard_id)
     }
 
     /// The run id the workflow id currently points to.
@@ -201,6 +271,7 @@ impl Engine {
         workflow_id: &str,
     ) -> Result<Option<String>> {
         let shard = self.shard_of(namespace_id, workflow_id);
+        self.inner.shards.range(shard)?;
         Ok(self
             .inner
             .store
@@ -241,6 +312,7 @@ impl Engine {
     /// Locks a run and loads its state; `NotFound` if it does not exist.
     pub(crate) async fn lock(&self, key: &RunKey) -> Result<RunGuard> {
         let shard_id = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let range_id = self.inner.shards.range(shard_id)?;
         let slot = {
             let mut cache = self.inner.cache.lock().unwrap();
             if !cache.contains_key(key) {
@@ -249,6 +321,9 @@ impl Engine {
             cache.entry(key.clone()).or_default().clone()
         };
         let mut slot = slot.lock_owned().await;
+        if slot.range_id != range_id {
+            slot.loaded = None;
+        }
         if slot.loaded.is_none() {
             // Changes to the run read its namespace from the cache (closing it schedules the
             // deletion after the namespace's retention). After a restart a background task can
@@ -261,6 +336,7 @@ impl Engine {
                 Some(row) => {
                     let ms = MutableState::decode(row.state.as_slice())?;
                     slot.loaded = Some((ms, row.db_version));
+                    slot.range_id = range_id;
                 }
                 None => {
                     drop(slot);
@@ -275,6 +351,7 @@ impl Engine {
         Ok(RunGuard {
             key: key.clone(),
             shard_id,
+            range_id,
             slot,
         })
     }
@@ -336,9 +413,18 @@ impl Engine {
         mut parts: Vec<(Option<&mut RunGuard>, Staged)>,
     ) -> Result<()> {
         let namespace_id = parts[0].1.key.namespace_id.clone();
+        // A run locked under an earlier ownership of the shard commits under that one (and
+        // fails if it is gone); a new run under the present one.
+        let range_id = match parts
+            .iter()
+            .find_map(|(g, _)| g.as_ref().map(|g| g.range_id))
+        {
+            Some(r) => r,
+            None => self.inner.shards.range(shard_id)?,
+        };
         let mut commit = WorkflowCommit {
             shard_id,
-            range_id: self.inner.shards[shard_id as usize].range_id,
+            range_id,
             workflow_id: workflow_id.to_string(),
             namespace_id,
             current,
@@ -381,6 +467,7 @@ impl Engine {
                 });
                 queued.push(Queued {
                     shard_id,
+                    range_id,
                     task_id,
                     task,
                 });
@@ -393,6 +480,9 @@ impl Engine {
             });
         }
         if let Err(e) = self.inner.store.commit(&commit).await {
+            if let sundial_store::Error::ShardOwnershipLost { .. } = e {
+                self.lost_shard(shard_id, range_id);
+            }
             // The cached states may be stale now: reload on next use.
             for (guard, _) in parts.iter_mut() {
                 if let Some(g) = guard {
@@ -417,6 +507,7 @@ impl Engine {
                     // A new run: seed the cache.
                     let slot = Arc::new(tokio::sync::Mutex::new(Slot {
                         loaded: Some((s.state, new_version)),
+                        range_id,
                     }));
                     let mut cache = self.inner.cache.lock().unwrap();
                     self.make_room(&mut cache);
@@ -486,14 +577,14 @@ impl Engine {
             TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
             TaskKind::Unspecified => {
                 tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
-                self.inner.acks.ack(q.shard_id, q.task_id);
+                self.ack(&q);
             }
             _ => self.inner.timers.push(q.task.fire_time, q),
         }
     }
 
     pub(crate) fn ack(&self, q: &Queued) {
-        self.inner.acks.ack(q.shard_id, q.task_id);
+        self.inner.acks.ack(q.shard_id, q.range_id, q.task_id);
     }
 
     fn spawn_processors(&self) {
@@ -512,10 +603,9 @@ impl Engine {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 tick.tick().await;
-                for (shard_id, ids) in engine.inner.acks.take() {
-                    let range = engine.inner.shards[shard_id as usize].range_id;
+                for ((shard_id, range), ids) in engine.inner.acks.take() {
                     if let Err(e) = engine.inner.store.delete_tasks(shard_id, range, &ids).await {
-                        tracing::warn!(shard_id, error = %e, "could not delete finished tasks; they will be re-checked at restart");
+                        tracing::warn!(shard_id, error = %e, "could not delete finished tasks; they will be re-checked when the shard is next acquired");
                     }
                 }
             }
@@ -524,6 +614,9 @@ impl Engine {
 
     /// Runs a task from the timer queue; failures are retried a second later.
     async fn run_due_task(&self, q: Queued) {
+        if self.is_stale(&q) {
+            return; // the shard moved: its new owner runs the task
+        }
         match q.task.task_kind() {
             TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity if q.task.event_id > 0 => {
                 let mut q = q;

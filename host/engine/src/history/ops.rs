@@ -127,7 +127,7 @@ impl Engine {
             self.commit(&mut guard, txn).await?;
         }
         let shard = guard.shard_id;
-        let range = self.inner.shards[shard as usize].range_id;
+        let range = guard.range_id;
         let result = self.inner.store.delete_run(shard, range, &key).await;
         guard.slot.loaded = None;
         drop(guard);

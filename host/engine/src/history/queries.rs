@@ -248,6 +248,7 @@ impl Engine {
             &qk,
             Queued {
                 shard_id: 0,
+                range_id: 0,
                 task_id: -1,
                 task,
             },

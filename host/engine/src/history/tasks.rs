@@ -33,7 +33,7 @@ impl Engine {
                 return Ok(());
             }
             let shard = guard.shard_id;
-            let range = self.inner.shards[shard as usize].range_id;
+            let range = guard.range_id;
             self.inner.store.delete_run(shard, range, &key).await?;
             guard.slot.loaded = None;
             drop(guard);

@@ -130,6 +130,10 @@ impl Engine {
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };
+            if self.is_stale(guard.task()) {
+                guard.consume(); // its shard moved: the new owner dispatches it
+                continue;
+            }
             if guard.task().task.task_kind() == TaskKind::Query {
                 let q = guard.consume();
                 if let Some(resp) = self.query_task_response(&q.task).await? {

@@ -71,6 +71,8 @@ pub fn to_status(e: Error) -> Status {
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Unimplemented(m) => Status::unimplemented(m),
         Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),
+        // The SDKs retry Unavailable: by then the shard has an owner again.
+        e @ Error::ShardNotOwned { .. } => Status::unavailable(e.to_string()),
         Error::Internal(m) => {
             tracing::error!(error = %m, "internal error");
             Status::internal(m)

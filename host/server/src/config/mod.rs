@@ -1,0 +1,278 @@
+//! Server configuration: defaults, then the YAML file, then CLI flags; `validate()` last.
+//! Unknown keys are an error naming the key's path.
+//!
+//! `plugins` holds the authorization and plugin sections, `tls` the TLS section, `units` the
+//! parsers of durations and byte sizes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+mod plugins;
+#[cfg(test)]
+mod tests;
+mod tls;
+mod units;
+
+pub use plugins::*;
+pub use tls::*;
+use units::duration_text;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub persistence: PersistenceConfig,
+    /// Namespaces created at start when missing.
+    pub namespaces: Vec<NamespaceConfig>,
+    pub log: LogConfig,
+    /// Who may call what: the claim mapper and authorizer plugins to use.
+    pub authorization: AuthorizationConfig,
+    /// WebAssembly plugins, by name.
+    pub plugins: Vec<PluginConfig>,
+    /// The admin HTTP listener: `/metrics` and `POST /plugins/reload`.
+    pub admin: AdminConfig,
+    /// TLS for the frontend listener and between services (Temporal's `global.tls` keys).
+    pub tls: TlsConfig,
+    /// This node's place among the Sundial nodes that share the database.
+    pub cluster: ClusterConfig,
+    /// The file this config came from (relative plugin paths are resolved against its
+    /// directory; a reload reads it again).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub ip: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistenceConfig {
+    /// sqlx URL: `sqlite::memory:`, `sqlite:///path/file.db?mode=rwc`, `postgres://…`, `mysql://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// Fixed when the database is created.
+    pub num_history_shards: i32,
+    /// A `visibility-store` plugin (by name) that keeps visibility records instead of the
+    /// database; none: the database's own visibility tables.
+    pub visibility_store: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    pub name: String,
+    /// e.g. `72h`, `2days`.
+    #[serde(default, with = "duration_text")]
+    pub retention: Option<Duration>,
+}
+
+/// `cluster:`
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's name: unique among the live nodes, and kept across restarts so that a
+    /// restarted node gets its shards back. Default: the host name and the frontend port.
+    pub node_name: Option<String>,
+    /// The cluster's id: a node refuses a database that belongs to another cluster. Default:
+    /// whatever the database holds (the first node gives a new database a random id).
+    pub id: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or a tracing filter.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            persistence: PersistenceConfig::default(),
+            namespaces: vec![NamespaceConfig {
+                name: "default".into(),
+                retention: None,
+            }],
+            log: LogConfig::default(),
+            authorization: AuthorizationConfig::default(),
+            plugins: Vec::new(),
+            admin: AdminConfig::default(),
+            tls: TlsConfig::default(),
+            cluster: ClusterConfig::default(),
+            source: None,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            ip: "127.0.0.1".into(),
+            port: 7233,
+        }
+    }
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        PersistenceConfig {
+            url: "sqlite::memory:".into(),
+            max_connections: 10,
+            num_history_shards: 4,
+            visibility_store: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// A config problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Parse {
+        path: String,
+        key: String,
+        message: String,
+    },
+    #[error("config: key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    pub fn from_yaml(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Self::parse_yaml(&text, &path.display().to_string())?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// `path` from the config, relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        match self.source.as_ref().and_then(|s| s.parent()) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// This node's name in the cluster: `cluster.node_name`, else `<host name>-<port>`.
+    pub fn node_name(&self) -> String {
+        if let Some(name) = &self.cluster.node_name {
+            return name.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "sundial".into());
+        format!("{host}-{}", self.server.port)
+    }
+
+    pub fn parse_yaml(text: &str, path: &str) -> Result<Config, Error> {
+        let de = serde_norway::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            Error::Parse {
+                path: path.to_string(),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: e.into_inner().to_string(),
+            }
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |key: &str, message: String| {
+            Err(Error::Invalid {
+                key: key.into(),
+                message,
+            })
+        };
+        if self.server.ip.parse::<std::net::IpAddr>().is_err() {
+            return invalid(
+                "server.ip",
+                format!("{:?} is not an IP address", self.server.ip),
+            );
+        }
+        if sundial_store::Backend::from_url(&self.persistence.url).is_none() {
+            return invalid(
+                "persistence.url",
+                format!(
+                    "{:?}: use sqlite:, postgres:// or mysql://",
+                    self.persistence.url
+                ),
+            );
+        }
+        if !(1..=16384).contains(&self.persistence.num_history_shards) {
+            return invalid(
+                "persistence.num_history_shards",
+                "must be between 1 and 16384".into(),
+            );
+        }
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            if ns.name.is_empty() {
+                return invalid(&format!("namespaces[{i}].name"), "must not be empty".into());
+            }
+        }
+        if let Some(name) = &self.cluster.node_name
+            && (name.is_empty()
+                || name.len() > 200
+                || name.chars().any(|c| c.is_whitespace() || c == ','))
+        {
+            return invalid(
+                "cluster.node_name",
+                format!("{name:?}: give 1 to 200 characters without spaces or commas"),
+            );
+        }
+        if self
+            .cluster
+            .id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 200)
+        {
+            return invalid("cluster.id", "give 1 to 200 characters".into());
+        }
+        self.validate_plugins()?;
+        self.validate_tls()?;
+        if let Some(listen) = &self.admin.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid(
+                "admin.listen",
+                format!("{listen:?} is not an ip:port address"),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return invalid(
+                "log.level",
+                format!("{:?} is not a log level", self.log.level),
+            );
+        }
+        Ok(())
+    }
+}

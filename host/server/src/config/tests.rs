@@ -1,0 +1,309 @@
+//! Config parsing and validation tests.
+
+use super::*;
+
+/// Each YAML text is refused (by parsing or validation) with an error naming the key and
+/// containing the words.
+fn assert_refused(cases: &[(&str, &str, &str)]) {
+    for (yaml, key, words) in cases {
+        let err = match Config::parse_yaml(yaml, "t.yaml") {
+            Err(e) => e.to_string(),
+            Ok(c) => c.validate().unwrap_err().to_string(),
+        };
+        assert!(err.contains(key), "{yaml}: {err}");
+        assert!(err.contains(words), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config = Config::parse_yaml(&text, &path.display().to_string())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "the examples were not found in {dir}");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = Config::parse_yaml("persistence:\n  urll: x\n", "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("persistence"), "{err}");
+    assert!(err.contains("urll"), "{err}");
+}
+
+#[test]
+fn parses_full_config() {
+    let c = Config::parse_yaml(
+        "server: {ip: 0.0.0.0, port: 7300}\npersistence: {url: 'postgres://localhost/test', num_history_shards: 8}\nnamespaces: [{name: a, retention: 72h}]\nlog: {level: debug}\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.server.port, 7300);
+    assert_eq!(
+        c.namespaces[0].retention,
+        Some(Duration::from_secs(72 * 3600))
+    );
+    c.validate().unwrap();
+}
+
+#[test]
+fn bad_values_are_named() {
+    let mut c = Config::default();
+    c.persistence.url = "redis://x".into();
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("persistence.url")
+    );
+    let err = Config::parse_yaml("namespaces: [{name: a, retention: soon}]", "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("namespaces[0].retention"), "{err}");
+}
+
+#[test]
+fn cluster_section() {
+    let c = Config::parse_yaml("cluster: {node_name: n1, id: prod}", "t.yaml").unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.node_name(), "n1");
+    assert_eq!(c.cluster.id.as_deref(), Some("prod"));
+    let c = Config::default();
+    assert!(c.node_name().ends_with("-7233"), "{}", c.node_name());
+    assert_refused(&[
+        (
+            "cluster: {node_name: 'a b'}",
+            "cluster.node_name",
+            "without spaces",
+        ),
+        ("cluster: {node_name: ''}", "cluster.node_name", "1 to 200"),
+        ("cluster: {id: ''}", "cluster.id", "1 to 200"),
+        ("cluster: {nodes: 3}", "cluster", "unknown field `nodes`"),
+    ]);
+}
+
+#[test]
+fn plugin_section_errors_name_the_key() {
+    let cases = [
+        (
+            "plugins: [{name: a, kind: authorizer, fil: x.wasm}]",
+            "plugins[0]",
+            "fil",
+        ),
+        (
+            "plugins: [{name: a, kind: authoriser, file: x.wasm}]",
+            "plugins[0].kind",
+            "authoriser",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer}]",
+            "plugins[0].file",
+            "missing",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, builtin: jwt-claim-mapper}]",
+            "plugins[0].builtin",
+            "claim-mapper",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, builtin: nope}]",
+            "plugins[0].builtin",
+            "nope",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {memory: lots}}]",
+            "plugins[0].limits.memory",
+            "lots",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {deadline: 0s}}]",
+            "plugins[0].limits.deadline",
+            "above zero",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {http: ['http://x']}}]",
+            "plugins[0].grants.http[0]",
+            "not a URL",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm, grants: {directories: [{host: ., guest: keys}]}}]",
+            "plugins[0].grants.directories[0].guest",
+            "absolute",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm}, {name: a, kind: authorizer, file: b.wasm}]",
+            "plugins[1].name",
+            "two plugins",
+        ),
+        (
+            "authorization: {authorizer: missing}",
+            "authorization.authorizer",
+            "no plugin",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm}]\nauthorization: {claim_mapper: a}",
+            "authorization.claim_mapper",
+            "not a claim-mapper",
+        ),
+        (
+            "authorization: {auth_header: Authorization}",
+            "authorization.auth_header",
+            "lower-case",
+        ),
+        ("admin: {listen: nowhere}", "admin.listen", "ip:port"),
+        (
+            "persistence: {visibility_store: files}",
+            "persistence.visibility_store",
+            "no plugin",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm}]\npersistence: {visibility_store: a}",
+            "persistence.visibility_store",
+            "not a visibility-store",
+        ),
+        (
+            "plugins: [{name: v, kind: visibility-store, builtin: nop-authorizer}]",
+            "plugins[0].builtin",
+            "is a authorizer",
+        ),
+    ];
+    assert_refused(&cases);
+    let ok = Config::parse_yaml(
+        "plugins: [{name: jwt, kind: claim-mapper, builtin: jwt-claim-mapper, limits: {deadline: 2s, memory: 32MiB, fuel: 1000000}, grants: {http: ['127.0.0.1:8080']}, config: {key-source-uris: 'http://127.0.0.1:8080/jwks'}}, {name: authz, kind: authorizer, builtin: default-authorizer}]\nauthorization: {claim_mapper: jwt, authorizer: authz}\nadmin: {listen: '127.0.0.1:7244'}",
+        "t.yaml",
+    )
+    .unwrap();
+    ok.validate().unwrap();
+    assert_eq!(ok.plugins[0].limits.memory, 32 << 20);
+    assert_eq!(ok.plugins[0].limits.fuel, Some(1_000_000));
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let c = Config::from_yaml(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 3,
+        "expected the shipped configs in {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn tls_section_uses_temporal_spelling() {
+    let c = Config::parse_yaml(
+        "tls:\n  refreshInterval: 30s\n  frontend:\n    server: {certFile: s.pem, keyFile: s.key, clientCaFiles: [ca.pem], requireClientAuth: true}\n    client: {serverName: localhost, rootCaFiles: [ca.pem]}\n  internode:\n    server: {certData: YQ==, keyData: YQ==}\n    client: {forceTLS: true, disableHostVerification: true}\n",
+        "t.yaml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert!(c.tls.frontend.server.enabled());
+    assert!(c.tls.frontend.server.require_client_auth);
+    assert!(c.tls.frontend.client.enabled());
+    assert!(c.tls.internode.client.force_tls);
+    assert_eq!(c.tls.refresh_interval, Some(Duration::from_secs(30)));
+    assert!(!Config::default().tls.frontend.server.enabled());
+}
+
+#[test]
+fn tls_errors_name_the_key() {
+    let cases = [
+        (
+            "tls: {frontend: {server: {clientCAFiles: [a]}}}",
+            "tls.frontend.server",
+            "clientCAFiles",
+        ),
+        (
+            "tls: {frontend: {server: {certFile: a, certData: YQ==, keyFile: k}}}",
+            "tls.frontend.server",
+            "certFile and certData",
+        ),
+        (
+            "tls: {internode: {server: {certFile: a, keyFile: k, keyData: YQ==}}}",
+            "tls.internode.server",
+            "keyFile and keyData",
+        ),
+        (
+            "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [a], clientCaData: [YQ==]}}}",
+            "tls.frontend.server",
+            "clientCaFiles and clientCaData",
+        ),
+        (
+            "tls: {frontend: {client: {rootCaFiles: [a], rootCaData: [YQ==]}}}",
+            "tls.frontend.client",
+            "rootCaFiles and rootCaData",
+        ),
+        (
+            "tls: {frontend: {server: {certFile: a, keyFile: k, clientCaFiles: [' ']}}}",
+            "tls.frontend.server.clientCaFiles[0]",
+            "empty",
+        ),
+        (
+            "tls: {internode: {client: {rootCaData: ['']}}}",
+            "tls.internode.client.rootCaData[0]",
+            "empty",
+        ),
+        (
+            "tls: {frontend: {server: {certFile: a}}}",
+            "tls.frontend.server",
+            "no key",
+        ),
+        (
+            "tls: {frontend: {server: {keyFile: k}}}",
+            "tls.frontend.server",
+            "no certificate",
+        ),
+        (
+            "tls: {frontend: {server: {requireClientAuth: true}}}",
+            "tls.frontend.server.requireClientAuth",
+            "needs server TLS",
+        ),
+        (
+            "tls: {frontend: {server: {certFile: a, keyFile: k, requireClientAuth: true}}}",
+            "tls.frontend.server.requireClientAuth",
+            "clientCaFiles",
+        ),
+        (
+            "tls: {frontend: {server: {certData: '!!', keyFile: k}}}",
+            "tls.frontend.server.certData",
+            "base64",
+        ),
+        (
+            "tls: {frontend: {client: {forceTls: true}}}",
+            "tls.frontend.client",
+            "forceTls",
+        ),
+        (
+            "tls: {frontend: {hostOverrides: {}}}",
+            "tls.frontend",
+            "hostOverrides",
+        ),
+        (
+            "tls: {refreshInterval: often}",
+            "tls.refreshInterval",
+            "often",
+        ),
+    ];
+    assert_refused(&cases);
+}

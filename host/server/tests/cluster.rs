@@ -1,0 +1,162 @@
+//! Cluster identity and membership on real databases: the metadata fixed at creation, the
+//! membership row of a running node, and what a node refuses at start.
+//!
+//! URLs: `SUNDIAL_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! `SUNDIAL_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
+
+mod common;
+
+use prost::Message;
+use sundial_server::config::Config;
+use sundial_store::{ClusterStore, SqlStore};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    GetClusterInfoRequest, GetClusterInfoResponse,
+};
+
+fn uid() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A fresh schema (PostgreSQL) or database (MariaDB) and its URL.
+async fn fresh(kind: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let (base, create) = match kind {
+        "postgres" => (
+            std::env::var("SUNDIAL_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            "SCHEMA",
+        ),
+        _ => (
+            std::env::var("SUNDIAL_TEST_MYSQL_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into()),
+            "DATABASE",
+        ),
+    };
+    let name = format!("sundial_c_{}", uid());
+    let pool = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("the database must be running (see README)");
+    sqlx::query(&format!("CREATE {create} {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    match kind {
+        "postgres" => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{name}")
+        }
+        _ => format!("{}/{name}", base.rsplit_once('/').unwrap().0),
+    }
+}
+
+fn config(url: &str, node: &str) -> Config {
+    let mut c = Config::default();
+    c.server.port = 0;
+    c.persistence.url = url.into();
+    c.persistence.num_history_shards = 8;
+    c.cluster.node_name = Some(node.into());
+    c
+}
+
+async fn refusal(c: &Config) -> String {
+    match sundial_server::start(c, None).await {
+        Ok(_) => panic!("the node started"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+async fn identity_and_membership(url: String) {
+    let n1 = sundial_server::start(&config(&url, "n1"), None)
+        .await
+        .unwrap();
+    let store = SqlStore::connect(&url, 2).await.unwrap();
+    let cluster_id = n1.membership.metadata.cluster_id.clone();
+
+    // The running node is listed with its address, services and every shard.
+    let table = sundial_server::cluster::members_table(&store)
+        .await
+        .unwrap();
+    let line = table.lines().find(|l| l.starts_with("n1 ")).expect(&table);
+    assert!(line.contains(&n1.addr.to_string()), "{table}");
+    assert!(line.contains("frontend,history,matching,worker"), "{table}");
+    assert!(line.contains(" 8 "), "all 8 shards: {table}");
+    assert_eq!(n1.engine.owned_shards(), (0..8).collect::<Vec<_>>());
+
+    // GetClusterInfo reports the stored cluster id.
+    let channel = common::connect(n1.addr).await;
+    let info: GetClusterInfoResponse = common::raw_call(
+        &channel,
+        "GetClusterInfo",
+        GetClusterInfoRequest::default().encode_to_vec(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(info.cluster_id, cluster_id);
+
+    // A second node is refused while clusters of several nodes are not supported, naming
+    // the node that holds the database; so are a changed shard count and a foreign id.
+    let err = refusal(&config(&url, "n2")).await;
+    assert!(
+        err.contains("\"n1\"") && err.contains("not supported yet"),
+        "{err}"
+    );
+    let mut other_shards = config(&url, "n1b");
+    other_shards.persistence.num_history_shards = 16;
+    let err = refusal(&other_shards).await;
+    assert!(err.contains("16") && err.contains("8 shards"), "{err}");
+    let mut foreign = config(&url, "n1c");
+    foreign.cluster.id = Some("someone-else".into());
+    let err = refusal(&foreign).await;
+    assert!(
+        err.contains("someone-else") && err.contains(&cluster_id),
+        "{err}"
+    );
+
+    // A clean stop removes the row; the node restarts at once under its name, with the
+    // same cluster id, and takes its shards under new range ids (fencing the old ones).
+    let before = store.shard_owners().await.unwrap();
+    n1.stop().await.unwrap();
+    assert!(store.members().await.unwrap().1.is_empty());
+    let n1 = sundial_server::start(&config(&url, "n1"), None)
+        .await
+        .unwrap();
+    assert_eq!(n1.membership.metadata.cluster_id, cluster_id);
+    let after = store.shard_owners().await.unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert!(b.range_id > a.range_id, "{a:?} {b:?}");
+        assert_eq!(b.owner_node.as_deref(), Some("n1"));
+    }
+    n1.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    identity_and_membership(fresh("postgres").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb() {
+    identity_and_membership(fresh("mysql").await).await;
+}
+
+/// SQLite serves one process: a second node on the same file is refused by the file lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_serves_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
+    let n1 = sundial_server::start(&config(&url, "n1"), None)
+        .await
+        .unwrap();
+    let err = refusal(&config(&url, "n2")).await;
+    assert!(err.contains("in use by another Sundial process"), "{err}");
+    // Dropped without a clean leave (as if killed): the next start takes over at once.
+    drop(n1);
+    let started = std::time::Instant::now();
+    let n1 = sundial_server::start(&config(&url, "n1"), None)
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(n1.engine.owned_shards().len(), 8);
+    n1.stop().await.unwrap();
+}
