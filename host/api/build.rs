@@ -49,6 +49,32 @@ fn main() {
         .expect("generate service stubs");
 }
 
+/// Where a request names its workflow id: a top-level `workflow_id` string, or the
+/// `workflow_id` (field 1) of a top-level `WorkflowExecution`, or of the one in an `UpdateRef`.
+fn workflow_id_path(m: &prost_types::DescriptorProto) -> Option<Vec<i32>> {
+    const STRING: i32 = 9;
+    if let Some(f) = m
+        .field
+        .iter()
+        .find(|f| f.name() == "workflow_id" && f.r#type == Some(STRING))
+    {
+        return Some(vec![f.number()]);
+    }
+    for f in &m.field {
+        // A repeated field names several workflows: not one route.
+        if f.label() == prost_types::field_descriptor_proto::Label::Repeated {
+            continue;
+        }
+        match f.type_name() {
+            ".temporal.api.common.v1.WorkflowExecution" => return Some(vec![f.number(), 1]),
+            // UpdateRef.workflow_execution is field 1.
+            ".temporal.api.update.v1.UpdateRef" => return Some(vec![f.number(), 1, 1]),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn prost_build_config() -> tonic_prost_build::Config {
     tonic_prost_build::Config::new()
 }
@@ -86,14 +112,31 @@ fn method_table(fds: &tonic_prost_build::FileDescriptorSet) -> String {
                             .find(|f| f.name() == "task_token" && f.r#type == Some(BYTES))
                     })
                     .map(|f| f.number());
+                let workflow_id_path = messages
+                    .get(input)
+                    .and_then(|m| workflow_id_path(m))
+                    .unwrap_or_default();
+                let task_queue_path = messages
+                    .get(input)
+                    .and_then(|m| {
+                        m.field.iter().find(|f| {
+                            f.name() == "task_queue"
+                                && f.type_name() == ".temporal.api.taskqueue.v1.TaskQueue"
+                        })
+                    })
+                    // TaskQueue.name is field 1.
+                    .map(|f| vec![f.number(), 1])
+                    .unwrap_or_default();
                 rows.push_str(&format!(
-                    "    Method {{ path: \"/{}.{}/{}\", request_type: \"{}\", namespace_field: {:?}, task_token_field: {:?} }},\n",
+                    "    Method {{ path: \"/{}.{}/{}\", request_type: \"{}\", namespace_field: {:?}, task_token_field: {:?}, workflow_id_path: &{:?}, task_queue_path: &{:?} }},\n",
                     file.package(),
                     service.name(),
                     method.name(),
                     input.trim_start_matches('.'),
                     namespace_field,
                     task_token_field,
+                    workflow_id_path,
+                    task_queue_path,
                 ));
             }
         }

@@ -32,6 +32,11 @@ pub mod methods {
         pub namespace_field: Option<i32>,
         /// Field number of the request's top-level `task_token`, if it has one.
         pub task_token_field: Option<i32>,
+        /// Field numbers leading to the workflow id the request is about (empty: none), e.g.
+        /// `[2, 1]` for `workflow_execution.workflow_id`.
+        pub workflow_id_path: &'static [i32],
+        /// Field numbers leading to the name of the request's task queue (empty: none).
+        pub task_queue_path: &'static [i32],
     }
 
     include!(concat!(env!("OUT_DIR"), "/methods.rs"));

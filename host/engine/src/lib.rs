@@ -9,6 +9,7 @@ pub mod error;
 mod history;
 mod matching;
 pub mod namespace;
+pub mod peers;
 mod queues;
 pub mod state;
 pub mod time;

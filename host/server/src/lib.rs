@@ -7,8 +7,10 @@ pub mod cluster;
 pub mod config;
 pub mod frontend;
 pub mod plugins;
+mod routing;
 pub mod tls;
 mod visibility_plugin;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -121,6 +123,25 @@ pub async fn start(
         .await
         .with_context(|| format!("binding {addr}"))?;
     let addr = listener.local_addr()?;
+    // Nodes on PostgreSQL or MySQL call each other on an internal listener (a SQLite
+    // database serves one node, which needs none).
+    let internal_listener = match (backend, config.server.internal_port) {
+        (Backend::Sqlite, None) => None,
+        (_, port) => {
+            let at: SocketAddr = format!("{}:{}", config.server.ip, port.unwrap_or(0))
+                .parse()
+                .context("server.ip/server.internal_port")?;
+            Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding the internal listener {at}"))?,
+            )
+        }
+    };
+    let internal_addr = internal_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let store = Arc::new(store);
     let node_name = config.node_name();
     let membership = Arc::new(
@@ -133,7 +154,7 @@ pub async fn start(
                 session_id: uuid::Uuid::new_v4().to_string(),
                 services: cluster::SERVICES.iter().map(|s| s.to_string()).collect(),
                 rpc_address: addr.to_string(),
-                internal_address: String::new(),
+                internal_address: internal_addr.map(|a| a.to_string()).unwrap_or_default(),
                 state: "active".into(),
             },
         )
@@ -154,7 +175,20 @@ pub async fn start(
             }
             None => store.clone(),
         };
+    let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
     let engine = Engine::without_shards(store, visibility, options);
+    let peers = cluster::peers::ClusterPeers::new(
+        node_name.clone(),
+        membership.subscribe(),
+        &membership.metadata.internal_secret,
+    )?;
+    if internal_listener.is_some() {
+        engine.set_peers(peers.clone());
+    }
+    let routing = routing::RoutingLayer {
+        engine: engine.clone(),
+        peers,
+    };
     // This node's first shards are taken before it serves, so its first calls find them.
     let first_view = membership.view();
     for shard in cluster::placement::shards_of(
@@ -167,7 +201,12 @@ pub async fn start(
             .await
             .with_context(|| format!("acquiring history shard {shard}"))?;
     }
-    cluster::spawn_placement(engine.clone(), node_name, membership.subscribe());
+    cluster::spawn_placement(
+        engine.clone(),
+        store_for_placement,
+        node_name,
+        membership.subscribe(),
+    );
     for ns in &config.namespaces {
         let retention = ns
             .retention
@@ -231,11 +270,29 @@ pub async fn start(
     };
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    if let Some(listener) = internal_listener {
+        cluster::serve_internal(
+            listener,
+            &engine,
+            &membership.metadata.internal_secret,
+            routing.clone(),
+            workflow.clone(),
+            operator.clone(),
+            stopping.clone(),
+        );
+    }
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Tokens travel in headers: a bound on all of them together.
         .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
-        .layer(auth)
+        // Authorization first; then the call is routed to the node that serves it.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(auth)
+                .layer(routing)
+                .into_inner(),
+        )
         .add_service(health_service)
         .add_service(workflow)
         .add_service(operator);
@@ -248,6 +305,7 @@ pub async fn start(
                 let _ = rx.await;
             }
         }
+        let _ = stopping_tx.send(true);
     };
     let tls_on = frontend_tls.is_some();
     let join = match frontend_tls {
@@ -264,6 +322,7 @@ pub async fn start(
     };
     tracing::info!(
         address = %addr,
+        internal = ?internal_addr,
         tls = tls_on,
         persistence = %fe.persistence,
         namespaces = ?config.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),

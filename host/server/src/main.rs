@@ -52,6 +52,9 @@ enum Command {
         /// Overrides `server.port`.
         #[arg(short, long)]
         port: Option<u16>,
+        /// Overrides `server.internal_port` (where the other nodes call this one).
+        #[arg(long)]
+        internal_port: Option<u16>,
     },
     /// Look at the cluster a config file's database belongs to.
     Cluster {
@@ -194,6 +197,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             log_level,
             node_name,
             port,
+            internal_port,
         } => {
             let mut c = Config::from_yaml(&config)?;
             if let Some(l) = log_level {
@@ -204,6 +208,9 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             }
             if let Some(p) = port {
                 c.server.port = p;
+            }
+            if let Some(p) = internal_port {
+                c.server.internal_port = Some(p);
             }
             c
         }

@@ -58,6 +58,37 @@ fn config(url: &str, node: &str) -> Config {
     c
 }
 
+/// Waits (at most 15 s) until every shard is owned by exactly one of `nodes`, as the
+/// placement over them says.
+async fn settle(nodes: &[&sundial_server::Running]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let mut owned: Vec<i32> = nodes.iter().flat_map(|n| n.engine.owned_shards()).collect();
+        owned.sort();
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|n| n.membership.me.node_name.clone())
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let placed = nodes.iter().all(|n| {
+            n.engine.owned_shards()
+                == sundial_server::cluster::placement::shards_of(
+                    &n.membership.me.node_name,
+                    8,
+                    &names,
+                )
+        });
+        if owned == (0..8).collect::<Vec<_>>() && placed {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shards did not settle over {names:?}: {owned:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn refusal(c: &Config) -> String {
     match sundial_server::start(c, None).await {
         Ok(_) => panic!("the node started"),
@@ -94,13 +125,29 @@ async fn identity_and_membership(url: String) {
     .unwrap();
     assert_eq!(info.cluster_id, cluster_id);
 
-    // A second node is refused while clusters of several nodes are not supported, naming
-    // the node that holds the database; so are a changed shard count and a foreign id.
-    let err = refusal(&config(&url, "n2")).await;
-    assert!(
-        err.contains("\"n1\"") && err.contains("not supported yet"),
-        "{err}"
+    // Two more nodes join: the shards spread over the three, each owned by exactly one.
+    let n2 = sundial_server::start(&config(&url, "n2"), None)
+        .await
+        .unwrap();
+    let n3 = sundial_server::start(&config(&url, "n3"), None)
+        .await
+        .unwrap();
+    settle(&[&n1, &n2, &n3]).await;
+    let table = sundial_server::cluster::members_table(&store)
+        .await
+        .unwrap();
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" active ")).count(),
+        3,
+        "{table}"
     );
+    // One leaves: the other two take its shards.
+    n2.stop().await.unwrap();
+    settle(&[&n1, &n3]).await;
+    n3.stop().await.unwrap();
+    settle(&[&n1]).await;
+
+    // A changed shard count and a foreign cluster id are refused, naming both values.
     let mut other_shards = config(&url, "n1b");
     other_shards.persistence.num_history_shards = 16;
     let err = refusal(&other_shards).await;

@@ -15,6 +15,9 @@ use crate::{Backend, Error, Result, SqlStore};
 pub struct ClusterMetadata {
     pub cluster_id: String,
     pub num_history_shards: i32,
+    /// What nodes present to each other's internal listeners: only a process that can read
+    /// this database can call them.
+    pub internal_secret: String,
 }
 
 /// One node's membership row as it writes it.
@@ -115,12 +118,13 @@ fn member_row(r: &sqlx::any::AnyRow) -> Result<MemberRow> {
 impl ClusterStore for SqlStore {
     async fn cluster_metadata(&self, proposed: &ClusterMetadata) -> Result<ClusterMetadata> {
         let insert = self.cluster_sql(
-            "INSERT INTO cluster_metadata (singleton, cluster_id, num_history_shards, created_at) \
-             VALUES (1, ?, ?, {now})",
+            "INSERT INTO cluster_metadata (singleton, cluster_id, num_history_shards, \
+             internal_secret, created_at) VALUES (1, ?, ?, ?, {now})",
         );
         match sqlx::query(&insert)
             .bind(&proposed.cluster_id)
             .bind(proposed.num_history_shards)
+            .bind(&proposed.internal_secret)
             .execute(&self.pool)
             .await
         {
@@ -129,13 +133,15 @@ impl ClusterStore for SqlStore {
             Err(e) => return Err(e.into()),
         }
         let row = sqlx::query(
-            "SELECT cluster_id, num_history_shards FROM cluster_metadata WHERE singleton = 1",
+            "SELECT cluster_id, num_history_shards, internal_secret FROM cluster_metadata \
+             WHERE singleton = 1",
         )
         .fetch_one(&self.pool)
         .await?;
         Ok(ClusterMetadata {
             cluster_id: decode_text(&row, 0)?,
             num_history_shards: row.try_get(1)?,
+            internal_secret: decode_text(&row, 2)?,
         })
     }
 

@@ -99,10 +99,12 @@ async fn cluster(store: &SqlStore) {
     let mine = ClusterMetadata {
         cluster_id: "c1".into(),
         num_history_shards: 8,
+        internal_secret: "s1".into(),
     };
     let other = ClusterMetadata {
         cluster_id: "c2".into(),
         num_history_shards: 16,
+        internal_secret: "s2".into(),
     };
     assert_eq!(store.cluster_metadata(&mine).await.unwrap(), mine);
     assert_eq!(store.cluster_metadata(&other).await.unwrap(), mine);

@@ -335,18 +335,26 @@ impl Engine {
                 guard.consume(); // its shard moved: the new owner dispatches it
                 continue;
             }
-            let got = self
-                .record_activity_started(ns, guard.task(), &req.identity)
-                .await?;
-            let q = guard.consume();
-            self.ack(&q);
+            let got = if self.owns_shard(guard.task().shard_id) {
+                let got = self
+                    .record_activity_started(ns, guard.task(), &req.identity)
+                    .await?;
+                self.ack(guard.task());
+                got
+            } else {
+                self.start_task_remote(guard.task(), &req.identity)
+                    .await?
+                    .map(|b| PollActivityTaskQueueResponse::decode(b.as_slice()))
+                    .transpose()?
+            };
+            guard.consume();
             if let Some(resp) = got {
                 return Ok(resp);
             }
         }
     }
 
-    async fn record_activity_started(
+    pub(super) async fn record_activity_started(
         &self,
         ns: &Namespace,
         q: &Queued,

@@ -21,11 +21,7 @@ use temporalio_protos::temporal::api::{
         WorkflowTaskFailedCause as Cause,
     },
     history::v1::{
-        ChildWorkflowExecutionCanceledEventAttributes,
-        ChildWorkflowExecutionCompletedEventAttributes,
-        ChildWorkflowExecutionFailedEventAttributes, ChildWorkflowExecutionStartedEventAttributes,
-        ChildWorkflowExecutionTerminatedEventAttributes,
-        ChildWorkflowExecutionTimedOutEventAttributes,
+        ChildWorkflowExecutionStartedEventAttributes,
         ExternalWorkflowExecutionCancelRequestedEventAttributes,
         ExternalWorkflowExecutionSignaledEventAttributes,
         RequestCancelExternalWorkflowExecutionFailedEventAttributes,
@@ -39,11 +35,15 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::SignalWithStartWorkflowExecutionRequest,
 };
 
+use prost::Message;
+
 use super::commands::CommandError;
+use super::cross::run_ref;
 use super::start::ParentLink;
 use super::txn::BUFFERED_EVENT_ID;
 use super::{Engine, Txn};
 use crate::error::{Error, Result};
+use crate::peers::{CancelExternal, Op, RecordChildClosed, RunRef, SignalExternal};
 type CmdResult<T> = std::result::Result<T, CommandError>;
 use crate::state::{
     ChildInfo, ExternalCancelInfo, ExternalSignalInfo, MutableState, Task, TaskKind,
@@ -274,7 +274,7 @@ impl Txn<'_> {
     }
 
     /// Records that the child initiated by `initiated_event_id` started as `run_id`.
-    fn record_child_started(&mut self, idx: usize, run_id: &str) {
+    pub(super) fn record_child_started(&mut self, idx: usize, run_id: &str) {
         let c = &self.ms.children[idx];
         let i = c.initiated.clone().unwrap_or_default();
         let id = self.add_external(ChildWorkflowExecutionStartedEventAttributes {
@@ -365,11 +365,8 @@ impl Engine {
                     initiated_event_id: child.initiated_event_id,
                     root: parent_root,
                 };
-                match self
-                    .start_or_signal_with(&child_ns, req, false, Some(&link))
-                    .await
-                {
-                    Ok((run_id, _)) => Ok(run_id),
+                match self.start_child_anywhere(&child_ns.id, req, &link).await {
+                    Ok(run_id) => Ok(run_id),
                     Err(Error::WorkflowAlreadyStarted { .. }) => {
                         Err(StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists)
                     }
@@ -430,7 +427,7 @@ impl Engine {
     }
 
     /// Locks the run a request from `source` is for (only a child of it, if so asked).
-    async fn lock_target(
+    pub(super) async fn lock_target(
         &self,
         source: &RunKey,
         namespace_id: &str,
@@ -477,22 +474,31 @@ impl Engine {
         };
         let a = info.initiated.clone().unwrap_or_default();
         let exec = a.workflow_execution.clone().unwrap_or_default();
-        let delivered = async {
-            let mut g = self
-                .lock_target(&key, &a.namespace_id, &exec, a.child_workflow_only)
-                .await?;
-            self.signal_locked(
-                &mut g,
-                &a.signal_name,
-                a.input.clone(),
-                "history-service",
-                a.header.clone(),
-                &info.request_id,
-                Some(source_execution(&key)),
+        let delivered = self
+            .on_shard(
+                self.shard_of(&a.namespace_id, &exec.workflow_id),
+                Op::SignalExternal(SignalExternal {
+                    source: Some(run_ref(&key)),
+                    target_namespace_id: a.namespace_id.clone(),
+                    target_workflow_id: exec.workflow_id.clone(),
+                    target_run_id: exec.run_id.clone(),
+                    child_only: a.child_workflow_only,
+                    signal_name: a.signal_name.clone(),
+                    input: a
+                        .input
+                        .as_ref()
+                        .map(|p| p.encode_to_vec())
+                        .unwrap_or_default(),
+                    header: a
+                        .header
+                        .as_ref()
+                        .map(|h| h.encode_to_vec())
+                        .unwrap_or_default(),
+                    request_id: info.request_id.clone(),
+                }),
             )
             .await
-        }
-        .await;
+            .map(drop);
         let event: Attributes = match missing_target(delivered)? {
             None => ExternalWorkflowExecutionSignaledEventAttributes {
                 initiated_event_id: id,
@@ -541,24 +547,22 @@ impl Engine {
         };
         let a = info.initiated.clone().unwrap_or_default();
         let exec = a.workflow_execution.clone().unwrap_or_default();
-        let delivered = async {
-            let mut g = self
-                .lock_target(&key, &a.namespace_id, &exec, a.child_workflow_only)
-                .await?;
-            // Like Temporal: asking a closed workflow to cancel counts as delivered.
-            if g.state().status != WorkflowExecutionStatus::Running as i32 {
-                return Ok(());
-            }
-            self.cancel_locked(
-                &mut g,
-                &a.reason,
-                "history-service",
-                &info.request_id,
-                Some((id, source_execution(&key))),
+        let delivered = self
+            .on_shard(
+                self.shard_of(&a.namespace_id, &exec.workflow_id),
+                Op::CancelExternal(CancelExternal {
+                    source: Some(run_ref(&key)),
+                    target_namespace_id: a.namespace_id.clone(),
+                    target_workflow_id: exec.workflow_id.clone(),
+                    target_run_id: exec.run_id.clone(),
+                    child_only: a.child_workflow_only,
+                    reason: a.reason.clone(),
+                    request_id: info.request_id.clone(),
+                    initiated_event_id: id,
+                }),
             )
             .await
-        }
-        .await;
+            .map(drop);
         let event: Attributes = match missing_target(delivered)? {
             None => ExternalWorkflowExecutionCancelRequestedEventAttributes {
                 initiated_event_id: id,
@@ -605,168 +609,38 @@ impl Engine {
         else {
             return Ok(());
         };
-        let parent_key = run_key(
+        let parent_shard = self.shard_of(
             &started.parent_workflow_namespace_id,
             &parent_exec.workflow_id,
-            &parent_exec.run_id,
         );
-        let mut guard = self.lock(&parent_key).await?;
-        let mut txn = self.begin(&guard);
-        if !txn.running() {
-            return Ok(());
-        }
-        let Some(mut idx) = txn
-            .ms
-            .children
-            .iter()
-            .position(|c| c.initiated_event_id == started.parent_initiated_event_id)
-        else {
-            return Ok(());
-        };
-        if !txn.ms.children[idx].started {
-            // The child closed before its start was recorded here: record that first.
-            txn.record_child_started(idx, &started.first_execution_run_id);
-            idx = txn
-                .ms
-                .children
-                .iter()
-                .position(|c| c.initiated_event_id == started.parent_initiated_event_id)
-                .expect("still there");
-        }
-        let c = txn.ms.children.remove(idx);
-        let i = c.initiated.clone().unwrap_or_default();
-        let started_event_id = if c.started_event_id > 0 {
-            c.started_event_id
-        } else {
-            BUFFERED_EVENT_ID
-        };
-        let (namespace, namespace_id) = (i.namespace.clone(), c.namespace_id.clone());
-        let workflow_execution = Some(WorkflowExecution {
-            workflow_id: child.workflow_id.clone(),
-            run_id: child.run_id.clone(),
-        });
-        let workflow_type = i.workflow_type.clone();
-        let initiated_event_id = c.initiated_event_id;
-        use Attributes as A;
-        let event: Attributes = match close.attributes {
-            Some(A::WorkflowExecutionCompletedEventAttributes(a)) => {
-                ChildWorkflowExecutionCompletedEventAttributes {
-                    result: a.result,
-                    namespace,
-                    namespace_id,
-                    workflow_execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
-            }
-            Some(A::WorkflowExecutionFailedEventAttributes(a)) => {
-                ChildWorkflowExecutionFailedEventAttributes {
-                    failure: a.failure,
-                    namespace,
-                    namespace_id,
-                    workflow_execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                    retry_state: a.retry_state,
-                }
-                .into()
-            }
-            Some(A::WorkflowExecutionCanceledEventAttributes(a)) => {
-                ChildWorkflowExecutionCanceledEventAttributes {
-                    details: a.details,
-                    namespace,
-                    namespace_id,
-                    workflow_execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
-            }
-            Some(A::WorkflowExecutionTimedOutEventAttributes(a)) => {
-                ChildWorkflowExecutionTimedOutEventAttributes {
-                    namespace,
-                    namespace_id,
-                    workflow_execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                    retry_state: a.retry_state,
-                }
-                .into()
-            }
-            Some(A::WorkflowExecutionTerminatedEventAttributes(_)) => {
-                ChildWorkflowExecutionTerminatedEventAttributes {
-                    namespace,
-                    namespace_id,
-                    workflow_execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
-            }
-            _ => return Ok(()),
-        };
-        txn.add_external(event);
-        txn.schedule_workflow_task(1);
-        self.commit(&mut guard, txn).await
+        self.on_shard(
+            parent_shard,
+            Op::RecordChildClosed(RecordChildClosed {
+                parent: Some(RunRef {
+                    namespace_id: started.parent_workflow_namespace_id.clone(),
+                    workflow_id: parent_exec.workflow_id.clone(),
+                    run_id: parent_exec.run_id.clone(),
+                }),
+                child_started: started.encode_to_vec(),
+                child_workflow_id: child.workflow_id.clone(),
+                child_run_id: child.run_id.clone(),
+                close_event: close.encode_to_vec(),
+            }),
+        )
+        .await
+        .map(drop)
     }
 
     async fn parent_close_policy(&self, task: &Task) -> Result<()> {
-        let exec = WorkflowExecution {
-            workflow_id: task.target_workflow_id.clone(),
-            run_id: String::new(),
-        };
-        let key = match self
-            .resolve_chain(&task.target_namespace_id, &exec, &task.target_run_id)
-            .await
-        {
-            Ok(k) => k,
-            Err(Error::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut guard = self.lock(&key).await?;
-        if guard.state().status != WorkflowExecutionStatus::Running as i32 {
-            return Ok(());
-        }
-        let result = match ParentClosePolicy::try_from(task.policy).unwrap_or_default() {
-            ParentClosePolicy::RequestCancel => {
-                let parent = WorkflowExecution {
-                    workflow_id: task.workflow_id.clone(),
-                    run_id: task.run_id.clone(),
-                };
-                self.cancel_locked(
-                    &mut guard,
-                    "",
-                    "history-service",
-                    &format!("parent-close-{}-{}", task.run_id, task.event_id),
-                    Some((0, parent)),
-                )
-                .await
-            }
-            ParentClosePolicy::Abandon => Ok(()),
-            _ => {
-                let mut txn = self.begin(&guard);
-                txn.terminate("by parent close policy", None, "history-service");
-                self.commit(&mut guard, txn).await
-            }
-        };
-        self.release_closed(guard);
-        match result {
-            Err(Error::NotFound(_)) => Ok(()),
-            other => other,
-        }
-    }
-}
-
-fn source_execution(key: &RunKey) -> WorkflowExecution {
-    WorkflowExecution {
-        workflow_id: key.workflow_id.clone(),
-        run_id: key.run_id.clone(),
+        let shard = self.shard_of(&task.target_namespace_id, &task.target_workflow_id);
+        self.on_shard(
+            shard,
+            Op::ParentClosePolicy(crate::peers::ParentClosePolicy {
+                task: task.encode_to_vec(),
+            }),
+        )
+        .await
+        .map(drop)
     }
 }
 

@@ -5,8 +5,10 @@ mod activity;
 mod children;
 mod commands;
 mod cron;
+mod cross;
 mod external;
 mod ops;
+mod ownership;
 mod queries;
 mod read;
 mod reset;
@@ -66,6 +68,9 @@ impl RunGuard {
     }
 }
 
+/// A task handed to another node's queue: that node, the queue, the task.
+type HandedOut = (String, QueueKey, Queued);
+
 /// (next event id, closed) of a run, published after each commit for long polls.
 type Progress = (i64, bool);
 
@@ -84,6 +89,12 @@ pub(crate) struct Inner {
     queries: queries::Queries,
     updates: updates::Updates,
     visibility: visibility::Sender,
+    /// The other nodes of the cluster (none until [`Engine::set_peers`]).
+    peers: std::sync::OnceLock<Arc<dyn crate::peers::Peers>>,
+    /// Durable tasks of this node's shards handed to another node's queue and not started
+    /// yet, by (shard, task id): the node and queue they went to. Should that node die or the
+    /// queue move, they are handed again (the node's memory held them).
+    handed_out: Mutex<HashMap<(i32, i64), HandedOut>>,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -151,90 +162,13 @@ impl Engine {
             queries: Default::default(),
             updates: Default::default(),
             visibility: visibility_tx,
+            peers: std::sync::OnceLock::new(),
+            handed_out: Mutex::new(HashMap::new()),
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);
         engine.spawn_processors();
         engine
-    }
-
-    /// Takes a shard for this node (fencing off its previous owner) and schedules its pending
-    /// tasks. Nothing if it owns the shard already.
-    pub async fn acquire_shard(&self, shard_id: i32) -> Result<()> {
-        let shards = &self.inner.shards;
-        let _change = shards.lock_change(shard_id).await;
-        if shards.range(shard_id).is_ok() {
-            return Ok(());
-        }
-        let range_id = self
-            .inner
-            .store
-            .acquire_shard(shard_id, &self.inner.options.node_name)
-            .await?;
-        // Tasks are read before the shard counts as owned: nothing commits new tasks on it
-        // meanwhile, so none is scheduled twice.
-        let rows = self.inner.store.load_tasks(shard_id).await?;
-        let mut pending = Vec::with_capacity(rows.len());
-        for row in rows {
-            pending.push(Queued {
-                shard_id,
-                range_id,
-                task_id: row.task_id,
-                task: Task::decode(row.data.as_slice())?,
-            });
-        }
-        shards.set_owned(shard_id, range_id);
-        tracing::debug!(
-            shard_id,
-            range_id,
-            pending_tasks = pending.len(),
-            "shard acquired"
-        );
-        for q in pending {
-            self.schedule(q);
-        }
-        Ok(())
-    }
-
-    /// Gives a shard up: its queued work and cached runs are dropped (the next owner loads
-    /// them from the database). Nothing if it is not owned.
-    pub async fn release_shard(&self, shard_id: i32) {
-        let _change = self.inner.shards.lock_change(shard_id).await;
-        if self.inner.shards.set_released(shard_id, None) {
-            self.forget_shard(shard_id);
-            tracing::debug!(shard_id, "shard released");
-        }
-    }
-
-    /// The shards this node owns now.
-    pub fn owned_shards(&self) -> Vec<i32> {
-        self.inner.shards.owned()
-    }
-
-    /// A commit found the shard taken by another node.
-    fn lost_shard(&self, shard_id: i32, range_id: i64) {
-        if self.inner.shards.set_released(shard_id, Some(range_id)) {
-            tracing::warn!(shard_id, range_id, "shard taken over by another node");
-            self.forget_shard(shard_id);
-        }
-    }
-
-    fn forget_shard(&self, shard_id: i32) {
-        self.inner.timers.retain(|q| q.shard_id != shard_id);
-        self.inner
-            .matching
-            .retain(|q| q.task_id < 0 || q.shard_id != shard_id);
-        self.inner.acks.forget_shard(shard_id);
-        let engine = self.clone();
-        self.inner.cache.lock().unwrap().retain(|key, slot| {
-            Arc::strong_count(slot) > 1
-                || engine.shard_of(&key.namespace_id, &key.workflow_id) != shard_id
-        });
-    }
-
-    /// Whether a queued task belongs to an ownership this node no longer has.
-    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
-        q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id)
     }
 
     /// Runs whose mutable state is cached now.
@@ -248,6 +182,11 @@ impl Engine {
 
     pub fn options(&self) -> &Options {
         &self.inner.options
+    }
+
+    /// The history shard of a workflow.
+    pub fn shard_for(&self, namespace_id: &str, workflow_id: &str) -> i32 {
+        self.shard_of(namespace_id, workflow_id)
     }
 
     pub(crate) fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
@@ -572,7 +511,7 @@ impl Engine {
                     QueueKind::Activity
                 };
                 let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
-                self.inner.matching.add(&key, q);
+                self.dispatch(key, q);
             }
             TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
             TaskKind::Unspecified => {
@@ -585,6 +524,13 @@ impl Engine {
 
     pub(crate) fn ack(&self, q: &Queued) {
         self.inner.acks.ack(q.shard_id, q.range_id, q.task_id);
+        if self.has_peers() {
+            self.inner
+                .handed_out
+                .lock()
+                .unwrap()
+                .remove(&(q.shard_id, q.task_id));
+        }
     }
 
     fn spawn_processors(&self) {
@@ -614,7 +560,7 @@ impl Engine {
 
     /// Runs a task from the timer queue; failures are retried a second later.
     async fn run_due_task(&self, q: Queued) {
-        if self.is_stale(&q) {
+        if q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id) {
             return; // the shard moved: its new owner runs the task
         }
         match q.task.task_kind() {

@@ -217,7 +217,7 @@ impl Engine {
             .map(|t| t.name.clone())
             .unwrap_or_default();
         let sticky = !ms.sticky_task_queue.is_empty()
-            && self.inner.matching.has_live_poller(&Engine::queue_key(
+            && self.queue_is_live(&Engine::queue_key(
                 &key.namespace_id,
                 &ms.sticky_task_queue,
                 QueueKind::Workflow,
@@ -244,10 +244,11 @@ impl Engine {
             ..Default::default()
         };
         let qk = Engine::queue_key(&key.namespace_id, &queue, QueueKind::Workflow);
-        self.inner.matching.add(
-            &qk,
+        self.dispatch(
+            qk,
             Queued {
-                shard_id: 0,
+                // Not durable: its shard is where the waiting query is.
+                shard_id: self.shard_of(&key.namespace_id, &key.workflow_id),
                 range_id: 0,
                 task_id: -1,
                 task,

@@ -83,16 +83,17 @@ impl Shards {
         slot.range_id.store(range_id, Ordering::Release);
     }
 
-    /// Forgets an ownership; returns whether there was one. Only `range_id` itself is
-    /// released, so a release for a stale ownership leaves a newer one alone.
-    pub fn set_released(&self, shard_id: i32, range_id: Option<i64>) -> bool {
+    /// Forgets an ownership; returns the range id it had, if there was one. Given a
+    /// `range_id`, only that ownership is released: a newer one stays.
+    pub fn set_released(&self, shard_id: i32, range_id: Option<i64>) -> Option<i64> {
         let slot = &self.slots[shard_id as usize];
-        match range_id {
+        let old = match range_id {
             Some(r) => slot
                 .range_id
                 .compare_exchange(r, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok(),
-            None => slot.range_id.swap(0, Ordering::AcqRel) != 0,
-        }
+                .unwrap_or(0),
+            None => slot.range_id.swap(0, Ordering::AcqRel),
+        };
+        (old != 0).then_some(old)
     }
 }

@@ -360,15 +360,11 @@ impl<'a> Txn<'a> {
         // goes there only while its worker polls, else straight to the normal queue.
         let has_sticky = !self.ms.sticky_task_queue.is_empty();
         let sticky = has_sticky
-            && self
-                .engine
-                .inner
-                .matching
-                .has_live_poller(&Engine::queue_key(
-                    &self.ms.namespace_id,
-                    &self.ms.sticky_task_queue,
-                    QueueKind::Workflow,
-                ));
+            && self.engine.queue_is_live(&Engine::queue_key(
+                &self.ms.namespace_id,
+                &self.ms.sticky_task_queue,
+                QueueKind::Workflow,
+            ));
         let (event_queue, kind) = if has_sticky {
             (self.ms.sticky_task_queue.clone(), TaskQueueKind::Sticky)
         } else {

@@ -136,23 +136,39 @@ impl Engine {
             }
             if guard.task().task.task_kind() == TaskKind::Query {
                 let q = guard.consume();
-                if let Some(resp) = self.query_task_response(&q.task).await? {
+                let resp = if self.owns_shard(q.shard_id) {
+                    self.query_task_response(&q.task).await?
+                } else {
+                    self.query_task_anywhere(&q)
+                        .await?
+                        .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
+                        .transpose()?
+                };
+                if let Some(resp) = resp {
                     return Ok(resp);
                 }
                 continue;
             }
-            let got = self
-                .record_workflow_task_started(guard.task(), &req.identity)
-                .await?;
-            let q = guard.consume();
-            self.ack(&q);
+            let got = if self.owns_shard(guard.task().shard_id) {
+                let got = self
+                    .record_workflow_task_started(guard.task(), &req.identity)
+                    .await?;
+                self.ack(guard.task());
+                got
+            } else {
+                self.start_task_remote(guard.task(), &req.identity)
+                    .await?
+                    .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
+                    .transpose()?
+            };
+            guard.consume();
             if let Some(resp) = got {
                 return Ok(resp);
             }
         }
     }
 
-    async fn record_workflow_task_started(
+    pub(super) async fn record_workflow_task_started(
         &self,
         q: &Queued,
         identity: &str,
@@ -493,10 +509,9 @@ impl Engine {
         let key = Self::queue_key(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
         for mut q in self.inner.matching.remove_queue(&key) {
             q.task.kind = TaskKind::StickyTimeout as i32;
-            if let Err(e) = self.process_timer_task(&q.task).await {
+            if let Err(e) = self.run_task_anywhere(&q).await {
                 tracing::warn!(error = %e, "moving a sticky task back to its normal queue failed");
             }
-            self.ack(&q);
         }
         Ok(())
     }

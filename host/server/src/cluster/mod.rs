@@ -7,6 +7,8 @@
 //! gives its shards up after [`SELF_FENCE`], before any other node may presume it dead; should
 //! it still write, the shard's range id (bumped by the next owner) refuses its commits.
 
+mod internal;
+pub mod peers;
 pub mod placement;
 
 use std::sync::Arc;
@@ -20,11 +22,13 @@ use tokio::sync::watch;
 use crate::config::Config;
 
 /// How often a node heartbeats and re-reads the membership.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
-/// A node whose last heartbeat is older than this (database clock) is dead.
-pub const EXPIRY_MS: i64 = 8_000;
-/// A node that has not heartbeat for this long stops serving its shards.
-pub const SELF_FENCE: Duration = Duration::from_secs(6);
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A node whose last heartbeat is older than this (database clock) is dead. The SDKs give a
+/// failing call about 10 s of retries: a dead node's shards must move well within that.
+pub const EXPIRY_MS: i64 = 5_000;
+/// A node that has not heartbeat for this long stops serving its shards: before any other
+/// node may presume it dead (its last good heartbeat may have landed just before).
+pub const SELF_FENCE: Duration = Duration::from_millis(3_000);
 /// How often shard ownership is checked against the placement even with no membership change.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -105,13 +109,10 @@ impl Membership {
                     .remove_member(&other.member.node_name, &other.member.session_id)
                     .await?;
             }
-        } else if let Some(other) = others.first() {
-            let _ = store.remove_member(&me.node_name, &me.session_id).await;
-            bail!(
-                "this database is in use by the live node {:?} at {}: clusters of several \
-                 nodes are not supported yet, so each Sundial needs a database of its own",
-                other.member.node_name,
-                other.member.rpc_address
+        } else if !others.is_empty() {
+            tracing::info!(
+                others = ?others.iter().map(|o| o.member.node_name.as_str()).collect::<Vec<_>>(),
+                "joining live nodes"
             );
         }
         let first = View {
@@ -172,6 +173,11 @@ async fn check_metadata(
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         num_history_shards: config.persistence.num_history_shards,
+        internal_secret: format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
     };
     let stored = store
         .cluster_metadata(&proposed)
@@ -212,6 +218,7 @@ async fn heartbeat_loop(store: Arc<dyn ClusterStore>, me: Member, tx: watch::Sen
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let sent = Instant::now();
         let beat = tokio::time::timeout(
             HEARTBEAT,
             store.heartbeat_member(&me.node_name, &me.session_id, &me.state),
@@ -234,12 +241,14 @@ async fn heartbeat_loop(store: Arc<dyn ClusterStore>, me: Member, tx: watch::Sen
             }
         };
         if ok {
-            last_ok = Instant::now();
+            // From when the heartbeat was sent: the database may have applied it any time
+            // after, and the others count from then.
+            last_ok = sent;
         }
         let healthy = last_ok.elapsed() < SELF_FENCE;
-        let members = match live(store.as_ref()).await {
-            Ok(m) => m,
-            Err(_) => tx.borrow().members.clone(),
+        let members = match tokio::time::timeout(HEARTBEAT, live(store.as_ref())).await {
+            Ok(Ok(m)) => m,
+            _ => tx.borrow().members.clone(),
         };
         let view = View { members, healthy };
         tx.send_if_modified(|old| {
@@ -253,12 +262,30 @@ async fn heartbeat_loop(store: Arc<dyn ClusterStore>, me: Member, tx: watch::Sen
     }
 }
 
-/// Keeps the engine's shards in line with the placement: acquires the shards the live view
+/// Keeps the engine's shards in line with the placement: on every membership view (each
+/// heartbeat) it gives up the shards another node took, acquires the shards the live view
 /// gives this node, releases the others, and releases all while the node is unhealthy.
-pub fn spawn_placement(engine: Engine, me: String, mut view: watch::Receiver<View>) {
+pub fn spawn_placement(
+    engine: Engine,
+    store: Arc<dyn ClusterStore>,
+    me: String,
+    mut view: watch::Receiver<View>,
+) {
     tokio::spawn(async move {
         loop {
             let current = view.borrow_and_update().clone();
+            engine.redispatch_moved();
+            // A shard another node took (its range id moved on) is not this node's any more,
+            // whatever this node's view said when it last looked.
+            match store.shard_owners().await {
+                Ok(owners) => engine.check_ownership(
+                    &owners
+                        .iter()
+                        .map(|o| (o.shard_id, o.range_id))
+                        .collect::<Vec<_>>(),
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not read the shard owners"),
+            }
             let count = engine.options().num_shards;
             let mine: Vec<i32> = if current.healthy {
                 placement::shards_of(&me, count, &current.running("history"))
@@ -350,6 +377,60 @@ pub async fn members_table(store: &dyn ClusterStore) -> anyhow::Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// Serves the internal listener until `stopping` turns true: history and matching for the
+/// other nodes, and the public services for the calls they route here. Every call must carry
+/// the cluster's secret.
+pub fn serve_internal(
+    listener: tokio::net::TcpListener,
+    engine: &Engine,
+    secret: &str,
+    routing: crate::routing::RoutingLayer,
+    workflow: sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer<
+        crate::frontend::WorkflowHandler,
+    >,
+    operator: sundial_api::operatorservice::operator_service_server::OperatorServiceServer<
+        crate::frontend::OperatorHandler,
+    >,
+    mut stopping: watch::Receiver<bool>,
+) {
+    use sundial_internal_api::history_server::HistoryServer;
+    use sundial_internal_api::matching_server::MatchingServer;
+    let (_, health) = tonic_health::server::health_reporter();
+    let history = HistoryServer::new(internal::HistoryService {
+        engine: engine.clone(),
+    })
+    .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
+    .max_encoding_message_size(crate::MAX_MESSAGE_SIZE);
+    let matching = MatchingServer::new(internal::MatchingService {
+        engine: engine.clone(),
+    })
+    .max_decoding_message_size(crate::MAX_MESSAGE_SIZE);
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(internal::SecretLayer {
+                    secret: secret.into(),
+                })
+                .layer(routing)
+                .into_inner(),
+        )
+        .add_service(health)
+        .add_service(history)
+        .add_service(matching)
+        .add_service(workflow)
+        .add_service(operator);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop).await {
+            tracing::error!(error = %e, "the internal listener failed");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -10,8 +10,12 @@
 /// (node names differing in one digit, consecutive shard ids) spread over all 64 bits. It
 /// must never change: nodes of different versions must agree on owners.
 fn weight(node_name: &str, key: u64) -> u64 {
+    hash(node_name.bytes().chain([0u8]).chain(key.to_le_bytes()))
+}
+
+fn hash(bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in node_name.bytes().chain([0u8]).chain(key.to_le_bytes()) {
+    for b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -20,6 +24,18 @@ fn weight(node_name: &str, key: u64) -> u64 {
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// The placement key of a task queue (kind 1: workflow, 2: activity).
+pub fn queue_key(namespace_id: &str, queue: &str, kind: i32) -> u64 {
+    hash(
+        namespace_id
+            .bytes()
+            .chain([0u8])
+            .chain(queue.bytes())
+            .chain([0u8])
+            .chain(kind.to_le_bytes()),
+    )
 }
 
 /// The owner of `key` among `nodes` (by name); none when `nodes` is empty.

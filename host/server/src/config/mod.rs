@@ -48,6 +48,9 @@ pub struct Config {
 pub struct ServerConfig {
     pub ip: String,
     pub port: u16,
+    /// Where the other nodes of a cluster call this one (on `ip`). Unset: a free port is
+    /// taken on PostgreSQL and MySQL (the membership table publishes it) and none on SQLite.
+    pub internal_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -116,6 +119,7 @@ impl Default for ServerConfig {
         ServerConfig {
             ip: "127.0.0.1".into(),
             port: 7233,
+            internal_port: None,
         }
     }
 }

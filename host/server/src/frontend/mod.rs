@@ -36,7 +36,15 @@ impl Frontend {
 
 /// Parses the `grpc-timeout` header (e.g. `69999m`).
 fn grpc_timeout(meta: &tonic::metadata::MetadataMap) -> Option<Duration> {
-    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    parse_grpc_timeout(meta.get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// The `grpc-timeout` of a request's headers.
+pub(crate) fn grpc_timeout_of(headers: &http::HeaderMap) -> Option<Duration> {
+    parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
+}
+
+fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     let (num, unit) = v.split_at(v.len().checked_sub(1)?);
     let n: u64 = num.parse().ok()?;
     Some(match unit {

@@ -1,9 +1,11 @@
--- The cluster this database belongs to, fixed when the first node starts on it: its id and
--- its number of history shards (a node configured otherwise refuses to start).
+-- The cluster this database belongs to, fixed when the first node starts on it: its id, its
+-- number of history shards (a node configured otherwise refuses to start), and the secret
+-- that nodes present to each other's internal listeners.
 CREATE TABLE cluster_metadata (
   singleton INTEGER PRIMARY KEY,
   cluster_id VARBINARY(255) NOT NULL,
   num_history_shards INTEGER NOT NULL,
+  internal_secret VARBINARY(255) NOT NULL,
   created_at BIGINT NOT NULL
 );
 -- Live nodes: each heartbeats its row with the database's clock (milliseconds since the

@@ -1,0 +1,244 @@
+//! What this node owns and how work reaches the nodes that own the rest: history shards
+//! acquired and released as the cluster's placement changes (queued work of a lost shard is
+//! dropped, its new owner reloads it), and tasks handed to the node that owns their queue.
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::{Engine, cross};
+use crate::error::{Error, Result};
+use crate::matching::{QueueKey, QueueKind, Queued};
+use crate::state::Task;
+use crate::time::now_nanos;
+
+impl Engine {
+    /// Takes a shard for this node (fencing off its previous owner) and schedules its pending
+    /// tasks. Nothing if it owns the shard already.
+    pub async fn acquire_shard(&self, shard_id: i32) -> Result<()> {
+        let shards = &self.inner.shards;
+        let _change = shards.lock_change(shard_id).await;
+        if shards.range(shard_id).is_ok() {
+            return Ok(());
+        }
+        let range_id = self
+            .inner
+            .store
+            .acquire_shard(shard_id, &self.inner.options.node_name)
+            .await?;
+        // Tasks are read before the shard counts as owned: nothing commits new tasks on it
+        // meanwhile, so none is scheduled twice.
+        let rows = self.inner.store.load_tasks(shard_id).await?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in rows {
+            pending.push(Queued {
+                shard_id,
+                range_id,
+                task_id: row.task_id,
+                task: Task::decode(row.data.as_slice())?,
+            });
+        }
+        shards.set_owned(shard_id, range_id);
+        tracing::debug!(
+            shard_id,
+            range_id,
+            pending_tasks = pending.len(),
+            "shard acquired"
+        );
+        for q in pending {
+            self.schedule(q);
+        }
+        Ok(())
+    }
+
+    /// Gives a shard up: its queued work and cached runs are dropped (the next owner loads
+    /// them from the database). Nothing if it is not owned.
+    pub async fn release_shard(&self, shard_id: i32) {
+        let _change = self.inner.shards.lock_change(shard_id).await;
+        if let Some(range_id) = self.inner.shards.set_released(shard_id, None) {
+            self.forget_shard(shard_id, range_id);
+            tracing::debug!(shard_id, "shard released");
+        }
+    }
+
+    /// Connects the engine to the other nodes of its cluster (once, before it serves).
+    pub fn set_peers(&self, peers: Arc<dyn crate::peers::Peers>) {
+        if self.inner.peers.set(peers).is_err() {
+            tracing::warn!("the engine's peers were set already");
+        }
+    }
+
+    pub(crate) fn has_peers(&self) -> bool {
+        self.inner.peers.get().is_some()
+    }
+
+    pub(crate) fn peers(&self) -> &dyn crate::peers::Peers {
+        match self.inner.peers.get() {
+            Some(p) => p.as_ref(),
+            None => &crate::peers::NoPeers,
+        }
+    }
+
+    /// Hands a task from another node's history to this node's matching.
+    pub fn add_task(&self, request: crate::peers::AddTaskRequest) -> Result<()> {
+        let kind = match request.kind {
+            1 => QueueKind::Workflow,
+            2 => QueueKind::Activity,
+            k => return Err(Error::InvalidArgument(format!("no task queue kind {k}"))),
+        };
+        let q = cross::queued_from_wire(request.task)?;
+        let key = Self::queue_key(&request.namespace_id, &request.task_queue, kind);
+        self.inner.matching.add(&key, q);
+        Ok(())
+    }
+
+    /// Offers a task to its queue: here when this node owns the queue, else on its owner. A
+    /// durable task the owner cannot take now is tried again a second later.
+    pub(crate) fn dispatch(&self, key: QueueKey, q: Queued) {
+        let kind = match key.kind {
+            QueueKind::Workflow => 1,
+            QueueKind::Activity => 2,
+        };
+        let Some(node) = self.peers().queue_owner(&key.namespace_id, &key.name, kind) else {
+            self.inner.matching.add(&key, q);
+            return;
+        };
+        if q.task_id >= 0 {
+            self.inner.handed_out.lock().unwrap().insert(
+                (q.shard_id, q.task_id),
+                (node.clone(), key.clone(), q.clone()),
+            );
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let request = crate::peers::AddTaskRequest {
+                namespace_id: key.namespace_id.clone(),
+                task_queue: key.name.clone(),
+                kind,
+                task: Some(cross::queued_to_wire(&q)),
+            };
+            if let Err(e) = engine.peers().add_task(&node, request).await {
+                if q.task_id < 0 {
+                    tracing::debug!(node, error = %e, "a query task could not reach its queue");
+                    return;
+                }
+                tracing::debug!(node, error = %e, "task queue's node unreachable; retrying in 1s");
+                engine
+                    .inner
+                    .handed_out
+                    .lock()
+                    .unwrap()
+                    .remove(&(q.shard_id, q.task_id));
+                let mut q = q;
+                q.task.fire_time = now_nanos() + crate::time::SECOND;
+                engine.inner.timers.push(q.task.fire_time, q);
+            }
+        });
+    }
+
+    /// Hands again the tasks given to another node's queue that are not started yet, where
+    /// that queue has moved since (its node died or left, or another joined). Called on every
+    /// change of the cluster's membership.
+    pub fn redispatch_moved(&self) {
+        let moved: Vec<(QueueKey, Queued)> = {
+            let mut out = self.inner.handed_out.lock().unwrap();
+            let keys: Vec<(i32, i64)> = out
+                .iter()
+                .filter(|(_, (node, key, _))| {
+                    let kind = match key.kind {
+                        QueueKind::Workflow => 1,
+                        QueueKind::Activity => 2,
+                    };
+                    self.peers()
+                        .queue_owner(&key.namespace_id, &key.name, kind)
+                        .as_deref()
+                        != Some(node.as_str())
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            keys.iter()
+                .filter_map(|k| out.remove(k))
+                .map(|(_, key, q)| (key, q))
+                .collect()
+        };
+        for (key, q) in moved {
+            if self.inner.shards.is_current(q.shard_id, q.range_id) {
+                self.dispatch(key, q);
+            }
+        }
+    }
+
+    /// Whether a worker polls the queue lately; a queue on another node counts as polled (a
+    /// sticky task sent there falls back to the normal queue at its schedule-to-start timeout).
+    pub(crate) fn queue_is_live(&self, key: &QueueKey) -> bool {
+        let kind = match key.kind {
+            QueueKind::Workflow => 1,
+            QueueKind::Activity => 2,
+        };
+        match self.peers().queue_owner(&key.namespace_id, &key.name, kind) {
+            None => self.inner.matching.has_live_poller(key),
+            Some(_) => true,
+        }
+    }
+
+    /// The shards this node owns now.
+    pub fn owned_shards(&self) -> Vec<i32> {
+        self.inner.shards.owned()
+    }
+
+    /// Checks this node's ownerships against the range ids the database holds: a shard whose
+    /// range id moved on was taken by another node, and is given up here.
+    pub fn check_ownership(&self, stored: &[(i32, i64)]) {
+        for &(shard_id, range_id) in stored {
+            if let Ok(mine) = self.inner.shards.range(shard_id)
+                && mine != range_id
+            {
+                self.lost_shard(shard_id, mine);
+            }
+        }
+    }
+
+    /// A commit found the shard taken by another node.
+    pub(super) fn lost_shard(&self, shard_id: i32, range_id: i64) {
+        if self
+            .inner
+            .shards
+            .set_released(shard_id, Some(range_id))
+            .is_some()
+        {
+            tracing::warn!(shard_id, range_id, "shard taken over by another node");
+            self.forget_shard(shard_id, range_id);
+        }
+    }
+
+    /// Drops what this node holds of its ownership `range_id` of a shard: queued tasks (in its
+    /// queues, tasks of that shard sent by other owners stay), acks and cached runs.
+    fn forget_shard(&self, shard_id: i32, range_id: i64) {
+        self.inner.timers.retain(|q| q.shard_id != shard_id);
+        self.inner
+            .matching
+            .retain(|q| q.task_id < 0 || q.shard_id != shard_id || q.range_id != range_id);
+        self.inner.acks.forget_shard(shard_id);
+        self.inner
+            .handed_out
+            .lock()
+            .unwrap()
+            .retain(|(shard, _), _| *shard != shard_id);
+        let engine = self.clone();
+        self.inner.cache.lock().unwrap().retain(|key, slot| {
+            Arc::strong_count(slot) > 1
+                || engine.shard_of(&key.namespace_id, &key.workflow_id) != shard_id
+        });
+    }
+
+    /// Whether a queued task belongs to an ownership of its shard this node no longer has. A
+    /// task of a shard another node owns is that node's to judge.
+    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
+        q.task_id >= 0
+            && self
+                .inner
+                .shards
+                .range(q.shard_id)
+                .is_ok_and(|r| r != q.range_id)
+    }
+}

@@ -1,0 +1,298 @@
+//! Routing: a call about one workflow is served by the node that owns the workflow's history
+//! shard, a poll or description of a task queue by the node that owns the queue. A tower
+//! layer behind authorization reads the request's namespace and workflow id (or task token,
+//! or task queue) off the wire; when another node owns it, the call goes there unchanged, to
+//! that node's internal listener, and its answer comes back as is. Every other call (and any
+//! call while this node is alone) is served here.
+//!
+//! A forwarded call carries a hop count; a node that gets a call already forwarded twice
+//! serves it itself, so a call never circles while owners move. Serving a call for a shard it
+//! does not own, a node answers `Unavailable`, which the SDKs retry.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use prost::Message;
+use sundial_api::methods::{self, Method};
+use sundial_api::protos::temporal::api::workflowservice::v1::ExecuteMultiOperationRequest;
+use sundial_api::protos::temporal::api::workflowservice::v1::execute_multi_operation_request::operation::Operation;
+use sundial_engine::Engine;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use crate::cluster::peers::{ClusterPeers, SECRET_HEADER};
+use crate::wire::{field_at_path, field_bytes, field_string, first_message, message_bytes, rejoin};
+
+const HOPS_HEADER: &str = "sundial-hops";
+const MAX_HOPS: u32 = 2;
+const SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
+
+/// The node a call must go to.
+enum Route {
+    Shard {
+        namespace_id: String,
+        workflow_id: String,
+    },
+    Queue {
+        namespace_id: String,
+        queue: String,
+        kind: i32,
+    },
+}
+
+#[derive(Clone)]
+pub struct RoutingLayer {
+    pub engine: Engine,
+    pub peers: Arc<ClusterPeers>,
+}
+
+impl<S> Layer<S> for RoutingLayer {
+    type Service = Routing<S>;
+    fn layer(&self, inner: S) -> Routing<S> {
+        Routing {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Routing<S> {
+    inner: S,
+    layer: RoutingLayer,
+}
+
+type Req = http::Request<tonic::body::Body>;
+type Res = http::Response<tonic::body::Body>;
+
+impl<S> Service<Req> for Routing<S>
+where
+    S: Service<Req, Response = Res> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Res;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Res, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let method = match methods::by_path(req.uri().path()) {
+                Some(m) if routed(m) => m,
+                _ => return inner.call(req).await,
+            };
+            // Alone in the cluster: nothing to read.
+            if layer.peers.alone() {
+                return inner.call(req).await;
+            }
+            let hops = req
+                .headers()
+                .get(HOPS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0);
+            let (parts, body) = req.into_parts();
+            // These calls are unary: the first message is the whole request, and what
+            // remains of the body is its end. Kept, so the call can be sent again.
+            let (read, _end) = match first_message(body).await {
+                Ok(b) => b,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let message = message_bytes(&parts.headers, &read).ok();
+            // The node a call was routed to serves it; the node it came to retries it, with the
+            // owner looked up again, while the owner is unreachable or moving (Unavailable),
+            // within the call's deadline: a node's death costs callers time, not errors.
+            let budget = crate::frontend::grpc_timeout_of(&parts.headers)
+                .unwrap_or(RETRY_BUDGET)
+                .min(RETRY_BUDGET);
+            let deadline = tokio::time::Instant::now() + budget;
+            let mut backoff = std::time::Duration::from_millis(50);
+            loop {
+                let node = match &message {
+                    Some(m) if hops < MAX_HOPS => layer.owner(method, m).await,
+                    _ => None, // the handler reports a malformed request
+                };
+                let request = http::Request::from_parts(
+                    parts.clone(),
+                    rejoin(read.clone(), tonic::body::Body::empty()),
+                );
+                let response = match node {
+                    None => {
+                        let mut local = inner.clone();
+                        tower::ServiceExt::ready(&mut local)
+                            .await?
+                            .call(request)
+                            .await?
+                    }
+                    Some(node) => layer.forward(&node, hops, request).await,
+                };
+                let unavailable = response
+                    .headers()
+                    .get("grpc-status")
+                    .is_some_and(|s| s.as_bytes() == b"14");
+                if !unavailable || hops > 0 || tokio::time::Instant::now() + backoff >= deadline {
+                    return Ok(response);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+            }
+        })
+    }
+}
+
+/// How long the node a call came to keeps trying while its owner is unreachable or moving.
+const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether calls of this method are about one workflow or one task queue.
+fn routed(m: &Method) -> bool {
+    let name = m.path.strip_prefix(SERVICE).unwrap_or_default();
+    !m.workflow_id_path.is_empty()
+        || m.task_token_field.is_some()
+        || matches!(
+            name,
+            "ExecuteMultiOperation"
+                | "PollWorkflowTaskQueue"
+                | "PollActivityTaskQueue"
+                | "DescribeTaskQueue"
+                | "ShutdownWorker"
+        )
+}
+
+impl RoutingLayer {
+    /// Sends a call to `node`'s internal listener as it came, plus the hop count and the
+    /// cluster's secret; a node that does not answer is an `Unavailable` answer.
+    async fn forward(&self, node: &str, hops: u32, request: Req) -> Res {
+        tracing::trace!(method = %request.uri().path(), node, hops, "forwarding");
+        let mut channel = match self.peers.channel(node) {
+            Ok(c) => c,
+            Err(e) => return crate::frontend::to_status(e).into_http(),
+        };
+        let (mut parts, body) = request.into_parts();
+        parts.headers.insert(HOPS_HEADER, (hops + 1).into());
+        parts
+            .headers
+            .insert(SECRET_HEADER, self.peers.secret_header());
+        let request = http::Request::from_parts(parts, body);
+        match tower::ServiceExt::ready(&mut channel).await {
+            Ok(c) => match c.call(request).await {
+                Ok(resp) => resp.map(tonic::body::Body::new),
+                Err(e) => Status::unavailable(format!(
+                    "node {node}, which serves this call, did not answer: {e}"
+                ))
+                .into_http(),
+            },
+            Err(e) => Status::unavailable(format!(
+                "node {node}, which serves this call, is unreachable: {e}"
+            ))
+            .into_http(),
+        }
+    }
+
+    /// The node that serves this call, when it is not this one.
+    async fn owner(&self, method: &Method, message: &[u8]) -> Option<String> {
+        let route = self.route(method, message).await.ok().flatten()?;
+        match route {
+            Route::Shard {
+                namespace_id,
+                workflow_id,
+            } => {
+                let shard = self.engine.shard_for(&namespace_id, &workflow_id);
+                if self.engine.owned_shards().contains(&shard) {
+                    return None;
+                }
+                self.peers.shard_node(shard)
+            }
+            Route::Queue {
+                namespace_id,
+                queue,
+                kind,
+            } => self.peers.queue_node(&namespace_id, &queue, kind),
+        }
+    }
+
+    async fn route(&self, method: &Method, message: &[u8]) -> Result<Option<Route>, Status> {
+        let name = method.path.strip_prefix(SERVICE).unwrap_or_default();
+        // A task token names the run (and namespace) outright.
+        if let Some(n) = method.task_token_field
+            && let Some(bytes) = field_bytes(message, n)?
+            && !bytes.is_empty()
+        {
+            let Ok(token) = sundial_engine::state::TaskToken::decode(bytes) else {
+                return Ok(None);
+            };
+            return Ok(Some(Route::Shard {
+                namespace_id: token.namespace_id,
+                workflow_id: token.workflow_id,
+            }));
+        }
+        let Some(namespace_field) = method.namespace_field else {
+            return Ok(None);
+        };
+        let namespace = field_string(message, namespace_field)?;
+        let Ok(ns) = self.engine.namespaces().by_name(&namespace).await else {
+            return Ok(None);
+        };
+        let namespace_id = ns.id.clone();
+        let text = |bytes: Option<&[u8]>| {
+            bytes
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let queue = |kind: i32| -> Result<Option<Route>, Status> {
+            let queue = text(field_at_path(message, method.task_queue_path)?);
+            Ok((!queue.is_empty()).then(|| Route::Queue {
+                namespace_id: namespace_id.clone(),
+                queue,
+                kind,
+            }))
+        };
+        match name {
+            "PollWorkflowTaskQueue" => return queue(1),
+            "PollActivityTaskQueue" => return queue(2),
+            "DescribeTaskQueue" => {
+                let r = sundial_api::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest::decode(message)
+                    .map_err(|_| Status::invalid_argument("malformed request"))?;
+                return queue(if r.task_queue_type == 2 { 2 } else { 1 });
+            }
+            "ShutdownWorker" => {
+                let r = sundial_api::protos::temporal::api::workflowservice::v1::ShutdownWorkerRequest::decode(message)
+                    .map_err(|_| Status::invalid_argument("malformed request"))?;
+                return Ok((!r.sticky_task_queue.is_empty()).then(|| Route::Queue {
+                    namespace_id: namespace_id.clone(),
+                    queue: r.sticky_task_queue,
+                    kind: 1,
+                }));
+            }
+            "ExecuteMultiOperation" => {
+                let r = ExecuteMultiOperationRequest::decode(message)
+                    .map_err(|_| Status::invalid_argument("malformed request"))?;
+                let workflow_id = r.operations.iter().find_map(|op| match &op.operation {
+                    Some(Operation::StartWorkflow(s)) => Some(s.workflow_id.clone()),
+                    Some(Operation::UpdateWorkflow(u)) => {
+                        u.workflow_execution.as_ref().map(|e| e.workflow_id.clone())
+                    }
+                    None => None,
+                });
+                return Ok(workflow_id
+                    .filter(|w| !w.is_empty())
+                    .map(|workflow_id| Route::Shard {
+                        namespace_id: namespace_id.clone(),
+                        workflow_id,
+                    }));
+            }
+            _ => {}
+        }
+        let workflow_id = text(field_at_path(message, method.workflow_id_path)?);
+        Ok((!workflow_id.is_empty()).then_some(Route::Shard {
+            namespace_id,
+            workflow_id,
+        }))
+    }
+}
