@@ -20,6 +20,10 @@ Environment:
                              when the suite starts Sundial and this is `1`: keep
                              visibility records in the built-in file-visibility-store
                              component (a temporary directory) instead of the database.
+  SUNDIAL_TEST_CLUSTER       when the suite starts Sundial on SUNDIAL_TEST_DATABASE_URL: start
+                             this many nodes (n1, n2, ...) from one config file. Tests call
+                             through n1; their workers poll through n2; the CLI talks to the
+                             last node.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import AsyncIterator, Iterator
 import pytest
 from temporalio.client import Client
 
+import helpers
 from helpers import REPO_ROOT, find_cli, free_port, port_open, split_address
 
 NAMESPACE = "default"
@@ -56,6 +61,9 @@ class Target:
     kind: str  # "sundial" or "temporal"
     started_by_suite: bool
     namespace: str = NAMESPACE
+    #: On a cluster: the node the suite's workers poll through, and the one the CLI uses.
+    worker_address: str | None = None
+    cli_address: str | None = None
 
 
 #: Scenarios where Sundial is known to differ from the real server, with the reason. On a
@@ -153,7 +161,11 @@ async def connect_with_retry(address: str, namespace: str = NAMESPACE, timeout: 
     raise RuntimeError(f"could not connect to {address} within {timeout}s: {last!r}")
 
 
-def sundial_argv(port: int, extra: list[str] | None = None) -> list[str]:
+def cluster_nodes() -> int:
+    return int(os.environ.get("SUNDIAL_TEST_CLUSTER") or 1)
+
+
+def sundial_argv(port: int, extra: list[str] | None = None, node: int = 1) -> list[str]:
     database = os.environ.get("SUNDIAL_TEST_DATABASE_URL")
     plugin = os.environ.get("SUNDIAL_TEST_VISIBILITY_PLUGIN") == "1"
     if (database or plugin) and not extra:
@@ -181,7 +193,10 @@ def sundial_argv(port: int, extra: list[str] | None = None) -> list[str]:
             "plugins": plugins,
             "log": {"level": "warn"},
         }))
-        return [str(sundial_bin()), "start", "--config", str(config)]
+        argv = [str(sundial_bin()), "start", "--config", str(config)]
+        if cluster_nodes() > 1:
+            argv += ["--node-name", f"n{node}", "--port", str(port)]
+        return argv
     return [
         str(sundial_bin()),
         "start-dev",
@@ -209,23 +224,48 @@ def target() -> Iterator[Target]:
             f"Sundial binary not found at {binary}: build it (cargo build) or set "
             "SUNDIAL_BIN, or point SUNDIAL_TEST_ADDRESS at a running server"
         )
-    port = free_port()
-    server = ServerProcess(sundial_argv(port), "127.0.0.1", port, "sundial")
-    server.start()
+    nodes = cluster_nodes()
+    if nodes > 1 and not os.environ.get("SUNDIAL_TEST_DATABASE_URL"):
+        pytest.fail("SUNDIAL_TEST_CLUSTER needs SUNDIAL_TEST_DATABASE_URL (PostgreSQL or MySQL)")
+    servers = []
+    config: list[str] = []
+    for node in range(1, nodes + 1):
+        port = free_port()
+        argv = sundial_argv(port, node=node)
+        if config:
+            argv[3] = config[0]  # every node from the first node's config file
+        else:
+            config.append(argv[3] if len(argv) > 3 else "")
+        servers.append(ServerProcess(argv, "127.0.0.1", port, f"sundial-n{node}"))
+    for server in servers:
+        server.start()
     try:
-        server.wait_port()
+        for server in servers:
+            server.wait_port()
+        if nodes > 1:
+            # Let the shards settle over the nodes (a membership heartbeat or two).
+            time.sleep(3)
         yield Target(
-            address=server.address,
+            address=servers[0].address,
             kind=os.environ.get("SUNDIAL_TEST_TARGET_KIND", "sundial"),
             started_by_suite=True,
+            worker_address=servers[1].address if nodes > 1 else None,
+            cli_address=servers[-1].address if nodes > 1 else None,
         )
     finally:
-        server.kill()
+        for server in servers:
+            server.kill()
 
 
 @pytest.fixture(scope="session")
 async def client(target: Target) -> AsyncIterator[Client]:
-    yield await connect_with_retry(target.address, target.namespace)
+    suite = await connect_with_retry(target.address, target.namespace)
+    if target.worker_address:
+        helpers.CLUSTER_CLIENTS["suite"] = suite
+        helpers.CLUSTER_CLIENTS["worker"] = await connect_with_retry(
+            target.worker_address, target.namespace
+        )
+    yield suite
 
 
 @pytest.fixture(scope="session")

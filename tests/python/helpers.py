@@ -50,6 +50,12 @@ def split_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+#: On a cluster target (SUNDIAL_TEST_CLUSTER): the suite's client, and a client of the same
+#: namespace connected to another node, which workers of the suite's client use instead. Then
+#: every test's workflows are started through one node and worked through another.
+CLUSTER_CLIENTS: dict[str, Client] = {}
+
+
 def new_worker(
     client: Client,
     task_queue: str,
@@ -58,6 +64,8 @@ def new_worker(
     **kwargs: Any,
 ) -> Worker:
     """A worker for one test. Use as `async with new_worker(...)`."""
+    if client is CLUSTER_CLIENTS.get("suite") and "worker" in CLUSTER_CLIENTS:
+        client = CLUSTER_CLIENTS["worker"]
     return Worker(
         client,
         task_queue=task_queue,

@@ -20,7 +20,7 @@ def temporal(cli: str, target: Target):
 
     async def run(*args: str) -> CliResult:
         namespace = [] if "--namespace" in args else ["--namespace", target.namespace]
-        return await run_cli(cli, *args, "--address", target.address, *namespace)
+        return await run_cli(cli, *args, "--address", target.cli_address or target.address, *namespace)
 
     return run
 

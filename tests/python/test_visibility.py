@@ -634,7 +634,7 @@ def temporal(cli: str, target: Target):
     """`await temporal(namespace, "workflow", "list", ...)` with --address and --namespace."""
 
     async def run(namespace: str, *args: str) -> CliResult:
-        return await run_cli(cli, *args, "--address", target.address, "--namespace", namespace)
+        return await run_cli(cli, *args, "--address", target.cli_address or target.address, "--namespace", namespace)
 
     return run
 

@@ -19,8 +19,9 @@ pub trait Peers: Send + Sync + 'static {
     fn queue_owner(&self, namespace_id: &str, queue: &str, kind: i32) -> Option<String>;
     /// Runs a history operation on `node`. Transport failures are `Unavailable`.
     async fn history(&self, node: &str, request: HistoryRequest) -> Result<HistoryReply>;
-    /// Hands a task to `node`'s matching. Transport failures are `Unavailable`.
-    async fn add_task(&self, node: &str, request: AddTaskRequest) -> Result<()>;
+    /// Hands a task to `node`'s matching; false when it was for a sticky queue that no worker
+    /// polls there. Transport failures are `Unavailable`.
+    async fn add_task(&self, node: &str, request: AddTaskRequest) -> Result<bool>;
 }
 
 /// A node alone: it owns everything.
@@ -37,7 +38,7 @@ impl Peers for NoPeers {
     async fn history(&self, node: &str, _: HistoryRequest) -> Result<HistoryReply> {
         Err(Error::Unavailable(format!("no peer node {node}")))
     }
-    async fn add_task(&self, node: &str, _: AddTaskRequest) -> Result<()> {
+    async fn add_task(&self, node: &str, _: AddTaskRequest) -> Result<bool> {
         Err(Error::Unavailable(format!("no peer node {node}")))
     }
 }

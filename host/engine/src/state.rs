@@ -309,6 +309,10 @@ pub struct Task {
     /// Visibility tasks: the encoded `WorkflowExecutionInfo` to index.
     #[prost(bytes = "vec", tag = "16")]
     pub visibility_info: Vec<u8>,
+    /// For a task sent to a sticky queue: the run's normal queue, where the task goes instead
+    /// when the sticky queue's node finds no worker polling it.
+    #[prost(string, tag = "17")]
+    pub normal_task_queue: String,
 }
 
 impl Task {

@@ -220,11 +220,36 @@ impl SqlStore {
                 .execute(&pool)
                 .await?;
         }
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-            Backend::Mysql => sqlx::migrate!("./migrations/mysql").run(&pool).await?,
+        // Nodes of a cluster may start together on a new database: one migrates at a time
+        // (sqlx's own lock does not hold through the `Any` driver on MariaDB).
+        let (take, give) = match backend {
+            Backend::Sqlite => ("", ""),
+            Backend::Postgres => (
+                "SELECT pg_advisory_lock(hashtext(current_schema() || '.sundial_migrations'))",
+                "SELECT pg_advisory_unlock(hashtext(current_schema() || '.sundial_migrations'))",
+            ),
+            Backend::Mysql => (
+                "SELECT GET_LOCK(CONCAT('sundial_migrations.', DATABASE()), 60)",
+                "SELECT RELEASE_LOCK(CONCAT('sundial_migrations.', DATABASE()))",
+            ),
+        };
+        // (SQLite's one connection is the migrator's; its database serves one process.)
+        let mut lock = match backend {
+            Backend::Sqlite => None,
+            _ => Some(pool.acquire().await?),
+        };
+        if let Some(conn) = lock.as_mut() {
+            sqlx::query(take).execute(&mut **conn).await?;
         }
+        let migrated = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+            Backend::Mysql => sqlx::migrate!("./migrations/mysql").run(&pool).await,
+        };
+        if let Some(mut conn) = lock {
+            sqlx::query(give).execute(&mut *conn).await?;
+        }
+        migrated?;
         let sql = STATEMENTS
             .iter()
             .map(|(name, text)| {

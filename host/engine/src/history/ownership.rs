@@ -79,8 +79,9 @@ impl Engine {
         }
     }
 
-    /// Hands a task from another node's history to this node's matching.
-    pub fn add_task(&self, request: crate::peers::AddTaskRequest) -> Result<()> {
+    /// Hands a task from another node's history to this node's matching; false (not taken)
+    /// for a sticky queue that no worker polls.
+    pub fn add_task(&self, request: crate::peers::AddTaskRequest) -> Result<bool> {
         let kind = match request.kind {
             1 => QueueKind::Workflow,
             2 => QueueKind::Activity,
@@ -88,8 +89,11 @@ impl Engine {
         };
         let q = cross::queued_from_wire(request.task)?;
         let key = Self::queue_key(&request.namespace_id, &request.task_queue, kind);
+        if !q.task.normal_task_queue.is_empty() && !self.inner.matching.has_live_poller(&key) {
+            return Ok(false);
+        }
         self.inner.matching.add(&key, q);
-        Ok(())
+        Ok(true)
     }
 
     /// Offers a task to its queue: here when this node owns the queue, else on its owner. A
@@ -117,7 +121,22 @@ impl Engine {
                 kind,
                 task: Some(cross::queued_to_wire(&q)),
             };
-            if let Err(e) = engine.peers().add_task(&node, request).await {
+            let taken = engine.peers().add_task(&node, request).await;
+            if let Ok(false) = taken {
+                // The sticky queue's worker is gone: the normal queue takes the task.
+                engine
+                    .inner
+                    .handed_out
+                    .lock()
+                    .unwrap()
+                    .remove(&(q.shard_id, q.task_id));
+                let mut q = q;
+                q.task.task_queue = std::mem::take(&mut q.task.normal_task_queue);
+                let normal = Self::queue_key(&key.namespace_id, &q.task.task_queue, key.kind);
+                engine.dispatch(normal, q);
+                return;
+            }
+            if let Err(e) = taken {
                 if q.task_id < 0 {
                     tracing::debug!(node, error = %e, "a query task could not reach its queue");
                     return;

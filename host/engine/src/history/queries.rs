@@ -225,7 +225,7 @@ impl Engine {
         let queue = if sticky {
             ms.sticky_task_queue.clone()
         } else {
-            normal
+            normal.clone()
         };
         self.inner
             .queries
@@ -241,6 +241,7 @@ impl Engine {
             run_id: key.run_id.clone(),
             task_queue: queue.clone(),
             query_id: id,
+            normal_task_queue: if sticky { normal } else { String::new() },
             ..Default::default()
         };
         let qk = Engine::queue_key(&key.namespace_id, &queue, QueueKind::Workflow);

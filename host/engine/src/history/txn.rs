@@ -386,7 +386,11 @@ impl<'a> Txn<'a> {
                 task_queue: Some(TaskQueue {
                     name: event_queue,
                     kind: kind as i32,
-                    normal_name: if has_sticky { normal } else { String::new() },
+                    normal_name: if has_sticky {
+                        normal.clone()
+                    } else {
+                        String::new()
+                    },
                 }),
                 start_to_close_timeout: Some(dur(timeout)),
                 attempt,
@@ -410,6 +414,9 @@ impl<'a> Txn<'a> {
         t.task_queue = queue;
         t.stamp = stamp;
         t.attempt = attempt;
+        if sticky {
+            t.normal_task_queue = normal;
+        }
         if sticky {
             let at = self.now + self.ms.sticky_schedule_to_start_nanos.max(SECOND);
             let t = self.task(TaskKind::StickyTimeout, at, id);

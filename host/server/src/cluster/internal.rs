@@ -39,10 +39,13 @@ impl Matching for MatchingService {
         &self,
         request: Request<AddTaskRequest>,
     ) -> Result<Response<AddTaskReply>, Status> {
-        self.engine
+        let taken = self
+            .engine
             .add_task(request.into_inner())
             .map_err(crate::frontend::to_status)?;
-        Ok(Response::new(AddTaskReply {}))
+        Ok(Response::new(AddTaskReply {
+            sticky_unavailable: !taken,
+        }))
     }
 }
 

@@ -133,14 +133,14 @@ impl Peers for ClusterPeers {
             .map_err(|s| unavailable(node, s))
     }
 
-    async fn add_task(&self, node: &str, request: AddTaskRequest) -> Result<()> {
+    async fn add_task(&self, node: &str, request: AddTaskRequest) -> Result<bool> {
         let mut client = MatchingClient::new(self.channel(node)?)
             .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
             .max_encoding_message_size(crate::MAX_MESSAGE_SIZE);
         client
             .add_task(self.request(request))
             .await
-            .map(drop)
+            .map(|r| !r.into_inner().sticky_unavailable)
             .map_err(|s| unavailable(node, s))
     }
 }
