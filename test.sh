@@ -92,6 +92,26 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
     SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q \
       tests/python/test_visibility.py tests/python/test_visibility_parity.py
   done
+  step "python SDK suite on 3-node clusters (PostgreSQL, MariaDB)"
+  # Three nodes on one database: tests call through n1, their workers poll through n2, the
+  # CLI talks to n3. Modules that start servers of their own ran above.
+  cluster_scratch="sundial_pyc_$$"
+  psql -q -o /dev/null "$pg_base" -c "CREATE SCHEMA $cluster_scratch"
+  my -e "CREATE DATABASE $cluster_scratch"
+  cleanup_scratch() {
+    psql -q -o /dev/null "$pg_base" -c "DROP SCHEMA IF EXISTS $scratch CASCADE" || true
+    psql -q -o /dev/null "$pg_base" -c "DROP SCHEMA IF EXISTS $cluster_scratch CASCADE" || true
+    my -e "DROP DATABASE IF EXISTS $scratch" || true
+    my -e "DROP DATABASE IF EXISTS $cluster_scratch" || true
+  }
+  for url in "$pg_base?options=-c%20search_path%3D$cluster_scratch" "${my_base%/*}/$cluster_scratch"; do
+    echo "-- $url"
+    SUNDIAL_TEST_CLUSTER=3 SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q tests/python \
+      --ignore tests/python/test_cluster.py --ignore tests/python/test_durability.py \
+      --ignore tests/python/test_plugins.py --ignore tests/python/test_tls.py \
+      --ignore tests/python/test_auth.py
+  done
+
   echo "-- visibility in the file-visibility-store component"
   SUNDIAL_TEST_VISIBILITY_PLUGIN=1 .venv/bin/python -m pytest -q \
     tests/python/test_visibility.py tests/python/test_visibility_parity.py

@@ -411,3 +411,34 @@ ALL_ACTIVITIES = [
     blocking_activity,
     complete_elsewhere,
 ]
+
+
+# ---------------------------------------------------------------------------
+# Cluster load (test_cluster.py): an activity, a timer, a signal, another activity
+# ---------------------------------------------------------------------------
+
+
+@activity.defn
+async def cluster_step(value: str) -> str:
+    return value + "+"
+
+
+@workflow.defn
+class ClusterLoadWorkflow:
+    def __init__(self) -> None:
+        self.proceed_signalled = False
+
+    @workflow.run
+    async def run(self, value: str) -> str:
+        first = await workflow.execute_activity(
+            cluster_step, value, start_to_close_timeout=timedelta(seconds=30)
+        )
+        await workflow.sleep(1)
+        await workflow.wait_condition(lambda: self.proceed_signalled)
+        return await workflow.execute_activity(
+            cluster_step, first, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+    @workflow.signal
+    def proceed(self) -> None:
+        self.proceed_signalled = True

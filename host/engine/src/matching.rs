@@ -207,6 +207,11 @@ impl Matching {
         }
     }
 
+    /// The queues this node holds.
+    pub fn queue_keys(&self) -> Vec<QueueKey> {
+        self.queues.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Forgets a queue (a sticky queue whose worker shut down) and returns its backlog.
     pub fn remove_queue(&self, key: &QueueKey) -> Vec<Queued> {
         let mut queues = self.queues.lock().unwrap();

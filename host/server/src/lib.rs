@@ -296,6 +296,7 @@ pub async fn start(
         .add_service(health_service)
         .add_service(workflow)
         .add_service(operator);
+    let leaving = membership.clone();
     let stop = async move {
         match external {
             Some(ext) => {
@@ -305,6 +306,9 @@ pub async fn start(
                 let _ = rx.await;
             }
         }
+        // Leave first: the other nodes take this node's shards and queues at once, while
+        // the calls in flight here finish (or fail over: callers retry Unavailable).
+        leaving.leave().await;
         let _ = stopping_tx.send(true);
     };
     let tls_on = frontend_tls.is_some();

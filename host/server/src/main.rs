@@ -263,5 +263,18 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
-    running.wait().await
+    // Once asked to stop, long polls and calls in flight get a few seconds to end.
+    let mut stopping = running.membership.left();
+    let mut waiting = std::pin::pin!(running.wait());
+    tokio::select! {
+        done = &mut waiting => return done,
+        _ = stopping.wait_for(|left| *left) => {}
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::info!("calls still in flight after 5 s; exiting");
+            Ok(())
+        }
+    }
 }

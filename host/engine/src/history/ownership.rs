@@ -107,7 +107,7 @@ impl Engine {
             self.inner.matching.add(&key, q);
             return;
         };
-        if q.task_id >= 0 {
+        if q.task_id >= 0 && self.inner.shards.is_current(q.shard_id, q.range_id) {
             self.inner.handed_out.lock().unwrap().insert(
                 (q.shard_id, q.task_id),
                 (node.clone(), key.clone(), q.clone()),
@@ -183,6 +183,29 @@ impl Engine {
         for (key, q) in moved {
             if self.inner.shards.is_current(q.shard_id, q.range_id) {
                 self.dispatch(key, q);
+            }
+        }
+    }
+
+    /// Gives the queues this node holds but no longer owns (another node joined, or this
+    /// one's view was behind) to their owners: their backlog goes there, and their waiting
+    /// polls end empty, so the workers poll again where the queue is now. Called on every
+    /// change of the cluster's membership.
+    pub fn hand_over_queues(&self) {
+        for key in self.inner.matching.queue_keys() {
+            let kind = match key.kind {
+                QueueKind::Workflow => 1,
+                QueueKind::Activity => 2,
+            };
+            if self
+                .peers()
+                .queue_owner(&key.namespace_id, &key.name, kind)
+                .is_none()
+            {
+                continue;
+            }
+            for q in self.inner.matching.remove_queue(&key) {
+                self.dispatch(key.clone(), q);
             }
         }
     }

@@ -61,6 +61,7 @@ pub struct Membership {
     pub metadata: ClusterMetadata,
     view: watch::Receiver<View>,
     heartbeat: tokio::task::JoinHandle<()>,
+    left: watch::Sender<bool>,
     /// For SQLite: a lock on `<file>.lock`, so that a second process on the file is refused.
     _file_lock: Option<std::fs::File>,
 }
@@ -128,6 +129,7 @@ impl Membership {
             metadata,
             view,
             heartbeat,
+            left: watch::channel(false).0,
             _file_lock: file_lock,
         })
     }
@@ -141,9 +143,17 @@ impl Membership {
         self.view.clone()
     }
 
+    /// Turns true once this node has left.
+    pub fn left(&self) -> watch::Receiver<bool> {
+        self.left.subscribe()
+    }
+
     /// Stops heartbeating and removes this node's row, so the others take over at once
-    /// instead of after the expiry.
+    /// instead of after the expiry. Once is enough.
     pub async fn leave(&self) {
+        if self.left.send_replace(true) {
+            return;
+        }
         self.heartbeat.abort();
         if let Err(e) = self
             .store
@@ -275,6 +285,7 @@ pub fn spawn_placement(
         loop {
             let current = view.borrow_and_update().clone();
             engine.redispatch_moved();
+            engine.hand_over_queues();
             // A shard another node took (its range id moved on) is not this node's any more,
             // whatever this node's view said when it last looked.
             match store.shard_owners().await {
