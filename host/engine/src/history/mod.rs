@@ -418,15 +418,46 @@ impl Engine {
                 new_db_version: expected.unwrap_or(0) + 1,
             });
         }
-        if let Err(e) = self.inner.store.commit(&commit).await {
+        // The commit must land whole, with its tasks scheduled, even if the caller goes away
+        // half way (a client that disconnects, a node whose call is cut): it runs in a task of
+        // its own. Meanwhile the runs' cached states count as unknown, so a caller dropped
+        // before the end leaves them to be read again from the database.
+        for (guard, _) in parts.iter_mut() {
+            if let Some(g) = guard {
+                g.slot.loaded = None;
+            }
+        }
+        let new_runs: Vec<(RunKey, MutableState, i64)> = parts
+            .iter()
+            .filter(|(g, _)| g.is_none())
+            .map(|(_, s)| {
+                let version = s.expected_db_version.unwrap_or(0) + 1;
+                (s.key.clone(), s.state.clone(), version)
+            })
+            .collect();
+        let engine = self.clone();
+        let committed = tokio::spawn(async move {
+            engine.inner.store.commit(&commit).await?;
+            for (key, state, version) in new_runs {
+                // A new run: seed the cache before its first tasks run.
+                let slot = Arc::new(tokio::sync::Mutex::new(Slot {
+                    loaded: Some((state, version)),
+                    range_id,
+                }));
+                let mut cache = engine.inner.cache.lock().unwrap();
+                engine.make_room(&mut cache);
+                cache.insert(key, slot);
+            }
+            for q in queued {
+                engine.schedule(q);
+            }
+            Ok::<(), sundial_store::Error>(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the commit task failed: {e}")))?;
+        if let Err(e) = committed {
             if let sundial_store::Error::ShardOwnershipLost { .. } = e {
                 self.lost_shard(shard_id, range_id);
-            }
-            // The cached states may be stale now: reload on next use.
-            for (guard, _) in parts.iter_mut() {
-                if let Some(g) = guard {
-                    g.slot.loaded = None;
-                }
             }
             return Err(e.into());
         }
@@ -440,23 +471,10 @@ impl Engine {
             self.flush_queries(&key, &s.state);
             self.publish_updates(&key, std::mem::take(&mut s.update_notices));
             self.close_updates(&key, &s.state);
-            match guard {
-                Some(g) => g.slot.loaded = Some((s.state, new_version)),
-                None => {
-                    // A new run: seed the cache.
-                    let slot = Arc::new(tokio::sync::Mutex::new(Slot {
-                        loaded: Some((s.state, new_version)),
-                        range_id,
-                    }));
-                    let mut cache = self.inner.cache.lock().unwrap();
-                    self.make_room(&mut cache);
-                    cache.insert(key.clone(), slot);
-                }
+            if let Some(g) = guard {
+                g.slot.loaded = Some((s.state, new_version));
             }
             self.publish(&key, progress);
-        }
-        for q in queued {
-            self.schedule(q);
         }
         Ok(())
     }
