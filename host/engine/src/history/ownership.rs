@@ -99,11 +99,8 @@ impl Engine {
     /// Offers a task to its queue: here when this node owns the queue, else on its owner. A
     /// durable task the owner cannot take now is tried again a second later.
     pub(crate) fn dispatch(&self, key: QueueKey, q: Queued) {
-        let kind = match key.kind {
-            QueueKind::Workflow => 1,
-            QueueKind::Activity => 2,
-        };
-        let Some(node) = self.peers().queue_owner(&key.namespace_id, &key.name, kind) else {
+        let kind = queue_kind_code(key.kind);
+        let Some(node) = self.queue_node(&key) else {
             self.inner.matching.add(&key, q);
             return;
         };
@@ -164,14 +161,7 @@ impl Engine {
             let keys: Vec<(i32, i64)> = out
                 .iter()
                 .filter(|(_, (node, key, _))| {
-                    let kind = match key.kind {
-                        QueueKind::Workflow => 1,
-                        QueueKind::Activity => 2,
-                    };
-                    self.peers()
-                        .queue_owner(&key.namespace_id, &key.name, kind)
-                        .as_deref()
-                        != Some(node.as_str())
+                    self.queue_node(key).as_deref() != Some(node.as_str())
                 })
                 .map(|(k, _)| *k)
                 .collect();
@@ -193,15 +183,7 @@ impl Engine {
     /// change of the cluster's membership.
     pub fn hand_over_queues(&self) {
         for key in self.inner.matching.queue_keys() {
-            let kind = match key.kind {
-                QueueKind::Workflow => 1,
-                QueueKind::Activity => 2,
-            };
-            if self
-                .peers()
-                .queue_owner(&key.namespace_id, &key.name, kind)
-                .is_none()
-            {
+            if self.queue_node(&key).is_none() {
                 continue;
             }
             for q in self.inner.matching.remove_queue(&key) {
@@ -210,14 +192,16 @@ impl Engine {
         }
     }
 
+    /// The node that owns a task queue; `None` for this node.
+    fn queue_node(&self, key: &QueueKey) -> Option<String> {
+        self.peers()
+            .queue_owner(&key.namespace_id, &key.name, queue_kind_code(key.kind))
+    }
+
     /// Whether a worker polls the queue lately; a queue on another node counts as polled (a
     /// sticky task sent there falls back to the normal queue at its schedule-to-start timeout).
     pub(crate) fn queue_is_live(&self, key: &QueueKey) -> bool {
-        let kind = match key.kind {
-            QueueKind::Workflow => 1,
-            QueueKind::Activity => 2,
-        };
-        match self.peers().queue_owner(&key.namespace_id, &key.name, kind) {
+        match self.queue_node(key) {
             None => self.inner.matching.has_live_poller(key),
             Some(_) => true,
         }
@@ -282,5 +266,13 @@ impl Engine {
                 .shards
                 .range(q.shard_id)
                 .is_ok_and(|r| r != q.range_id)
+    }
+}
+
+/// A queue kind as the internal API numbers it (1: workflow, 2: activity).
+fn queue_kind_code(kind: QueueKind) -> i32 {
+    match kind {
+        QueueKind::Workflow => 1,
+        QueueKind::Activity => 2,
     }
 }
