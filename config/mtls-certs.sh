@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes development certificates for config/mtls.yaml: a CA, a server certificate for
-# `localhost` / 127.0.0.1, and client certificates whose CNs config/mtls.yaml maps to roles
+# `localhost` / 127.0.0.1 (also usable as a client certificate: with
+# `tls.internode.server.requireClientAuth`, cluster nodes present it to each other), and client
+# certificates whose CNs config/mtls.yaml maps to roles
 # (`writer`, `reader`, `worker`). For development only: the keys are not protected.
 #   bash config/mtls-certs.sh [output-dir]     # default: config/mtls-certs
 # Then:
@@ -36,7 +38,7 @@ issue() {
 
 issue server "/O=Sundial development/CN=localhost" \
   "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 keyUsage=critical,digitalSignature"
 for cn in writer reader worker; do
   issue "$cn" "/O=Sundial development/OU=clients/CN=$cn" \

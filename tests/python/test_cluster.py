@@ -83,11 +83,18 @@ class Cluster:
         }))
         self.nodes: dict[str, ServerProcess] = {}
 
-    def start(self, name: str) -> ServerProcess:
+    def start(self, name: str, services: str | None = None) -> ServerProcess:
+        """Starts node `name` (all services, or the comma-separated `services`). A node
+        without the frontend has no public port: its process is watched on its internal one."""
         old = self.nodes.get(name)
         port = old.port if old else free_port()
+        internal = free_port()
         argv = [str(sundial_bin()), "start", "--config", str(self.config), "--node-name", name,
-                "--port", str(port), "--internal-port", str(free_port())]
+                "--port", str(port), "--internal-port", str(internal)]
+        if services is not None:
+            argv += ["--services", services]
+            if "frontend" not in services.split(","):
+                port = internal
         node = ServerProcess(argv, "127.0.0.1", port, f"sundial-{name}")
         node.start()
         node.wait_port()

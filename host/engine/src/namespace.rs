@@ -194,6 +194,29 @@ impl Registry {
         Ok(ns)
     }
 
+    /// Reads every namespace again and replaces the cached ones that changed: another node of
+    /// the cluster may have updated them (Temporal's namespace cache refreshes the same way).
+    /// Returns how many changed.
+    pub async fn refresh(&self) -> Result<usize> {
+        const PAGE: i64 = 1000;
+        let mut after = String::new();
+        let mut changed = 0;
+        loop {
+            let rows = self.store.list_namespaces(&after, PAGE).await?;
+            for row in &rows {
+                let cached = self.by_id.read().unwrap().get(&row.id).map(|n| n.version);
+                if cached.is_some_and(|v| v != row.version) {
+                    self.remember(Self::decode(row)?);
+                    changed += 1;
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => after = last.name.clone(),
+                _ => return Ok(changed),
+            }
+        }
+    }
+
     /// A namespace the cache holds (every request resolves its namespace first).
     pub fn cached_by_id(&self, id: &str) -> Option<Arc<Namespace>> {
         self.by_id.read().unwrap().get(id).cloned()

@@ -17,6 +17,9 @@ pub trait Peers: Send + Sync + 'static {
     fn shard_owner(&self, shard_id: i32) -> Option<String>;
     /// The node that owns a task queue (kind 1: workflow, 2: activity); `None` for this node.
     fn queue_owner(&self, namespace_id: &str, queue: &str, kind: i32) -> Option<String>;
+    /// The session of `node` in the current view: a node restarted under its name has a new
+    /// one (and none of what its previous process held in memory).
+    fn session(&self, node: &str) -> Option<String>;
     /// Runs a history operation on `node`. Transport failures are `Unavailable`.
     async fn history(&self, node: &str, request: HistoryRequest) -> Result<HistoryReply>;
     /// Hands a task to `node`'s matching; false when it was for a sticky queue that no worker
@@ -33,6 +36,9 @@ impl Peers for NoPeers {
         None
     }
     fn queue_owner(&self, _: &str, _: &str, _: i32) -> Option<String> {
+        None
+    }
+    fn session(&self, _: &str) -> Option<String> {
         None
     }
     async fn history(&self, node: &str, _: HistoryRequest) -> Result<HistoryReply> {

@@ -37,6 +37,8 @@ const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 
 /// A running server.
 pub struct Running {
+    /// The public (frontend) listener's address; for a node without the frontend service,
+    /// its internal listener's.
     pub addr: SocketAddr,
     pub engine: Engine,
     pub plugins: Arc<Plugins>,
@@ -85,10 +87,11 @@ pub async fn start(
     let frontend_tls =
         tls::TlsServer::load(config, "frontend").context("loading the frontend TLS material")?;
     tls::check_other_groups(config).context("checking the TLS settings")?;
-    if let Some(server) = &frontend_tls
-        && let Some(every) = config.tls.refresh_interval.filter(|d| !d.is_zero())
-    {
-        tls::TlsServer::refresh_every(server, every);
+    let internode = cluster::internode::Internode::load(config)?;
+    if let Some(every) = config.tls.refresh_interval.filter(|d| !d.is_zero()) {
+        for server in frontend_tls.iter().chain(internode.server.iter()) {
+            tls::TlsServer::refresh_every(server, every);
+        }
     }
     let registry = prometheus::Registry::new();
     let metrics = sundial_plugin_host::Metrics::register(registry.clone())
@@ -115,14 +118,21 @@ pub async fn start(
     let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
         .await
         .with_context(|| format!("opening the {backend:?} database"))?;
-    let addr: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
-        .parse()
-        .context("server.ip/server.port")?;
-    // Bound before joining: the address goes into the membership row.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let addr = listener.local_addr()?;
+    // A node without the frontend service opens no public listener. Listeners are bound
+    // before joining: their addresses go into the membership row.
+    let listener = if config.runs("frontend") {
+        let at: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
+            .parse()
+            .context("server.ip/server.port")?;
+        Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding {at}"))?,
+        )
+    } else {
+        None
+    };
+    let frontend_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
     // Nodes on PostgreSQL or MySQL call each other on an internal listener (a SQLite
     // database serves one node, which needs none).
     let internal_listener = match (backend, config.server.internal_port) {
@@ -142,6 +152,9 @@ pub async fn start(
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
+    let addr = frontend_addr
+        .or(internal_addr)
+        .context("a node without the frontend service needs an internal listener")?;
     let store = Arc::new(store);
     let node_name = config.node_name();
     let membership = Arc::new(
@@ -152,11 +165,12 @@ pub async fn start(
             sundial_store::Member {
                 node_name: node_name.clone(),
                 session_id: uuid::Uuid::new_v4().to_string(),
-                services: cluster::SERVICES.iter().map(|s| s.to_string()).collect(),
-                rpc_address: addr.to_string(),
+                services: config.services(),
+                rpc_address: frontend_addr.map(|a| a.to_string()).unwrap_or_default(),
                 internal_address: internal_addr.map(|a| a.to_string()).unwrap_or_default(),
                 state: "active".into(),
             },
+            &internode,
         )
         .await?,
     );
@@ -181,6 +195,7 @@ pub async fn start(
         node_name.clone(),
         membership.subscribe(),
         &membership.metadata.internal_secret,
+        &internode,
     )?;
     if internal_listener.is_some() {
         engine.set_peers(peers.clone());
@@ -200,6 +215,9 @@ pub async fn start(
             .acquire_shard(shard)
             .await
             .with_context(|| format!("acquiring history shard {shard}"))?;
+    }
+    if backend != Backend::Sqlite {
+        cluster::spawn_namespace_refresh(engine.clone(), membership.left());
     }
     cluster::spawn_placement(
         engine.clone(),
@@ -277,8 +295,8 @@ pub async fn start(
             &engine,
             &membership.metadata.internal_secret,
             routing.clone(),
-            workflow.clone(),
-            operator.clone(),
+            (workflow.clone(), operator.clone()),
+            internode.server.clone(),
             stopping.clone(),
         );
     }
@@ -312,12 +330,17 @@ pub async fn start(
         let _ = stopping_tx.send(true);
     };
     let tls_on = frontend_tls.is_some();
-    let join = match frontend_tls {
-        Some(server) => {
+    let join = match (listener, frontend_tls) {
+        // No public listener: the node serves its internal one until asked to stop.
+        (None, _) => tokio::spawn(async move {
+            stop.await;
+            Ok(())
+        }),
+        (Some(listener), Some(server)) => {
             let incoming = tls::incoming(listener, server);
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
         }
-        None => {
+        (Some(listener), None) => {
             // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
             let incoming =
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -325,8 +348,9 @@ pub async fn start(
         }
     };
     tracing::info!(
-        address = %addr,
+        address = ?frontend_addr,
         internal = ?internal_addr,
+        services = ?config.services(),
         tls = tls_on,
         persistence = %fe.persistence,
         namespaces = ?config.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),

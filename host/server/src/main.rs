@@ -55,6 +55,10 @@ enum Command {
         /// Overrides `server.internal_port` (where the other nodes call this one).
         #[arg(long)]
         internal_port: Option<u16>,
+        /// Overrides `cluster.services`: the services this node runs, comma-separated
+        /// (`frontend,history,matching,worker`; default all).
+        #[arg(long, value_delimiter = ',')]
+        services: Option<Vec<String>>,
     },
     /// Look at the cluster a config file's database belongs to.
     Cluster {
@@ -198,6 +202,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             node_name,
             port,
             internal_port,
+            services,
         } => {
             let mut c = Config::from_yaml(&config)?;
             if let Some(l) = log_level {
@@ -211,6 +216,9 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             }
             if let Some(p) = internal_port {
                 c.server.internal_port = Some(p);
+            }
+            if let Some(s) = services {
+                c.cluster.services = Some(s.into_iter().map(|s| s.trim().to_string()).collect());
             }
             c
         }

@@ -1,4 +1,4 @@
-//! TLS for the frontend listener (rustls, TLS 1.2 and 1.3, ALPN `h2`).
+//! TLS for the frontend and internal listeners (rustls, TLS 1.2 and 1.3, ALPN `h2`).
 //!
 //! The listener accepts TCP itself and runs each handshake in its own task with a deadline, so
 //! a slow or broken client only loses its own connection. What a handshake learned — the
@@ -552,17 +552,15 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-/// Checks the `internode` group and `frontend.client` by building what they describe, so a
-/// bad file or blob stops the start as it would once services dial each other (all services
-/// run in one process today: nothing dials with these settings yet). Logs settings that have
-/// no effect.
+/// Checks `frontend.client` by building what it describes (nothing dials the frontend from
+/// here, but a bad file or blob should stop the start), and logs settings that have no effect.
+/// The `internode` group is loaded by `cluster::internode`.
 pub fn check_other_groups(config: &Config) -> Result<(), Error> {
-    TlsServer::load(config, "internode")?;
+    client_config(config, "frontend", &config.tls.frontend)?;
     for (group, g) in [
         ("internode", &config.tls.internode),
         ("frontend", &config.tls.frontend),
     ] {
-        client_config(config, group, g)?;
         let s = &g.server;
         let has_cas = !s.client_ca_files.is_empty() || !s.client_ca_data.is_empty();
         if has_cas && !s.require_client_auth {
@@ -572,10 +570,12 @@ pub fn check_other_groups(config: &Config) -> Result<(), Error> {
             );
         }
     }
-    if config.tls.internode.server.enabled() || config.tls.internode.client.enabled() {
+    if config.persistence.url.starts_with("sqlite:")
+        && (config.tls.internode.server.enabled() || config.tls.internode.client.enabled())
+    {
         tracing::info!(
-            "tls.internode is set: all services run in this one process, so there is no \
-             internode connection for it to guard yet"
+            "tls.internode is set, but a SQLite database serves one node: there is no \
+             internode connection for it to guard"
         );
     }
     Ok(())

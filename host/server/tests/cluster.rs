@@ -214,3 +214,184 @@ async fn sqlite_file_serves_one_node() {
     assert_eq!(n1.engine.owned_shards().len(), 8);
     n1.stop().await.unwrap();
 }
+
+/// Development certificates from config/mtls-certs.sh (a new CA each time) in `dir/name`.
+fn make_certs(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = dir.join(name);
+    let made = std::process::Command::new("bash")
+        .arg(repo.join("config/mtls-certs.sh"))
+        .arg(&out)
+        .output()
+        .expect("run config/mtls-certs.sh");
+    assert!(
+        made.status.success(),
+        "mtls-certs.sh: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    out
+}
+
+/// `tls.internode` with the node certificate of `certs`, requiring client certificates.
+fn with_internode(mut c: Config, certs: &std::path::Path) -> Config {
+    let file = |n: &str| certs.join(n).to_string_lossy().into_owned();
+    let server = &mut c.tls.internode.server;
+    server.cert_file = file("server.pem");
+    server.key_file = file("server.key");
+    server.client_ca_files = vec![file("ca.pem")];
+    server.require_client_auth = true;
+    let client = &mut c.tls.internode.client;
+    client.server_name = "localhost".into();
+    client.root_ca_files = vec![file("ca.pem")];
+    c
+}
+
+fn start_request(id: &str) -> Vec<u8> {
+    use temporalio_protos::temporal::api::common::v1::WorkflowType;
+    use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+    use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: id.into(),
+        workflow_type: Some(WorkflowType { name: "W".into() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        request_id: uid(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Nodes with internode TLS call each other over it; a node whose certificate the others do
+/// not accept, or that has no internode TLS at all, cannot join; the internal listener does
+/// not talk to a caller without TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internode_tls_guards_the_internal_listener() {
+    use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+    use temporalio_protos::temporal::api::workflowservice::v1::{
+        DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
+        StartWorkflowExecutionResponse,
+    };
+    let url = fresh("postgres").await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = make_certs(dir.path(), "good");
+    let rogue = make_certs(dir.path(), "rogue");
+    let n1 = sundial_server::start(&with_internode(config(&url, "n1"), &good), None)
+        .await
+        .unwrap();
+    let n2 = sundial_server::start(&with_internode(config(&url, "n2"), &good), None)
+        .await
+        .unwrap();
+    settle(&[&n1, &n2]).await;
+
+    // Started through n1, described through n2: with 8 shards on two nodes, some of these
+    // calls are served by the other node, over TLS.
+    let c1 = common::connect(n1.addr).await;
+    let c2 = common::connect(n2.addr).await;
+    for i in 0..12 {
+        let id = format!("tls-{i}");
+        let started: StartWorkflowExecutionResponse =
+            common::raw_call(&c1, "StartWorkflowExecution", start_request(&id), false)
+                .await
+                .unwrap_or_else(|e| panic!("start {id}: {e}"));
+        let described: DescribeWorkflowExecutionResponse = common::raw_call(
+            &c2,
+            "DescribeWorkflowExecution",
+            DescribeWorkflowExecutionRequest {
+                namespace: "default".into(),
+                execution: Some(WorkflowExecution {
+                    workflow_id: id.clone(),
+                    run_id: String::new(),
+                }),
+            }
+            .encode_to_vec(),
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("describe {id}: {e}"));
+        let info = described.workflow_execution_info.unwrap();
+        assert_eq!(info.execution.unwrap().run_id, started.run_id);
+    }
+
+    // A certificate from a CA the cluster does not trust: refused before it takes a shard.
+    let err = refusal(&with_internode(config(&url, "n3"), &rogue)).await;
+    assert!(
+        err.contains("cannot join the cluster") && err.contains("internode"),
+        "{err}"
+    );
+    // No internode TLS at all.
+    let err = refusal(&config(&url, "n4")).await;
+    assert!(err.contains("expects TLS"), "{err}");
+    // Neither row stayed behind.
+    let store = SqlStore::connect(&url, 2).await.unwrap();
+    let names: Vec<String> = store
+        .members()
+        .await
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|m| m.member.node_name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // A plaintext caller gets nowhere on the internal listener.
+    let internal = n1.membership.me.internal_address.clone();
+    let plain = tonic::transport::Channel::from_shared(format!("http://{internal}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let r = common::raw_call::<GetClusterInfoResponse>(
+            &channel,
+            "GetClusterInfo",
+            GetClusterInfoRequest::default().encode_to_vec(),
+            false,
+        )
+        .await;
+        assert!(r.is_err(), "a plaintext call went through");
+    }
+    // One side only is a configuration error naming the missing key.
+    let mut half = with_internode(config(&url, "n5"), &good);
+    half.tls.internode.client = Default::default();
+    let err = refusal(&half).await;
+    assert!(err.contains("tls.internode.client"), "{err}");
+
+    n2.stop().await.unwrap();
+    n1.stop().await.unwrap();
+}
+
+/// A namespace changed through one node reaches the other's cache (refreshed every 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_changes_reach_every_node() {
+    let url = fresh("postgres").await;
+    let n1 = sundial_server::start(&config(&url, "n1"), None)
+        .await
+        .unwrap();
+    let n2 = sundial_server::start(&config(&url, "n2"), None)
+        .await
+        .unwrap();
+    let cached = n2.engine.namespaces().by_name("default").await.unwrap();
+    assert_eq!(cached.attribute_type("CustomerTier"), None);
+    // Keyword (2 in Temporal's IndexedValueType).
+    let added = std::collections::HashMap::from([("CustomerTier".to_string(), 2)]);
+    n1.engine
+        .namespaces()
+        .add_search_attributes("default", &added)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let ns = n2.engine.namespaces().by_name("default").await.unwrap();
+        if ns.attribute_type("CustomerTier").is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "n2 still has the old namespace"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    n2.stop().await.unwrap();
+    n1.stop().await.unwrap();
+}

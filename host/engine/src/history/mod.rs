@@ -69,7 +69,14 @@ impl RunGuard {
 }
 
 /// A task handed to another node's queue: that node, the queue, the task.
-type HandedOut = (String, QueueKey, Queued);
+/// A task handed to another node's queue, until it starts: given again if the queue moves or
+/// its node restarts (a new session) before then.
+struct HandedOut {
+    node: String,
+    session: Option<String>,
+    key: QueueKey,
+    task: Queued,
+}
 
 /// (next event id, closed) of a run, published after each commit for long polls.
 type Progress = (i64, bool);

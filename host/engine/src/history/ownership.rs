@@ -105,10 +105,17 @@ impl Engine {
             return;
         };
         if q.task_id >= 0 && self.inner.shards.is_current(q.shard_id, q.range_id) {
-            self.inner.handed_out.lock().unwrap().insert(
-                (q.shard_id, q.task_id),
-                (node.clone(), key.clone(), q.clone()),
-            );
+            let handed = super::HandedOut {
+                node: node.clone(),
+                session: self.peers().session(&node),
+                key: key.clone(),
+                task: q.clone(),
+            };
+            self.inner
+                .handed_out
+                .lock()
+                .unwrap()
+                .insert((q.shard_id, q.task_id), handed);
         }
         let engine = self.clone();
         tokio::spawn(async move {
@@ -153,21 +160,23 @@ impl Engine {
     }
 
     /// Hands again the tasks given to another node's queue that are not started yet, where
-    /// that queue has moved since (its node died or left, or another joined). Called on every
-    /// change of the cluster's membership.
+    /// that queue has moved since (its node died or left, or another joined) or its node
+    /// restarted (its new process does not hold them). Called on every change of the
+    /// cluster's membership.
     pub fn redispatch_moved(&self) {
         let moved: Vec<(QueueKey, Queued)> = {
             let mut out = self.inner.handed_out.lock().unwrap();
             let keys: Vec<(i32, i64)> = out
                 .iter()
-                .filter(|(_, (node, key, _))| {
-                    self.queue_node(key).as_deref() != Some(node.as_str())
+                .filter(|(_, h)| {
+                    self.queue_node(&h.key).as_deref() != Some(h.node.as_str())
+                        || self.peers().session(&h.node) != h.session
                 })
                 .map(|(k, _)| *k)
                 .collect();
             keys.iter()
                 .filter_map(|k| out.remove(k))
-                .map(|(_, key, q)| (key, q))
+                .map(|h| (h.key, h.task))
                 .collect()
         };
         for (key, q) in moved {

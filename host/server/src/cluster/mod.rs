@@ -8,6 +8,7 @@
 //! it still write, the shard's range id (bumped by the next owner) refuses its commits.
 
 mod internal;
+pub mod internode;
 pub mod peers;
 pub mod placement;
 
@@ -29,6 +30,8 @@ pub const EXPIRY_MS: i64 = 5_000;
 /// A node that has not heartbeat for this long stops serving its shards: before any other
 /// node may presume it dead (its last good heartbeat may have landed just before).
 pub const SELF_FENCE: Duration = Duration::from_millis(3_000);
+/// How often cached namespaces are read again (other nodes may change them), as in Temporal.
+const NAMESPACE_REFRESH: Duration = Duration::from_secs(10);
 /// How often shard ownership is checked against the placement even with no membership change.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -74,6 +77,7 @@ impl Membership {
         store: Arc<dyn ClusterStore>,
         backend: Backend,
         me: Member,
+        internode: &internode::Internode,
     ) -> anyhow::Result<Membership> {
         // A SQLite database serves one process (a file is locked; memory is private), so
         // rows left in it are a dead predecessor's.
@@ -83,6 +87,9 @@ impl Membership {
             _ => None,
         };
         let metadata = check_metadata(config, store.as_ref()).await?;
+        if !exclusive {
+            check_peers(store.as_ref(), &me.node_name, internode).await?;
+        }
         let deadline = Instant::now() + Duration::from_millis(EXPIRY_MS as u64) + HEARTBEAT;
         let expiry = if exclusive { 0 } else { EXPIRY_MS };
         loop {
@@ -213,6 +220,35 @@ async fn check_metadata(
     Ok(stored)
 }
 
+/// Refuses to join when a live peer and this node do not accept each other's internode
+/// connections (certificates, or TLS on one side only). Peers that do not answer at all are
+/// passed over: most often a node that just died.
+async fn check_peers(
+    store: &dyn ClusterStore,
+    me: &str,
+    internode: &internode::Internode,
+) -> anyhow::Result<()> {
+    for peer in live(store).await? {
+        let m = &peer.member;
+        if m.node_name == me || m.internal_address.is_empty() {
+            continue;
+        }
+        match internode.probe(&m.internal_address).await {
+            Ok(()) => {}
+            Err(internode::Probe::Unreachable(e)) => {
+                tracing::warn!(peer = %m.node_name, address = %m.internal_address, error = %e,
+                    "a live node's internal listener does not answer");
+            }
+            Err(internode::Probe::Refused(e)) => bail!(
+                "cannot join the cluster: node {} (internal address {}) and this node do not                  accept each other's internode connections: {e}; every node needs tls.internode                  settings the others accept (certificates from the CA they trust, with the                  clientAuth usage when they require client certificates)",
+                m.node_name,
+                m.internal_address
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// The rows whose heartbeat is within the expiry.
 async fn live(store: &dyn ClusterStore) -> sundial_store::Result<Vec<MemberRow>> {
     let (now, rows) = store.members().await?;
@@ -321,6 +357,24 @@ pub fn spawn_placement(
     });
 }
 
+/// Reads the cached namespaces again every [`NAMESPACE_REFRESH`] until the node leaves, so a
+/// namespace updated through another node (retention, search attributes, state) is seen here.
+pub fn spawn_namespace_refresh(engine: Engine, mut left: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(NAMESPACE_REFRESH) => {}
+                _ = left.wait_for(|l| *l) => break,
+            }
+            match engine.namespaces().refresh().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(changed = n, "namespaces refreshed"),
+                Err(e) => tracing::warn!(error = %e, "could not refresh the namespace cache"),
+            }
+        }
+    });
+}
+
 /// `sqlite:` URLs of a file: an exclusive lock on `<file>.lock`, held while the node runs.
 fn sqlite_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     let Some(path) = sqlite_file(url) else {
@@ -380,8 +434,8 @@ pub async fn members_table(store: &dyn ClusterStore) -> anyhow::Result<String> {
             "{:<16} {:<8} {:<22} {:<22} {:<34} {:>6} {:>8}ms\n",
             r.member.node_name,
             state,
-            r.member.rpc_address,
-            r.member.internal_address,
+            or_dash(&r.member.rpc_address),
+            or_dash(&r.member.internal_address),
             r.member.services.join(","),
             if age >= EXPIRY_MS { 0 } else { shards },
             age
@@ -390,20 +444,28 @@ pub async fn members_table(store: &dyn ClusterStore) -> anyhow::Result<String> {
     Ok(out)
 }
 
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
 /// Serves the internal listener until `stopping` turns true: history and matching for the
 /// other nodes, and the public services for the calls they route here. Every call must carry
-/// the cluster's secret.
+/// the cluster's secret; with `tls.internode.server` the connections are TLS too (and, with
+/// `requireClientAuth`, only callers with an accepted certificate get through the handshake).
 pub fn serve_internal(
     listener: tokio::net::TcpListener,
     engine: &Engine,
     secret: &str,
     routing: crate::routing::RoutingLayer,
-    workflow: sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer<
-        crate::frontend::WorkflowHandler,
-    >,
-    operator: sundial_api::operatorservice::operator_service_server::OperatorServiceServer<
-        crate::frontend::OperatorHandler,
-    >,
+    (workflow, operator): (
+        sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer<
+            crate::frontend::WorkflowHandler,
+        >,
+        sundial_api::operatorservice::operator_service_server::OperatorServiceServer<
+            crate::frontend::OperatorHandler,
+        >,
+    ),
+    tls: Option<Arc<crate::tls::TlsServer>>,
     mut stopping: watch::Receiver<bool>,
 ) {
     use sundial_internal_api::history_server::HistoryServer;
@@ -433,12 +495,22 @@ pub fn serve_internal(
         .add_service(matching)
         .add_service(workflow)
         .add_service(operator);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tokio::spawn(async move {
         let stop = async move {
             let _ = stopping.wait_for(|s| *s).await;
         };
-        if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop).await {
+        let served = match tls {
+            Some(server) => {
+                let incoming = crate::tls::incoming(listener, server);
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+            None => {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "the internal listener failed");
         }
     });

@@ -24,15 +24,23 @@ pub struct ClusterPeers {
     view: watch::Receiver<View>,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Dials peers with TLS when `tls.internode` is set.
+    tls: Option<super::internode::TlsConnector>,
 }
 
 impl ClusterPeers {
-    pub fn new(me: String, view: watch::Receiver<View>, secret: &str) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        me: String,
+        view: watch::Receiver<View>,
+        secret: &str,
+        internode: &super::internode::Internode,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(ClusterPeers {
             me,
             view,
             secret: secret.parse()?,
             channels: Mutex::new(HashMap::new()),
+            tls: internode.connector(),
         }))
     }
 
@@ -74,13 +82,17 @@ impl ClusterPeers {
         if let Some(c) = channels.get(&address) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{address}"))
+        // With TLS the connector wraps the connection; the scheme stays `http` for tonic.
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| Error::Internal(format!("internal address {address}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = match &self.tls {
+            Some(tls) => endpoint.connect_with_connector_lazy(tls.clone()),
+            None => endpoint.connect_lazy(),
+        };
         channels.insert(address, channel.clone());
         Ok(channel)
     }
@@ -120,6 +132,14 @@ impl Peers for ClusterPeers {
 
     fn queue_owner(&self, namespace_id: &str, queue: &str, kind: i32) -> Option<String> {
         self.queue_node(namespace_id, queue, kind)
+    }
+
+    fn session(&self, node: &str) -> Option<String> {
+        let view = self.view.borrow();
+        view.members
+            .iter()
+            .find(|m| m.member.node_name == node)
+            .map(|m| m.member.session_id.clone())
     }
 
     async fn history(&self, node: &str, request: HistoryRequest) -> Result<HistoryReply> {

@@ -85,6 +85,11 @@ pub struct ClusterConfig {
     /// The cluster's id: a node refuses a database that belongs to another cluster. Default:
     /// whatever the database holds (the first node gives a new database a random id).
     pub id: Option<String>,
+    /// The services this node runs, any of `frontend`, `history`, `matching` and `worker`
+    /// (Temporal's names). Default: all four. A node without `frontend` opens no public
+    /// listener; one without `history` owns no shard; one without `matching` owns no task
+    /// queue. A SQLite database serves one node, which runs them all.
+    pub services: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -180,6 +185,22 @@ impl Config {
         }
     }
 
+    /// The services this node runs (`cluster.services`, all by default).
+    pub fn services(&self) -> Vec<String> {
+        match &self.cluster.services {
+            Some(list) => list.clone(),
+            None => crate::cluster::SERVICES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// Whether this node runs `service`.
+    pub fn runs(&self, service: &str) -> bool {
+        self.services().iter().any(|s| s == service)
+    }
+
     /// This node's name in the cluster: `cluster.node_name`, else `<host name>-<port>`.
     pub fn node_name(&self) -> String {
         if let Some(name) = &self.cluster.node_name {
@@ -260,6 +281,34 @@ impl Config {
             .is_some_and(|id| id.is_empty() || id.len() > 200)
         {
             return invalid("cluster.id", "give 1 to 200 characters".into());
+        }
+        if let Some(services) = &self.cluster.services {
+            let known = crate::cluster::SERVICES;
+            if services.is_empty() {
+                return invalid(
+                    "cluster.services",
+                    format!("name at least one of {}", known.join(", ")),
+                );
+            }
+            for (i, s) in services.iter().enumerate() {
+                if !known.contains(&s.as_str()) {
+                    return invalid(
+                        "cluster.services",
+                        format!("{s:?} is not a service: use {}", known.join(", ")),
+                    );
+                }
+                if services[..i].contains(s) {
+                    return invalid("cluster.services", format!("{s:?} is named twice"));
+                }
+            }
+            if self.persistence.url.starts_with("sqlite:") && services.len() < known.len() {
+                return invalid(
+                    "cluster.services",
+                    "a SQLite database serves one node, which runs every service; run \
+                     services apart on PostgreSQL or MySQL"
+                        .into(),
+                );
+            }
         }
         self.validate_plugins()?;
         self.validate_tls()?;

@@ -91,7 +91,35 @@ fn cluster_section() {
         ("cluster: {node_name: ''}", "cluster.node_name", "1 to 200"),
         ("cluster: {id: ''}", "cluster.id", "1 to 200"),
         ("cluster: {nodes: 3}", "cluster", "unknown field `nodes`"),
+        (
+            "persistence: {url: 'postgres://h/db'}\ncluster: {services: [frontend, gateway]}",
+            "cluster.services",
+            "\"gateway\" is not a service",
+        ),
+        (
+            "persistence: {url: 'postgres://h/db'}\ncluster: {services: []}",
+            "cluster.services",
+            "at least one",
+        ),
+        (
+            "persistence: {url: 'postgres://h/db'}\ncluster: {services: [history, history]}",
+            "cluster.services",
+            "named twice",
+        ),
+        (
+            "cluster: {services: [frontend]}",
+            "cluster.services",
+            "SQLite database serves one node",
+        ),
     ]);
+    let c = Config::parse_yaml(
+        "persistence: {url: 'postgres://h/db'}\ncluster: {services: [history, matching]}",
+        "t.yaml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert!(c.runs("history") && !c.runs("frontend"));
+    assert!(Config::default().runs("frontend"));
 }
 
 #[test]

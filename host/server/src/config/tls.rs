@@ -14,8 +14,8 @@ use super::{Config, Error};
 pub struct TlsConfig {
     /// The public gRPC listener (SDKs, CLI).
     pub frontend: GroupTls,
-    /// Service-to-service traffic: applies once services run in separate processes; all
-    /// services share one process today, so it is validated but has no connection to guard.
+    /// Traffic between the nodes of a cluster (their internal listeners): the server side
+    /// guards each node's internal listener, the client side is how nodes dial each other.
     pub internode: GroupTls,
     /// How often certificate files are read again (a changed certificate or CA pool is used by
     /// the next handshakes); unset or `0s`: loaded once at start.
