@@ -107,7 +107,8 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
   for url in "$pg_base?options=-c%20search_path%3D$cluster_scratch" "${my_base%/*}/$cluster_scratch"; do
     echo "-- $url"
     SUNDIAL_TEST_CLUSTER=3 SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q tests/python \
-      --ignore tests/python/test_cluster.py --ignore tests/python/test_durability.py \
+      --ignore tests/python/test_cluster.py --ignore tests/python/test_cluster_services.py \
+      --ignore tests/python/test_durability.py \
       --ignore tests/python/test_plugins.py --ignore tests/python/test_tls.py \
       --ignore tests/python/test_auth.py
   done

@@ -1,6 +1,8 @@
 //! A thin unary gRPC client for WorkflowService: the official message types, tonic's generic
 //! client, and the method name as a string.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prost::Message;
@@ -9,22 +11,36 @@ use tonic_prost::ProstCodec;
 
 const SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
 
+/// Calls go to the addresses in turn (several nodes of a cluster, or one server).
 #[derive(Clone)]
 pub struct Client {
-    channel: Channel,
+    channels: Arc<Vec<Channel>>,
+    next: Arc<AtomicUsize>,
     pub namespace: String,
 }
 
 impl Client {
-    pub async fn connect(address: &str, namespace: &str) -> anyhow::Result<Client> {
-        let channel = Endpoint::from_shared(format!("http://{address}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .http2_adaptive_window(true)
-            .connect()
-            .await?;
+    /// `addresses`: one `host:port`, or several separated by commas.
+    pub async fn connect(addresses: &str, namespace: &str) -> anyhow::Result<Client> {
+        let mut channels = Vec::new();
+        for address in addresses
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            channels.push(
+                Endpoint::from_shared(format!("http://{address}"))?
+                    .connect_timeout(Duration::from_secs(5))
+                    .tcp_nodelay(true)
+                    .http2_adaptive_window(true)
+                    .connect()
+                    .await?,
+            );
+        }
+        anyhow::ensure!(!channels.is_empty(), "no address given");
         Ok(Client {
-            channel,
+            channels: Arc::new(channels),
+            next: Arc::new(AtomicUsize::new(0)),
             namespace: namespace.to_string(),
         })
     }
@@ -40,7 +56,8 @@ impl Client {
         Req: Message + Send + Sync + 'static,
         Resp: Message + Default + Send + Sync + 'static,
     {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        let mut grpc = tonic::client::Grpc::new(self.channels[turn].clone())
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
         grpc.ready()

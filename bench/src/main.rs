@@ -103,13 +103,16 @@ enum Cmd {
     },
     /// One run against a server that is already running.
     Run {
+        /// `host:port`, or several separated by commas (the nodes of a cluster: calls go to
+        /// them in turn; the python-sdk scenario uses the first).
         #[arg(long)]
         address: String,
         #[arg(long, default_value = "default")]
         namespace: String,
-        /// The server's pid, to report its CPU time and memory.
-        #[arg(long)]
-        pid: Option<u32>,
+        /// The server's pid (or the nodes' pids, comma-separated), to report CPU time and
+        /// memory (summed over the processes).
+        #[arg(long, value_delimiter = ',')]
+        pid: Vec<u32>,
         #[arg(long, default_value = "one-activity")]
         scenario: BenchScenario,
         #[command(flatten)]
@@ -155,7 +158,8 @@ async fn drive(
     args: &LoadArgs,
 ) -> anyhow::Result<Measured> {
     let Some(direct) = scenario.direct() else {
-        return python_sdk(address, namespace, args).await;
+        let first = address.split(',').next().unwrap_or(address);
+        return python_sdk(first, namespace, args).await;
     };
     let client = client::Client::connect(address, namespace).await?;
     let load = Load {
@@ -216,16 +220,20 @@ async fn main() -> anyhow::Result<()> {
             scenario,
             load,
         } => {
-            let cpu = |pid: Option<u32>| pid.map(server::proc_cpu_seconds).unwrap_or(0.0);
-            let before = cpu(pid);
+            let cpu = |pids: &[u32]| {
+                pids.iter()
+                    .map(|p| server::proc_cpu_seconds(*p))
+                    .sum::<f64>()
+            };
+            let before = cpu(&pid);
             let m = drive(&address, &namespace, scenario, &load).await?;
             let figures = RunFigures::new(
                 scenario.name(),
                 "server",
                 "external",
                 &m,
-                cpu(pid) - before,
-                pid.map(|p| server::proc_rss_mib(p).1).unwrap_or(0.0),
+                cpu(&pid) - before,
+                pid.iter().map(|p| server::proc_rss_mib(*p).1).sum(),
                 0.0,
                 0.0,
             );

@@ -221,7 +221,7 @@ impl Matching {
         }
     }
 
-    #[cfg(test)]
+    /// How many tasks wait in the queue here.
     pub fn backlog_len(&self, key: &QueueKey) -> usize {
         self.queues
             .lock()

@@ -19,6 +19,7 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::Engine;
+use super::ownership::Standing;
 use super::start::ParentLink;
 use super::txn::BUFFERED_EVENT_ID;
 use crate::error::{Error, Result};
@@ -155,8 +156,14 @@ impl Engine {
             }
             Op::RunTimerTask(o) => {
                 let q = queued_from_wire(o.task)?;
-                if self.is_stale(&q) {
-                    return Ok(DONE);
+                match self.task_standing(&q) {
+                    Standing::Current => {}
+                    Standing::Earlier => return Ok(DONE),
+                    Standing::Elsewhere => {
+                        return Err(Error::ShardNotOwned {
+                            shard_id: q.shard_id,
+                        });
+                    }
                 }
                 self.process_timer_task(&q.task).await?;
                 self.ack(&q);
@@ -434,8 +441,16 @@ impl Engine {
     /// stale (the shard moved since it was queued) or there is nothing left to start.
     async fn record_task_started_here(&self, o: RecordTaskStarted) -> Result<Vec<u8>> {
         let q = queued_from_wire(o.task)?;
-        if !self.inner.shards.is_current(q.shard_id, q.range_id) {
-            return Ok(Vec::new());
+        match self.task_standing(&q) {
+            Standing::Current => {}
+            // This node reloaded the task when it took the shard: the copy is stale.
+            Standing::Earlier => return Ok(Vec::new()),
+            // A later owner's task: the caller keeps it and tries that owner.
+            Standing::Elsewhere => {
+                return Err(Error::ShardNotOwned {
+                    shard_id: q.shard_id,
+                });
+            }
         }
         let response = match q.task.task_kind() {
             TaskKind::DispatchWorkflowTask => self
@@ -457,6 +472,9 @@ impl Engine {
         self.ack(&q);
         Ok(response.unwrap_or_default())
     }
+
+    /// How long a poller waits before trying again a task whose shard is changing owners.
+    pub(crate) const OWNER_MOVING: std::time::Duration = std::time::Duration::from_millis(200);
 
     /// Records the start of a task a poller of this node took, on the node that owns the
     /// task's shard. Nothing when the task is stale.

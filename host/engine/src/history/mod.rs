@@ -586,6 +586,12 @@ impl Engine {
     /// Runs a task from the timer queue; failures are retried a second later.
     async fn run_due_task(&self, q: Queued) {
         if q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id) {
+            tracing::debug!(
+                shard_id = q.shard_id,
+                range_id = q.range_id,
+                task_id = q.task_id,
+                "dropping a due task of an ownership this node no longer has"
+            );
             return; // the shard moved: its new owner runs the task
         }
         match q.task.task_kind() {

@@ -5,7 +5,7 @@ use prost::Message;
 use temporalio_protos::temporal::api::{
     enums::v1::{TaskQueueType, WorkflowExecutionStatus},
     history::v1::History,
-    taskqueue::v1::PollerInfo,
+    taskqueue::v1::{PollerInfo, TaskQueueStatus},
     workflowservice::v1::{
         DeleteWorkflowExecutionRequest, DescribeTaskQueueRequest, DescribeTaskQueueResponse,
         GetWorkflowExecutionHistoryReverseRequest, GetWorkflowExecutionHistoryReverseResponse,
@@ -94,10 +94,11 @@ impl Engine {
         } else {
             QueueKind::Workflow
         };
+        let key = Self::queue_key(&ns.id, &name, kind);
         let pollers = self
             .inner
             .matching
-            .pollers(&Self::queue_key(&ns.id, &name, kind))
+            .pollers(&key)
             .into_iter()
             .map(|(identity, at)| PollerInfo {
                 last_access_time: Some(prost_types::Timestamp::from(at)),
@@ -106,8 +107,16 @@ impl Engine {
                 ..Default::default()
             })
             .collect();
+        // The tasks waiting in this node's queue (the queue's node answers: calls are routed
+        // to it); Temporal's read and ack levels have no counterpart here.
+        let task_queue_status = req.include_task_queue_status.then(|| TaskQueueStatus {
+            backlog_count_hint: self.inner.matching.backlog_len(&key) as i64,
+            rate_per_second: 100_000.0,
+            ..Default::default()
+        });
         Ok(DescribeTaskQueueResponse {
             pollers,
+            task_queue_status,
             ..Default::default()
         })
     }

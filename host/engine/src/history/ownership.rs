@@ -152,6 +152,13 @@ impl Engine {
                     .lock()
                     .unwrap()
                     .remove(&(q.shard_id, q.task_id));
+                if !engine.inner.shards.is_current(q.shard_id, q.range_id) {
+                    // Another owner's task, passed on with a queue this node handed over: the
+                    // timer queue holds only this node's own work, so it is retried here.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    engine.dispatch(key, q);
+                    return;
+                }
                 let mut q = q;
                 q.task.fire_time = now_nanos() + crate::time::SECOND;
                 engine.inner.timers.push(q.task.fire_time, q);
@@ -249,7 +256,9 @@ impl Engine {
     /// Drops what this node holds of its ownership `range_id` of a shard: queued tasks (in its
     /// queues, tasks of that shard sent by other owners stay), acks and cached runs.
     fn forget_shard(&self, shard_id: i32, range_id: i64) {
-        self.inner.timers.retain(|q| q.shard_id != shard_id);
+        self.inner
+            .timers
+            .retain(|q| q.shard_id != shard_id || q.range_id != range_id);
         self.inner
             .matching
             .retain(|q| q.task_id < 0 || q.shard_id != shard_id || q.range_id != range_id);
@@ -266,16 +275,40 @@ impl Engine {
         });
     }
 
-    /// Whether a queued task belongs to an ownership of its shard this node no longer has. A
-    /// task of a shard another node owns is that node's to judge.
-    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
-        q.task_id >= 0
-            && self
-                .inner
-                .shards
-                .range(q.shard_id)
-                .is_ok_and(|r| r != q.range_id)
+    /// Where a queued task stands against this node's ownership of its shard. A task of a
+    /// later ownership proves another node took the shard after this one: this node gives the
+    /// shard up there and then (its commits would be refused anyway).
+    pub(crate) fn task_standing(&self, q: &Queued) -> Standing {
+        if q.task_id < 0 {
+            return Standing::Current;
+        }
+        match self.inner.shards.range(q.shard_id) {
+            Ok(mine) if q.range_id == mine => Standing::Current,
+            Ok(mine) if q.range_id < mine => Standing::Earlier,
+            Ok(mine) => {
+                self.lost_shard(q.shard_id, mine);
+                Standing::Elsewhere
+            }
+            Err(_) => Standing::Elsewhere,
+        }
     }
+
+    /// Whether a queued task belongs to an earlier ownership of its shard than this node's:
+    /// the owner then reloaded it from the database, so this copy is dropped.
+    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
+        self.task_standing(q) == Standing::Earlier
+    }
+}
+
+/// A task against this node's ownership of its shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// Of this node's ownership (or not a shard's task at all).
+    Current,
+    /// Of an ownership before this node's: dropped, this node reloaded it.
+    Earlier,
+    /// Of another node's ownership, later than any this node had.
+    Elsewhere,
 }
 
 /// A queue kind as the internal API numbers it (1: workflow, 2: activity).

@@ -131,7 +131,13 @@ impl Engine {
                 return Ok(Default::default());
             };
             if self.is_stale(guard.task()) {
-                guard.consume(); // its shard moved: the new owner dispatches it
+                let q = guard.consume(); // its shard moved: the new owner dispatches it
+                tracing::debug!(
+                    shard_id = q.shard_id,
+                    range_id = q.range_id,
+                    task_id = q.task_id,
+                    "dropping a workflow task of an earlier ownership"
+                );
                 continue;
             }
             if guard.task().task.task_kind() == TaskKind::Query {
@@ -156,10 +162,17 @@ impl Engine {
                 self.ack(guard.task());
                 got
             } else {
-                self.start_task_remote(guard.task(), &req.identity)
-                    .await?
-                    .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
-                    .transpose()?
+                match self.start_task_remote(guard.task(), &req.identity).await {
+                    Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) => {
+                        // The shard's owner is changing: the task goes back to the queue.
+                        drop(guard);
+                        tokio::time::sleep(Self::OWNER_MOVING).await;
+                        continue;
+                    }
+                    r => r?
+                        .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
+                        .transpose()?,
+                }
             };
             guard.consume();
             if let Some(resp) = got {
