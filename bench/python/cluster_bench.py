@@ -18,6 +18,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -57,7 +58,7 @@ class Cluster:
             "server": {"ip": "127.0.0.1"},
             "persistence": {"url": url, "num_history_shards": SHARDS, "max_connections": 20},
             "namespaces": [{"name": "default", "retention": "1day"}],
-            "log": {"level": "warn"},
+            "log": {"level": os.environ.get("SUNDIAL_BENCH_LOG", "warn")},
         }))
         self.nodes: dict[str, tuple[subprocess.Popen, int]] = {}
 
@@ -102,11 +103,13 @@ class Cluster:
 def bench_run(bench: Path, cluster: Cluster, seconds: float) -> dict:
     addresses = ",".join(f"127.0.0.1:{port}" for _, port in cluster.nodes.values())
     pids = ",".join(str(proc.pid) for proc, _ in cluster.nodes.values())
-    out = subprocess.run(
+    done = subprocess.run(
         [str(bench), "run", "--address", addresses, "--pid", pids, "--scenario", "one-activity",
          "--seconds", str(seconds)],
-        check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+        check=True, capture_output=True, text=True)
+    if done.stderr.strip():
+        print(done.stderr.strip(), file=sys.stderr)
+    return json.loads(done.stdout)
 
 
 def main() -> None:

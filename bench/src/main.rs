@@ -227,6 +227,9 @@ async fn main() -> anyhow::Result<()> {
             };
             let before = cpu(&pid);
             let m = drive(&address, &namespace, scenario, &load).await?;
+            if let Some(err) = &m.first_error {
+                eprintln!("{}: first error: {err}", scenario.name());
+            }
             let figures = RunFigures::new(
                 scenario.name(),
                 "server",

@@ -203,6 +203,7 @@ pub async fn start(
     let routing = routing::RoutingLayer {
         engine: engine.clone(),
         peers,
+        clustered: internal_listener.is_some(),
     };
     // This node's first shards are taken before it serves, so its first calls find them.
     let first_view = membership.view();

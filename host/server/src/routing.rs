@@ -44,6 +44,8 @@ enum Route {
 pub struct RoutingLayer {
     pub engine: Engine,
     pub peers: Arc<ClusterPeers>,
+    /// False for a node that can have no peers (SQLite): every call is served here.
+    pub clustered: bool,
 }
 
 impl<S> Layer<S> for RoutingLayer {
@@ -88,8 +90,10 @@ where
                 Some(m) if routed(m) => m,
                 _ => return inner.call(req).await,
             };
-            // Alone in the cluster: nothing to read.
-            if layer.peers.alone() {
+            // A node that can have no peers has nothing to read. (One alone in a cluster
+            // still goes the long way: a node may join and take shards before this one sees
+            // it, and the long way retries while owners move.)
+            if !layer.clustered {
                 return inner.call(req).await;
             }
             let hops = req
@@ -123,7 +127,7 @@ where
                     parts.clone(),
                     rejoin(read.clone(), tonic::body::Body::empty()),
                 );
-                let response = match node {
+                let response = match &node {
                     None => {
                         let mut local = inner.clone();
                         tower::ServiceExt::ready(&mut local)
@@ -131,15 +135,19 @@ where
                             .call(request)
                             .await?
                     }
-                    Some(node) => layer.forward(&node, hops, request).await,
+                    Some(node) => layer.forward(node, hops, request).await,
                 };
                 let unavailable = response
                     .headers()
                     .get("grpc-status")
                     .is_some_and(|s| s.as_bytes() == b"14");
                 if !unavailable || hops > 0 || tokio::time::Instant::now() + backoff >= deadline {
+                    if unavailable {
+                        tracing::debug!(method = %parts.uri.path(), hops, "answering Unavailable");
+                    }
                     return Ok(response);
                 }
+                tracing::debug!(method = %parts.uri.path(), node = ?node, "Unavailable; trying again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
             }
@@ -204,7 +212,7 @@ impl RoutingLayer {
                 workflow_id,
             } => {
                 let shard = self.engine.shard_for(&namespace_id, &workflow_id);
-                if self.engine.owned_shards().contains(&shard) {
+                if self.engine.owns_shard(shard) {
                     return None;
                 }
                 self.peers.shard_node(shard)

@@ -17,8 +17,29 @@ fn uid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// A fresh schema (PostgreSQL) or database (MariaDB) and its URL.
-async fn fresh(kind: &str) -> String {
+/// A fresh schema (PostgreSQL) or database (MariaDB); it derefs to its URL, and
+/// [`Scratch::drop_now`] removes it at the end of a test.
+struct Scratch {
+    url: String,
+    base: String,
+    drop: String,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.url
+    }
+}
+
+impl Scratch {
+    async fn drop_now(self) {
+        let pool = sqlx::AnyPool::connect(&self.base).await.unwrap();
+        sqlx::query(&self.drop).execute(&pool).await.unwrap();
+    }
+}
+
+async fn fresh(kind: &str) -> Scratch {
     sqlx::any::install_default_drivers();
     let (base, create) = match kind {
         "postgres" => (
@@ -40,13 +61,18 @@ async fn fresh(kind: &str) -> String {
         .execute(&pool)
         .await
         .unwrap();
-    match kind {
+    let url = match kind {
         "postgres" => {
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}options=-c%20search_path%3D{name}")
         }
         _ => format!("{}/{name}", base.rsplit_once('/').unwrap().0),
-    }
+    };
+    let drop = match kind {
+        "postgres" => format!("DROP SCHEMA {name} CASCADE"),
+        _ => format!("DROP DATABASE {name}"),
+    };
+    Scratch { url, base, drop }
 }
 
 fn config(url: &str, node: &str) -> Config {
@@ -96,7 +122,8 @@ async fn refusal(c: &Config) -> String {
     }
 }
 
-async fn identity_and_membership(url: String) {
+async fn identity_and_membership(url: &str) {
+    let url = url.to_string();
     let n1 = sundial_server::start(&config(&url, "n1"), None)
         .await
         .unwrap();
@@ -179,12 +206,16 @@ async fn identity_and_membership(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres() {
-    identity_and_membership(fresh("postgres").await).await;
+    let scratch = fresh("postgres").await;
+    identity_and_membership(&scratch).await;
+    scratch.drop_now().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb() {
-    identity_and_membership(fresh("mysql").await).await;
+    let scratch = fresh("mysql").await;
+    identity_and_membership(&scratch).await;
+    scratch.drop_now().await;
 }
 
 /// SQLite serves one process: a second node on the same file is refused by the file lock.
@@ -359,6 +390,7 @@ async fn internode_tls_guards_the_internal_listener() {
 
     n2.stop().await.unwrap();
     n1.stop().await.unwrap();
+    url.drop_now().await;
 }
 
 /// A namespace changed through one node reaches the other's cache (refreshed every 10 s).
@@ -394,4 +426,5 @@ async fn namespace_changes_reach_every_node() {
     }
     n2.stop().await.unwrap();
     n1.stop().await.unwrap();
+    url.drop_now().await;
 }

@@ -515,7 +515,7 @@ impl Engine {
     }
 
     /// Whether this node owns the shard now.
-    pub(crate) fn owns_shard(&self, shard_id: i32) -> bool {
+    pub fn owns_shard(&self, shard_id: i32) -> bool {
         self.inner.shards.range(shard_id).is_ok()
     }
 }

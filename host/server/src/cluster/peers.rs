@@ -103,11 +103,6 @@ impl ClusterPeers {
             .expect("the secret is a valid header value")
     }
 
-    /// Whether this node is the only live one (then every call is served here).
-    pub fn alone(&self) -> bool {
-        self.view.borrow().members.len() <= 1
-    }
-
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         r.metadata_mut().insert(SECRET_HEADER, self.secret.clone());
