@@ -77,6 +77,16 @@ impl Running {
     }
 }
 
+/// A listener on `ip:port`; errors name the config key of the port.
+async fn bind(ip: &str, port: u16, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let at: SocketAddr = format!("{ip}:{port}")
+        .parse()
+        .with_context(|| format!("server.ip/{key}"))?;
+    tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding {at} ({key})"))
+}
+
 /// Builds everything from a validated config and starts serving.
 pub async fn start(
     config: &Config,
@@ -114,6 +124,16 @@ pub async fn start(
             });
         }
     }
+    // The admin listener comes up before the public one is bound, so whoever waits for the
+    // public port finds the admin endpoint (metrics, reload) there too.
+    let admin_addr = match &config.admin.listen {
+        Some(listen) => Some(
+            admin::serve(listen, plugins.clone(), registry)
+                .await
+                .with_context(|| format!("admin.listen {listen}"))?,
+        ),
+        None => None,
+    };
     let backend = Backend::from_url(&config.persistence.url).context("persistence.url")?;
     let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
         .await
@@ -121,14 +141,7 @@ pub async fn start(
     // A node without the frontend service opens no public listener. Listeners are bound
     // before joining: their addresses go into the membership row.
     let listener = if config.runs("frontend") {
-        let at: SocketAddr = format!("{}:{}", config.server.ip, config.server.port)
-            .parse()
-            .context("server.ip/server.port")?;
-        Some(
-            tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("binding {at}"))?,
-        )
+        Some(bind(&config.server.ip, config.server.port, "server.port").await?)
     } else {
         None
     };
@@ -138,14 +151,7 @@ pub async fn start(
     let internal_listener = match (backend, config.server.internal_port) {
         (Backend::Sqlite, None) => None,
         (_, port) => {
-            let at: SocketAddr = format!("{}:{}", config.server.ip, port.unwrap_or(0))
-                .parse()
-                .context("server.ip/server.internal_port")?;
-            Some(
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("binding the internal listener {at}"))?,
-            )
+            Some(bind(&config.server.ip, port.unwrap_or(0), "server.internal_port").await?)
         }
     };
     let internal_addr = internal_listener
@@ -263,14 +269,6 @@ pub async fn start(
         .accept_compressed(CompressionEncoding::Gzip);
     let operator = OperatorServiceServer::new(OperatorHandler { fe: fe.clone() })
         .accept_compressed(CompressionEncoding::Gzip);
-    let admin_addr = match &config.admin.listen {
-        Some(listen) => Some(
-            admin::serve(listen, plugins.clone(), registry)
-                .await
-                .with_context(|| format!("admin.listen {listen}"))?,
-        ),
-        None => None,
-    };
     let auth = AuthLayer {
         auth: Arc::new(
             Auth::new(

@@ -570,7 +570,7 @@ pub fn check_other_groups(config: &Config) -> Result<(), Error> {
             );
         }
     }
-    if config.persistence.url.starts_with("sqlite:")
+    if config.is_sqlite()
         && (config.tls.internode.server.enabled() || config.tls.internode.client.enabled())
     {
         tracing::info!(

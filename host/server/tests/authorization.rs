@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::start_request;
+
 use std::path::Path;
 
 use prost::Message;
@@ -74,22 +76,6 @@ impl Server {
         gzip: bool,
     ) -> Result<U, tonic::Status> {
         common::raw_call(&self.channel, method, req.encode_to_vec(), gzip).await
-    }
-}
-
-fn start_request(namespace: &str, workflow_id: &str, queue: &str) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: namespace.into(),
-        workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType {
-            name: "Probe".into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: queue.into(),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
     }
 }
 

@@ -248,18 +248,8 @@ async fn sqlite_file_serves_one_node() {
 
 /// Development certificates from config/mtls-certs.sh (a new CA each time) in `dir/name`.
 fn make_certs(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = dir.join(name);
-    let made = std::process::Command::new("bash")
-        .arg(repo.join("config/mtls-certs.sh"))
-        .arg(&out)
-        .output()
-        .expect("run config/mtls-certs.sh");
-    assert!(
-        made.status.success(),
-        "mtls-certs.sh: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    common::mtls_certs(&out);
     out
 }
 
@@ -275,24 +265,6 @@ fn with_internode(mut c: Config, certs: &std::path::Path) -> Config {
     client.server_name = "localhost".into();
     client.root_ca_files = vec![file("ca.pem")];
     c
-}
-
-fn start_request(id: &str) -> Vec<u8> {
-    use temporalio_protos::temporal::api::common::v1::WorkflowType;
-    use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
-    use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
-    StartWorkflowExecutionRequest {
-        namespace: "default".into(),
-        workflow_id: id.into(),
-        workflow_type: Some(WorkflowType { name: "W".into() }),
-        task_queue: Some(TaskQueue {
-            name: "q".into(),
-            ..Default::default()
-        }),
-        request_id: uid(),
-        ..Default::default()
-    }
-    .encode_to_vec()
 }
 
 /// Nodes with internode TLS call each other over it; a node whose certificate the others do
@@ -323,10 +295,14 @@ async fn internode_tls_guards_the_internal_listener() {
     let c2 = common::connect(n2.addr).await;
     for i in 0..12 {
         let id = format!("tls-{i}");
-        let started: StartWorkflowExecutionResponse =
-            common::raw_call(&c1, "StartWorkflowExecution", start_request(&id), false)
-                .await
-                .unwrap_or_else(|e| panic!("start {id}: {e}"));
+        let started: StartWorkflowExecutionResponse = common::raw_call(
+            &c1,
+            "StartWorkflowExecution",
+            common::start_request("default", &id, "q").encode_to_vec(),
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("start {id}: {e}"));
         let described: DescribeWorkflowExecutionResponse = common::raw_call(
             &c2,
             "DescribeWorkflowExecution",

@@ -7,9 +7,7 @@ mod common;
 
 use prost::Message;
 use sundial_server::config::Config;
-use temporalio_protos::temporal::api::common::v1::{
-    Payload, Payloads, WorkflowExecution, WorkflowType,
-};
+use temporalio_protos::temporal::api::common::v1::{Payload, Payloads, WorkflowExecution};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tonic::Code;
@@ -85,19 +83,7 @@ async fn history_len(s: &Server, workflow_id: &str, run_id: &str) -> usize {
 }
 
 fn start_request(namespace: &str, workflow_id: &str) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: namespace.into(),
-        workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType {
-            name: "Probe".into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: "probe-tq".into(),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
-    }
+    common::start_request(namespace, workflow_id, "probe-tq")
 }
 
 fn expect_code<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, needle: &str) {

@@ -4,7 +4,6 @@
 //! rotation on disk under load; a certificate's CN mapped to a namespace role by the builtin
 //! cert-claim-mapper and enforced by the default authorizer.
 
-#[allow(dead_code)] // the plaintext `connect` helper has no use here
 mod common;
 
 use std::future::Future;
@@ -21,8 +20,6 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sundial_server::config::{Config, PluginConfig};
-use temporalio_protos::temporal::api::common::v1::WorkflowType;
-use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -543,19 +540,7 @@ async fn group_client_settings_dial_with_the_server_certificate_and_check_the_na
 }
 
 fn start_request(workflow_id: &str) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: "default".into(),
-        workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType {
-            name: "Probe".into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: "q".into(),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
-    }
+    common::start_request("default", workflow_id, "q")
 }
 
 #[tokio::test]
@@ -662,16 +647,7 @@ async fn shipped_mtls_example_serves_with_its_script_certificates() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(repo.join("config/mtls.yaml"), dir.path().join("mtls.yaml")).unwrap();
-    let made = std::process::Command::new("bash")
-        .arg(repo.join("config/mtls-certs.sh"))
-        .arg(dir.path().join("mtls-certs"))
-        .output()
-        .expect("run config/mtls-certs.sh");
-    assert!(
-        made.status.success(),
-        "mtls-certs.sh: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    common::mtls_certs(&dir.path().join("mtls-certs"));
     let mut config = Config::from_yaml(&dir.path().join("mtls.yaml")).unwrap();
     config.server.port = 0;
     config.persistence.url = "sqlite::memory:".into();

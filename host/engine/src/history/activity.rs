@@ -331,36 +331,22 @@ impl Engine {
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };
-            if self.is_stale(guard.task()) {
-                let q = guard.consume(); // its shard moved: the new owner dispatches it
-                tracing::debug!(
-                    shard_id = q.shard_id,
-                    range_id = q.range_id,
-                    task_id = q.task_id,
-                    "dropping an activity task of an earlier ownership"
-                );
+            let Some(guard) = self.unless_stale(guard) else {
                 continue;
-            }
+            };
             let got = if self.owns_shard(guard.task().shard_id) {
                 let got = self
                     .record_activity_started(ns, guard.task(), &req.identity)
                     .await?;
                 self.ack(guard.task());
+                guard.consume();
                 got
             } else {
-                match self.start_task_remote(guard.task(), &req.identity).await {
-                    Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) => {
-                        // The shard's owner is changing: the task goes back to the queue.
-                        drop(guard);
-                        tokio::time::sleep(Self::OWNER_MOVING).await;
-                        continue;
-                    }
-                    r => r?
-                        .map(|b| PollActivityTaskQueueResponse::decode(b.as_slice()))
-                        .transpose()?,
-                }
+                self.start_polled_elsewhere(guard, &req.identity)
+                    .await?
+                    .map(|b| PollActivityTaskQueueResponse::decode(b.as_slice()))
+                    .transpose()?
             };
-            guard.consume();
             if let Some(resp) = got {
                 return Ok(resp);
             }

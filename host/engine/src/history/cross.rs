@@ -19,11 +19,10 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::Engine;
-use super::ownership::Standing;
 use super::start::ParentLink;
 use super::txn::BUFFERED_EVENT_ID;
 use crate::error::{Error, Result};
-use crate::matching::Queued;
+use crate::matching::{Queued, TaskGuard};
 use crate::peers::{
     self, CancelExternal, HistoryReply, HistoryRequest, Op, QueuedTask, RecordChildClosed,
     RecordTaskStarted, Reply, RunRef, SignalExternal, StartChild,
@@ -82,6 +81,9 @@ pub(crate) fn queued_from_wire(t: Option<QueuedTask>) -> Result<Queued> {
         task: Task::decode(t.task.as_slice())?,
     })
 }
+
+/// How long a poller waits before looking again at a task whose shard is changing owners.
+const OWNER_MOVING: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn unexpected(reply: Reply) -> Error {
     Error::Internal(format!("unexpected reply from a peer node: {reply:?}"))
@@ -156,14 +158,8 @@ impl Engine {
             }
             Op::RunTimerTask(o) => {
                 let q = queued_from_wire(o.task)?;
-                match self.task_standing(&q) {
-                    Standing::Current => {}
-                    Standing::Earlier => return Ok(DONE),
-                    Standing::Elsewhere => {
-                        return Err(Error::ShardNotOwned {
-                            shard_id: q.shard_id,
-                        });
-                    }
+                if !self.is_current_here(&q)? {
+                    return Ok(DONE);
                 }
                 self.process_timer_task(&q.task).await?;
                 self.ack(&q);
@@ -441,16 +437,10 @@ impl Engine {
     /// stale (the shard moved since it was queued) or there is nothing left to start.
     async fn record_task_started_here(&self, o: RecordTaskStarted) -> Result<Vec<u8>> {
         let q = queued_from_wire(o.task)?;
-        match self.task_standing(&q) {
-            Standing::Current => {}
-            // This node reloaded the task when it took the shard: the copy is stale.
-            Standing::Earlier => return Ok(Vec::new()),
-            // A later owner's task: the caller keeps it and tries that owner.
-            Standing::Elsewhere => {
-                return Err(Error::ShardNotOwned {
-                    shard_id: q.shard_id,
-                });
-            }
+        // A stale copy is dropped by the caller; a later owner's task (an error) is kept,
+        // and tried again on that owner.
+        if !self.is_current_here(&q)? {
+            return Ok(Vec::new());
         }
         let response = match q.task.task_kind() {
             TaskKind::DispatchWorkflowTask => self
@@ -473,8 +463,27 @@ impl Engine {
         Ok(response.unwrap_or_default())
     }
 
-    /// How long a poller waits before trying again a task whose shard is changing owners.
-    pub(crate) const OWNER_MOVING: std::time::Duration = std::time::Duration::from_millis(200);
+    /// Starts a polled task of a shard this node does not own on the shard's owner: its poll
+    /// response, or none (a stale task, dropped). While the shard changes owners the task goes
+    /// back to its queue, and none is answered after a short pause, so the poller looks again.
+    pub(crate) async fn start_polled_elsewhere(
+        &self,
+        guard: TaskGuard,
+        identity: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        match self.start_task_remote(guard.task(), identity).await {
+            Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) => {
+                drop(guard);
+                tokio::time::sleep(OWNER_MOVING).await;
+                Ok(None)
+            }
+            started => {
+                let started = started?;
+                guard.consume();
+                Ok(started)
+            }
+        }
+    }
 
     /// Records the start of a task a poller of this node took, on the node that owns the
     /// task's shard. Nothing when the task is stale.

@@ -68,7 +68,6 @@ impl RunGuard {
     }
 }
 
-/// A task handed to another node's queue: that node, the queue, the task.
 /// A task handed to another node's queue, until it starts: given again if the queue moves or
 /// its node restarts (a new session) before then.
 struct HandedOut {

@@ -8,7 +8,7 @@ use prost::Message;
 
 use super::{Engine, cross};
 use crate::error::{Error, Result};
-use crate::matching::{QueueKey, QueueKind, Queued};
+use crate::matching::{QueueKey, QueueKind, Queued, TaskGuard};
 use crate::state::Task;
 use crate::time::now_nanos;
 
@@ -275,40 +275,44 @@ impl Engine {
         });
     }
 
-    /// Where a queued task stands against this node's ownership of its shard. A task of a
-    /// later ownership proves another node took the shard after this one: this node gives the
-    /// shard up there and then (its commits would be refused anyway).
-    pub(crate) fn task_standing(&self, q: &Queued) -> Standing {
+    /// Whether a queued task is of this node's ownership of its shard: `Ok(false)` for one of
+    /// an earlier ownership (this node reloaded it when it took the shard: the copy is stale),
+    /// `ShardNotOwned` for a shard this node does not own. A task of a later ownership proves
+    /// another node took the shard since: this node gives it up there and then (its commits
+    /// would be refused anyway), and the task is that owner's.
+    pub(crate) fn is_current_here(&self, q: &Queued) -> Result<bool> {
         if q.task_id < 0 {
-            return Standing::Current;
+            return Ok(true);
         }
-        match self.inner.shards.range(q.shard_id) {
-            Ok(mine) if q.range_id == mine => Standing::Current,
-            Ok(mine) if q.range_id < mine => Standing::Earlier,
-            Ok(mine) => {
-                self.lost_shard(q.shard_id, mine);
-                Standing::Elsewhere
-            }
-            Err(_) => Standing::Elsewhere,
+        let mine = self.inner.shards.range(q.shard_id)?;
+        if q.range_id > mine {
+            self.lost_shard(q.shard_id, mine);
+            return Err(Error::ShardNotOwned {
+                shard_id: q.shard_id,
+            });
         }
+        Ok(q.range_id == mine)
     }
 
-    /// Whether a queued task belongs to an earlier ownership of its shard than this node's:
-    /// the owner then reloaded it from the database, so this copy is dropped.
+    /// Whether a queued task is of an earlier ownership of its shard than this node's.
     pub(crate) fn is_stale(&self, q: &Queued) -> bool {
-        self.task_standing(q) == Standing::Earlier
+        matches!(self.is_current_here(q), Ok(false))
     }
-}
 
-/// A task against this node's ownership of its shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Standing {
-    /// Of this node's ownership (or not a shard's task at all).
-    Current,
-    /// Of an ownership before this node's: dropped, this node reloaded it.
-    Earlier,
-    /// Of another node's ownership, later than any this node had.
-    Elsewhere,
+    /// A polled task, unless it is stale (then it is dropped: this node reloaded it).
+    pub(crate) fn unless_stale(&self, guard: TaskGuard) -> Option<TaskGuard> {
+        if !self.is_stale(guard.task()) {
+            return Some(guard);
+        }
+        let q = guard.consume();
+        tracing::debug!(
+            shard_id = q.shard_id,
+            range_id = q.range_id,
+            task_id = q.task_id,
+            "dropping a polled task of an earlier ownership"
+        );
+        None
+    }
 }
 
 /// A queue kind as the internal API numbers it (1: workflow, 2: activity).

@@ -130,16 +130,9 @@ impl Engine {
             let Some(guard) = self.inner.matching.poll(&key, left).await else {
                 return Ok(Default::default());
             };
-            if self.is_stale(guard.task()) {
-                let q = guard.consume(); // its shard moved: the new owner dispatches it
-                tracing::debug!(
-                    shard_id = q.shard_id,
-                    range_id = q.range_id,
-                    task_id = q.task_id,
-                    "dropping a workflow task of an earlier ownership"
-                );
+            let Some(guard) = self.unless_stale(guard) else {
                 continue;
-            }
+            };
             if guard.task().task.task_kind() == TaskKind::Query {
                 let q = guard.consume();
                 let resp = if self.owns_shard(q.shard_id) {
@@ -160,21 +153,14 @@ impl Engine {
                     .record_workflow_task_started(guard.task(), &req.identity)
                     .await?;
                 self.ack(guard.task());
+                guard.consume();
                 got
             } else {
-                match self.start_task_remote(guard.task(), &req.identity).await {
-                    Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) => {
-                        // The shard's owner is changing: the task goes back to the queue.
-                        drop(guard);
-                        tokio::time::sleep(Self::OWNER_MOVING).await;
-                        continue;
-                    }
-                    r => r?
-                        .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
-                        .transpose()?,
-                }
+                self.start_polled_elsewhere(guard, &req.identity)
+                    .await?
+                    .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
+                    .transpose()?
             };
-            guard.consume();
             if let Some(resp) = got {
                 return Ok(resp);
             }

@@ -75,10 +75,6 @@ impl Internode {
         })
     }
 
-    pub fn enabled(&self) -> bool {
-        self.client.is_some()
-    }
-
     /// The connector for tonic channels to peers when TLS is on.
     pub fn connector(&self) -> Option<TlsConnector> {
         self.client.as_ref().map(|config| TlsConnector {
@@ -91,12 +87,9 @@ impl Internode {
     /// both sides accept each other: TLS (with certificates) when configured, plaintext
     /// HTTP/2 otherwise.
     pub async fn probe(&self, address: &str) -> Result<(), Probe> {
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(Probe::Unreachable(e.to_string())),
-            Err(_) => return Err(Probe::Unreachable("connection timed out".into())),
-        };
-        let _ = tcp.set_nodelay(true);
+        let tcp = tcp(address)
+            .await
+            .map_err(|e| Probe::Unreachable(e.to_string()))?;
         let Some(connector) = self.connector() else {
             return exchange(tcp).await.map_err(|e| match e {
                 Exchange::NotHttp2 => Probe::Refused(
@@ -107,7 +100,8 @@ impl Internode {
                 Exchange::Io(e) => Probe::Refused(e.to_string()),
             });
         };
-        let tls = match tokio::time::timeout(PROBE_TIMEOUT, connector.handshake(address)).await {
+        let tls = match tokio::time::timeout(PROBE_TIMEOUT, connector.handshake(address, tcp)).await
+        {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(Probe::Refused(format!("TLS handshake failed: {e}")));
@@ -168,11 +162,21 @@ pub struct TlsConnector {
     server_name: Option<String>,
 }
 
+/// A TCP connection to `address` (host:port), within [`CONNECT_TIMEOUT`].
+async fn tcp(address: &str) -> io::Result<TcpStream> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
 impl TlsConnector {
-    /// TCP, then the TLS handshake with `address` (host:port).
+    /// The TLS handshake with the peer at `address` (host:port) over `tcp`.
     async fn handshake(
         &self,
         address: &str,
+        tcp: TcpStream,
     ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let host = match address.rsplit_once(':') {
             Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
@@ -185,10 +189,6 @@ impl TlsConnector {
                 format!("{host:?} cannot be verified as a server name ({e}); set tls.internode.client.serverName"),
             )
         })?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))??;
-        let _ = tcp.set_nodelay(true);
         tokio_rustls::TlsConnector::from(self.config.clone())
             .connect(name, tcp)
             .await
@@ -210,7 +210,8 @@ impl tower::Service<http::Uri> for TlsConnector {
             let authority = uri.authority().ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("no address in {uri}"))
             })?;
-            let tls = this.handshake(authority.as_str()).await?;
+            let address = authority.as_str();
+            let tls = this.handshake(address, tcp(address).await?).await?;
             Ok(TokioIo::new(tls))
         })
     }

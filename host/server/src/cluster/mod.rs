@@ -240,7 +240,10 @@ async fn check_peers(
                     "a live node's internal listener does not answer");
             }
             Err(internode::Probe::Refused(e)) => bail!(
-                "cannot join the cluster: node {} (internal address {}) and this node do not                  accept each other's internode connections: {e}; every node needs tls.internode                  settings the others accept (certificates from the CA they trust, with the                  clientAuth usage when they require client certificates)",
+                "cannot join the cluster: node {} (internal address {}) and this node do not \
+                 accept each other's internode connections: {e}; every node needs tls.internode \
+                 settings the others accept (certificates from the CA they trust, with the \
+                 clientAuth usage when they require client certificates)",
                 m.node_name,
                 m.internal_address
             ),

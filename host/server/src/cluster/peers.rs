@@ -66,13 +66,7 @@ impl ClusterPeers {
 
     /// A channel to `node`'s internal listener, with the secret to present there.
     pub fn channel(&self, node: &str) -> Result<Channel> {
-        let address = {
-            let view = self.view.borrow();
-            view.members
-                .iter()
-                .find(|m| m.member.node_name == node)
-                .map(|m| m.member.internal_address.clone())
-        };
+        let address = self.member(node, |m| m.internal_address.clone());
         let Some(address) = address.filter(|a| !a.is_empty()) else {
             return Err(Error::Unavailable(format!(
                 "node {node} is not in the membership view"
@@ -95,6 +89,15 @@ impl ClusterPeers {
         };
         channels.insert(address, channel.clone());
         Ok(channel)
+    }
+
+    /// Something of `node`'s membership row in the current view.
+    fn member<T>(&self, node: &str, read: impl FnOnce(&sundial_store::Member) -> T) -> Option<T> {
+        let view = self.view.borrow();
+        view.members
+            .iter()
+            .find(|m| m.member.node_name == node)
+            .map(|m| read(&m.member))
     }
 
     /// The secret as a header value, for forwarded calls.
@@ -130,11 +133,7 @@ impl Peers for ClusterPeers {
     }
 
     fn session(&self, node: &str) -> Option<String> {
-        let view = self.view.borrow();
-        view.members
-            .iter()
-            .find(|m| m.member.node_name == node)
-            .map(|m| m.member.session_id.clone())
+        self.member(node, |m| m.session_id.clone())
     }
 
     async fn history(&self, node: &str, request: HistoryRequest) -> Result<HistoryReply> {

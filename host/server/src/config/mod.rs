@@ -196,6 +196,12 @@ impl Config {
         }
     }
 
+    /// Whether the database is SQLite (one node, all services).
+    pub fn is_sqlite(&self) -> bool {
+        sundial_store::Backend::from_url(&self.persistence.url)
+            == Some(sundial_store::Backend::Sqlite)
+    }
+
     /// Whether this node runs `service`.
     pub fn runs(&self, service: &str) -> bool {
         self.services().iter().any(|s| s == service)
@@ -301,7 +307,7 @@ impl Config {
                     return invalid("cluster.services", format!("{s:?} is named twice"));
                 }
             }
-            if self.persistence.url.starts_with("sqlite:") && services.len() < known.len() {
+            if self.is_sqlite() && services.len() < known.len() {
                 return invalid(
                     "cluster.services",
                     "a SQLite database serves one node, which runs every service; run \

@@ -1,9 +1,14 @@
 //! What the server's integration tests share: a gRPC client that sends already-encoded
-//! request bytes (so tests can send what no SDK would) and decodes the reply.
+//! request bytes (so tests can send what no SDK would) and decodes the reply, a start request,
+//! and the development certificates of config/mtls-certs.sh.
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::marker::PhantomData;
 
 use prost::Message;
+use temporalio_protos::temporal::api::common::v1::WorkflowType;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 use tonic::codec::{BufferSettings, Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic_prost::ProstDecoder;
@@ -65,4 +70,40 @@ pub async fn connect(addr: std::net::SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect")
+}
+
+/// A start of a `Probe` workflow on `queue`, with a fresh request id.
+pub fn start_request(
+    namespace: &str,
+    workflow_id: &str,
+    queue: &str,
+) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: namespace.into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "Probe".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: queue.into(),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Runs config/mtls-certs.sh (a new CA each time) into `out` (needs `openssl`).
+pub fn mtls_certs(out: &std::path::Path) {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let made = std::process::Command::new("bash")
+        .arg(repo.join("config/mtls-certs.sh"))
+        .arg(out)
+        .output()
+        .expect("run config/mtls-certs.sh");
+    assert!(
+        made.status.success(),
+        "mtls-certs.sh: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 }
