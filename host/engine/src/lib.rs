@@ -37,6 +37,11 @@ pub struct Options {
     pub max_cached_runs: usize,
     /// This node's name: recorded as the owner of the shards it acquires.
     pub node_name: String,
+    /// Most durable tasks held in memory for each task queue of a shard, and for a shard's
+    /// other tasks; the rest wait in the database and are paged in.
+    pub max_tasks_in_memory: usize,
+    /// How far ahead due tasks are held in memory; later ones wait in the database.
+    pub task_lookahead: std::time::Duration,
 }
 
 impl Default for Options {
@@ -49,6 +54,8 @@ impl Default for Options {
             max_id_length: 1000,
             max_cached_runs: 10_000,
             node_name: "local".into(),
+            max_tasks_in_memory: 1000,
+            task_lookahead: std::time::Duration::from_secs(60),
         }
     }
 }

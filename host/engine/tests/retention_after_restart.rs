@@ -29,8 +29,12 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn stored_tasks(store: &SqlStore, shards: i32) -> Vec<Task> {
     let mut tasks = Vec::new();
     for shard in 0..shards {
-        for row in store.load_tasks(shard).await.unwrap() {
-            tasks.push(Task::decode(row.data.as_slice()).unwrap());
+        let mut hashes = store.task_queue_hashes(shard).await.unwrap();
+        hashes.push(0);
+        for hash in hashes {
+            for row in store.read_tasks(shard, hash, usize::MAX).await.unwrap() {
+                tasks.push(Task::decode(row.data.as_slice()).unwrap());
+            }
         }
     }
     tasks

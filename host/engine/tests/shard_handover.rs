@@ -66,10 +66,11 @@ async fn a_later_owners_task_is_kept_by_the_earlier_owner() {
 
     // The run's first workflow task, as b queued it (range 2), handed to a's queue.
     let range = store.acquire_shard(0, "probe").await.unwrap() - 1;
-    let row = store
-        .load_tasks(0)
-        .await
-        .unwrap()
+    let mut rows = Vec::new();
+    for hash in store.task_queue_hashes(0).await.unwrap() {
+        rows.extend(store.read_tasks(0, hash, usize::MAX).await.unwrap());
+    }
+    let row = rows
         .into_iter()
         .find(|r| {
             r.task_id >> 32 == range

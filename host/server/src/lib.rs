@@ -183,6 +183,8 @@ pub async fn start(
     let options = Options {
         num_shards: config.persistence.num_history_shards,
         node_name: node_name.clone(),
+        max_tasks_in_memory: config.history.max_tasks_in_memory,
+        task_lookahead: config.history.task_lookahead,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =

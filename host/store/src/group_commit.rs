@@ -119,13 +119,18 @@ impl SqlStore {
             .collect();
         for chunk in tasks.chunks(ROWS_PER_INSERT) {
             let text = self.multi_insert(
-                "INSERT INTO tasks (shard_id, task_id, data) VALUES ",
-                3,
+                "INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data) VALUES ",
+                5,
                 chunk.len(),
             );
             let mut q = sqlx::query(&text);
             for (shard_id, t) in chunk {
-                q = q.bind(*shard_id).bind(t.task_id).bind(&t.data);
+                q = q
+                    .bind(*shard_id)
+                    .bind(t.task_id)
+                    .bind(t.queue_hash)
+                    .bind(t.visible_at)
+                    .bind(&t.data);
             }
             q.execute(&mut *tx).await?;
         }

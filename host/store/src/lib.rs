@@ -132,6 +132,10 @@ pub struct HistoryBatch {
 #[derive(Clone, Debug)]
 pub struct TaskRow {
     pub task_id: i64,
+    /// The task queue it feeds (a stable hash of it; never 0), or 0 for any other task.
+    pub queue_hash: i64,
+    /// When the task may run (unix nanos): its due time, or when it was written.
+    pub visible_at: i64,
     pub data: Vec<u8>,
 }
 
@@ -170,8 +174,16 @@ pub trait ExecutionStore: Send + Sync {
         from_event_id: i64,
         limit: i64,
     ) -> Result<Vec<HistoryBatch>>;
-    /// Every pending task of a shard (read when the shard is acquired).
-    async fn load_tasks(&self, shard_id: i32) -> Result<Vec<TaskRow>>;
+    /// The first `limit` pending tasks of a shard with this queue hash, in (visible_at,
+    /// task_id) order.
+    async fn read_tasks(
+        &self,
+        shard_id: i32,
+        queue_hash: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRow>>;
+    /// The queue hashes (other than 0) that a shard has pending tasks for.
+    async fn task_queue_hashes(&self, shard_id: i32) -> Result<Vec<i64>>;
     /// Removes finished tasks.
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()>;
     /// Removes a run entirely: state, history, and the current pointer if it still names

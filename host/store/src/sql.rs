@@ -142,7 +142,12 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     (
         "task_load",
-        "SELECT task_id, data FROM tasks WHERE shard_id = ? ORDER BY task_id",
+        "SELECT task_id, queue_hash, visible_at, data FROM tasks \
+         WHERE shard_id = ? AND queue_hash = ? ORDER BY visible_at, task_id LIMIT ?",
+    ),
+    (
+        "task_queue_hashes",
+        "SELECT DISTINCT queue_hash FROM tasks WHERE shard_id = ? AND queue_hash <> 0",
     ),
 ];
 
@@ -567,19 +572,36 @@ impl ExecutionStore for SqlStore {
             .collect()
     }
 
-    async fn load_tasks(&self, shard_id: i32) -> Result<Vec<TaskRow>> {
+    async fn read_tasks(
+        &self,
+        shard_id: i32,
+        queue_hash: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRow>> {
         let rows = sqlx::query(self.q("task_load"))
             .bind(shard_id)
+            .bind(queue_hash)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(TaskRow {
                     task_id: r.try_get(0)?,
-                    data: r.try_get(1)?,
+                    queue_hash: r.try_get(1)?,
+                    visible_at: r.try_get(2)?,
+                    data: r.try_get(3)?,
                 })
             })
             .collect()
+    }
+
+    async fn task_queue_hashes(&self, shard_id: i32) -> Result<Vec<i64>> {
+        let rows = sqlx::query(self.q("task_queue_hashes"))
+            .bind(shard_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {

@@ -241,6 +241,8 @@ async fn executions(store: &SqlStore) {
         history: vec![batch(&k1, 1, 2)],
         tasks: vec![TaskRow {
             task_id: 100,
+            queue_hash: 0,
+            visible_at: 50,
             data: b"t".to_vec(),
         }],
     };
@@ -261,12 +263,14 @@ async fn executions(store: &SqlStore) {
     let dup = WorkflowCommit {
         tasks: vec![TaskRow {
             task_id: 101,
+            queue_hash: 0,
+            visible_at: 0,
             data: vec![],
         }],
         ..create.clone()
     };
     assert!(store.commit(&dup).await.is_err());
-    let tasks = store.load_tasks(0).await.unwrap();
+    let tasks = store.read_tasks(0, 0, 1000).await.unwrap();
     assert!(tasks.iter().any(|t| t.task_id == 100) && !tasks.iter().any(|t| t.task_id == 101));
 
     let update = WorkflowCommit {
@@ -278,13 +282,41 @@ async fn executions(store: &SqlStore) {
             new_db_version: 2,
         }],
         history: vec![batch(&k1, 3, 5)],
-        tasks: vec![],
+        tasks: vec![
+            TaskRow {
+                task_id: 102,
+                queue_hash: 0,
+                visible_at: 7,
+                data: vec![2],
+            },
+            TaskRow {
+                task_id: 103,
+                queue_hash: 9,
+                visible_at: 3,
+                data: vec![3],
+            },
+        ],
         ..create.clone()
     };
     store.commit(&update).await.unwrap();
+    // Tasks are paged per queue hash, in the order they may run.
+    let ids = |rows: Vec<TaskRow>| -> Vec<i64> {
+        rows.iter()
+            .map(|t| t.task_id)
+            .filter(|id| (100..=103).contains(id))
+            .collect()
+    };
+    assert_eq!(
+        ids(store.read_tasks(0, 0, 1000).await.unwrap()),
+        vec![102, 100]
+    );
+    assert_eq!(ids(store.read_tasks(0, 9, 1000).await.unwrap()), vec![103]);
+    assert_eq!(store.read_tasks(0, 0, 1).await.unwrap().len(), 1);
+    assert!(store.task_queue_hashes(0).await.unwrap().contains(&9));
     // A stale db version is rejected, and the batch it carried is not written.
     let stale = WorkflowCommit {
         history: vec![batch(&k1, 6, 6)],
+        tasks: vec![],
         ..update.clone()
     };
     assert!(matches!(
@@ -339,7 +371,7 @@ async fn executions(store: &SqlStore) {
     store.delete_tasks(0, range, &[100]).await.unwrap();
     assert!(
         !store
-            .load_tasks(0)
+            .read_tasks(0, 0, 1000)
             .await
             .unwrap()
             .iter()

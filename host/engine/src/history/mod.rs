@@ -9,6 +9,7 @@ mod cross;
 mod external;
 mod ops;
 mod ownership;
+mod paging;
 mod queries;
 mod read;
 mod reset;
@@ -91,6 +92,7 @@ pub(crate) struct Inner {
     cache: Mutex<HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>>,
     timers: TimerQueue,
     acks: Acks,
+    paging: paging::Paging,
     watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
     queries: queries::Queries,
     updates: updates::Updates,
@@ -154,6 +156,7 @@ impl Engine {
         options: Options,
     ) -> Engine {
         let (visibility_tx, visibility_rx) = tokio::sync::mpsc::unbounded_channel();
+        let paging = paging::Paging::new(options.max_tasks_in_memory, options.task_lookahead);
         let inner = Arc::new(Inner {
             visibility_store: visibility,
             namespaces: Registry::new(store.clone()),
@@ -164,6 +167,7 @@ impl Engine {
             cache: Mutex::new(HashMap::new()),
             timers: TimerQueue::default(),
             acks: Acks::default(),
+            paging,
             watchers: Mutex::new(HashMap::new()),
             queries: Default::default(),
             updates: Default::default(),
@@ -182,6 +186,11 @@ impl Engine {
         self.inner.cache.lock().unwrap().len()
     }
 
+    /// Durable tasks of this node's shards held in memory now (the rest wait in the database).
+    pub fn tasks_in_memory(&self) -> usize {
+        self.inner.paging.held()
+    }
+
     pub fn namespaces(&self) -> &Registry {
         &self.inner.namespaces
     }
@@ -196,12 +205,7 @@ impl Engine {
     }
 
     pub(crate) fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
-        // FNV-1a: stable across versions and processes, unlike std's hasher.
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in namespace_id.bytes().chain([0u8]).chain(workflow_id.bytes()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        let h = paging::stable_hash(&[namespace_id, workflow_id]);
         (h % self.inner.options.num_shards as u64) as i32
     }
 
@@ -376,6 +380,7 @@ impl Engine {
             ..Default::default()
         };
         let mut queued = Vec::new();
+        let written_at = now_nanos();
         for (_, s) in parts.iter_mut() {
             s.state.state_transitions += 1;
             let expected = s.expected_db_version;
@@ -406,16 +411,21 @@ impl Engine {
             }
             for task in s.tasks.drain(..) {
                 let task_id = self.next_task_id(shard_id);
+                let queue_hash = paging::queue_hash(&task);
+                let visible_at = paging::visible_at(&task, written_at);
                 commit.tasks.push(TaskRow {
                     task_id,
+                    queue_hash,
+                    visible_at,
                     data: task.encode_to_vec(),
                 });
-                queued.push(Queued {
+                let q = Queued {
                     shard_id,
                     range_id,
                     task_id,
                     task,
-                });
+                };
+                queued.push((q, queue_hash, visible_at));
             }
             commit.executions.push(ExecutionWrite {
                 key: s.key.clone(),
@@ -454,8 +464,11 @@ impl Engine {
                 engine.make_room(&mut cache);
                 cache.insert(key, slot);
             }
-            for q in queued {
-                engine.schedule(q);
+            let now = now_nanos();
+            for (q, queue_hash, visible_at) in queued {
+                if engine.inner.paging.admit(&q, queue_hash, visible_at, now) {
+                    engine.schedule(q);
+                }
             }
             Ok::<(), sundial_store::Error>(())
         })
@@ -518,99 +531,6 @@ impl Engine {
             namespace_id: namespace_id.to_string(),
             name: name.to_string(),
             kind,
-        }
-    }
-
-    /// Routes a durable task: dispatches to matching now, or waits in the timer queue.
-    pub(crate) fn schedule(&self, q: Queued) {
-        let kind = q.task.task_kind();
-        let due_later = q.task.fire_time > now_nanos();
-        match kind {
-            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity
-                if !due_later && q.task.event_id > 0 =>
-            {
-                let qk = if kind == TaskKind::DispatchWorkflowTask {
-                    QueueKind::Workflow
-                } else {
-                    QueueKind::Activity
-                };
-                let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
-                self.dispatch(key, q);
-            }
-            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
-            TaskKind::Unspecified => {
-                tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
-                self.ack(&q);
-            }
-            _ => self.inner.timers.push(q.task.fire_time, q),
-        }
-    }
-
-    pub(crate) fn ack(&self, q: &Queued) {
-        self.inner.acks.ack(q.shard_id, q.range_id, q.task_id);
-        if self.has_peers() {
-            self.inner
-                .handed_out
-                .lock()
-                .unwrap()
-                .remove(&(q.shard_id, q.task_id));
-        }
-    }
-
-    fn spawn_processors(&self) {
-        let engine = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let due = engine.inner.timers.next_due().await;
-                for q in due {
-                    let engine = engine.clone();
-                    tokio::spawn(async move { engine.run_due_task(q).await });
-                }
-            }
-        });
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-            loop {
-                tick.tick().await;
-                for ((shard_id, range), ids) in engine.inner.acks.take() {
-                    if let Err(e) = engine.inner.store.delete_tasks(shard_id, range, &ids).await {
-                        tracing::warn!(shard_id, error = %e, "could not delete finished tasks; they will be re-checked when the shard is next acquired");
-                    }
-                }
-            }
-        });
-    }
-
-    /// Runs a task from the timer queue; failures are retried a second later.
-    async fn run_due_task(&self, q: Queued) {
-        if q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id) {
-            tracing::debug!(
-                shard_id = q.shard_id,
-                range_id = q.range_id,
-                task_id = q.task_id,
-                "dropping a due task of an ownership this node no longer has"
-            );
-            return; // the shard moved: its new owner runs the task
-        }
-        match q.task.task_kind() {
-            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity if q.task.event_id > 0 => {
-                let mut q = q;
-                q.task.fire_time = 0;
-                self.schedule(q);
-                return;
-            }
-            _ => {}
-        }
-        match self.process_timer_task(&q.task).await {
-            Ok(()) => self.ack(&q),
-            Err(Error::NotFound(_)) => self.ack(&q),
-            Err(e) => {
-                tracing::warn!(kind = ?q.task.task_kind(), error = %e, "task failed; retrying in 1s");
-                let mut q = q;
-                q.task.fire_time = now_nanos() + crate::time::SECOND;
-                self.inner.timers.push(q.task.fire_time, q);
-            }
         }
     }
 }

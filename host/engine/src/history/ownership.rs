@@ -4,12 +4,9 @@
 
 use std::sync::Arc;
 
-use prost::Message;
-
 use super::{Engine, cross};
 use crate::error::{Error, Result};
 use crate::matching::{QueueKey, QueueKind, Queued, TaskGuard};
-use crate::state::Task;
 use crate::time::now_nanos;
 
 impl Engine {
@@ -26,27 +23,16 @@ impl Engine {
             .store
             .acquire_shard(shard_id, &self.inner.options.node_name)
             .await?;
-        // Tasks are read before the shard counts as owned: nothing commits new tasks on it
-        // meanwhile, so none is scheduled twice.
-        let rows = self.inner.store.load_tasks(shard_id).await?;
-        let mut pending = Vec::with_capacity(rows.len());
-        for row in rows {
-            pending.push(Queued {
-                shard_id,
-                range_id,
-                task_id: row.task_id,
-                task: Task::decode(row.data.as_slice())?,
-            });
-        }
+        // Its tasks wait in the database until paged in; the queues they feed are named
+        // before the shard counts as owned, so none is passed over.
+        self.inner.paging.start(shard_id, range_id);
+        let queues = self.inner.store.task_queue_hashes(shard_id).await?;
+        self.inner.paging.add_queues(shard_id, range_id, &queues);
         shards.set_owned(shard_id, range_id);
-        tracing::debug!(
-            shard_id,
-            range_id,
-            pending_tasks = pending.len(),
-            "shard acquired"
-        );
-        for q in pending {
-            self.schedule(q);
+        tracing::debug!(shard_id, range_id, queues = queues.len(), "shard acquired");
+        for read in self.inner.paging.due_reads(now_nanos()) {
+            let engine = self.clone();
+            tokio::spawn(async move { engine.page_in(read).await });
         }
         Ok(())
     }
@@ -256,6 +242,7 @@ impl Engine {
     /// Drops what this node holds of its ownership `range_id` of a shard: queued tasks (in its
     /// queues, tasks of that shard sent by other owners stay), acks and cached runs.
     fn forget_shard(&self, shard_id: i32, range_id: i64) {
+        self.inner.paging.stop(shard_id, range_id);
         self.inner
             .timers
             .retain(|q| q.shard_id != shard_id || q.range_id != range_id);

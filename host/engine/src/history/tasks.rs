@@ -1,12 +1,18 @@
-//! Running due shard tasks: user timers, timeouts, delayed first workflow tasks, retention.
+//! Running a shard's durable tasks: routing each to matching, the timer queue or the
+//! visibility writer; running due ones (user timers, timeouts, delayed first workflow tasks,
+//! retention); deleting finished ones and paging in those that wait in the database.
 
 use temporalio_protos::temporal::api::{
     enums::v1::WorkflowExecutionStatus, history::v1::TimerFiredEventAttributes,
 };
 
-use super::Engine;
-use crate::error::Result;
+use prost::Message;
+
+use super::{Engine, paging, visibility};
+use crate::error::{Error, Result};
+use crate::matching::{QueueKind, Queued};
 use crate::state::{Task, TaskKind};
+use crate::time::now_nanos;
 use sundial_store::RunKey;
 
 impl Engine {
@@ -91,5 +97,162 @@ impl Engine {
         self.commit(&mut guard, txn).await?;
         self.release_closed(guard);
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Routes a durable task: dispatches to matching now, or waits in the timer queue.
+    pub(crate) fn schedule(&self, q: Queued) {
+        let kind = q.task.task_kind();
+        let due_later = q.task.fire_time > now_nanos();
+        match kind {
+            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity
+                if !due_later && q.task.event_id > 0 =>
+            {
+                let qk = if kind == TaskKind::DispatchWorkflowTask {
+                    QueueKind::Workflow
+                } else {
+                    QueueKind::Activity
+                };
+                let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
+                self.dispatch(key, q);
+            }
+            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
+            TaskKind::Unspecified => {
+                tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
+                self.ack(&q);
+            }
+            _ => self.inner.timers.push(q.task.fire_time, q),
+        }
+    }
+
+    pub(crate) fn ack(&self, q: &Queued) {
+        self.inner.acks.ack(q.shard_id, q.range_id, q.task_id);
+        if self.has_peers() {
+            self.inner
+                .handed_out
+                .lock()
+                .unwrap()
+                .remove(&(q.shard_id, q.task_id));
+        }
+    }
+
+    pub(super) fn spawn_processors(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let due = engine.inner.timers.next_due().await;
+                for q in due {
+                    let engine = engine.clone();
+                    tokio::spawn(async move { engine.run_due_task(q).await });
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                engine.delete_finished().await;
+                for read in engine.inner.paging.due_reads(now_nanos()) {
+                    let engine = engine.clone();
+                    tokio::spawn(async move { engine.page_in(read).await });
+                }
+            }
+        });
+    }
+
+    /// Runs a task from the timer queue; failures are retried a second later.
+    async fn run_due_task(&self, q: Queued) {
+        if q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id) {
+            tracing::debug!(
+                shard_id = q.shard_id,
+                range_id = q.range_id,
+                task_id = q.task_id,
+                "dropping a due task of an ownership this node no longer has"
+            );
+            return; // the shard moved: its new owner runs the task
+        }
+        match q.task.task_kind() {
+            TaskKind::DispatchWorkflowTask | TaskKind::DispatchActivity if q.task.event_id > 0 => {
+                let mut q = q;
+                q.task.fire_time = 0;
+                self.schedule(q);
+                return;
+            }
+            _ => {}
+        }
+        match self.process_timer_task(&q.task).await {
+            Ok(()) => self.ack(&q),
+            Err(Error::NotFound(_)) => self.ack(&q),
+            Err(e) => {
+                tracing::warn!(kind = ?q.task.task_kind(), error = %e, "task failed; retrying in 1s");
+                let mut q = q;
+                q.task.fire_time = now_nanos() + crate::time::SECOND;
+                self.inner.timers.push(q.task.fire_time, q);
+            }
+        }
+    }
+
+    /// Deletes the rows of finished tasks; those that could not be deleted are tried again.
+    async fn delete_finished(&self) {
+        for ((shard_id, range_id), ids) in self.inner.acks.take() {
+            match self
+                .inner
+                .store
+                .delete_tasks(shard_id, range_id, &ids)
+                .await
+            {
+                Ok(()) => self.inner.paging.deleted(shard_id, range_id, &ids),
+                Err(sundial_store::Error::ShardOwnershipLost { .. }) => {
+                    self.lost_shard(shard_id, range_id)
+                }
+                Err(e) => {
+                    tracing::warn!(shard_id, error = %e, "could not delete finished tasks; trying again");
+                    for id in ids {
+                        self.inner.acks.ack(shard_id, range_id, id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a page of a shard's tasks that wait in the database and schedules them.
+    pub(super) async fn page_in(&self, read: paging::Read) {
+        let rows = self
+            .inner
+            .store
+            .read_tasks(read.shard_id, read.queue_hash, read.limit)
+            .await;
+        let rows = match rows {
+            Ok(rows) => Some(
+                rows.into_iter()
+                    .map(|r| {
+                        // A row that does not decode is an unknown task: dropped and deleted.
+                        let task = Task::decode(r.data.as_slice()).unwrap_or_else(|e| {
+                            tracing::warn!(shard_id = read.shard_id, task_id = r.task_id, error = %e, "a task row does not decode");
+                            Task::default()
+                        });
+                        (r.task_id, r.visible_at, task)
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(shard_id = read.shard_id, error = %e, "could not read waiting tasks; trying again");
+                None
+            }
+        };
+        let taken = self.inner.paging.finish(&read, rows, now_nanos());
+        if !taken.is_empty() {
+            tracing::debug!(
+                shard_id = read.shard_id,
+                queue_hash = read.queue_hash,
+                tasks = taken.len(),
+                "paged in tasks"
+            );
+        }
+        for q in taken {
+            self.schedule(q);
+        }
     }
 }

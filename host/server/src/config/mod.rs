@@ -37,6 +37,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// This node's place among the Sundial nodes that share the database.
     pub cluster: ClusterConfig,
+    /// How the history service holds its shards' tasks.
+    pub history: HistoryConfig,
     /// The file this config came from (relative plugin paths are resolved against its
     /// directory; a reload reads it again).
     #[serde(skip)]
@@ -92,6 +94,29 @@ pub struct ClusterConfig {
     pub services: Option<Vec<String>>,
 }
 
+/// `history:`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Most pending tasks held in memory for each task queue of a shard, and for a shard's
+    /// other tasks (timers, transfers, visibility writes); the rest wait in the database and
+    /// are paged in as these finish.
+    pub max_tasks_in_memory: usize,
+    /// Tasks due further ahead than this wait in the database (e.g. `60s`).
+    #[serde(with = "units::duration_required")]
+    pub task_lookahead: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        let engine = sundial_engine::Options::default();
+        HistoryConfig {
+            max_tasks_in_memory: engine.max_tasks_in_memory,
+            task_lookahead: engine.task_lookahead,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -114,6 +139,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             tls: TlsConfig::default(),
             cluster: ClusterConfig::default(),
+            history: HistoryConfig::default(),
             source: None,
         }
     }
@@ -315,6 +341,12 @@ impl Config {
                         .into(),
                 );
             }
+        }
+        if self.history.max_tasks_in_memory == 0 {
+            return invalid("history.max_tasks_in_memory", "must be at least 1".into());
+        }
+        if self.history.task_lookahead.is_zero() {
+            return invalid("history.task_lookahead", "must be longer than 0s".into());
         }
         self.validate_plugins()?;
         self.validate_tls()?;

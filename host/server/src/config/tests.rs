@@ -123,6 +123,37 @@ fn cluster_section() {
 }
 
 #[test]
+fn history_section() {
+    let c = Config::parse_yaml(
+        "history: {max_tasks_in_memory: 50, task_lookahead: 5s}",
+        "t.yaml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.history.max_tasks_in_memory, 50);
+    assert_eq!(c.history.task_lookahead, Duration::from_secs(5));
+    assert_eq!(Config::default().history.max_tasks_in_memory, 1000);
+    assert_refused(&[
+        (
+            "history: {max_tasks_in_memory: 0}",
+            "history.max_tasks_in_memory",
+            "at least 1",
+        ),
+        (
+            "history: {task_lookahead: 0s}",
+            "history.task_lookahead",
+            "longer than 0s",
+        ),
+        (
+            "history: {task_lookahead: soon}",
+            "history.task_lookahead",
+            "invalid duration",
+        ),
+        ("history: {buffer: 3}", "history", "unknown field `buffer`"),
+    ]);
+}
+
+#[test]
 fn plugin_section_errors_name_the_key() {
     let cases = [
         (

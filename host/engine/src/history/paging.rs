@@ -1,0 +1,403 @@
+//! Which durable tasks of this node's shards are held in memory, and paging in the rest.
+//!
+//! Every task is a row of its shard's `tasks` table from the commit that made it until it is
+//! done. Memory holds only a window of them, per buffer: the tasks of one task queue of one
+//! shard (rows with that queue's hash), or the shard's other tasks (timers, transfers,
+//! visibility writes; hash 0). A buffer holds at most `budget` tasks, all due within the
+//! lookahead. A committed task beyond either bound, or behind a task still in the database,
+//! stays there only; the buffer notes the earliest such task, and a reader pages them in, in
+//! (visible_at, task id) order, as room frees and as they come due. So a queue with a backlog
+//! nobody polls holds `budget` tasks of it, and the other queues and timers of its shard go on.
+//!
+//! A task is held from when it is scheduled until its row is deleted. The reader skips held
+//! ids, and ids deleted while it read (its page may still show their rows).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::matching::Queued;
+use crate::state::{Task, TaskKind};
+
+/// A stable 64-bit hash (FNV-1a) of `parts` joined by zero bytes: the same on every node
+/// and in every version, unlike std's hasher.
+pub(crate) fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for (i, part) in parts.iter().enumerate() {
+        let sep = (i > 0).then_some(0u8);
+        for b in sep.into_iter().chain(part.bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+/// The buffer a task belongs to: its task queue's hash for a task that feeds a queue, else 0.
+pub(crate) fn queue_hash(task: &Task) -> i64 {
+    let kind = match task.task_kind() {
+        TaskKind::DispatchWorkflowTask if task.event_id > 0 => "workflow",
+        TaskKind::DispatchActivity if task.event_id > 0 => "activity",
+        _ => return 0,
+    };
+    match stable_hash(&[&task.namespace_id, kind, &task.task_queue]) as i64 {
+        0 => 1,
+        h => h,
+    }
+}
+
+/// When a task written at `now` may run: its due time, or now.
+pub(crate) fn visible_at(task: &Task, now: i64) -> i64 {
+    task.fire_time.max(now)
+}
+
+/// Buffers are keyed by (shard id, queue hash).
+type BufferKey = (i32, i64);
+
+#[derive(Default)]
+struct Buffer {
+    /// Ids of the tasks held in memory.
+    held: HashSet<i64>,
+    /// The earliest visible time among tasks left in the database only (`i64::MIN`: not
+    /// known, read from the start); none when every task of the buffer is held.
+    left: Option<i64>,
+    /// Counts the tasks left in the database: a reader that saw no change while it read may
+    /// conclude that it has read them all.
+    left_count: u64,
+    reading: bool,
+    /// Ids deleted while a reader ran.
+    deleted_while_reading: Vec<i64>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The shards being paged, with the range id of this node's ownership.
+    ranges: HashMap<i32, i64>,
+    buffers: HashMap<BufferKey, Buffer>,
+    /// Which buffer each held task (shard id, task id) is in.
+    holder: HashMap<(i32, i64), i64>,
+}
+
+pub(crate) struct Paging {
+    state: Mutex<State>,
+    budget: usize,
+    lookahead: i64,
+}
+
+/// A page to read: the buffer, the ownership, how many rows and how many of them to take.
+pub(crate) struct Read {
+    pub shard_id: i32,
+    pub queue_hash: i64,
+    pub range_id: i64,
+    pub limit: usize,
+    free: usize,
+    left_count: u64,
+}
+
+impl Paging {
+    pub fn new(budget: usize, lookahead: std::time::Duration) -> Paging {
+        Paging {
+            state: Mutex::default(),
+            budget: budget.max(1),
+            lookahead: lookahead.as_nanos().min(i64::MAX as u128) as i64,
+        }
+    }
+
+    /// Starts paging a shard just acquired: nothing of it is held, everything is to be read.
+    /// The queues it has tasks for are named by [`Paging::add_queues`].
+    pub fn start(&self, shard_id: i32, range_id: i64) {
+        let mut st = self.state.lock().unwrap();
+        Self::drop_shard(&mut st, shard_id);
+        st.ranges.insert(shard_id, range_id);
+        st.buffers.insert(
+            (shard_id, 0),
+            Buffer {
+                left: Some(i64::MIN),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Notes that the database holds tasks of these queues of a shard.
+    pub fn add_queues(&self, shard_id: i32, range_id: i64, hashes: &[i64]) {
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&shard_id) != Some(&range_id) {
+            return;
+        }
+        for h in hashes {
+            let b = st.buffers.entry((shard_id, *h)).or_default();
+            b.left = Some(i64::MIN);
+            b.left_count += 1;
+        }
+    }
+
+    /// Stops paging a shard given up (only its ownership `range_id`).
+    pub fn stop(&self, shard_id: i32, range_id: i64) {
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&shard_id) == Some(&range_id) {
+            Self::drop_shard(&mut st, shard_id);
+        }
+    }
+
+    fn drop_shard(st: &mut State, shard_id: i32) {
+        st.ranges.remove(&shard_id);
+        st.buffers.retain(|(s, _), _| *s != shard_id);
+        st.holder.retain(|(s, _), _| *s != shard_id);
+    }
+
+    /// Whether a task just committed is to be held (then the caller schedules it); else it
+    /// stays in the database until a reader pages it in.
+    pub fn admit(&self, q: &Queued, queue_hash: i64, visible_at: i64, now: i64) -> bool {
+        if q.task_id < 0 {
+            return true;
+        }
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&q.shard_id) != Some(&q.range_id) {
+            return false; // the shard moved on: its owner reads the row
+        }
+        let b = st.buffers.entry((q.shard_id, queue_hash)).or_default();
+        let fits = b.held.len() < self.budget
+            && visible_at <= now.saturating_add(self.lookahead)
+            && b.left.is_none_or(|l| visible_at < l);
+        if fits {
+            b.held.insert(q.task_id);
+            st.holder.insert((q.shard_id, q.task_id), queue_hash);
+        } else {
+            b.left = Some(b.left.map_or(visible_at, |l| l.min(visible_at)));
+            b.left_count += 1;
+        }
+        fits
+    }
+
+    /// Notes that these tasks' rows are deleted: they no longer count.
+    pub fn deleted(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) {
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&shard_id) != Some(&range_id) {
+            return;
+        }
+        for id in task_ids {
+            let Some(hash) = st.holder.remove(&(shard_id, *id)) else {
+                continue;
+            };
+            if let Some(b) = st.buffers.get_mut(&(shard_id, hash)) {
+                b.held.remove(id);
+                if b.reading {
+                    b.deleted_while_reading.push(*id);
+                }
+            }
+        }
+        st.buffers
+            .retain(|_, b| !b.held.is_empty() || b.left.is_some() || b.reading);
+    }
+
+    /// The pages to read now: buffers with tasks left in the database that are due within the
+    /// lookahead, and room for at least half a budget of them (or for anything, when nothing
+    /// of the buffer is known yet). Each returned read is marked as running.
+    pub fn due_reads(&self, now: i64) -> Vec<Read> {
+        let horizon = now.saturating_add(self.lookahead);
+        let mut st = self.state.lock().unwrap();
+        let State {
+            ranges, buffers, ..
+        } = &mut *st;
+        let mut out = Vec::new();
+        for ((shard_id, hash), b) in buffers.iter_mut() {
+            let Some(left) = b.left else { continue };
+            let free = self.budget.saturating_sub(b.held.len());
+            let room = free > 0 && (left == i64::MIN || free >= self.budget.div_ceil(2));
+            if b.reading || left > horizon || !room {
+                continue;
+            }
+            let Some(range_id) = ranges.get(shard_id) else {
+                continue;
+            };
+            b.reading = true;
+            out.push(Read {
+                shard_id: *shard_id,
+                queue_hash: *hash,
+                range_id: *range_id,
+                limit: b.held.len() + free + 1,
+                free,
+                left_count: b.left_count,
+            });
+        }
+        out
+    }
+
+    /// Takes what a read returned: the tasks to schedule now (marked held). `rows` holds the
+    /// (task id, visible_at, task) of the rows read, in order; `None` when the read failed.
+    pub fn finish(
+        &self,
+        read: &Read,
+        rows: Option<Vec<(i64, i64, Task)>>,
+        now: i64,
+    ) -> Vec<Queued> {
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&read.shard_id) != Some(&read.range_id) {
+            return Vec::new();
+        }
+        let key = (read.shard_id, read.queue_hash);
+        let Some(b) = st.buffers.get_mut(&key) else {
+            return Vec::new();
+        };
+        b.reading = false;
+        let deleted = std::mem::take(&mut b.deleted_while_reading);
+        let Some(rows) = rows else {
+            return Vec::new(); // tried again on a later tick
+        };
+        let horizon = now.saturating_add(self.lookahead);
+        let complete = rows.len() < read.limit;
+        let mut taken = Vec::new();
+        let mut first_untaken = None;
+        for (task_id, visible_at, task) in rows {
+            if b.held.contains(&task_id) || deleted.contains(&task_id) {
+                continue;
+            }
+            if taken.len() < read.free && visible_at <= horizon {
+                b.held.insert(task_id);
+                taken.push(Queued {
+                    shard_id: read.shard_id,
+                    range_id: read.range_id,
+                    task_id,
+                    task,
+                });
+            } else {
+                first_untaken = Some(visible_at);
+                break;
+            }
+        }
+        let unchanged = b.left_count == read.left_count;
+        b.left = match (first_untaken, unchanged) {
+            // Everything up to the first row not taken is held.
+            (Some(v), true) => Some(v),
+            (Some(v), false) => Some(b.left.map_or(v, |l| l.min(v))),
+            (None, true) if complete => None,
+            (None, _) => b.left,
+        };
+        for q in &taken {
+            st.holder.insert((q.shard_id, q.task_id), read.queue_hash);
+        }
+        taken
+    }
+
+    /// How many tasks are held.
+    pub fn held(&self) -> usize {
+        self.state.lock().unwrap().holder.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(queue: &str) -> Task {
+        Task {
+            kind: TaskKind::DispatchActivity as i32,
+            namespace_id: "ns".into(),
+            task_queue: queue.into(),
+            event_id: 5,
+            ..Default::default()
+        }
+    }
+
+    fn queued(task_id: i64, t: Task) -> Queued {
+        Queued {
+            shard_id: 0,
+            range_id: 7,
+            task_id,
+            task: t,
+        }
+    }
+
+    #[test]
+    fn queue_hashes_are_stable_and_apart() {
+        let a = queue_hash(&task("a"));
+        assert_eq!(a, queue_hash(&task("a")));
+        assert_ne!(a, queue_hash(&task("b")));
+        assert_ne!(a, 0);
+        let timer = Task {
+            kind: TaskKind::UserTimer as i32,
+            ..task("a")
+        };
+        assert_eq!(queue_hash(&timer), 0);
+    }
+
+    #[test]
+    fn over_budget_tasks_wait_in_the_database_and_are_read_in_order() {
+        let p = Paging::new(2, std::time::Duration::from_secs(60));
+        p.start(0, 7);
+        // Nothing is known of the shard yet: new tasks wait behind what the database holds.
+        let t = task("q");
+        let h = queue_hash(&t);
+        assert!(!p.admit(&queued(1, t.clone()), 0, 10, 10));
+        let reads = p.due_reads(10);
+        assert_eq!(reads.len(), 1);
+        let rows = vec![(1, 10, Task::default())];
+        assert_eq!(p.finish(&reads[0], Some(rows), 10).len(), 1);
+        // The shard's buffer is read; a queue's buffer takes two, then leaves the rest.
+        assert!(p.admit(&queued(2, t.clone()), h, 11, 11));
+        assert!(p.admit(&queued(3, t.clone()), h, 12, 12));
+        assert!(!p.admit(&queued(4, t.clone()), h, 13, 13));
+        // A later task waits behind the one left, even once there is room.
+        p.deleted(0, 7, &[2]);
+        assert!(!p.admit(&queued(5, t.clone()), h, 14, 14));
+        let reads = p.due_reads(15);
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].limit, 3);
+        let ids = |got: Vec<Queued>| got.iter().map(|q| q.task_id).collect::<Vec<_>>();
+        let rows = vec![(3, 12, t.clone()), (4, 13, t.clone()), (5, 14, t.clone())];
+        assert_eq!(ids(p.finish(&reads[0], Some(rows), 15)), vec![4]);
+        assert!(p.due_reads(15).is_empty(), "no room");
+        p.deleted(0, 7, &[3, 4]);
+        let reads = p.due_reads(16);
+        let rows = vec![(5, 14, t.clone())];
+        assert_eq!(ids(p.finish(&reads[0], Some(rows), 16)), vec![5]);
+        assert_eq!(p.held(), 2, "task 1 of the shard and 5");
+        // All read: new tasks are held again while there is room.
+        assert!(p.admit(&queued(6, t), h, 16, 16));
+    }
+
+    #[test]
+    fn tasks_beyond_the_lookahead_are_read_when_they_come_due() {
+        let p = Paging::new(10, std::time::Duration::from_nanos(100));
+        p.start(0, 7);
+        let r = p.due_reads(0);
+        p.finish(&r[0], Some(Vec::new()), 0);
+        let t = Task::default();
+        assert!(p.admit(&queued(1, t.clone()), 0, 50, 0));
+        assert!(!p.admit(&queued(2, t.clone()), 0, 500, 0));
+        assert!(p.due_reads(0).is_empty());
+        let r = p.due_reads(450);
+        assert_eq!(r.len(), 1);
+        let got = p.finish(&r[0], Some(vec![(1, 50, t.clone()), (2, 500, t)]), 450);
+        assert_eq!(got.iter().map(|q| q.task_id).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_row_deleted_during_a_read_is_not_taken_again() {
+        let p = Paging::new(10, std::time::Duration::from_secs(1));
+        p.start(0, 7);
+        let r = p.due_reads(0);
+        p.finish(&r[0], Some(Vec::new()), 0);
+        let t = Task::default();
+        assert!(p.admit(&queued(1, t.clone()), 0, 0, 0));
+        assert!(!p.admit(&queued(2, t.clone()), 0, i64::MAX, 0));
+        let r = p.due_reads(i64::MAX - 10);
+        assert_eq!(r.len(), 1);
+        p.deleted(0, 7, &[1]);
+        let got = p.finish(&r[0], Some(vec![(1, 0, t.clone()), (2, 9, t)]), 0);
+        assert_eq!(got.iter().map(|q| q.task_id).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_shard_given_up_forgets_its_buffers() {
+        let p = Paging::new(10, std::time::Duration::from_secs(1));
+        p.start(0, 7);
+        let r = p.due_reads(0);
+        p.stop(0, 7);
+        assert!(
+            p.finish(&r[0], Some(vec![(1, 0, Task::default())]), 0)
+                .is_empty()
+        );
+        assert!(!p.admit(&queued(1, Task::default()), 0, 0, 0));
+        assert_eq!(p.held(), 0);
+    }
+}
