@@ -192,6 +192,9 @@ def sundial_argv(port: int, extra: list[str] | None = None, node: int = 1) -> li
             "namespaces": [{"name": "default", "retention": "1day"}],
             "plugins": plugins,
             "log": {"level": "warn"},
+            # Small windows of pending tasks in memory, so that these runs page tasks in
+            # from the database all the time (the default run keeps the defaults).
+            "history": {"max_tasks_in_memory": 8, "task_lookahead": "3s"},
         }))
         argv = [str(sundial_bin()), "start", "--config", str(config)]
         if cluster_nodes() > 1:
