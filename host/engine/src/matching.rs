@@ -222,6 +222,7 @@ impl Matching {
     }
 
     /// How many tasks wait in the queue here.
+    #[cfg(test)]
     pub fn backlog_len(&self, key: &QueueKey) -> usize {
         self.queues
             .lock()

@@ -127,6 +127,7 @@ async fn a_later_owners_task_is_kept_by_the_earlier_owner() {
                 ..Default::default()
             },
         )
+        .await
         .unwrap();
     assert_eq!(
         described.task_queue_status.unwrap().backlog_count_hint,

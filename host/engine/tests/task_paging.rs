@@ -1,3 +1,4 @@
+#![allow(deprecated)] // task_queue_status: deprecated by Temporal, still read by the CLI's legacy mode
 //! A shard's tasks wait in the database beyond a small budget per task queue and are paged
 //! in as room frees: a backlog nobody polls holds only its budget in memory, other queues
 //! are served at once, every task is handed out in the end, and a restarted node reads the
@@ -100,6 +101,21 @@ async fn a_backlog_beyond_the_budget_waits_in_the_database() {
     }
     // The unpolled backlog holds its budget; the other queue's tasks are all held.
     settle(&engine, BUDGET + 3).await;
+    // The backlog hint counts the tasks waiting in the database too.
+    let ns = engine.namespaces().by_name("default").await.unwrap();
+    let described = engine
+        .describe_task_queue(
+            &ns,
+            DescribeTaskQueueRequest {
+                namespace: "default".into(),
+                task_queue: queue("busy"),
+                include_task_queue_status: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(described.task_queue_status.unwrap().backlog_count_hint, 30);
     let mut other = HashSet::new();
     for _ in 0..3 {
         other.insert(

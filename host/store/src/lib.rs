@@ -184,6 +184,9 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<Vec<TaskRow>>;
     /// The queue hashes (other than 0) that a shard has pending tasks for.
     async fn task_queue_hashes(&self, shard_id: i32) -> Result<Vec<i64>>;
+    /// How many tasks of a queue hash, over all shards, may run by `visible_by` (a backlog
+    /// hint: it reads every shard's rows of the queue).
+    async fn count_queue_tasks(&self, queue_hash: i64, visible_by: i64) -> Result<i64>;
     /// Removes finished tasks.
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()>;
     /// Removes a run entirely: state, history, and the current pointer if it still names

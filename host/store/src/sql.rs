@@ -146,6 +146,10 @@ const STATEMENTS: &[(&str, &str)] = &[
          WHERE shard_id = ? AND queue_hash = ? ORDER BY visible_at, task_id LIMIT ?",
     ),
     (
+        "task_count_queue",
+        "SELECT COUNT(*) FROM tasks WHERE queue_hash = ? AND visible_at <= ?",
+    ),
+    (
         "task_queue_hashes",
         "SELECT DISTINCT queue_hash FROM tasks WHERE shard_id = ? AND queue_hash <> 0",
     ),
@@ -594,6 +598,15 @@ impl ExecutionStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn count_queue_tasks(&self, queue_hash: i64, visible_by: i64) -> Result<i64> {
+        let row = sqlx::query(self.q("task_count_queue"))
+            .bind(queue_hash)
+            .bind(visible_by)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     async fn task_queue_hashes(&self, shard_id: i32) -> Result<Vec<i64>> {

@@ -313,6 +313,8 @@ async fn executions(store: &SqlStore) {
     assert_eq!(ids(store.read_tasks(0, 9, 1000).await.unwrap()), vec![103]);
     assert_eq!(store.read_tasks(0, 0, 1).await.unwrap().len(), 1);
     assert!(store.task_queue_hashes(0).await.unwrap().contains(&9));
+    assert_eq!(store.count_queue_tasks(9, 3).await.unwrap(), 1);
+    assert_eq!(store.count_queue_tasks(9, 2).await.unwrap(), 0);
     // A stale db version is rejected, and the batch it carried is not written.
     let stale = WorkflowCommit {
         history: vec![batch(&k1, 6, 6)],

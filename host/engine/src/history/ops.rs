@@ -18,6 +18,7 @@ use crate::error::{Result, invalid};
 use crate::matching::QueueKind;
 use crate::namespace::Namespace;
 use crate::state::HistoryPageToken;
+use crate::time::now_nanos;
 
 const DEFAULT_PAGE_SIZE: i64 = 1000;
 
@@ -78,7 +79,7 @@ impl Engine {
         self.commit(&mut guard, txn).await
     }
 
-    pub fn describe_task_queue(
+    pub async fn describe_task_queue(
         &self,
         ns: &Namespace,
         req: DescribeTaskQueueRequest,
@@ -107,13 +108,23 @@ impl Engine {
                 ..Default::default()
             })
             .collect();
-        // The tasks waiting in this node's queue (the queue's node answers: calls are routed
-        // to it); Temporal's read and ack levels have no counterpart here.
-        let task_queue_status = req.include_task_queue_status.then(|| TaskQueueStatus {
-            backlog_count_hint: self.inner.matching.backlog_len(&key) as i64,
-            rate_per_second: 100_000.0,
-            ..Default::default()
-        });
+        // The queue's tasks due now, in memory or waiting in the database (the queue's
+        // tasks are rows of every shard); Temporal's read and ack levels have no counterpart.
+        let task_queue_status = if req.include_task_queue_status {
+            let hash = super::paging::hash_of_queue(&ns.id, kind, &name);
+            let backlog = self
+                .inner
+                .store
+                .count_queue_tasks(hash, now_nanos())
+                .await?;
+            Some(TaskQueueStatus {
+                backlog_count_hint: backlog,
+                rate_per_second: 100_000.0,
+                ..Default::default()
+            })
+        } else {
+            None
+        };
         Ok(DescribeTaskQueueResponse {
             pollers,
             task_queue_status,

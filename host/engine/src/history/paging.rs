@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::matching::Queued;
+use crate::matching::{QueueKind, Queued};
 use crate::state::{Task, TaskKind};
 
 /// A stable 64-bit hash (FNV-1a) of `parts` joined by zero bytes: the same on every node
@@ -35,11 +35,20 @@ pub(crate) fn stable_hash(parts: &[&str]) -> u64 {
 /// The buffer a task belongs to: its task queue's hash for a task that feeds a queue, else 0.
 pub(crate) fn queue_hash(task: &Task) -> i64 {
     let kind = match task.task_kind() {
-        TaskKind::DispatchWorkflowTask if task.event_id > 0 => "workflow",
-        TaskKind::DispatchActivity if task.event_id > 0 => "activity",
+        TaskKind::DispatchWorkflowTask if task.event_id > 0 => QueueKind::Workflow,
+        TaskKind::DispatchActivity if task.event_id > 0 => QueueKind::Activity,
         _ => return 0,
     };
-    match stable_hash(&[&task.namespace_id, kind, &task.task_queue]) as i64 {
+    hash_of_queue(&task.namespace_id, kind, &task.task_queue)
+}
+
+/// The hash of a task queue (never 0) under which its tasks are stored.
+pub(crate) fn hash_of_queue(namespace_id: &str, kind: QueueKind, name: &str) -> i64 {
+    let kind = match kind {
+        QueueKind::Workflow => "workflow",
+        QueueKind::Activity => "activity",
+    };
+    match stable_hash(&[namespace_id, kind, name]) as i64 {
         0 => 1,
         h => h,
     }

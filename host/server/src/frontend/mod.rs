@@ -1,14 +1,16 @@
 //! The gRPC frontend: WorkflowService and OperatorService handlers over the engine.
 
 mod errors;
+mod multi_operation;
 mod operator;
+mod visibility;
 mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_engine::Engine;
 use sundial_engine::namespace::Namespace;
+use sundial_engine::{ActivityRef, Engine};
 use tonic::Status;
 
 pub use errors::to_status;
@@ -31,6 +33,34 @@ impl Frontend {
             .by_name(name)
             .await
             .map_err(to_status)
+    }
+
+    /// The activity a task token names, in the request's namespace.
+    async fn activity_by_token(
+        &self,
+        namespace: &str,
+        token: &[u8],
+    ) -> Result<(Arc<Namespace>, ActivityRef), Status> {
+        let ns = self.namespace(namespace).await?;
+        let token = self.engine.decode_token(&ns, token).map_err(to_status)?;
+        Ok((ns, ActivityRef::Token(token)))
+    }
+
+    /// The activity named by workflow, run and activity id.
+    async fn activity_by_id(
+        &self,
+        namespace: &str,
+        workflow_id: String,
+        run_id: String,
+        activity_id: String,
+    ) -> Result<(Arc<Namespace>, ActivityRef), Status> {
+        let ns = self.namespace(namespace).await?;
+        let a = ActivityRef::Id {
+            workflow_id,
+            run_id,
+            activity_id,
+        };
+        Ok((ns, a))
     }
 }
 

@@ -5,7 +5,6 @@ use sundial_api::protos::temporal::api::workflowservice::v1::{
     get_system_info_response::Capabilities, *,
 };
 use sundial_api::workflowservice::workflow_service_server::WorkflowService;
-use sundial_engine::ActivityRef;
 use tonic::{Request, Response, Status};
 
 use super::{Frontend, long_poll_wait, query_wait, to_status};
@@ -18,24 +17,6 @@ type Res<T> = Result<Response<T>, Status>;
 
 fn ok<T>(v: T) -> Res<T> {
     Ok(Response::new(v))
-}
-
-impl WorkflowHandler {
-    /// One page of a visibility listing: what List, Scan, ListOpen and ListClosed share.
-    async fn list(
-        &self,
-        namespace: &str,
-        query: &str,
-        page_size: i32,
-        token: &[u8],
-    ) -> Result<ListWorkflowExecutionsResponse, Status> {
-        let ns = self.fe.namespace(namespace).await?;
-        self.fe
-            .engine
-            .list_workflows(&ns, query, page_size, token)
-            .await
-            .map_err(to_status)
-    }
 }
 
 #[tonic::async_trait]
@@ -205,16 +186,14 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Res<RecordActivityTaskHeartbeatResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let token = self
+        let (ns, a) = self
             .fe
-            .engine
-            .decode_token(&ns, &r.task_token)
-            .map_err(to_status)?;
+            .activity_by_token(&r.namespace, &r.task_token)
+            .await?;
         let cancel_requested = self
             .fe
             .engine
-            .activity_heartbeat(&ns, ActivityRef::Token(token), &r.identity, r.details)
+            .activity_heartbeat(&ns, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RecordActivityTaskHeartbeatResponse {
@@ -228,12 +207,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Res<RecordActivityTaskHeartbeatByIdResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let a = ActivityRef::Id {
-            workflow_id: r.workflow_id,
-            run_id: r.run_id,
-            activity_id: r.activity_id,
-        };
+        let (ns, a) = self
+            .fe
+            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
+            .await?;
         let cancel_requested = self
             .fe
             .engine
@@ -251,15 +228,13 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskCompletedRequest>,
     ) -> Res<RespondActivityTaskCompletedResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let token = self
+        let (ns, a) = self
             .fe
-            .engine
-            .decode_token(&ns, &r.task_token)
-            .map_err(to_status)?;
+            .activity_by_token(&r.namespace, &r.task_token)
+            .await?;
         self.fe
             .engine
-            .activity_completed(&ns, ActivityRef::Token(token), &r.identity, r.result)
+            .activity_completed(&ns, a, &r.identity, r.result)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCompletedResponse {})
@@ -270,12 +245,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Res<RespondActivityTaskCompletedByIdResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let a = ActivityRef::Id {
-            workflow_id: r.workflow_id,
-            run_id: r.run_id,
-            activity_id: r.activity_id,
-        };
+        let (ns, a) = self
+            .fe
+            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
+            .await?;
         self.fe
             .engine
             .activity_completed(&ns, a, &r.identity, r.result)
@@ -289,21 +262,13 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskFailedRequest>,
     ) -> Res<RespondActivityTaskFailedResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let token = self
+        let (ns, a) = self
             .fe
-            .engine
-            .decode_token(&ns, &r.task_token)
-            .map_err(to_status)?;
+            .activity_by_token(&r.namespace, &r.task_token)
+            .await?;
         self.fe
             .engine
-            .activity_failed(
-                &ns,
-                ActivityRef::Token(token),
-                &r.identity,
-                r.failure,
-                r.last_heartbeat_details,
-            )
+            .activity_failed(&ns, a, &r.identity, r.failure, r.last_heartbeat_details)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskFailedResponse::default())
@@ -314,12 +279,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Res<RespondActivityTaskFailedByIdResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let a = ActivityRef::Id {
-            workflow_id: r.workflow_id,
-            run_id: r.run_id,
-            activity_id: r.activity_id,
-        };
+        let (ns, a) = self
+            .fe
+            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
+            .await?;
         self.fe
             .engine
             .activity_failed(&ns, a, &r.identity, r.failure, r.last_heartbeat_details)
@@ -333,15 +296,13 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskCanceledRequest>,
     ) -> Res<RespondActivityTaskCanceledResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let token = self
+        let (ns, a) = self
             .fe
-            .engine
-            .decode_token(&ns, &r.task_token)
-            .map_err(to_status)?;
+            .activity_by_token(&r.namespace, &r.task_token)
+            .await?;
         self.fe
             .engine
-            .activity_canceled(&ns, ActivityRef::Token(token), &r.identity, r.details)
+            .activity_canceled(&ns, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCanceledResponse {})
@@ -352,12 +313,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Res<RespondActivityTaskCanceledByIdResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let a = ActivityRef::Id {
-            workflow_id: r.workflow_id,
-            run_id: r.run_id,
-            activity_id: r.activity_id,
-        };
+        let (ns, a) = self
+            .fe
+            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
+            .await?;
         self.fe
             .engine
             .activity_canceled(&ns, a, &r.identity, r.details)
@@ -418,90 +377,42 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<ListWorkflowExecutionsRequest>,
     ) -> Res<ListWorkflowExecutionsResponse> {
-        let r = r.into_inner();
-        ok(self
-            .list(&r.namespace, &r.query, r.page_size, &r.next_page_token)
-            .await?)
+        self.visibility_list_workflow_executions(r).await
     }
 
-    /// Served by List, as on Temporal (Scan is deprecated there).
     async fn scan_workflow_executions(
         &self,
         r: Request<ScanWorkflowExecutionsRequest>,
     ) -> Res<ScanWorkflowExecutionsResponse> {
-        let r = r.into_inner();
-        let page = self
-            .list(&r.namespace, &r.query, r.page_size, &r.next_page_token)
-            .await?;
-        ok(ScanWorkflowExecutionsResponse {
-            executions: page.executions,
-            next_page_token: page.next_page_token,
-        })
+        self.visibility_scan_workflow_executions(r).await
     }
 
     async fn list_open_workflow_executions(
         &self,
         r: Request<ListOpenWorkflowExecutionsRequest>,
     ) -> Res<ListOpenWorkflowExecutionsResponse> {
-        let r = r.into_inner();
-        let query = sundial_engine::open_query(&r).map_err(to_status)?;
-        let page = self
-            .list(
-                &r.namespace,
-                &query,
-                r.maximum_page_size,
-                &r.next_page_token,
-            )
-            .await?;
-        ok(ListOpenWorkflowExecutionsResponse {
-            executions: page.executions,
-            next_page_token: page.next_page_token,
-        })
+        self.visibility_list_open_workflow_executions(r).await
     }
 
     async fn list_closed_workflow_executions(
         &self,
         r: Request<ListClosedWorkflowExecutionsRequest>,
     ) -> Res<ListClosedWorkflowExecutionsResponse> {
-        let r = r.into_inner();
-        let query = sundial_engine::closed_query(&r).map_err(to_status)?;
-        let page = self
-            .list(
-                &r.namespace,
-                &query,
-                r.maximum_page_size,
-                &r.next_page_token,
-            )
-            .await?;
-        ok(ListClosedWorkflowExecutionsResponse {
-            executions: page.executions,
-            next_page_token: page.next_page_token,
-        })
+        self.visibility_list_closed_workflow_executions(r).await
     }
 
     async fn count_workflow_executions(
         &self,
         r: Request<CountWorkflowExecutionsRequest>,
     ) -> Res<CountWorkflowExecutionsResponse> {
-        let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        ok(self
-            .fe
-            .engine
-            .count_workflows(&ns, &r.query)
-            .await
-            .map_err(to_status)?)
+        self.visibility_count_workflow_executions(r).await
     }
 
-    /// The system and predefined attributes (custom ones are per namespace: OperatorService
-    /// ListSearchAttributes).
     async fn get_search_attributes(
         &self,
-        _r: Request<GetSearchAttributesRequest>,
+        r: Request<GetSearchAttributesRequest>,
     ) -> Res<GetSearchAttributesResponse> {
-        ok(GetSearchAttributesResponse {
-            keys: super::operator::server_attributes(),
-        })
+        self.visibility_get_search_attributes(r).await
     }
 
     async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Res<QueryWorkflowResponse> {
@@ -568,6 +479,7 @@ impl WorkflowService for WorkflowHandler {
             .fe
             .engine
             .describe_task_queue(&ns, r)
+            .await
             .map_err(to_status)?)
     }
 
@@ -619,37 +531,7 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<ExecuteMultiOperationRequest>,
     ) -> Res<ExecuteMultiOperationResponse> {
-        use execute_multi_operation_request::operation::Operation as Op;
-        use execute_multi_operation_response::{Response as OpResponse, response::Response as R};
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
-        let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        let mut ops = r.operations.into_iter().map(|o| o.operation);
-        let (Some(Some(Op::StartWorkflow(start))), Some(Some(Op::UpdateWorkflow(update))), None) =
-            (ops.next(), ops.next(), ops.next())
-        else {
-            return Err(Status::invalid_argument(
-                "ExecuteMultiOperation supports exactly a start-workflow operation followed by an update-workflow operation.",
-            ));
-        };
-        match self
-            .fe
-            .engine
-            .update_with_start(&ns, start, update, wait)
-            .await
-        {
-            Ok((s, u)) => ok(ExecuteMultiOperationResponse {
-                responses: vec![
-                    OpResponse {
-                        response: Some(R::StartWorkflow(s)),
-                    },
-                    OpResponse {
-                        response: Some(R::UpdateWorkflow(u)),
-                    },
-                ],
-            }),
-            Err((failed, e)) => Err(multi_operation_failure(failed, to_status(e))),
-        }
+        self.update_with_start(r).await
     }
 
     async fn reset_workflow_execution(
@@ -714,42 +596,4 @@ impl WorkflowService for WorkflowHandler {
             ..Default::default()
         })
     }
-}
-
-/// The error of a multi-operation: the failing operation's status, the others aborted.
-fn multi_operation_failure(failed: usize, st: Status) -> Status {
-    use prost::Message;
-    use sundial_api::protos::google::rpc::Status as RpcStatus;
-    use sundial_api::protos::temporal::api::errordetails::v1::{
-        MultiOperationExecutionFailure, multi_operation_execution_failure::OperationStatus,
-    };
-    use sundial_api::protos::temporal::api::failure::v1::MultiOperationExecutionAborted;
-    let details = RpcStatus::decode(st.details())
-        .map(|s| s.details)
-        .unwrap_or_default();
-    let statuses = (0..2)
-        .map(|i| {
-            if i == failed {
-                OperationStatus {
-                    code: st.code() as i32,
-                    message: st.message().to_string(),
-                    details: details.clone(),
-                }
-            } else {
-                OperationStatus {
-                    code: tonic::Code::Aborted as i32,
-                    message: "Operation was aborted.".into(),
-                    details: vec![
-                        prost_types::Any::from_msg(&MultiOperationExecutionAborted {})
-                            .expect("encodes"),
-                    ],
-                }
-            }
-        })
-        .collect();
-    super::with_detail(
-        st.code(),
-        format!("Update-with-start could not be executed: {}", st.message()),
-        MultiOperationExecutionFailure { statuses },
-    )
 }
