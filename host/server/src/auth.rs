@@ -203,7 +203,7 @@ fn unauthenticated(message: &str) -> Status {
 }
 
 fn denied(reason: Option<String>) -> Status {
-    crate::frontend::with_detail(
+    sundial_frontend::with_detail(
         Code::PermissionDenied,
         "Request unauthorized.".into(),
         PermissionDeniedFailure {

@@ -1,11 +1,10 @@
-//! The Sundial server: configuration, the gRPC frontend, and the wiring of store, engine and
-//! services (the composition root). Tests start it in-process the same way `main` does.
+//! The Sundial server: configuration, listeners, and the wiring of store, engine (history and
+//! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
 pub mod admin;
 pub mod auth;
 pub mod cluster;
 pub mod config;
-pub mod frontend;
 pub mod plugins;
 mod routing;
 pub mod tls;
@@ -26,8 +25,8 @@ use tonic::codec::CompressionEncoding;
 
 use crate::auth::{Auth, AuthLayer};
 use crate::config::Config;
-use crate::frontend::{Frontend, OperatorHandler, WorkflowHandler};
 use crate::plugins::Plugins;
+use sundial_frontend::{Frontend, OperatorHandler, WorkflowHandler};
 
 /// Largest request accepted on the wire; payload blobs are limited separately (2 MiB).
 pub(crate) const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;

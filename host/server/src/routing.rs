@@ -113,7 +113,7 @@ where
             // The node a call was routed to serves it; the node it came to retries it, with the
             // owner looked up again, while the owner is unreachable or moving (Unavailable),
             // within the call's deadline: a node's death costs callers time, not errors.
-            let budget = crate::frontend::grpc_timeout_of(&parts.headers)
+            let budget = sundial_frontend::grpc_timeout_of(&parts.headers)
                 .unwrap_or(RETRY_BUDGET)
                 .min(RETRY_BUDGET);
             let deadline = tokio::time::Instant::now() + budget;
@@ -180,7 +180,7 @@ impl RoutingLayer {
         tracing::trace!(method = %request.uri().path(), node, hops, "forwarding");
         let mut channel = match self.peers.channel(node) {
             Ok(c) => c,
-            Err(e) => return crate::frontend::to_status(e).into_http(),
+            Err(e) => return sundial_frontend::to_status(e).into_http(),
         };
         let (mut parts, body) = request.into_parts();
         parts.headers.insert(HOPS_HEADER, (hops + 1).into());

@@ -462,10 +462,10 @@ pub fn serve_internal(
     routing: crate::routing::RoutingLayer,
     (workflow, operator): (
         sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer<
-            crate::frontend::WorkflowHandler,
+            sundial_frontend::WorkflowHandler,
         >,
         sundial_api::operatorservice::operator_service_server::OperatorServiceServer<
-            crate::frontend::OperatorHandler,
+            sundial_frontend::OperatorHandler,
         >,
     ),
     tls: Option<Arc<crate::tls::TlsServer>>,

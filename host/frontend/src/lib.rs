@@ -1,4 +1,6 @@
-//! The gRPC frontend: WorkflowService and OperatorService handlers over the engine.
+//! The frontend service: WorkflowService and OperatorService gRPC handlers over the engine
+//! (history and matching). Authorization and routing to other nodes are layers in front of
+//! it, in the server.
 
 mod errors;
 mod multi_operation;
@@ -14,7 +16,7 @@ use sundial_engine::{ActivityRef, Engine};
 use tonic::Status;
 
 pub use errors::to_status;
-pub(crate) use errors::with_detail;
+pub use errors::with_detail;
 pub use operator::OperatorHandler;
 pub use workflow::WorkflowHandler;
 
@@ -70,7 +72,7 @@ fn grpc_timeout(meta: &tonic::metadata::MetadataMap) -> Option<Duration> {
 }
 
 /// The `grpc-timeout` of a request's headers.
-pub(crate) fn grpc_timeout_of(headers: &http::HeaderMap) -> Option<Duration> {
+pub fn grpc_timeout_of(headers: &http::HeaderMap) -> Option<Duration> {
     parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
 }
 

@@ -10,11 +10,7 @@ use sundial_api::protos::temporal::api::errordetails::v1::{
 use sundial_engine::Error;
 use tonic::{Code, Status};
 
-pub(crate) fn with_detail<M: Message + prost::Name>(
-    code: Code,
-    message: String,
-    detail: M,
-) -> Status {
+pub fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail: M) -> Status {
     let status = RpcStatus {
         code: code as i32,
         message: message.clone(),

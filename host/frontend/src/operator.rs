@@ -16,7 +16,7 @@ pub struct OperatorHandler {
 }
 
 /// System and predefined attributes with their `IndexedValueType`s.
-pub(crate) fn server_attributes() -> HashMap<String, i32> {
+pub fn server_attributes() -> HashMap<String, i32> {
     Column::ALL
         .iter()
         .map(|c| (c.name().to_string(), c.value_type() as i32))
