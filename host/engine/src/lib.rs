@@ -3,7 +3,8 @@
 //! shard tasks) and matching (task queues, sync match, backlog, long polls).
 //!
 //! The engine is generic over the persistence traits of `sundial-store` and knows nothing of
-//! gRPC transport; the frontend calls [`Engine`] methods with Temporal's request messages.
+//! gRPC transport; it serves the frontend through the handles of `sundial-services`, which
+//! take Temporal's request messages.
 
 pub mod error;
 mod history;
@@ -11,13 +12,12 @@ mod matching;
 pub mod namespace;
 pub mod peers;
 mod queues;
+mod service;
 pub mod state;
 pub mod time;
 
 pub use error::{Error, Result};
-pub use history::{
-    ActivityRef, Engine, MAX_PAGE_SIZE, closed_query, open_query, validate_search_attributes,
-};
+pub use history::{ActivityRef, Engine, MAX_PAGE_SIZE, validate_search_attributes};
 
 /// Engine settings.
 #[derive(Clone, Debug)]

@@ -28,8 +28,7 @@ pub const MIN_RETENTION: i64 = DAY;
 pub const MAX_RETENTION: i64 = 30 * DAY;
 pub const RETENTION_ERROR: &str = "A valid retention period is not set on request.";
 
-/// The name of this (single) cluster.
-pub const CLUSTER_NAME: &str = "active";
+pub use sundial_services::CLUSTER_NAME;
 
 /// A resolved namespace, as request handling needs it.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use sundial_api::protos::temporal::api::errordetails::v1::{
     NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
     WorkflowExecutionAlreadyStartedFailure,
 };
-use sundial_engine::Error;
+use sundial_services::Error;
 use tonic::{Code, Status};
 
 pub fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail: M) -> Status {

@@ -1,6 +1,7 @@
-//! The frontend service: WorkflowService and OperatorService gRPC handlers over the engine
-//! (history and matching). Authorization and routing to other nodes are layers in front of
-//! it, in the server.
+//! The frontend service: WorkflowService and OperatorService gRPC handlers over the handles
+//! of `sundial-services` (history and matching behind them; this crate does not depend on
+//! the engine). Authorization and routing to other nodes are layers in front of it, in the
+//! server.
 
 mod errors;
 mod multi_operation;
@@ -11,9 +12,7 @@ mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_engine::namespace::Namespace;
-use sundial_engine::{ActivityRef, Engine};
-use tonic::Status;
+use sundial_services::{Namespaces, Workflows};
 
 pub use errors::to_status;
 pub use errors::with_detail;
@@ -23,47 +22,10 @@ pub use workflow::WorkflowHandler;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct Frontend {
-    pub engine: Engine,
+    pub namespaces: Arc<dyn Namespaces>,
+    pub workflows: Arc<dyn Workflows>,
     pub cluster_id: String,
     pub persistence: String,
-}
-
-impl Frontend {
-    async fn namespace(&self, name: &str) -> Result<Arc<Namespace>, Status> {
-        self.engine
-            .namespaces()
-            .by_name(name)
-            .await
-            .map_err(to_status)
-    }
-
-    /// The activity a task token names, in the request's namespace.
-    async fn activity_by_token(
-        &self,
-        namespace: &str,
-        token: &[u8],
-    ) -> Result<(Arc<Namespace>, ActivityRef), Status> {
-        let ns = self.namespace(namespace).await?;
-        let token = self.engine.decode_token(&ns, token).map_err(to_status)?;
-        Ok((ns, ActivityRef::Token(token)))
-    }
-
-    /// The activity named by workflow, run and activity id.
-    async fn activity_by_id(
-        &self,
-        namespace: &str,
-        workflow_id: String,
-        run_id: String,
-        activity_id: String,
-    ) -> Result<(Arc<Namespace>, ActivityRef), Status> {
-        let ns = self.namespace(namespace).await?;
-        let a = ActivityRef::Id {
-            workflow_id,
-            run_id,
-            activity_id,
-        };
-        Ok((ns, a))
-    }
 }
 
 /// Parses the `grpc-timeout` header (e.g. `69999m`).

@@ -13,9 +13,8 @@ impl WorkflowHandler {
     ) -> Result<Response<ExecuteMultiOperationResponse>, Status> {
         use execute_multi_operation_request::operation::Operation as Op;
         use execute_multi_operation_response::{Response as OpResponse, response::Response as R};
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         let mut ops = r.operations.into_iter().map(|o| o.operation);
         let (Some(Some(Op::StartWorkflow(start))), Some(Some(Op::UpdateWorkflow(update))), None) =
             (ops.next(), ops.next(), ops.next())
@@ -26,8 +25,8 @@ impl WorkflowHandler {
         };
         match self
             .fe
-            .engine
-            .update_with_start(&ns, start, update, wait)
+            .workflows
+            .update_with_start(&r.namespace, start, update, wait)
             .await
         {
             Ok((s, u)) => Ok(Response::new(ExecuteMultiOperationResponse {
@@ -40,6 +39,8 @@ impl WorkflowHandler {
                     },
                 ],
             })),
+            // The request as a whole failed (its namespace, say): a plain error.
+            Err((usize::MAX, e)) => Err(to_status(e)),
             Err((failed, e)) => Err(multi_operation_failure(failed, to_status(e))),
         }
     }

@@ -32,8 +32,7 @@ impl OperatorService for OperatorHandler {
     ) -> Result<Response<AddSearchAttributesResponse>, Status> {
         let r = r.into_inner();
         self.fe
-            .engine
-            .namespaces()
+            .namespaces
             .add_search_attributes(&r.namespace, &r.search_attributes)
             .await
             .map_err(to_status)?;
@@ -46,8 +45,7 @@ impl OperatorService for OperatorHandler {
     ) -> Result<Response<RemoveSearchAttributesResponse>, Status> {
         let r = r.into_inner();
         self.fe
-            .engine
-            .namespaces()
+            .namespaces
             .remove_search_attributes(&r.namespace, &r.search_attributes)
             .await
             .map_err(to_status)?;
@@ -59,13 +57,14 @@ impl OperatorService for OperatorHandler {
         r: Request<ListSearchAttributesRequest>,
     ) -> Result<Response<ListSearchAttributesResponse>, Status> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
+        let custom_attributes = self
+            .fe
+            .namespaces
+            .custom_search_attributes(&r.namespace)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(ListSearchAttributesResponse {
-            custom_attributes: ns
-                .search_attributes
-                .iter()
-                .map(|(n, t)| (n.clone(), *t as i32))
-                .collect(),
+            custom_attributes,
             system_attributes: server_attributes(),
             storage_schema: HashMap::new(),
         }))

@@ -22,10 +22,9 @@ impl WorkflowHandler {
         page_size: i32,
         token: &[u8],
     ) -> Result<ListWorkflowExecutionsResponse, Status> {
-        let ns = self.fe.namespace(namespace).await?;
         self.fe
-            .engine
-            .list_workflows(&ns, query, page_size, token)
+            .workflows
+            .list_workflows(namespace, query, page_size, token)
             .await
             .map_err(to_status)
     }
@@ -60,7 +59,7 @@ impl WorkflowHandler {
         r: Request<ListOpenWorkflowExecutionsRequest>,
     ) -> Res<ListOpenWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let query = sundial_engine::open_query(&r).map_err(to_status)?;
+        let query = open_query(&r)?;
         let page = self
             .list(
                 &r.namespace,
@@ -80,7 +79,7 @@ impl WorkflowHandler {
         r: Request<ListClosedWorkflowExecutionsRequest>,
     ) -> Res<ListClosedWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let query = sundial_engine::closed_query(&r).map_err(to_status)?;
+        let query = closed_query(&r)?;
         let page = self
             .list(
                 &r.namespace,
@@ -100,11 +99,10 @@ impl WorkflowHandler {
         r: Request<CountWorkflowExecutionsRequest>,
     ) -> Res<CountWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .count_workflows(&ns, &r.query)
+            .workflows
+            .count_workflows(&r.namespace, &r.query)
             .await
             .map_err(to_status)?)
     }
@@ -119,4 +117,79 @@ impl WorkflowHandler {
             keys: super::operator::server_attributes(),
         })
     }
+}
+
+/// A quoted string literal of the query language.
+fn quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+fn time_range(
+    column: &str,
+    f: &Option<sundial_api::protos::temporal::api::filter::v1::StartTimeFilter>,
+) -> Result<Option<String>, Status> {
+    let Some(f) = f.as_ref() else {
+        return Ok(None);
+    };
+    let earliest = nanos(&f.earliest_time).unwrap_or(0);
+    let latest = nanos(&f.latest_time).unwrap_or(i64::MAX);
+    if earliest > latest {
+        return Err(Status::invalid_argument(
+            "EarliestTime in StartTimeFilter should not be larger than LatestTime.",
+        ));
+    }
+    Ok(Some(format!("{column} BETWEEN {earliest} AND {latest}")))
+}
+
+/// The query ListOpenWorkflowExecutions stands for.
+fn open_query(
+    r: &sundial_api::protos::temporal::api::workflowservice::v1::ListOpenWorkflowExecutionsRequest,
+) -> Result<String, Status> {
+    use sundial_api::protos::temporal::api::workflowservice::v1::list_open_workflow_executions_request::Filters;
+    let mut parts = vec!["ExecutionStatus = 'Running'".to_string()];
+    parts.extend(time_range("StartTime", &r.start_time_filter)?);
+    match &r.filters {
+        Some(Filters::ExecutionFilter(e)) => {
+            parts.push(format!("WorkflowId = {}", quote(&e.workflow_id)))
+        }
+        Some(Filters::TypeFilter(t)) => parts.push(format!("WorkflowType = {}", quote(&t.name))),
+        None => {}
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// The query ListClosedWorkflowExecutions stands for: its time filter is on CloseTime, and
+/// of its other filters only one applies (status, else type, else execution), as on Temporal.
+fn closed_query(
+    r: &sundial_api::protos::temporal::api::workflowservice::v1::ListClosedWorkflowExecutionsRequest,
+) -> Result<String, Status> {
+    use sundial_api::protos::temporal::api::workflowservice::v1::list_closed_workflow_executions_request::Filters;
+    let mut parts = vec!["ExecutionStatus != 'Running'".to_string()];
+    parts.extend(time_range("CloseTime", &r.start_time_filter)?);
+    match &r.filters {
+        Some(Filters::ExecutionFilter(e)) => {
+            parts.push(format!("WorkflowId = {}", quote(&e.workflow_id)))
+        }
+        Some(Filters::TypeFilter(t)) => parts.push(format!("WorkflowType = {}", quote(&t.name))),
+        Some(Filters::StatusFilter(s)) => {
+            let name = (s.status >= 2)
+                .then(|| sundial_visquery::STATUS_NAMES.get(s.status as usize))
+                .flatten()
+                .ok_or_else(|| {
+                    Status::invalid_argument(
+                        "StatusFilter must be specified and must be not Running.",
+                    )
+                })?;
+            parts.push(format!("ExecutionStatus = '{name}'"));
+        }
+        None => {}
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// Unix nanos of a timestamp, if set and after the epoch.
+fn nanos(t: &Option<prost_types::Timestamp>) -> Option<i64> {
+    t.as_ref()
+        .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
+        .filter(|n| *n > 0)
 }

@@ -7,6 +7,8 @@ use sundial_api::protos::temporal::api::workflowservice::v1::{
 use sundial_api::workflowservice::workflow_service_server::WorkflowService;
 use tonic::{Request, Response, Status};
 
+use sundial_services::ActivityRef;
+
 use super::{Frontend, long_poll_wait, query_wait, to_status};
 
 pub struct WorkflowHandler {
@@ -26,9 +28,8 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RegisterNamespaceRequest>,
     ) -> Res<RegisterNamespaceResponse> {
         self.fe
-            .engine
-            .namespaces()
-            .register(r.into_inner())
+            .namespaces
+            .register_namespace(r.into_inner())
             .await
             .map_err(to_status)?;
         ok(RegisterNamespaceResponse {})
@@ -41,9 +42,8 @@ impl WorkflowService for WorkflowHandler {
         let r = r.into_inner();
         ok(self
             .fe
-            .engine
-            .namespaces()
-            .describe(&r.namespace, &r.id)
+            .namespaces
+            .describe_namespace(&r.namespace, &r.id)
             .await
             .map_err(to_status)?)
     }
@@ -55,9 +55,8 @@ impl WorkflowService for WorkflowHandler {
         let r = r.into_inner();
         ok(self
             .fe
-            .engine
-            .namespaces()
-            .list(r.page_size, &r.next_page_token)
+            .namespaces
+            .list_namespaces(r.page_size, &r.next_page_token)
             .await
             .map_err(to_status)?)
     }
@@ -68,9 +67,8 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<UpdateNamespaceResponse> {
         ok(self
             .fe
-            .engine
-            .namespaces()
-            .update(r.into_inner())
+            .namespaces
+            .update_namespace(r.into_inner())
             .await
             .map_err(to_status)?)
     }
@@ -80,11 +78,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> Res<StartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .start_workflow(&ns, r)
+            .workflows
+            .start_workflow(r)
             .await
             .map_err(to_status)?)
     }
@@ -94,11 +91,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Res<SignalWithStartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         let (run_id, started) = self
             .fe
-            .engine
-            .start_or_signal(&ns, r, true)
+            .workflows
+            .signal_with_start(r)
             .await
             .map_err(to_status)?;
         ok(SignalWithStartWorkflowExecutionResponse {
@@ -112,13 +108,15 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Res<GetWorkflowExecutionHistoryResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().history_poll_timeout);
+        let wait = long_poll_wait(
+            r.metadata(),
+            self.fe.workflows.limits().history_poll_timeout,
+        );
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .get_history(&ns, r, wait)
+            .workflows
+            .get_history(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -127,13 +125,12 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<PollWorkflowTaskQueueRequest>,
     ) -> Res<PollWorkflowTaskQueueResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .poll_workflow_task(&ns, r, wait)
+            .workflows
+            .poll_workflow_task(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -143,11 +140,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Res<RespondWorkflowTaskCompletedResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .complete_workflow_task(&ns, r)
+            .workflows
+            .complete_workflow_task(r)
             .await
             .map_err(to_status)?)
     }
@@ -157,10 +153,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Res<RespondWorkflowTaskFailedResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .fail_workflow_task(&ns, r)
+            .workflows
+            .fail_workflow_task(r)
             .await
             .map_err(to_status)?;
         ok(RespondWorkflowTaskFailedResponse {})
@@ -170,13 +165,12 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<PollActivityTaskQueueRequest>,
     ) -> Res<PollActivityTaskQueueResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .poll_activity_task(&ns, r, wait)
+            .workflows
+            .poll_activity_task(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -185,15 +179,12 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Res<RecordActivityTaskHeartbeatResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_token(&r.namespace, &r.task_token)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
         let cancel_requested = self
             .fe
-            .engine
-            .activity_heartbeat(&ns, a, &r.identity, r.details)
+            .workflows
+            .activity_heartbeat(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RecordActivityTaskHeartbeatResponse {
@@ -206,15 +197,16 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Res<RecordActivityTaskHeartbeatByIdResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Id {
+            workflow_id: std::mem::take(&mut r.workflow_id),
+            run_id: std::mem::take(&mut r.run_id),
+            activity_id: std::mem::take(&mut r.activity_id),
+        };
         let cancel_requested = self
             .fe
-            .engine
-            .activity_heartbeat(&ns, a, &r.identity, r.details)
+            .workflows
+            .activity_heartbeat(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RecordActivityTaskHeartbeatByIdResponse {
@@ -227,14 +219,11 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskCompletedRequest>,
     ) -> Res<RespondActivityTaskCompletedResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_token(&r.namespace, &r.task_token)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
         self.fe
-            .engine
-            .activity_completed(&ns, a, &r.identity, r.result)
+            .workflows
+            .activity_completed(&r.namespace, a, &r.identity, r.result)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCompletedResponse {})
@@ -244,14 +233,15 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Res<RespondActivityTaskCompletedByIdResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Id {
+            workflow_id: std::mem::take(&mut r.workflow_id),
+            run_id: std::mem::take(&mut r.run_id),
+            activity_id: std::mem::take(&mut r.activity_id),
+        };
         self.fe
-            .engine
-            .activity_completed(&ns, a, &r.identity, r.result)
+            .workflows
+            .activity_completed(&r.namespace, a, &r.identity, r.result)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCompletedByIdResponse {})
@@ -261,14 +251,17 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskFailedRequest>,
     ) -> Res<RespondActivityTaskFailedResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_token(&r.namespace, &r.task_token)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
         self.fe
-            .engine
-            .activity_failed(&ns, a, &r.identity, r.failure, r.last_heartbeat_details)
+            .workflows
+            .activity_failed(
+                &r.namespace,
+                a,
+                &r.identity,
+                r.failure,
+                r.last_heartbeat_details,
+            )
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskFailedResponse::default())
@@ -278,14 +271,21 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Res<RespondActivityTaskFailedByIdResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Id {
+            workflow_id: std::mem::take(&mut r.workflow_id),
+            run_id: std::mem::take(&mut r.run_id),
+            activity_id: std::mem::take(&mut r.activity_id),
+        };
         self.fe
-            .engine
-            .activity_failed(&ns, a, &r.identity, r.failure, r.last_heartbeat_details)
+            .workflows
+            .activity_failed(
+                &r.namespace,
+                a,
+                &r.identity,
+                r.failure,
+                r.last_heartbeat_details,
+            )
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskFailedByIdResponse::default())
@@ -295,14 +295,11 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskCanceledRequest>,
     ) -> Res<RespondActivityTaskCanceledResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_token(&r.namespace, &r.task_token)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
         self.fe
-            .engine
-            .activity_canceled(&ns, a, &r.identity, r.details)
+            .workflows
+            .activity_canceled(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCanceledResponse {})
@@ -312,14 +309,15 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Res<RespondActivityTaskCanceledByIdResponse> {
-        let r = r.into_inner();
-        let (ns, a) = self
-            .fe
-            .activity_by_id(&r.namespace, r.workflow_id, r.run_id, r.activity_id)
-            .await?;
+        let mut r = r.into_inner();
+        let a = ActivityRef::Id {
+            workflow_id: std::mem::take(&mut r.workflow_id),
+            run_id: std::mem::take(&mut r.run_id),
+            activity_id: std::mem::take(&mut r.activity_id),
+        };
         self.fe
-            .engine
-            .activity_canceled(&ns, a, &r.identity, r.details)
+            .workflows
+            .activity_canceled(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RespondActivityTaskCanceledByIdResponse {})
@@ -330,10 +328,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Res<RequestCancelWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .request_cancel(&ns, r)
+            .workflows
+            .request_cancel(r)
             .await
             .map_err(to_status)?;
         ok(RequestCancelWorkflowExecutionResponse {})
@@ -344,8 +341,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<SignalWorkflowExecutionRequest>,
     ) -> Res<SignalWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        self.fe.engine.signal(&ns, r).await.map_err(to_status)?;
+        self.fe.workflows.signal(r).await.map_err(to_status)?;
         ok(SignalWorkflowExecutionResponse::default())
     }
 
@@ -354,8 +350,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<TerminateWorkflowExecutionRequest>,
     ) -> Res<TerminateWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
-        self.fe.engine.terminate(&ns, r).await.map_err(to_status)?;
+        self.fe.workflows.terminate(r).await.map_err(to_status)?;
         ok(TerminateWorkflowExecutionResponse {})
     }
 
@@ -364,11 +359,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DescribeWorkflowExecutionRequest>,
     ) -> Res<DescribeWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .describe_workflow(&ns, r)
+            .workflows
+            .describe_workflow(r)
             .await
             .map_err(to_status)?)
     }
@@ -418,11 +412,10 @@ impl WorkflowService for WorkflowHandler {
     async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Res<QueryWorkflowResponse> {
         let wait = query_wait(r.metadata());
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .query_workflow(&ns, r, wait)
+            .workflows
+            .query_workflow(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -432,10 +425,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondQueryTaskCompletedRequest>,
     ) -> Res<RespondQueryTaskCompletedResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .respond_query_task(&ns, r)
+            .workflows
+            .respond_query_task(r)
             .await
             .map_err(to_status)?;
         ok(RespondQueryTaskCompletedResponse {})
@@ -446,11 +438,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<GetWorkflowExecutionHistoryReverseRequest>,
     ) -> Res<GetWorkflowExecutionHistoryReverseResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .get_history_reverse(&ns, r)
+            .workflows
+            .get_history_reverse(r)
             .await
             .map_err(to_status)?)
     }
@@ -460,10 +451,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ResetStickyTaskQueueRequest>,
     ) -> Res<ResetStickyTaskQueueResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .reset_sticky_task_queue(&ns, r)
+            .workflows
+            .reset_sticky_task_queue(r)
             .await
             .map_err(to_status)?;
         ok(ResetStickyTaskQueueResponse {})
@@ -474,11 +464,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DescribeTaskQueueRequest>,
     ) -> Res<DescribeTaskQueueResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .describe_task_queue(&ns, r)
+            .workflows
+            .describe_task_queue(r)
             .await
             .map_err(to_status)?)
     }
@@ -488,10 +477,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DeleteWorkflowExecutionRequest>,
     ) -> Res<DeleteWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .delete_workflow(&ns, r)
+            .workflows
+            .delete_workflow(r)
             .await
             .map_err(to_status)?;
         ok(DeleteWorkflowExecutionResponse {})
@@ -501,13 +489,12 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<UpdateWorkflowExecutionRequest>,
     ) -> Res<UpdateWorkflowExecutionResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .update_workflow(&ns, r, wait)
+            .workflows
+            .update_workflow(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -516,13 +503,12 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<PollWorkflowExecutionUpdateRequest>,
     ) -> Res<PollWorkflowExecutionUpdateResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.engine.options().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .poll_update(&ns, r, wait)
+            .workflows
+            .poll_update(r, wait)
             .await
             .map_err(to_status)?)
     }
@@ -539,11 +525,10 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ResetWorkflowExecutionRequest>,
     ) -> Res<ResetWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         ok(self
             .fe
-            .engine
-            .reset_workflow(&ns, r)
+            .workflows
+            .reset_workflow(r)
             .await
             .map_err(to_status)?)
     }
@@ -553,10 +538,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ShutdownWorkerRequest>,
     ) -> Res<ShutdownWorkerResponse> {
         let r = r.into_inner();
-        let ns = self.fe.namespace(&r.namespace).await?;
         self.fe
-            .engine
-            .shutdown_worker(&ns, r)
+            .workflows
+            .shutdown_worker(r)
             .await
             .map_err(to_status)?;
         ok(ShutdownWorkerResponse {})
@@ -587,8 +571,8 @@ impl WorkflowService for WorkflowHandler {
         ok(GetClusterInfoResponse {
             server_version: env!("CARGO_PKG_VERSION").to_string(),
             cluster_id: self.fe.cluster_id.clone(),
-            cluster_name: sundial_engine::namespace::CLUSTER_NAME.to_string(),
-            history_shard_count: self.fe.engine.options().num_shards,
+            cluster_name: sundial_services::CLUSTER_NAME.to_string(),
+            history_shard_count: self.fe.workflows.limits().num_history_shards,
             persistence_store: self.fe.persistence.clone(),
             visibility_store: self.fe.persistence.clone(),
             initial_failover_version: 1,

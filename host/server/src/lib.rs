@@ -245,7 +245,8 @@ pub async fn start(
             .with_context(|| format!("creating namespace {:?}", ns.name))?;
     }
     let fe = Frontend {
-        engine: engine.clone(),
+        namespaces: Arc::new(engine.clone()),
+        workflows: Arc::new(engine.clone()),
         cluster_id: membership.metadata.cluster_id.clone(),
         persistence: format!("{backend:?}").to_lowercase(),
     };

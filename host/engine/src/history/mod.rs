@@ -44,7 +44,7 @@ use crate::time::{now_nanos, opt_ts};
 
 pub use activity::ActivityRef;
 pub(crate) use txn::Txn;
-pub use visibility::{MAX_PAGE_SIZE, closed_query, open_query, validate_search_attributes};
+pub use visibility::{MAX_PAGE_SIZE, validate_search_attributes};
 
 #[derive(Default)]
 struct Slot {

@@ -1,0 +1,306 @@
+//! The engine as the services' handles: [`Namespaces`] and [`Workflows`] in process. Each call
+//! resolves the namespace its request names, then runs the engine's operation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sundial_services::{ActivityRef, Error, Limits, Namespaces, Result, Workflows};
+use temporalio_protos::temporal::api::{
+    common::v1::Payloads, failure::v1::Failure, workflowservice::v1::*,
+};
+
+use crate::Engine;
+use crate::history::ActivityRef as EngineActivity;
+use crate::namespace::Namespace;
+
+impl Engine {
+    async fn ns(&self, name: &str) -> Result<Arc<Namespace>> {
+        self.namespaces().by_name(name).await
+    }
+
+    /// The namespace and the activity a reference names (a token must be of that namespace).
+    async fn activity(
+        &self,
+        namespace: &str,
+        a: ActivityRef,
+    ) -> Result<(Arc<Namespace>, EngineActivity)> {
+        let ns = self.ns(namespace).await?;
+        let a = match a {
+            ActivityRef::Token(bytes) => EngineActivity::Token(self.decode_token(&ns, &bytes)?),
+            ActivityRef::Id {
+                workflow_id,
+                run_id,
+                activity_id,
+            } => EngineActivity::Id {
+                workflow_id,
+                run_id,
+                activity_id,
+            },
+        };
+        Ok((ns, a))
+    }
+}
+
+#[async_trait::async_trait]
+impl Namespaces for Engine {
+    async fn register_namespace(&self, r: RegisterNamespaceRequest) -> Result<()> {
+        self.namespaces().register(r).await
+    }
+    async fn describe_namespace(&self, name: &str, id: &str) -> Result<DescribeNamespaceResponse> {
+        self.namespaces().describe(name, id).await
+    }
+    async fn list_namespaces(
+        &self,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListNamespacesResponse> {
+        self.namespaces().list(page_size, token).await
+    }
+    async fn update_namespace(&self, r: UpdateNamespaceRequest) -> Result<UpdateNamespaceResponse> {
+        self.namespaces().update(r).await
+    }
+    async fn add_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: &HashMap<String, i32>,
+    ) -> Result<()> {
+        self.namespaces()
+            .add_search_attributes(namespace, attributes)
+            .await
+    }
+    async fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()> {
+        self.namespaces()
+            .remove_search_attributes(namespace, names)
+            .await
+    }
+    async fn custom_search_attributes(&self, namespace: &str) -> Result<HashMap<String, i32>> {
+        let ns = self.ns(namespace).await?;
+        Ok(ns
+            .search_attributes
+            .iter()
+            .map(|(n, t)| (n.clone(), *t as i32))
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Workflows for Engine {
+    fn limits(&self) -> Limits {
+        let o = self.options();
+        Limits {
+            poll_timeout: o.poll_timeout,
+            history_poll_timeout: o.history_poll_timeout,
+            num_history_shards: o.num_shards,
+        }
+    }
+
+    async fn start_workflow(
+        &self,
+        r: StartWorkflowExecutionRequest,
+    ) -> Result<StartWorkflowExecutionResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::start_workflow(self, &ns, r).await
+    }
+    async fn signal_with_start(
+        &self,
+        r: SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<(String, bool)> {
+        let ns = self.ns(&r.namespace).await?;
+        self.start_or_signal(&ns, r, true).await
+    }
+    async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::signal(self, &ns, r).await
+    }
+    async fn request_cancel(&self, r: RequestCancelWorkflowExecutionRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::request_cancel(self, &ns, r).await
+    }
+    async fn terminate(&self, r: TerminateWorkflowExecutionRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::terminate(self, &ns, r).await
+    }
+    async fn delete_workflow(&self, r: DeleteWorkflowExecutionRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::delete_workflow(self, &ns, r).await
+    }
+    async fn reset_workflow(
+        &self,
+        r: ResetWorkflowExecutionRequest,
+    ) -> Result<ResetWorkflowExecutionResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::reset_workflow(self, &ns, r).await
+    }
+    async fn describe_workflow(
+        &self,
+        r: DescribeWorkflowExecutionRequest,
+    ) -> Result<DescribeWorkflowExecutionResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::describe_workflow(self, &ns, r).await
+    }
+    async fn get_history(
+        &self,
+        r: GetWorkflowExecutionHistoryRequest,
+        wait: Duration,
+    ) -> Result<GetWorkflowExecutionHistoryResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::get_history(self, &ns, r, wait).await
+    }
+    async fn get_history_reverse(
+        &self,
+        r: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> Result<GetWorkflowExecutionHistoryReverseResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::get_history_reverse(self, &ns, r).await
+    }
+
+    async fn poll_workflow_task(
+        &self,
+        r: PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::poll_workflow_task(self, &ns, r, wait).await
+    }
+    async fn complete_workflow_task(
+        &self,
+        r: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::complete_workflow_task(self, &ns, r).await
+    }
+    async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::fail_workflow_task(self, &ns, r).await
+    }
+    async fn reset_sticky_task_queue(&self, r: ResetStickyTaskQueueRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::reset_sticky_task_queue(self, &ns, r).await
+    }
+    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::shutdown_worker(self, &ns, r).await
+    }
+    async fn describe_task_queue(
+        &self,
+        r: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::describe_task_queue(self, &ns, r).await
+    }
+
+    async fn poll_activity_task(
+        &self,
+        r: PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollActivityTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::poll_activity_task(self, &ns, r, wait).await
+    }
+    async fn activity_heartbeat(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        details: Option<Payloads>,
+    ) -> Result<bool> {
+        let (ns, a) = self.activity(namespace, activity).await?;
+        Engine::activity_heartbeat(self, &ns, a, identity, details).await
+    }
+    async fn activity_completed(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        result: Option<Payloads>,
+    ) -> Result<()> {
+        let (ns, a) = self.activity(namespace, activity).await?;
+        Engine::activity_completed(self, &ns, a, identity, result).await
+    }
+    async fn activity_failed(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        failure: Option<Failure>,
+        last_heartbeat_details: Option<Payloads>,
+    ) -> Result<()> {
+        let (ns, a) = self.activity(namespace, activity).await?;
+        Engine::activity_failed(self, &ns, a, identity, failure, last_heartbeat_details).await
+    }
+    async fn activity_canceled(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        details: Option<Payloads>,
+    ) -> Result<()> {
+        let (ns, a) = self.activity(namespace, activity).await?;
+        Engine::activity_canceled(self, &ns, a, identity, details).await
+    }
+
+    async fn query_workflow(
+        &self,
+        r: QueryWorkflowRequest,
+        wait: Duration,
+    ) -> Result<QueryWorkflowResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::query_workflow(self, &ns, r, wait).await
+    }
+    async fn respond_query_task(&self, r: RespondQueryTaskCompletedRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::respond_query_task(self, &ns, r).await
+    }
+    async fn update_workflow(
+        &self,
+        r: UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> Result<UpdateWorkflowExecutionResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::update_workflow(self, &ns, r, wait).await
+    }
+    async fn poll_update(
+        &self,
+        r: PollWorkflowExecutionUpdateRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowExecutionUpdateResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::poll_update(self, &ns, r, wait).await
+    }
+    async fn update_with_start(
+        &self,
+        namespace: &str,
+        start: StartWorkflowExecutionRequest,
+        update: UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> std::result::Result<
+        (
+            StartWorkflowExecutionResponse,
+            UpdateWorkflowExecutionResponse,
+        ),
+        (usize, Error),
+    > {
+        let ns = self.ns(namespace).await.map_err(|e| (usize::MAX, e))?;
+        Engine::update_with_start(self, &ns, start, update, wait).await
+    }
+
+    async fn list_workflows(
+        &self,
+        namespace: &str,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListWorkflowExecutionsResponse> {
+        let ns = self.ns(namespace).await?;
+        Engine::list_workflows(self, &ns, query, page_size, token).await
+    }
+    async fn count_workflows(
+        &self,
+        namespace: &str,
+        query: &str,
+    ) -> Result<CountWorkflowExecutionsResponse> {
+        let ns = self.ns(namespace).await?;
+        Engine::count_workflows(self, &ns, query).await
+    }
+}

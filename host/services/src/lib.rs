@@ -1,0 +1,197 @@
+//! The handles between Sundial's services. The frontend serves the public gRPC API through
+//! [`Namespaces`] and [`Workflows`]; the engine (history and matching) implements them in
+//! process. The frontend depends on this crate only, so a change to history or matching does
+//! not rebuild it.
+
+mod error;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use temporalio_protos::temporal::api::{
+    common::v1::Payloads, failure::v1::Failure, workflowservice::v1::*,
+};
+
+pub use error::{Error, Result};
+
+/// The name of this (single) cluster, as namespaces and GetClusterInfo report it.
+pub const CLUSTER_NAME: &str = "active";
+
+/// The namespace registry, as the frontend uses it.
+#[async_trait::async_trait]
+pub trait Namespaces: Send + Sync {
+    async fn register_namespace(&self, r: RegisterNamespaceRequest) -> Result<()>;
+    /// By name or by id (exactly one of them set).
+    async fn describe_namespace(&self, name: &str, id: &str) -> Result<DescribeNamespaceResponse>;
+    async fn list_namespaces(&self, page_size: i32, token: &[u8])
+    -> Result<ListNamespacesResponse>;
+    async fn update_namespace(&self, r: UpdateNamespaceRequest) -> Result<UpdateNamespaceResponse>;
+    /// Registers custom search attributes (name to `IndexedValueType`).
+    async fn add_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: &HashMap<String, i32>,
+    ) -> Result<()>;
+    async fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()>;
+    /// The namespace's custom search attributes (name to `IndexedValueType`).
+    async fn custom_search_attributes(&self, namespace: &str) -> Result<HashMap<String, i32>>;
+}
+
+/// Which activity a response or heartbeat is about.
+#[derive(Clone, Debug)]
+pub enum ActivityRef {
+    /// The task token the activity was handed with.
+    Token(Vec<u8>),
+    Id {
+        workflow_id: String,
+        run_id: String,
+        activity_id: String,
+    },
+}
+
+/// The limits the frontend applies to long polls, and the cluster's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest a task-queue poll waits.
+    pub poll_timeout: Duration,
+    /// Longest a history long poll waits.
+    pub history_poll_timeout: Duration,
+    pub num_history_shards: i32,
+}
+
+/// Workflows: what history and matching serve. Every request names its namespace; `wait` is
+/// how long a long poll may wait.
+#[async_trait::async_trait]
+pub trait Workflows: Send + Sync {
+    fn limits(&self) -> Limits;
+
+    async fn start_workflow(
+        &self,
+        r: StartWorkflowExecutionRequest,
+    ) -> Result<StartWorkflowExecutionResponse>;
+    /// Signal-with-start: the run id, and whether it started.
+    async fn signal_with_start(
+        &self,
+        r: SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<(String, bool)>;
+    async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<()>;
+    async fn request_cancel(&self, r: RequestCancelWorkflowExecutionRequest) -> Result<()>;
+    async fn terminate(&self, r: TerminateWorkflowExecutionRequest) -> Result<()>;
+    async fn delete_workflow(&self, r: DeleteWorkflowExecutionRequest) -> Result<()>;
+    async fn reset_workflow(
+        &self,
+        r: ResetWorkflowExecutionRequest,
+    ) -> Result<ResetWorkflowExecutionResponse>;
+    async fn describe_workflow(
+        &self,
+        r: DescribeWorkflowExecutionRequest,
+    ) -> Result<DescribeWorkflowExecutionResponse>;
+    async fn get_history(
+        &self,
+        r: GetWorkflowExecutionHistoryRequest,
+        wait: Duration,
+    ) -> Result<GetWorkflowExecutionHistoryResponse>;
+    async fn get_history_reverse(
+        &self,
+        r: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> Result<GetWorkflowExecutionHistoryReverseResponse>;
+
+    async fn poll_workflow_task(
+        &self,
+        r: PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse>;
+    async fn complete_workflow_task(
+        &self,
+        r: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse>;
+    async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()>;
+    async fn reset_sticky_task_queue(&self, r: ResetStickyTaskQueueRequest) -> Result<()>;
+    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()>;
+    async fn describe_task_queue(
+        &self,
+        r: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse>;
+
+    async fn poll_activity_task(
+        &self,
+        r: PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollActivityTaskQueueResponse>;
+    /// Records a heartbeat; whether cancellation was requested.
+    async fn activity_heartbeat(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        details: Option<Payloads>,
+    ) -> Result<bool>;
+    async fn activity_completed(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        result: Option<Payloads>,
+    ) -> Result<()>;
+    async fn activity_failed(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        failure: Option<Failure>,
+        last_heartbeat_details: Option<Payloads>,
+    ) -> Result<()>;
+    async fn activity_canceled(
+        &self,
+        namespace: &str,
+        activity: ActivityRef,
+        identity: &str,
+        details: Option<Payloads>,
+    ) -> Result<()>;
+
+    async fn query_workflow(
+        &self,
+        r: QueryWorkflowRequest,
+        wait: Duration,
+    ) -> Result<QueryWorkflowResponse>;
+    async fn respond_query_task(&self, r: RespondQueryTaskCompletedRequest) -> Result<()>;
+    async fn update_workflow(
+        &self,
+        r: UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> Result<UpdateWorkflowExecutionResponse>;
+    async fn poll_update(
+        &self,
+        r: PollWorkflowExecutionUpdateRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowExecutionUpdateResponse>;
+    /// Update-with-start; on failure, which of the two operations failed (0: start, 1:
+    /// update; `usize::MAX`: the request as a whole, such as its namespace) and why.
+    async fn update_with_start(
+        &self,
+        namespace: &str,
+        start: StartWorkflowExecutionRequest,
+        update: UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> std::result::Result<
+        (
+            StartWorkflowExecutionResponse,
+            UpdateWorkflowExecutionResponse,
+        ),
+        (usize, Error),
+    >;
+
+    /// One page of runs matching a visibility query.
+    async fn list_workflows(
+        &self,
+        namespace: &str,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<ListWorkflowExecutionsResponse>;
+    async fn count_workflows(
+        &self,
+        namespace: &str,
+        query: &str,
+    ) -> Result<CountWorkflowExecutionsResponse>;
+}
