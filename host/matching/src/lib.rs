@@ -1,0 +1,297 @@
+//! Matching: in-memory task queues in front of the durable dispatch tasks.
+//!
+//! A dispatched task goes straight to a waiting poller when there is one (sync match);
+//! otherwise it waits in the queue's backlog. The queues hold whatever item history hands
+//! them (its durable task and where its row lives); the durable copy stays in history's
+//! database until the task has started, and history pages it in, so what a queue holds is a
+//! window of its backlog.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueueKind {
+    Workflow,
+    Activity,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueueKey {
+    pub namespace_id: String,
+    pub name: String,
+    pub kind: QueueKind,
+}
+
+struct Queue<T> {
+    backlog: VecDeque<T>,
+    pollers: VecDeque<(u64, oneshot::Sender<T>)>,
+    last_poll: Option<Instant>,
+    /// Worker identities that polled, and when they last did (for DescribeTaskQueue).
+    seen: HashMap<String, std::time::SystemTime>,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            backlog: VecDeque::new(),
+            pollers: VecDeque::new(),
+            last_poll: None,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// How long a worker that stopped polling is still listed by DescribeTaskQueue.
+const POLLER_LISTED_FOR: Duration = Duration::from_secs(300);
+
+/// How long after its last poll a sticky queue still counts as served by a worker.
+const STICKY_LIVENESS: Duration = Duration::from_secs(10);
+
+/// The task queues of this node, holding items of type `T`.
+pub struct Matching<T> {
+    queues: Mutex<HashMap<QueueKey, Queue<T>>>,
+    next_poller: std::sync::atomic::AtomicU64,
+}
+
+impl<T> Default for Matching<T> {
+    fn default() -> Self {
+        Matching {
+            queues: Mutex::new(HashMap::new()),
+            next_poller: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// A task taken from a queue. Unless [`TaskGuard::consume`] is called, dropping the guard
+/// (for example when the poll's client goes away) puts the task back.
+pub struct TaskGuard<T> {
+    matching: Arc<Matching<T>>,
+    key: QueueKey,
+    item: Option<T>,
+}
+
+impl<T> TaskGuard<T> {
+    pub fn task(&self) -> &T {
+        self.item.as_ref().expect("task present until consumed")
+    }
+    pub fn consume(mut self) -> T {
+        self.item.take().expect("task present until consumed")
+    }
+}
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            self.matching.add(&self.key, item);
+        }
+    }
+}
+
+/// Removes a waiting poller when its poll ends for any reason, rescuing a task that was
+/// handed to it in the meantime.
+struct PollerGuard<T> {
+    matching: Arc<Matching<T>>,
+    key: QueueKey,
+    id: u64,
+    rx: Option<oneshot::Receiver<T>>,
+}
+
+impl<T> Drop for PollerGuard<T> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            {
+                let mut queues = self.matching.queues.lock().unwrap();
+                if let Some(q) = queues.get_mut(&self.key) {
+                    q.pollers.retain(|(id, _)| *id != self.id);
+                    q.last_poll = Some(Instant::now());
+                }
+            }
+            rx.close();
+            if let Ok(item) = rx.try_recv() {
+                self.matching.add(&self.key, item);
+            }
+        }
+    }
+}
+
+impl<T> Matching<T> {
+    /// Offers a task: to the oldest waiting poller, else to the backlog.
+    pub fn add(&self, key: &QueueKey, mut item: T) {
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(key.clone()).or_default();
+        while let Some((_, tx)) = q.pollers.pop_front() {
+            match tx.send(item) {
+                Ok(()) => return,
+                Err(back) => item = back,
+            }
+        }
+        q.backlog.push_back(item);
+    }
+
+    /// Waits up to `timeout` for a task.
+    pub async fn poll(self: &Arc<Self>, key: &QueueKey, timeout: Duration) -> Option<TaskGuard<T>> {
+        let (id, rx) = {
+            let mut queues = self.queues.lock().unwrap();
+            let q = queues.entry(key.clone()).or_default();
+            q.last_poll = Some(Instant::now());
+            if let Some(item) = q.backlog.pop_front() {
+                return Some(TaskGuard {
+                    matching: self.clone(),
+                    key: key.clone(),
+                    item: Some(item),
+                });
+            }
+            let id = self
+                .next_poller
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            q.pollers.push_back((id, tx));
+            (id, rx)
+        };
+        let mut guard = PollerGuard {
+            matching: self.clone(),
+            key: key.clone(),
+            id,
+            rx: Some(rx),
+        };
+        let rx = guard.rx.as_mut().expect("receiver set");
+        let got = tokio::time::timeout(timeout, rx).await;
+        match got {
+            Ok(Ok(item)) => {
+                guard.rx = None;
+                if let Some(q) = self.queues.lock().unwrap().get_mut(key) {
+                    q.last_poll = Some(Instant::now());
+                }
+                Some(TaskGuard {
+                    matching: self.clone(),
+                    key: key.clone(),
+                    item: Some(item),
+                })
+            }
+            _ => None, // PollerGuard's drop deregisters and rescues a late hand-off.
+        }
+    }
+
+    /// Drops every backlog task `keep` refuses (the tasks of a shard this node gave up).
+    pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) {
+        for q in self.queues.lock().unwrap().values_mut() {
+            q.backlog.retain(&mut keep);
+        }
+    }
+
+    /// Notes that `identity` is polling this queue.
+    pub fn record_poller(&self, key: &QueueKey, identity: &str) {
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(key.clone()).or_default();
+        q.seen
+            .insert(identity.to_string(), std::time::SystemTime::now());
+    }
+
+    /// Workers that polled this queue lately, most recent first.
+    pub fn pollers(&self, key: &QueueKey) -> Vec<(String, std::time::SystemTime)> {
+        let mut queues = self.queues.lock().unwrap();
+        let Some(q) = queues.get_mut(key) else {
+            return Vec::new();
+        };
+        let now = std::time::SystemTime::now();
+        q.seen
+            .retain(|_, t| now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR);
+        let mut out: Vec<_> = q.seen.iter().map(|(id, t)| (id.clone(), *t)).collect();
+        out.sort_by_key(|p| std::cmp::Reverse(p.1));
+        out
+    }
+
+    /// Whether a worker polled this queue recently (used to decide sticky dispatch).
+    pub fn has_live_poller(&self, key: &QueueKey) -> bool {
+        let queues = self.queues.lock().unwrap();
+        match queues.get(key) {
+            Some(q) => {
+                !q.pollers.is_empty() || q.last_poll.is_some_and(|t| t.elapsed() < STICKY_LIVENESS)
+            }
+            None => false,
+        }
+    }
+
+    /// The queues this node holds.
+    pub fn queue_keys(&self) -> Vec<QueueKey> {
+        self.queues.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Forgets a queue (a sticky queue whose worker shut down) and returns its backlog.
+    pub fn remove_queue(&self, key: &QueueKey) -> Vec<T> {
+        let mut queues = self.queues.lock().unwrap();
+        match queues.remove(key) {
+            Some(q) => q.backlog.into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// How many tasks wait in the queue here.
+    #[cfg(test)]
+    pub fn backlog_len(&self, key: &QueueKey) -> usize {
+        self.queues
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|q| q.backlog.len())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> QueueKey {
+        QueueKey {
+            namespace_id: "ns".into(),
+            name: "q".into(),
+            kind: QueueKind::Workflow,
+        }
+    }
+    fn item(id: i64) -> i64 {
+        id
+    }
+
+    #[tokio::test]
+    async fn sync_match_hands_task_to_waiting_poller() {
+        let m = Arc::new(Matching::<i64>::default());
+        let m2 = m.clone();
+        let poller = tokio::spawn(async move {
+            m2.poll(&key(), Duration::from_secs(5))
+                .await
+                .map(|g| g.consume())
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        m.add(&key(), item(7));
+        assert_eq!(poller.await.unwrap(), Some(7));
+        assert_eq!(m.backlog_len(&key()), 0);
+    }
+
+    #[tokio::test]
+    async fn backlog_is_served_later_and_idle_poll_times_out() {
+        let m = Arc::new(Matching::<i64>::default());
+        assert!(m.poll(&key(), Duration::from_millis(20)).await.is_none());
+        m.add(&key(), item(1));
+        m.add(&key(), item(2));
+        assert_eq!(m.backlog_len(&key()), 2);
+        let a = m
+            .poll(&key(), Duration::from_millis(20))
+            .await
+            .unwrap()
+            .consume();
+        assert_eq!(a, 1);
+    }
+
+    #[tokio::test]
+    async fn dropped_guard_requeues_task() {
+        let m = Arc::new(Matching::<i64>::default());
+        m.add(&key(), item(3));
+        let g = m.poll(&key(), Duration::from_millis(20)).await.unwrap();
+        drop(g);
+        assert_eq!(m.backlog_len(&key()), 1);
+    }
+}
