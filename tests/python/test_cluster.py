@@ -73,7 +73,7 @@ class Cluster:
             "persistence": {"url": url, "num_history_shards": SHARDS},
             "namespaces": [{"name": "default", "retention": "1day"}],
             # SUNDIAL_TEST_CLUSTER_LOG: a tracing filter for the nodes' logs (e.g.
-            # "info,sundial_engine=debug" to follow tasks between nodes).
+            # "info,sundial_history=debug" to follow tasks between nodes).
             "log": {"level": os.environ.get("SUNDIAL_TEST_CLUSTER_LOG", "info")},
         }))
         self.nodes: dict[str, ServerProcess] = {}

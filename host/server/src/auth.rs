@@ -20,7 +20,7 @@ use sundial_api::protos::temporal::api::workflowservice::v1::{
     ExecuteMultiOperationRequest, RespondWorkflowTaskCompletedRequest,
     execute_multi_operation_request::operation::Operation,
 };
-use sundial_engine::Engine;
+use sundial_history::Engine;
 use sundial_plugin_host::{AuthInfo, CallTarget, Claims, Decision, TlsSubject};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
@@ -393,7 +393,7 @@ impl Auth {
         if namespace.is_empty()
             && let Some(n) = method.task_token_field
             && let Some(token) = field_bytes(message, n)?
-            && let Ok(token) = sundial_engine::state::TaskToken::decode(token)
+            && let Ok(token) = sundial_history::state::TaskToken::decode(token)
             && let Ok(ns) = self.engine.namespaces().by_id(&token.namespace_id).await
         {
             namespace = ns.name.clone();

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sundial_api::operatorservice::operator_service_server::OperatorServiceServer;
 use sundial_api::workflowservice::workflow_service_server::WorkflowServiceServer;
-use sundial_engine::{Engine, Options};
+use sundial_history::{Engine, Options};
 use sundial_store::{Backend, SqlStore};
 use tokio::sync::oneshot;
 use tonic::codec::CompressionEncoding;
@@ -237,7 +237,7 @@ pub async fn start(
         let retention = ns
             .retention
             .map(|d| d.as_nanos() as i64)
-            .unwrap_or(sundial_engine::namespace::DEFAULT_RETENTION);
+            .unwrap_or(sundial_history::namespace::DEFAULT_RETENTION);
         engine
             .namespaces()
             .ensure(&ns.name, retention)

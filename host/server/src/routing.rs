@@ -16,7 +16,7 @@ use prost::Message;
 use sundial_api::methods::{self, Method};
 use sundial_api::protos::temporal::api::workflowservice::v1::ExecuteMultiOperationRequest;
 use sundial_api::protos::temporal::api::workflowservice::v1::execute_multi_operation_request::operation::Operation;
-use sundial_engine::Engine;
+use sundial_history::Engine;
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -232,7 +232,7 @@ impl RoutingLayer {
             && let Some(bytes) = field_bytes(message, n)?
             && !bytes.is_empty()
         {
-            let Ok(token) = sundial_engine::state::TaskToken::decode(bytes) else {
+            let Ok(token) = sundial_history::state::TaskToken::decode(bytes) else {
                 return Ok(None);
             };
             return Ok(Some(Route::Shard {

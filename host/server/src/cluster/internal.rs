@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use sundial_engine::Engine;
+use sundial_history::Engine;
 use sundial_internal_api::history_server::History;
 use sundial_internal_api::matching_server::Matching;
 use sundial_internal_api::{AddTaskReply, AddTaskRequest, HistoryReply, HistoryRequest};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sundial_engine::Engine;
+use sundial_history::Engine;
 use sundial_store::{Backend, ClusterMetadata, ClusterStore, Member, MemberRow};
 use tokio::sync::watch;
 

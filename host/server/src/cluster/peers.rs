@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sundial_engine::peers::{AddTaskRequest, HistoryReply, HistoryRequest, Peers};
-use sundial_engine::{Error, Result};
+use sundial_history::peers::{AddTaskRequest, HistoryReply, HistoryRequest, Peers};
+use sundial_history::{Error, Result};
 use sundial_internal_api::history_client::HistoryClient;
 use sundial_internal_api::matching_client::MatchingClient;
 use tokio::sync::watch;

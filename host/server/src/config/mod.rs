@@ -109,7 +109,7 @@ pub struct HistoryConfig {
 
 impl Default for HistoryConfig {
     fn default() -> Self {
-        let engine = sundial_engine::Options::default();
+        let engine = sundial_history::Options::default();
         HistoryConfig {
             max_tasks_in_memory: engine.max_tasks_in_memory,
             task_lookahead: engine.task_lookahead,

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use sundial_engine::peers::{
+use sundial_history::peers::{
     AddTaskRequest, HistoryRequest, Op, QueuedTask, RecordTaskStarted, Reply,
 };
-use sundial_engine::state::{Task, TaskKind};
-use sundial_engine::{Engine, Options};
+use sundial_history::state::{Task, TaskKind};
+use sundial_history::{Engine, Options};
 use sundial_store::{ExecutionStore, ShardStore, SqlStore, Store, VisibilityStore};
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;

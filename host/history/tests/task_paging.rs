@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_engine::{Engine, Options};
+use sundial_history::{Engine, Options};
 use sundial_store::SqlStore;
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;

@@ -1,6 +1,7 @@
 #![allow(deprecated)]
-//! Sundial's engine: history (mutable state, event building, state machines, timers, durable
-//! shard tasks) and matching (task queues, sync match, backlog, long polls).
+//! Sundial's history service, [`Engine`]: mutable state, event building, state machines,
+//! timers, durable shard tasks and shard ownership, and its use of matching (`sundial-matching`
+//! holds the task queues; dispatch and polls that cross nodes are here).
 //!
 //! The engine is generic over the persistence traits of `sundial-store` and knows nothing of
 //! gRPC transport; it serves the frontend through the handles of `sundial-services`, which

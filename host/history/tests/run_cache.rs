@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sundial_engine::{Engine, Options};
+use sundial_history::{Engine, Options};
 use sundial_store::SqlStore;
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::EventType;

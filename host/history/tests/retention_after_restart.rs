@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use sundial_engine::state::{Task, TaskKind};
-use sundial_engine::time::now_nanos;
-use sundial_engine::{Engine, Options};
+use sundial_history::state::{Task, TaskKind};
+use sundial_history::time::now_nanos;
+use sundial_history::{Engine, Options};
 use sundial_store::{ExecutionStore, SqlStore};
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
