@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sundial_services::{Namespaces, Workflows};
+use tonic::Status;
 
 pub use errors::to_status;
 pub use errors::with_detail;
@@ -26,6 +27,13 @@ pub struct Frontend {
     pub workflows: Arc<dyn Workflows>,
     pub cluster_id: String,
     pub persistence: String,
+}
+
+/// A handler's answer.
+type Res<T> = Result<tonic::Response<T>, Status>;
+
+fn ok<T>(v: T) -> Res<T> {
+    Ok(tonic::Response::new(v))
 }
 
 /// Parses the `grpc-timeout` header (e.g. `69999m`).

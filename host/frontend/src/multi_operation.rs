@@ -1,16 +1,16 @@
 //! ExecuteMultiOperation: update-with-start, the one combination Temporal serves.
 
 use sundial_api::protos::temporal::api::workflowservice::v1::*;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 use super::workflow::WorkflowHandler;
-use super::{long_poll_wait, to_status};
+use super::{Res, long_poll_wait, ok, to_status};
 
 impl WorkflowHandler {
     pub(super) async fn update_with_start(
         &self,
         r: Request<ExecuteMultiOperationRequest>,
-    ) -> Result<Response<ExecuteMultiOperationResponse>, Status> {
+    ) -> Res<ExecuteMultiOperationResponse> {
         use execute_multi_operation_request::operation::Operation as Op;
         use execute_multi_operation_response::{Response as OpResponse, response::Response as R};
         let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
@@ -28,8 +28,9 @@ impl WorkflowHandler {
             .workflows
             .update_with_start(&r.namespace, start, update, wait)
             .await
+            .map_err(to_status)?
         {
-            Ok((s, u)) => Ok(Response::new(ExecuteMultiOperationResponse {
+            Ok((s, u)) => ok(ExecuteMultiOperationResponse {
                 responses: vec![
                     OpResponse {
                         response: Some(R::StartWorkflow(s)),
@@ -38,9 +39,7 @@ impl WorkflowHandler {
                         response: Some(R::UpdateWorkflow(u)),
                     },
                 ],
-            })),
-            // The request as a whole failed (its namespace, say): a plain error.
-            Err((usize::MAX, e)) => Err(to_status(e)),
+            }),
             Err((failed, e)) => Err(multi_operation_failure(failed, to_status(e))),
         }
     }

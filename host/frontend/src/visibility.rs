@@ -2,16 +2,10 @@
 //! (turned into queries), Count and the server's search attributes.
 
 use sundial_api::protos::temporal::api::workflowservice::v1::*;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
-use super::to_status;
 use super::workflow::WorkflowHandler;
-
-type Res<T> = Result<Response<T>, Status>;
-
-fn ok<T>(v: T) -> Res<T> {
-    Ok(Response::new(v))
-}
+use super::{Res, ok, to_status};
 
 impl WorkflowHandler {
     /// One page of a visibility listing: what List, Scan, ListOpen and ListClosed share.

@@ -5,20 +5,13 @@ use sundial_api::protos::temporal::api::workflowservice::v1::{
     get_system_info_response::Capabilities, *,
 };
 use sundial_api::workflowservice::workflow_service_server::WorkflowService;
-use tonic::{Request, Response, Status};
-
 use sundial_services::ActivityRef;
+use tonic::Request;
 
-use super::{Frontend, long_poll_wait, query_wait, to_status};
+use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
-}
-
-type Res<T> = Result<Response<T>, Status>;
-
-fn ok<T>(v: T) -> Res<T> {
-    Ok(Response::new(v))
 }
 
 #[tonic::async_trait]

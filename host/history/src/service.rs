@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_services::{ActivityRef, Error, Limits, Namespaces, Result, Workflows};
+use sundial_services::{ActivityRef, Limits, Namespaces, Result, UpdateWithStart, Workflows};
 use temporalio_protos::temporal::api::{
     common::v1::Payloads, failure::v1::Failure, workflowservice::v1::*,
 };
@@ -274,15 +274,9 @@ impl Workflows for Engine {
         start: StartWorkflowExecutionRequest,
         update: UpdateWorkflowExecutionRequest,
         wait: Duration,
-    ) -> std::result::Result<
-        (
-            StartWorkflowExecutionResponse,
-            UpdateWorkflowExecutionResponse,
-        ),
-        (usize, Error),
-    > {
-        let ns = self.ns(namespace).await.map_err(|e| (usize::MAX, e))?;
-        Engine::update_with_start(self, &ns, start, update, wait).await
+    ) -> Result<UpdateWithStart> {
+        let ns = self.ns(namespace).await?;
+        Ok(Engine::update_with_start(self, &ns, start, update, wait).await)
     }
 
     async fn list_workflows(

@@ -59,6 +59,16 @@ pub struct Limits {
     pub num_history_shards: i32,
 }
 
+/// What update-with-start answers once its namespace resolves: both responses, or which
+/// operation failed (0: start, 1: update) and why.
+pub type UpdateWithStart = std::result::Result<
+    (
+        StartWorkflowExecutionResponse,
+        UpdateWorkflowExecutionResponse,
+    ),
+    (usize, Error),
+>;
+
 /// Workflows: what history and matching serve. Every request names its namespace; `wait` is
 /// how long a long poll may wait.
 #[async_trait::async_trait]
@@ -165,21 +175,15 @@ pub trait Workflows: Send + Sync {
         r: PollWorkflowExecutionUpdateRequest,
         wait: Duration,
     ) -> Result<PollWorkflowExecutionUpdateResponse>;
-    /// Update-with-start; on failure, which of the two operations failed (0: start, 1:
-    /// update; `usize::MAX`: the request as a whole, such as its namespace) and why.
+    /// Update-with-start. The outer error is the request's as a whole (its namespace, say);
+    /// the inner one names which operation failed (0: start, 1: update) and why.
     async fn update_with_start(
         &self,
         namespace: &str,
         start: StartWorkflowExecutionRequest,
         update: UpdateWorkflowExecutionRequest,
         wait: Duration,
-    ) -> std::result::Result<
-        (
-            StartWorkflowExecutionResponse,
-            UpdateWorkflowExecutionResponse,
-        ),
-        (usize, Error),
-    >;
+    ) -> Result<UpdateWithStart>;
 
     /// One page of runs matching a visibility query.
     async fn list_workflows(

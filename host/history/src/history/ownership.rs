@@ -30,10 +30,7 @@ impl Engine {
         self.inner.paging.add_queues(shard_id, range_id, &queues);
         shards.set_owned(shard_id, range_id);
         tracing::debug!(shard_id, range_id, queues = queues.len(), "shard acquired");
-        for read in self.inner.paging.due_reads(now_nanos()) {
-            let engine = self.clone();
-            tokio::spawn(async move { engine.page_in(read).await });
-        }
+        self.page_in_due();
         Ok(())
     }
 

@@ -12,8 +12,10 @@
 //! A task is held from when it is scheduled until its row is deleted. The reader skips held
 //! ids, and ids deleted while it read (its page may still show their rows).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
+
+use sundial_store::TaskRow;
 
 use crate::matching::{QueueKind, Queued};
 use crate::state::{Task, TaskKind};
@@ -64,8 +66,8 @@ type BufferKey = (i32, i64);
 
 #[derive(Default)]
 struct Buffer {
-    /// Ids of the tasks held in memory.
-    held: HashSet<i64>,
+    /// How many of its tasks are held in memory (their ids are in [`State::holder`]).
+    held: usize,
     /// The earliest visible time among tasks left in the database only (`i64::MIN`: not
     /// known, read from the start); none when every task of the buffer is held.
     left: Option<i64>,
@@ -82,7 +84,7 @@ struct State {
     /// The shards being paged, with the range id of this node's ownership.
     ranges: HashMap<i32, i64>,
     buffers: HashMap<BufferKey, Buffer>,
-    /// Which buffer each held task (shard id, task id) is in.
+    /// The held tasks (shard id, task id), each with the buffer it is in.
     holder: HashMap<(i32, i64), i64>,
 }
 
@@ -164,11 +166,11 @@ impl Paging {
             return false; // the shard moved on: its owner reads the row
         }
         let b = st.buffers.entry((q.shard_id, queue_hash)).or_default();
-        let fits = b.held.len() < self.budget
+        let fits = b.held < self.budget
             && visible_at <= now.saturating_add(self.lookahead)
             && b.left.is_none_or(|l| visible_at < l);
         if fits {
-            b.held.insert(q.task_id);
+            b.held += 1;
             st.holder.insert((q.shard_id, q.task_id), queue_hash);
         } else {
             b.left = Some(b.left.map_or(visible_at, |l| l.min(visible_at)));
@@ -188,14 +190,14 @@ impl Paging {
                 continue;
             };
             if let Some(b) = st.buffers.get_mut(&(shard_id, hash)) {
-                b.held.remove(id);
+                b.held -= 1;
                 if b.reading {
                     b.deleted_while_reading.push(*id);
                 }
             }
         }
         st.buffers
-            .retain(|_, b| !b.held.is_empty() || b.left.is_some() || b.reading);
+            .retain(|_, b| b.held > 0 || b.left.is_some() || b.reading);
     }
 
     /// The pages to read now: buffers with tasks left in the database that are due within the
@@ -210,7 +212,7 @@ impl Paging {
         let mut out = Vec::new();
         for ((shard_id, hash), b) in buffers.iter_mut() {
             let Some(left) = b.left else { continue };
-            let free = self.budget.saturating_sub(b.held.len());
+            let free = self.budget.saturating_sub(b.held);
             let room = free > 0 && (left == i64::MIN || free >= self.budget.div_ceil(2));
             if b.reading || left > horizon || !room {
                 continue;
@@ -223,7 +225,7 @@ impl Paging {
                 shard_id: *shard_id,
                 queue_hash: *hash,
                 range_id: *range_id,
-                limit: b.held.len() + free + 1,
+                limit: b.held + free + 1,
                 free,
                 left_count: b.left_count,
             });
@@ -231,20 +233,17 @@ impl Paging {
         out
     }
 
-    /// Takes what a read returned: the tasks to schedule now (marked held). `rows` holds the
-    /// (task id, visible_at, task) of the rows read, in order; `None` when the read failed.
-    pub fn finish(
-        &self,
-        read: &Read,
-        rows: Option<Vec<(i64, i64, Task)>>,
-        now: i64,
-    ) -> Vec<Queued> {
+    /// Takes what a read returned (`None` when the read failed): the rows to schedule now,
+    /// marked held.
+    pub fn finish(&self, read: &Read, rows: Option<Vec<TaskRow>>, now: i64) -> Vec<TaskRow> {
         let mut st = self.state.lock().unwrap();
         if st.ranges.get(&read.shard_id) != Some(&read.range_id) {
             return Vec::new();
         }
-        let key = (read.shard_id, read.queue_hash);
-        let Some(b) = st.buffers.get_mut(&key) else {
+        let State {
+            buffers, holder, ..
+        } = &mut *st;
+        let Some(b) = buffers.get_mut(&(read.shard_id, read.queue_hash)) else {
             return Vec::new();
         };
         b.reading = false;
@@ -256,23 +255,20 @@ impl Paging {
         let complete = rows.len() < read.limit;
         let mut taken = Vec::new();
         let mut first_untaken = None;
-        for (task_id, visible_at, task) in rows {
-            if b.held.contains(&task_id) || deleted.contains(&task_id) {
+        for row in rows {
+            let id = (read.shard_id, row.task_id);
+            if holder.contains_key(&id) || deleted.contains(&row.task_id) {
                 continue;
             }
-            if taken.len() < read.free && visible_at <= horizon {
-                b.held.insert(task_id);
-                taken.push(Queued {
-                    shard_id: read.shard_id,
-                    range_id: read.range_id,
-                    task_id,
-                    task,
-                });
+            if taken.len() < read.free && row.visible_at <= horizon {
+                holder.insert(id, read.queue_hash);
+                taken.push(row);
             } else {
-                first_untaken = Some(visible_at);
+                first_untaken = Some(row.visible_at);
                 break;
             }
         }
+        b.held += taken.len();
         let unchanged = b.left_count == read.left_count;
         b.left = match (first_untaken, unchanged) {
             // Everything up to the first row not taken is held.
@@ -281,9 +277,6 @@ impl Paging {
             (None, true) if complete => None,
             (None, _) => b.left,
         };
-        for q in &taken {
-            st.holder.insert((q.shard_id, q.task_id), read.queue_hash);
-        }
         taken
     }
 
@@ -304,6 +297,16 @@ mod tests {
             task_queue: queue.into(),
             event_id: 5,
             ..Default::default()
+        }
+    }
+
+    /// A row as the database returns it (its data is not looked at here).
+    fn row(task_id: i64, visible_at: i64) -> TaskRow {
+        TaskRow {
+            task_id,
+            queue_hash: 0,
+            visible_at,
+            data: Vec::new(),
         }
     }
 
@@ -339,7 +342,7 @@ mod tests {
         assert!(!p.admit(&queued(1, t.clone()), 0, 10, 10));
         let reads = p.due_reads(10);
         assert_eq!(reads.len(), 1);
-        let rows = vec![(1, 10, Task::default())];
+        let rows = vec![row(1, 10)];
         assert_eq!(p.finish(&reads[0], Some(rows), 10).len(), 1);
         // The shard's buffer is read; a queue's buffer takes two, then leaves the rest.
         assert!(p.admit(&queued(2, t.clone()), h, 11, 11));
@@ -351,13 +354,13 @@ mod tests {
         let reads = p.due_reads(15);
         assert_eq!(reads.len(), 1);
         assert_eq!(reads[0].limit, 3);
-        let ids = |got: Vec<Queued>| got.iter().map(|q| q.task_id).collect::<Vec<_>>();
-        let rows = vec![(3, 12, t.clone()), (4, 13, t.clone()), (5, 14, t.clone())];
+        let ids = |got: Vec<TaskRow>| got.iter().map(|r| r.task_id).collect::<Vec<_>>();
+        let rows = vec![row(3, 12), row(4, 13), row(5, 14)];
         assert_eq!(ids(p.finish(&reads[0], Some(rows), 15)), vec![4]);
         assert!(p.due_reads(15).is_empty(), "no room");
         p.deleted(0, 7, &[3, 4]);
         let reads = p.due_reads(16);
-        let rows = vec![(5, 14, t.clone())];
+        let rows = vec![row(5, 14)];
         assert_eq!(ids(p.finish(&reads[0], Some(rows), 16)), vec![5]);
         assert_eq!(p.held(), 2, "task 1 of the shard and 5");
         // All read: new tasks are held again while there is room.
@@ -376,8 +379,8 @@ mod tests {
         assert!(p.due_reads(0).is_empty());
         let r = p.due_reads(450);
         assert_eq!(r.len(), 1);
-        let got = p.finish(&r[0], Some(vec![(1, 50, t.clone()), (2, 500, t)]), 450);
-        assert_eq!(got.iter().map(|q| q.task_id).collect::<Vec<_>>(), vec![2]);
+        let got = p.finish(&r[0], Some(vec![row(1, 50), row(2, 500)]), 450);
+        assert_eq!(got.iter().map(|r| r.task_id).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]
@@ -392,8 +395,8 @@ mod tests {
         let r = p.due_reads(i64::MAX - 10);
         assert_eq!(r.len(), 1);
         p.deleted(0, 7, &[1]);
-        let got = p.finish(&r[0], Some(vec![(1, 0, t.clone()), (2, 9, t)]), 0);
-        assert_eq!(got.iter().map(|q| q.task_id).collect::<Vec<_>>(), vec![2]);
+        let got = p.finish(&r[0], Some(vec![row(1, 0), row(2, 9)]), 0);
+        assert_eq!(got.iter().map(|r| r.task_id).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]
@@ -402,10 +405,7 @@ mod tests {
         p.start(0, 7);
         let r = p.due_reads(0);
         p.stop(0, 7);
-        assert!(
-            p.finish(&r[0], Some(vec![(1, 0, Task::default())]), 0)
-                .is_empty()
-        );
+        assert!(p.finish(&r[0], Some(vec![row(1, 0)]), 0).is_empty());
         assert!(!p.admit(&queued(1, Task::default()), 0, 0, 0));
         assert_eq!(p.held(), 0);
     }

@@ -154,10 +154,7 @@ impl Engine {
             loop {
                 tick.tick().await;
                 engine.delete_finished().await;
-                for read in engine.inner.paging.due_reads(now_nanos()) {
-                    let engine = engine.clone();
-                    tokio::spawn(async move { engine.page_in(read).await });
-                }
+                engine.page_in_due();
             }
         });
     }
@@ -217,31 +214,18 @@ impl Engine {
         }
     }
 
-    /// Reads a page of a shard's tasks that wait in the database and schedules them.
-    pub(super) async fn page_in(&self, read: paging::Read) {
+    /// Reads a page of a shard's tasks that wait in the database and schedules them (only
+    /// the rows taken are decoded: the page also holds the tasks already in memory).
+    async fn page_in(&self, read: paging::Read) {
         let rows = self
             .inner
             .store
             .read_tasks(read.shard_id, read.queue_hash, read.limit)
-            .await;
-        let rows = match rows {
-            Ok(rows) => Some(
-                rows.into_iter()
-                    .map(|r| {
-                        // A row that does not decode is an unknown task: dropped and deleted.
-                        let task = Task::decode(r.data.as_slice()).unwrap_or_else(|e| {
-                            tracing::warn!(shard_id = read.shard_id, task_id = r.task_id, error = %e, "a task row does not decode");
-                            Task::default()
-                        });
-                        (r.task_id, r.visible_at, task)
-                    })
-                    .collect(),
-            ),
-            Err(e) => {
-                tracing::warn!(shard_id = read.shard_id, error = %e, "could not read waiting tasks; trying again");
-                None
-            }
-        };
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(shard_id = read.shard_id, error = %e, "could not read waiting tasks; trying again")
+            })
+            .ok();
         let taken = self.inner.paging.finish(&read, rows, now_nanos());
         if !taken.is_empty() {
             tracing::debug!(
@@ -251,8 +235,26 @@ impl Engine {
                 "paged in tasks"
             );
         }
-        for q in taken {
-            self.schedule(q);
+        for row in taken {
+            // A row that does not decode is an unknown task: dropped and deleted.
+            let task = Task::decode(row.data.as_slice()).unwrap_or_else(|e| {
+                tracing::warn!(shard_id = read.shard_id, task_id = row.task_id, error = %e, "a task row does not decode");
+                Task::default()
+            });
+            self.schedule(Queued {
+                shard_id: read.shard_id,
+                range_id: read.range_id,
+                task_id: row.task_id,
+                task,
+            });
+        }
+    }
+
+    /// Starts the page reads that are due (after a shard is acquired, and on every tick).
+    pub(super) fn page_in_due(&self) {
+        for read in self.inner.paging.due_reads(now_nanos()) {
+            let engine = self.clone();
+            tokio::spawn(async move { engine.page_in(read).await });
         }
     }
 }
