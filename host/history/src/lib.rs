@@ -1,7 +1,9 @@
 #![allow(deprecated)]
 //! Sundial's history service, [`Engine`]: mutable state, event building, state machines,
-//! timers, durable shard tasks and shard ownership, and its use of matching (`sundial-matching`
-//! holds the task queues; dispatch and polls that cross nodes are here).
+//! timers, durable shard tasks and shard ownership. Matching (`sundial-matching`) holds the
+//! task queues and runs the workers' long polls; history hands it tasks through its `Queues`
+//! handle (this node's queues, or another node's over the internal API) and starts the tasks
+//! its pollers take as their `Starter` (`history/polls.rs`).
 //!
 //! The engine is generic over the persistence traits of `sundial-store` and knows nothing of
 //! gRPC transport; it serves the frontend through the handles of `sundial-services`, which

@@ -6,8 +6,6 @@ pub(crate) use sundial_matching::{QueueKey, QueueKind};
 
 /// This node's task queues, holding history's tasks.
 pub(crate) type Matching = sundial_matching::Matching<Queued>;
-/// A task taken from a queue; dropped unconsumed, it goes back.
-pub(crate) type TaskGuard = sundial_matching::TaskGuard<Queued>;
 
 /// A task handed to matching: the durable task plus where its row lives.
 #[derive(Clone, Debug)]

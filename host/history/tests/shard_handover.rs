@@ -90,7 +90,9 @@ async fn a_later_owners_task_is_kept_by_the_earlier_owner() {
             task_queue: "tq".into(),
             kind: 1,
             task: Some(task.clone()),
+            only_if_polled: false,
         })
+        .await
         .unwrap();
     assert!(taken);
 

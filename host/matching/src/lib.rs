@@ -5,6 +5,14 @@
 //! them (its durable task and where its row lives); the durable copy stays in history's
 //! database until the task has started, and history pages it in, so what a queue holds is a
 //! window of its backlog.
+//!
+//! A worker's poll takes a task and has history start it in its run ([`Starter`], in
+//! `poll.rs`), so the pollers' side of the exchange lives here and history is reached through
+//! a handle.
+
+mod poll;
+
+pub use poll::{Start, Starter};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -62,6 +70,38 @@ impl<T> Default for Matching<T> {
             queues: Mutex::new(HashMap::new()),
             next_poller: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+}
+
+/// Matching's handle for adding tasks: this node's queues ([`Matching`]), or the node that owns
+/// a queue, reached over the internal API.
+#[async_trait::async_trait]
+pub trait Queues<T>: Send + Sync {
+    type Error;
+    /// Adds a task to `key`'s queue. With `only_if_polled` (a task for a sticky queue) the
+    /// queue takes it only while a worker polls it, and answers false otherwise.
+    async fn add_task(
+        &self,
+        key: &QueueKey,
+        task: T,
+        only_if_polled: bool,
+    ) -> Result<bool, Self::Error>;
+}
+
+#[async_trait::async_trait]
+impl<T: Send + Sync + 'static> Queues<T> for Matching<T> {
+    type Error = std::convert::Infallible;
+    async fn add_task(
+        &self,
+        key: &QueueKey,
+        task: T,
+        only_if_polled: bool,
+    ) -> Result<bool, Self::Error> {
+        if only_if_polled && !self.has_live_poller(key) {
+            return Ok(false);
+        }
+        self.add(key, task);
+        Ok(true)
     }
 }
 

@@ -11,12 +11,12 @@ use temporalio_protos::temporal::api::{
         ActivityTaskFailedEventAttributes, ActivityTaskStartedEventAttributes,
         ActivityTaskTimedOutEventAttributes,
     },
-    workflowservice::v1::{PollActivityTaskQueueRequest, PollActivityTaskQueueResponse},
+    workflowservice::v1::PollActivityTaskQueueResponse,
 };
 
 use super::{Engine, RunGuard, Txn};
 use crate::error::{Error, Result, invalid};
-use crate::matching::{QueueKind, Queued};
+use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, Task, TaskKind, TaskToken};
 use crate::time::{dur_nanos, opt_ts, ts};
@@ -306,51 +306,6 @@ impl Engine {
             ));
         }
         Ok(t)
-    }
-
-    pub async fn poll_activity_task(
-        &self,
-        ns: &Namespace,
-        req: PollActivityTaskQueueRequest,
-        wait: std::time::Duration,
-    ) -> Result<PollActivityTaskQueueResponse> {
-        let name = req
-            .task_queue
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        super::start::check_id(self, &name, "TaskQueue")?;
-        let key = Self::queue_key(&ns.id, &name, QueueKind::Activity);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Ok(Default::default());
-            }
-            self.inner.matching.record_poller(&key, &req.identity);
-            let Some(guard) = self.inner.matching.poll(&key, left).await else {
-                return Ok(Default::default());
-            };
-            let Some(guard) = self.unless_stale(guard) else {
-                continue;
-            };
-            let got = if self.owns_shard(guard.task().shard_id) {
-                let got = self
-                    .record_activity_started(ns, guard.task(), &req.identity)
-                    .await?;
-                self.ack(guard.task());
-                guard.consume();
-                got
-            } else {
-                self.start_polled_elsewhere(guard, &req.identity)
-                    .await?
-                    .map(|b| PollActivityTaskQueueResponse::decode(b.as_slice()))
-                    .transpose()?
-            };
-            if let Some(resp) = got {
-                return Ok(resp);
-            }
-        }
     }
 
     pub(super) async fn record_activity_started(

@@ -22,12 +22,12 @@ use super::Engine;
 use super::start::ParentLink;
 use super::txn::BUFFERED_EVENT_ID;
 use crate::error::{Error, Result};
-use crate::matching::{Queued, TaskGuard};
+use crate::matching::Queued;
 use crate::peers::{
     self, CancelExternal, HistoryReply, HistoryRequest, Op, QueuedTask, RecordChildClosed,
     RecordTaskStarted, Reply, RunRef, SignalExternal, StartChild,
 };
-use crate::state::{Task, TaskKind};
+use crate::state::Task;
 use sundial_store::RunKey;
 
 pub(crate) fn run_ref(key: &RunKey) -> RunRef {
@@ -82,10 +82,7 @@ pub(crate) fn queued_from_wire(t: Option<QueuedTask>) -> Result<Queued> {
     })
 }
 
-/// How long a poller waits before looking again at a task whose shard is changing owners.
-const OWNER_MOVING: std::time::Duration = std::time::Duration::from_millis(200);
-
-fn unexpected(reply: Reply) -> Error {
+pub(super) fn unexpected(reply: Reply) -> Error {
     Error::Internal(format!("unexpected reply from a peer node: {reply:?}"))
 }
 
@@ -151,9 +148,9 @@ impl Engine {
                 .map(Reply::PollResponse),
             Op::QueryTask(o) => {
                 let q = queued_from_wire(o.task)?;
-                let resp = self.query_task_response(&q.task).await?;
+                let started = self.start_here(&q, "").await?;
                 Ok(Reply::PollResponse(
-                    resp.map(|r| r.encode_to_vec()).unwrap_or_default(),
+                    started.map(|s| s.encode_to_vec()).unwrap_or_default(),
                 ))
             }
             Op::RunTimerTask(o) => {
@@ -432,9 +429,9 @@ impl Engine {
         }
     }
 
-    /// Another node's matching handed this shard's task to a poller: record its start here
-    /// (as the local poll does) and return the encoded poll response; empty when the task is
-    /// stale (the shard moved since it was queued) or there is nothing left to start.
+    /// Records the start of a task another node's poller took, in a run of this node's shard,
+    /// and returns the encoded poll response; empty when the task is stale (the shard moved
+    /// since it was queued) or there is nothing left to start.
     async fn record_task_started_here(&self, o: RecordTaskStarted) -> Result<Vec<u8>> {
         let q = queued_from_wire(o.task)?;
         // A stale copy is dropped by the caller; a later owner's task (an error) is kept,
@@ -442,77 +439,8 @@ impl Engine {
         if !self.is_current_here(&q)? {
             return Ok(Vec::new());
         }
-        let response = match q.task.task_kind() {
-            TaskKind::DispatchWorkflowTask => self
-                .record_workflow_task_started(&q, &o.identity)
-                .await?
-                .map(|r| r.encode_to_vec()),
-            TaskKind::DispatchActivity => {
-                let ns = self.namespaces().by_id(&q.task.namespace_id).await?;
-                self.record_activity_started(&ns, &q, &o.identity)
-                    .await?
-                    .map(|r| r.encode_to_vec())
-            }
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "a {other:?} task cannot be started"
-                )));
-            }
-        };
-        self.ack(&q);
-        Ok(response.unwrap_or_default())
-    }
-
-    /// Starts a polled task of a shard this node does not own on the shard's owner: its poll
-    /// response, or none (a stale task, dropped). While the shard changes owners the task goes
-    /// back to its queue, and none is answered after a short pause, so the poller looks again.
-    pub(crate) async fn start_polled_elsewhere(
-        &self,
-        guard: TaskGuard,
-        identity: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        match self.start_task_remote(guard.task(), identity).await {
-            Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) => {
-                drop(guard);
-                tokio::time::sleep(OWNER_MOVING).await;
-                Ok(None)
-            }
-            started => {
-                let started = started?;
-                guard.consume();
-                Ok(started)
-            }
-        }
-    }
-
-    /// Records the start of a task a poller of this node took, on the node that owns the
-    /// task's shard. Nothing when the task is stale.
-    pub(crate) async fn start_task_remote(
-        &self,
-        q: &Queued,
-        identity: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let op = Op::RecordTaskStarted(RecordTaskStarted {
-            task: Some(queued_to_wire(q)),
-            identity: identity.to_string(),
-        });
-        match self.on_shard(q.shard_id, op).await? {
-            Reply::PollResponse(b) if b.is_empty() => Ok(None),
-            Reply::PollResponse(b) => Ok(Some(b)),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// The poll response for a query task, built where its run's waiting query is.
-    pub(crate) async fn query_task_anywhere(&self, q: &Queued) -> Result<Option<Vec<u8>>> {
-        let op = Op::QueryTask(crate::peers::QueryTask {
-            task: Some(queued_to_wire(q)),
-        });
-        match self.on_shard(q.shard_id, op).await? {
-            Reply::PollResponse(b) if b.is_empty() => Ok(None),
-            Reply::PollResponse(b) => Ok(Some(b)),
-            other => Err(unexpected(other)),
-        }
+        let started = self.start_here(&q, &o.identity).await?;
+        Ok(started.map(|s| s.encode_to_vec()).unwrap_or_default())
     }
 
     /// Runs a task of a shard on its owner and acknowledges it there.

@@ -10,6 +10,7 @@ mod external;
 mod ops;
 mod ownership;
 mod paging;
+mod polls;
 mod queries;
 mod read;
 mod reset;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::{Engine, cross};
 use crate::error::{Error, Result};
-use crate::matching::{QueueKey, QueueKind, Queued, TaskGuard};
+use crate::matching::{QueueKey, QueueKind, Queued};
 use crate::time::now_nanos;
+use sundial_matching::Queues;
 
 impl Engine {
     /// Takes a shard for this node (fencing off its previous owner) and schedules its pending
@@ -64,7 +65,7 @@ impl Engine {
 
     /// Hands a task from another node's history to this node's matching; false (not taken)
     /// for a sticky queue that no worker polls.
-    pub fn add_task(&self, request: crate::peers::AddTaskRequest) -> Result<bool> {
+    pub async fn add_task(&self, request: crate::peers::AddTaskRequest) -> Result<bool> {
         let kind = match request.kind {
             1 => QueueKind::Workflow,
             2 => QueueKind::Activity,
@@ -72,17 +73,15 @@ impl Engine {
         };
         let q = cross::queued_from_wire(request.task)?;
         let key = Self::queue_key(&request.namespace_id, &request.task_queue, kind);
-        if !q.task.normal_task_queue.is_empty() && !self.inner.matching.has_live_poller(&key) {
-            return Ok(false);
-        }
-        self.inner.matching.add(&key, q);
-        Ok(true)
+        let matching = &*self.inner.matching;
+        Ok(Queues::add_task(matching, &key, q, request.only_if_polled)
+            .await
+            .unwrap_or_else(|never| match never {}))
     }
 
     /// Offers a task to its queue: here when this node owns the queue, else on its owner. A
     /// durable task the owner cannot take now is tried again a second later.
     pub(crate) fn dispatch(&self, key: QueueKey, q: Queued) {
-        let kind = queue_kind_code(key.kind);
         let Some(node) = self.queue_node(&key) else {
             self.inner.matching.add(&key, q);
             return;
@@ -102,13 +101,12 @@ impl Engine {
         }
         let engine = self.clone();
         tokio::spawn(async move {
-            let request = crate::peers::AddTaskRequest {
-                namespace_id: key.namespace_id.clone(),
-                task_queue: key.name.clone(),
-                kind,
-                task: Some(cross::queued_to_wire(&q)),
+            let owner = OnNode {
+                peers: engine.peers(),
+                node: &node,
             };
-            let taken = engine.peers().add_task(&node, request).await;
+            let sticky = !q.task.normal_task_queue.is_empty();
+            let taken = owner.add_task(&key, q.clone(), sticky).await;
             if let Ok(false) = taken {
                 // The sticky queue's worker is gone: the normal queue takes the task.
                 engine
@@ -277,25 +275,26 @@ impl Engine {
         }
         Ok(q.range_id == mine)
     }
+}
 
-    /// Whether a queued task is of an earlier ownership of its shard than this node's.
-    pub(crate) fn is_stale(&self, q: &Queued) -> bool {
-        matches!(self.is_current_here(q), Ok(false))
-    }
+/// A task queue another node owns, reached over the internal API.
+struct OnNode<'a> {
+    peers: &'a dyn crate::peers::Peers,
+    node: &'a str,
+}
 
-    /// A polled task, unless it is stale (then it is dropped: this node reloaded it).
-    pub(crate) fn unless_stale(&self, guard: TaskGuard) -> Option<TaskGuard> {
-        if !self.is_stale(guard.task()) {
-            return Some(guard);
-        }
-        let q = guard.consume();
-        tracing::debug!(
-            shard_id = q.shard_id,
-            range_id = q.range_id,
-            task_id = q.task_id,
-            "dropping a polled task of an earlier ownership"
-        );
-        None
+#[async_trait::async_trait]
+impl Queues<Queued> for OnNode<'_> {
+    type Error = Error;
+    async fn add_task(&self, key: &QueueKey, task: Queued, only_if_polled: bool) -> Result<bool> {
+        let request = crate::peers::AddTaskRequest {
+            namespace_id: key.namespace_id.clone(),
+            task_queue: key.name.clone(),
+            kind: queue_kind_code(key.kind),
+            task: Some(cross::queued_to_wire(&task)),
+            only_if_polled,
+        };
+        self.peers.add_task(self.node, request).await
     }
 }
 

@@ -12,9 +12,9 @@ use temporalio_protos::temporal::api::{
     },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
-        PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
-        RespondWorkflowTaskFailedRequest, ShutdownWorkerRequest,
+        PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
+        RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+        ShutdownWorkerRequest,
     },
 };
 
@@ -107,66 +107,6 @@ impl Txn<'_> {
 }
 
 impl Engine {
-    pub async fn poll_workflow_task(
-        &self,
-        ns: &Namespace,
-        req: PollWorkflowTaskQueueRequest,
-        wait: std::time::Duration,
-    ) -> Result<PollWorkflowTaskQueueResponse> {
-        let name = req
-            .task_queue
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        super::start::check_id(self, &name, "TaskQueue")?;
-        let key = Self::queue_key(&ns.id, &name, QueueKind::Workflow);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Ok(Default::default());
-            }
-            self.inner.matching.record_poller(&key, &req.identity);
-            let Some(guard) = self.inner.matching.poll(&key, left).await else {
-                return Ok(Default::default());
-            };
-            let Some(guard) = self.unless_stale(guard) else {
-                continue;
-            };
-            if guard.task().task.task_kind() == TaskKind::Query {
-                let q = guard.consume();
-                let resp = if self.owns_shard(q.shard_id) {
-                    self.query_task_response(&q.task).await?
-                } else {
-                    self.query_task_anywhere(&q)
-                        .await?
-                        .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
-                        .transpose()?
-                };
-                if let Some(resp) = resp {
-                    return Ok(resp);
-                }
-                continue;
-            }
-            let got = if self.owns_shard(guard.task().shard_id) {
-                let got = self
-                    .record_workflow_task_started(guard.task(), &req.identity)
-                    .await?;
-                self.ack(guard.task());
-                guard.consume();
-                got
-            } else {
-                self.start_polled_elsewhere(guard, &req.identity)
-                    .await?
-                    .map(|b| PollWorkflowTaskQueueResponse::decode(b.as_slice()))
-                    .transpose()?
-            };
-            if let Some(resp) = got {
-                return Ok(resp);
-            }
-        }
-    }
-
     pub(super) async fn record_workflow_task_started(
         &self,
         q: &Queued,

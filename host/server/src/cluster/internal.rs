@@ -42,6 +42,7 @@ impl Matching for MatchingService {
         let taken = self
             .engine
             .add_task(request.into_inner())
+            .await
             .map_err(sundial_frontend::to_status)?;
         Ok(Response::new(AddTaskReply {
             sticky_unavailable: !taken,

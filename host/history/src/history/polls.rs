@@ -1,0 +1,176 @@
+//! History's side of a worker's poll. Matching (`sundial-matching`) holds the queue and runs
+//! the long poll; history is its [`Starter`]: it records the start of the task the poller
+//! took in the task's run, here when this node owns the run's shard, else on the shard's
+//! owner through the internal API, and builds the poll's response.
+
+use prost::Message;
+use sundial_matching::{Start, Starter};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
+    PollWorkflowTaskQueueResponse,
+};
+
+use super::Engine;
+use super::cross::{queued_to_wire, unexpected};
+use crate::error::{Error, Result};
+use crate::matching::{QueueKind, Queued};
+use crate::namespace::Namespace;
+use crate::peers::{Op, QueryTask, RecordTaskStarted, Reply};
+use crate::state::TaskKind;
+
+/// A started task's poll response.
+pub(crate) enum Started {
+    Workflow(PollWorkflowTaskQueueResponse),
+    Activity(PollActivityTaskQueueResponse),
+}
+
+impl Started {
+    pub(crate) fn encode_to_vec(&self) -> Vec<u8> {
+        match self {
+            Started::Workflow(r) => r.encode_to_vec(),
+            Started::Activity(r) => r.encode_to_vec(),
+        }
+    }
+
+    /// The response another node built for a task of `kind`.
+    fn decode(kind: TaskKind, bytes: &[u8]) -> Result<Started> {
+        Ok(match kind {
+            TaskKind::DispatchActivity => Started::Activity(Message::decode(bytes)?),
+            _ => Started::Workflow(Message::decode(bytes)?),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Starter<Queued> for Engine {
+    type Response = Started;
+    type Error = Error;
+
+    async fn start(&self, q: &Queued, identity: &str) -> Result<Start<Started>> {
+        let here = match self.is_current_here(q) {
+            // This node reloaded the task when it took the shard again: a stale copy.
+            Ok(false) => return Ok(Start::Dropped),
+            Ok(true) => self.owns_shard(q.shard_id),
+            Err(_) => false,
+        };
+        let started = if here {
+            self.start_here(q, identity).await
+        } else {
+            self.start_on_owner(q, identity).await
+        };
+        match started {
+            Ok(Some(s)) => Ok(Start::Started(s)),
+            Ok(None) => Ok(Start::Dropped),
+            Err(Error::ShardNotOwned { .. } | Error::Unavailable(_)) if !here => {
+                Ok(Start::OwnerMoving)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Engine {
+    pub async fn poll_workflow_task(
+        &self,
+        ns: &Namespace,
+        req: PollWorkflowTaskQueueRequest,
+        wait: std::time::Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let name = req.task_queue.as_ref().map(|t| t.name.as_str());
+        match self
+            .poll(ns, name, QueueKind::Workflow, &req.identity, wait)
+            .await?
+        {
+            None => Ok(Default::default()),
+            Some(Started::Workflow(r)) => Ok(r),
+            Some(Started::Activity(_)) => Err(Error::Internal(
+                "an activity task reached a workflow task queue".into(),
+            )),
+        }
+    }
+
+    pub async fn poll_activity_task(
+        &self,
+        ns: &Namespace,
+        req: PollActivityTaskQueueRequest,
+        wait: std::time::Duration,
+    ) -> Result<PollActivityTaskQueueResponse> {
+        let name = req.task_queue.as_ref().map(|t| t.name.as_str());
+        match self
+            .poll(ns, name, QueueKind::Activity, &req.identity, wait)
+            .await?
+        {
+            None => Ok(Default::default()),
+            Some(Started::Activity(r)) => Ok(r),
+            Some(Started::Workflow(_)) => Err(Error::Internal(
+                "a workflow task reached an activity task queue".into(),
+            )),
+        }
+    }
+
+    async fn poll(
+        &self,
+        ns: &Namespace,
+        queue: Option<&str>,
+        kind: QueueKind,
+        identity: &str,
+        wait: std::time::Duration,
+    ) -> Result<Option<Started>> {
+        let queue = queue.unwrap_or_default();
+        super::start::check_id(self, queue, "TaskQueue")?;
+        let key = Self::queue_key(&ns.id, queue, kind);
+        self.inner
+            .matching
+            .poll_and_start(&key, identity, wait, self)
+            .await
+    }
+
+    /// Starts a task of a shard this node owns (its current ownership) and acknowledges it:
+    /// the poll's response, or none when there is nothing left to start.
+    pub(super) async fn start_here(&self, q: &Queued, identity: &str) -> Result<Option<Started>> {
+        let started = match q.task.task_kind() {
+            TaskKind::Query => {
+                return Ok(self
+                    .query_task_response(&q.task)
+                    .await?
+                    .map(Started::Workflow));
+            }
+            TaskKind::DispatchWorkflowTask => self
+                .record_workflow_task_started(q, identity)
+                .await?
+                .map(Started::Workflow),
+            TaskKind::DispatchActivity => {
+                let ns = self.namespaces().by_id(&q.task.namespace_id).await?;
+                self.record_activity_started(&ns, q, identity)
+                    .await?
+                    .map(Started::Activity)
+            }
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "a {other:?} task cannot be started"
+                )));
+            }
+        };
+        self.ack(q);
+        Ok(started)
+    }
+
+    /// Starts a polled task on the node that owns its shard (where a query task's caller
+    /// waits, too).
+    async fn start_on_owner(&self, q: &Queued, identity: &str) -> Result<Option<Started>> {
+        let task = Some(queued_to_wire(q));
+        let op = if q.task.task_kind() == TaskKind::Query {
+            Op::QueryTask(QueryTask { task })
+        } else {
+            Op::RecordTaskStarted(RecordTaskStarted {
+                task,
+                identity: identity.to_string(),
+            })
+        };
+        match self.on_shard(q.shard_id, op).await? {
+            Reply::PollResponse(b) if b.is_empty() => Ok(None),
+            Reply::PollResponse(b) => Started::decode(q.task.task_kind(), &b).map(Some),
+            other => Err(unexpected(other)),
+        }
+    }
+}
