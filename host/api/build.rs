@@ -11,6 +11,9 @@ fn main() {
         .expect("temporalio-protos exposes its descriptor set via links metadata");
     println!("cargo:rerun-if-changed={descriptor_path}");
     let bytes = fs::read(&descriptor_path).expect("read temporalio-protos descriptor set");
+    // The whole set, for proto3 JSON of any message (`json.rs`).
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    fs::write(out.join("descriptors.bin"), &bytes).expect("write descriptors.bin");
     let mut fds = tonic_prost_build::FileDescriptorSet::decode(bytes.as_slice())
         .expect("decode descriptor set");
     // Keep only the two services we serve; everything else is referenced through extern_path.
@@ -24,7 +27,6 @@ fn main() {
         }
     }
 
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     fs::write(out.join("methods.rs"), method_table(&fds)).expect("write methods.rs");
     let mut builder = tonic_prost_build::configure()
         .build_client(false)

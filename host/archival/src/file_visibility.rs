@@ -1,0 +1,233 @@
+//! The `file` archiver's visibility records: one JSON file per closed run, in
+//! `<dir>/<namespace id>/<close time ns>_<run digest>.visibility`, queried with the same
+//! language as `ListWorkflowExecutions` (Temporal's file store takes a small subset of it).
+//! A query reads every record of the namespace: archived visibility is for audits, not a
+//! hot path.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sundial_api::protos::temporal::api::{
+    common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType},
+    workflow::v1::WorkflowExecutionInfo,
+};
+use sundial_visquery::{Column, Record, Value, ValueType, predefined_type, values};
+
+use crate::file::{FileArchiver, digest};
+use crate::{
+    Error, QueryVisibilityRequest, QueryVisibilityResponse, Result, Uri, VisibilityRecord,
+};
+
+/// Where a query page continues: after this (close time, run digest), newest first.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageToken {
+    last_close_time: i64,
+    last_run: String,
+}
+
+pub(crate) async fn archive(a: &FileArchiver, uri: &Uri, r: &VisibilityRecord) -> Result<()> {
+    if r.namespace_id.is_empty() || r.workflow_id.is_empty() || r.run_id.is_empty() {
+        return Err(Error::InvalidArgument(
+            "a visibility record needs its namespace id, workflow id and run id".into(),
+        ));
+    }
+    let dir = a.directory(uri).await?.join(&r.namespace_id);
+    let path = dir.join(format!(
+        "{}_{}.visibility",
+        r.close_time,
+        digest(&[&r.run_id])
+    ));
+    let data = serde_json::to_vec_pretty(r).expect("a record serializes");
+    a.write_whole(&path, &data).await
+}
+
+pub(crate) async fn query(
+    a: &FileArchiver,
+    uri: &Uri,
+    req: &QueryVisibilityRequest,
+) -> Result<QueryVisibilityResponse> {
+    if req.page_size == 0 {
+        return Err(Error::InvalidArgument("page size must be positive".into()));
+    }
+    let types: HashMap<String, ValueType> = req
+        .search_attribute_types
+        .iter()
+        .filter_map(|(n, t)| Some((n.clone(), ValueType::from_name(t)?)))
+        .collect();
+    let resolved = sundial_visquery::compile(&req.query, &types)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let after = if req.next_page_token.is_empty() {
+        None
+    } else {
+        let t: PageToken = serde_json::from_slice(&req.next_page_token)
+            .map_err(|_| Error::InvalidArgument("next page token is corrupted".into()))?;
+        Some((t.last_close_time, t.last_run))
+    };
+    let dir = a.directory(uri).await?.join(&req.namespace_id);
+    let mut entries = match tokio::fs::read_dir(&dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(QueryVisibilityResponse::default());
+        }
+        Err(e) => return Err(Error::Retryable(format!("listing {}: {e}", dir.display()))),
+    };
+    let mut matched: Vec<(i64, String, VisibilityRecord)> = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| Error::Retryable(format!("listing {}: {e}", dir.display())))?
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((close, run)) = name
+            .strip_suffix(".visibility")
+            .and_then(|n| n.split_once('_'))
+            .and_then(|(c, r)| Some((c.parse::<i64>().ok()?, r.to_string())))
+        else {
+            continue;
+        };
+        if after
+            .as_ref()
+            .is_some_and(|(ac, ar)| (close, run.as_str()) >= (*ac, ar.as_str()))
+        {
+            continue;
+        }
+        let data = match tokio::fs::read(entry.path()).await {
+            Ok(d) => d,
+            // Replaced while we listed: the new copy has the same name.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::Retryable(format!("reading {name}: {e}"))),
+        };
+        let record: VisibilityRecord = serde_json::from_slice(&data)
+            .map_err(|e| Error::NonRetryable(format!("{name} is not a visibility record: {e}")))?;
+        let view = View {
+            r: &record,
+            types: &types,
+        };
+        let selected = match &resolved.filter {
+            None => true,
+            Some(f) => sundial_visquery::eval(f, &view) == Some(true),
+        };
+        if selected {
+            matched.push((close, run, record));
+        }
+    }
+    matched.sort_by(|x, y| (y.0, &y.1).cmp(&(x.0, &x.1)));
+    let mut out = QueryVisibilityResponse::default();
+    let more = matched.len() > req.page_size as usize;
+    matched.truncate(req.page_size as usize);
+    if more && let Some((close, run, _)) = matched.last() {
+        out.next_page_token = serde_json::to_vec(&PageToken {
+            last_close_time: *close,
+            last_run: run.clone(),
+        })
+        .expect("a token serializes");
+    }
+    out.executions = matched
+        .into_iter()
+        .map(|(_, _, r)| execution_info(&r, &types))
+        .collect();
+    Ok(out)
+}
+
+/// An archived record as the query evaluator sees it.
+struct View<'a> {
+    r: &'a VisibilityRecord,
+    types: &'a HashMap<String, ValueType>,
+}
+
+impl Record for View<'_> {
+    fn column(&self, c: Column) -> Option<Value> {
+        let r = self.r;
+        let s = |v: &str| Some(Value::Str(v.to_string()));
+        match c {
+            Column::WorkflowId => s(&r.workflow_id),
+            Column::RunId => s(&r.run_id),
+            Column::WorkflowType => s(&r.workflow_type_name),
+            Column::ExecutionStatus => Some(Value::Int(r.status as i64)),
+            Column::StartTime => Some(Value::Time(r.start_time)),
+            Column::ExecutionTime => Some(Value::Time(r.execution_time)),
+            Column::CloseTime => Some(Value::Time(r.close_time)),
+            Column::HistoryLength => Some(Value::Int(r.history_length)),
+            Column::ExecutionDuration => Some(Value::Int(r.execution_duration)),
+            _ => None,
+        }
+    }
+
+    fn attr(&self, name: &str) -> Vec<Value> {
+        let Some(text) = self.r.search_attributes.get(name) else {
+            return Vec::new();
+        };
+        let ty = self
+            .types
+            .get(name)
+            .copied()
+            .or_else(|| predefined_type(name));
+        ty.and_then(|t| values::decode(t, text.as_bytes()).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// What `ListArchivedWorkflowExecutions` answers for a record.
+fn execution_info(
+    r: &VisibilityRecord,
+    types: &HashMap<String, ValueType>,
+) -> WorkflowExecutionInfo {
+    let ts = |nanos: i64| (nanos != 0).then(|| prost_types_timestamp(nanos));
+    let indexed_fields = r
+        .search_attributes
+        .iter()
+        .map(|(name, text)| {
+            let ty = types.get(name).copied().or_else(|| predefined_type(name));
+            let mut metadata = HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]);
+            if let Some(t) = ty {
+                metadata.insert("type".to_string(), t.name().as_bytes().to_vec());
+            }
+            let payload = Payload {
+                metadata,
+                data: text.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            (name.clone(), payload)
+        })
+        .collect();
+    WorkflowExecutionInfo {
+        execution: Some(WorkflowExecution {
+            workflow_id: r.workflow_id.clone(),
+            run_id: r.run_id.clone(),
+        }),
+        r#type: Some(WorkflowType {
+            name: r.workflow_type_name.clone(),
+        }),
+        start_time: ts(r.start_time),
+        close_time: ts(r.close_time),
+        // Temporal fills a missing execution time with the start time.
+        execution_time: ts(if r.execution_time == 0 {
+            r.start_time
+        } else {
+            r.execution_time
+        }),
+        status: r.status,
+        history_length: r.history_length,
+        memo: r.memo.clone(),
+        search_attributes: (!r.search_attributes.is_empty())
+            .then(|| SearchAttributes { indexed_fields }),
+        execution_duration: (r.execution_duration > 0)
+            .then(|| prost_duration(r.execution_duration)),
+        ..Default::default()
+    }
+}
+
+fn prost_types_timestamp(nanos: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: nanos.div_euclid(1_000_000_000),
+        nanos: nanos.rem_euclid(1_000_000_000) as i32,
+    }
+}
+
+fn prost_duration(nanos: i64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: nanos / 1_000_000_000,
+        nanos: (nanos % 1_000_000_000) as i32,
+    }
+}
