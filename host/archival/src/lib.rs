@@ -9,6 +9,7 @@
 mod file;
 mod file_visibility;
 mod memo;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use sundial_api::protos::temporal::api::{
 };
 
 pub use file::{FileArchiver, FileModes};
+pub use settings::{Kind, KindSettings, Settings};
 
 /// What an archiver answers when it cannot do what was asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

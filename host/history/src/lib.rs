@@ -9,6 +9,7 @@
 //! gRPC transport; it serves the frontend through the handles of `sundial-services`, which
 //! take Temporal's request messages.
 
+mod archival;
 pub mod error;
 mod history;
 mod matching;

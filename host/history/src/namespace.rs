@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use prost::Message;
 use sundial_store::{NamespaceRow, Store};
 use temporalio_protos::temporal::api::{
-    enums::v1::{ArchivalState, NamespaceState, ReplicationState},
+    enums::v1::{NamespaceState, ReplicationState},
     namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info::Capabilities},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::{
@@ -113,6 +113,8 @@ fn capabilities() -> Capabilities {
 
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// The cluster's archival, as namespaces may use it.
+    archival: RwLock<Arc<sundial_archival::Settings>>,
     by_name: RwLock<HashMap<String, Arc<Namespace>>>,
     by_id: RwLock<HashMap<String, Arc<Namespace>>>,
 }
@@ -121,9 +123,19 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
         Registry {
             store,
+            archival: Default::default(),
             by_name: Default::default(),
             by_id: Default::default(),
         }
+    }
+
+    /// Sets the cluster's archival settings (at start, and when its archivers are reloaded).
+    pub fn set_archival(&self, settings: Arc<sundial_archival::Settings>) {
+        *self.archival.write().unwrap() = settings;
+    }
+
+    pub fn archival(&self) -> Arc<sundial_archival::Settings> {
+        self.archival.read().unwrap().clone()
     }
 
     fn decode(row: &NamespaceRow) -> Result<Arc<Namespace>> {
@@ -257,16 +269,18 @@ impl Registry {
                 return Err(invalid(format!("Invalid cluster name: {}", c.cluster_name)));
             }
         }
-        for (state, uri) in [
+        let mut config = NamespaceConfig {
+            workflow_execution_retention_ttl: Some(dur(retention)),
+            ..Default::default()
+        };
+        crate::archival::apply(
+            &self.archival(),
+            &mut config,
+            true,
             (req.history_archival_state, &req.history_archival_uri),
             (req.visibility_archival_state, &req.visibility_archival_uri),
-        ] {
-            if state == ArchivalState::Enabled as i32 || !uri.is_empty() {
-                return Err(Error::FailedPrecondition(
-                    "Archival is not enabled on this cluster.".into(),
-                ));
-            }
-        }
+        )
+        .await?;
         let id = uuid::Uuid::new_v4().to_string();
         let record = NamespaceRecord {
             info: Some(NamespaceInfo {
@@ -279,12 +293,7 @@ impl Registry {
                 capabilities: Some(capabilities()),
                 ..Default::default()
             }),
-            config: Some(NamespaceConfig {
-                workflow_execution_retention_ttl: Some(dur(retention)),
-                history_archival_state: ArchivalState::Disabled as i32,
-                visibility_archival_state: ArchivalState::Disabled as i32,
-                ..Default::default()
-            }),
+            config: Some(config),
             replication: Some(NamespaceReplicationConfig {
                 active_cluster_name: CLUSTER_NAME.into(),
                 clusters: vec![ClusterReplicationConfig {
@@ -416,13 +425,14 @@ impl Registry {
                     config.workflow_execution_retention_ttl = Some(dur(r));
                     changed = true;
                 }
-                if c.history_archival_state == ArchivalState::Enabled as i32
-                    || c.visibility_archival_state == ArchivalState::Enabled as i32
-                {
-                    return Err(Error::FailedPrecondition(
-                        "Archival is not enabled on this cluster.".into(),
-                    ));
-                }
+                changed |= crate::archival::apply(
+                    &self.archival(),
+                    config,
+                    false,
+                    (c.history_archival_state, &c.history_archival_uri),
+                    (c.visibility_archival_state, &c.visibility_archival_uri),
+                )
+                .await?;
                 if let Some(bb) = &c.bad_binaries {
                     let target = config.bad_binaries.get_or_insert_with(Default::default);
                     for (k, v) in &bb.binaries {

@@ -198,6 +198,9 @@ pub async fn start(
         };
     let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
     let engine = Engine::without_shards(store, visibility, options);
+    engine
+        .namespaces()
+        .set_archival(Arc::new(config.archival_settings()?));
     let peers = cluster::peers::ClusterPeers::new(
         node_name.clone(),
         membership.subscribe(),

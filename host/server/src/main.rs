@@ -193,6 +193,10 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
                 }
             }
             c.log.level = log_level;
+            // As Temporal's development server: archival on for the cluster, with the file
+            // archiver; off for each namespace until it turns it on.
+            (c.archival, c.namespace_defaults) =
+                sundial_server::config::ArchivalConfig::development();
             c
         }
         Command::Plugin { .. } | Command::Cluster { .. } => unreachable!("handled before"),

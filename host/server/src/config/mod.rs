@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod archival;
 mod plugins;
 #[cfg(test)]
 mod tests;
 mod tls;
 mod units;
 
+pub use archival::*;
 pub use plugins::*;
 pub use tls::*;
 use units::duration_text;
@@ -39,6 +41,11 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// How the history service holds its shards' tasks.
     pub history: HistoryConfig,
+    /// Whether closed runs' histories and visibility records are archived (Temporal's keys).
+    pub archival: ArchivalConfig,
+    /// What a new namespace gets when its registration does not say (Temporal's keys).
+    #[serde(rename = "namespaceDefaults")]
+    pub namespace_defaults: NamespaceDefaultsConfig,
     /// The file this config came from (relative plugin paths are resolved against its
     /// directory; a reload reads it again).
     #[serde(skip)]
@@ -140,6 +147,8 @@ impl Default for Config {
             tls: TlsConfig::default(),
             cluster: ClusterConfig::default(),
             history: HistoryConfig::default(),
+            archival: ArchivalConfig::default(),
+            namespace_defaults: NamespaceDefaultsConfig::default(),
             source: None,
         }
     }
@@ -350,6 +359,7 @@ impl Config {
         }
         self.validate_plugins()?;
         self.validate_tls()?;
+        self.validate_archival()?;
         if let Some(listen) = &self.admin.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {

@@ -366,3 +366,87 @@ fn tls_errors_name_the_key() {
     ];
     assert_refused(&cases);
 }
+
+#[test]
+fn archival_sections_use_temporals_keys() {
+    let c = Config::parse_yaml(
+        r#"
+archival:
+  history:
+    state: Enabled
+    enableRead: true
+    provider:
+      filestore: {fileMode: "0640", dirMode: "0750"}
+  visibility:
+    state: paused
+namespaceDefaults:
+  archival:
+    history: {state: enabled, URI: "file:///var/archive/h"}
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    let s = c.archival_settings().unwrap();
+    assert!(s.history.enabled && s.history.read && s.history.default_enabled);
+    assert_eq!(s.history.default_uri, "file:///var/archive/h");
+    assert!(!s.visibility.enabled, "paused behaves as disabled");
+    assert_eq!(s.provider.schemes(), ["file"]);
+    // Nothing configured: nothing archived.
+    let s = Config::default().archival_settings().unwrap();
+    assert!(!s.history.enabled && !s.visibility.enabled);
+}
+
+#[test]
+fn archival_errors_name_the_key() {
+    let on = "archival: {history: {state: enabled}}\n";
+    assert_refused(&[
+        (
+            "archival: {history: {state: on}}\n",
+            "archival.history.state",
+            "use enabled, disabled or paused",
+        ),
+        (on, "namespaceDefaults.archival.history.URI", "must be set"),
+        (
+            &format!("{on}namespaceDefaults: {{archival: {{history: {{URI: 'gs://b/p'}}}}}}\n"),
+            "namespaceDefaults.archival.history.URI",
+            "no archiver serves the scheme \"gs\"",
+        ),
+        (
+            &format!("{on}namespaceDefaults: {{archival: {{history: {{URI: 'nope'}}}}}}\n"),
+            "namespaceDefaults.archival.history.URI",
+            "invalid archival URI",
+        ),
+        (
+            "archival: {visibility: {enableRead: true}}\n",
+            "archival.visibility.enableRead",
+            "needs archival.visibility.state: enabled",
+        ),
+        (
+            "namespaceDefaults: {archival: {visibility: {state: enabled}}}\n",
+            "namespaceDefaults.archival.visibility.state",
+            "needs archival.visibility.state: enabled",
+        ),
+        (
+            "namespaceDefaults: {archival: {history: {state: maybe}}}\n",
+            "namespaceDefaults.archival.history.state",
+            "use enabled or disabled",
+        ),
+        (
+            &format!(
+                "archival: {{history: {{state: enabled, provider: {{filestore: {{fileMode: '0999'}}}}}}}}\nnamespaceDefaults: {{archival: {{history: {{URI: 'file:///a'}}}}}}\n"
+            ),
+            "archival.history.provider.filestore.fileMode",
+            "octal",
+        ),
+        (
+            "archival: {history: {provider: {s3store: {region: x}}}}\n",
+            "s3store",
+            "unknown field",
+        ),
+        (
+            "namespaceDefaults: {archival: {history: {uri: 'file:///a'}}}\n",
+            "uri",
+            "unknown field",
+        ),
+    ]);
+}

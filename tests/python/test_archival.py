@@ -1,0 +1,181 @@
+"""Archival settings of namespaces, with the real CLI and SDK, on a Sundial started like
+Temporal's development server (archival enabled for the cluster with the file archiver, off
+for each namespace until it turns it on).
+
+Temporal's own `temporal server start-dev` runs with archival disabled and ignores these
+flags, so it cannot serve as the reference here; the rules are Temporal's namespace handler's
+(see ../shared/reference/archival.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import ArchivalState
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+    UpdateNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin
+from helpers import free_port, unique
+
+pytestmark = pytest.mark.skipif(
+    not suite_starts_sundial(), reason="starts a Sundial of its own with archival enabled"
+)
+
+DEFAULT_HISTORY_URI = "file:///tmp/sundial_archival/development"
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[str]:
+    port = free_port()
+    server = ServerProcess(
+        [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--log-level", "warn"],
+        "127.0.0.1", port, "sundial-archival",
+    )
+    server.start()
+    try:
+        server.wait_port()
+        yield server.address
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def dev_client(dev_server: str) -> AsyncIterator[Client]:
+    yield await connect_with_retry(dev_server)
+
+
+def run_cli(cli: str, address: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [cli, *args, "--address", address], capture_output=True, text=True, timeout=60
+    )
+
+
+async def describe(client: Client, name: str) -> NamespaceConfig:
+    resp = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=name)
+    )
+    return resp.config
+
+
+async def register(client: Client, name: str, **archival) -> None:
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=name, workflow_execution_retention_period=Duration(seconds=86400),
+            **archival,
+        )
+    )
+
+
+async def test_the_cli_enables_updates_and_describes_archival(
+    cli: str, dev_server: str, dev_client: Client, tmp_path
+) -> None:
+    name = unique("audit")
+    history, visibility = f"file://{tmp_path}/h", f"file://{tmp_path}/v"
+    created = run_cli(
+        cli, dev_server, "operator", "namespace", "create", "-n", name,
+        "--history-archival-state", "enabled", "--history-uri", history,
+        "--visibility-archival-state", "enabled", "--visibility-uri", visibility,
+    )
+    assert created.returncode == 0, created.stderr
+    shown = run_cli(cli, dev_server, "operator", "namespace", "describe", "-n", name, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    config = json.loads(shown.stdout)["config"]
+    assert config["historyArchivalState"] == "ARCHIVAL_STATE_ENABLED"
+    assert config["historyArchivalUri"] == history
+    assert config["visibilityArchivalState"] == "ARCHIVAL_STATE_ENABLED"
+    assert config["visibilityArchivalUri"] == visibility
+
+    # Disabling keeps the URI; enabling again uses it.
+    updated = run_cli(
+        cli, dev_server, "operator", "namespace", "update", "-n", name,
+        "--history-archival-state", "disabled",
+    )
+    assert updated.returncode == 0, updated.stderr
+    c = await describe(dev_client, name)
+    assert (c.history_archival_state, c.history_archival_uri) == (ArchivalState.ARCHIVAL_STATE_DISABLED, history)
+    assert c.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_ENABLED
+    updated = run_cli(
+        cli, dev_server, "operator", "namespace", "update", "-n", name,
+        "--history-archival-state", "enabled",
+    )
+    assert updated.returncode == 0, updated.stderr
+    c = await describe(dev_client, name)
+    assert (c.history_archival_state, c.history_archival_uri) == (ArchivalState.ARCHIVAL_STATE_ENABLED, history)
+
+    # A URI cannot change once set.
+    moved = run_cli(
+        cli, dev_server, "operator", "namespace", "update", "-n", name,
+        "--history-archival-state", "enabled", "--history-uri", f"file://{tmp_path}/elsewhere",
+    )
+    assert moved.returncode != 0
+    assert "Cannot update existing archival URI" in moved.stderr
+    assert (await describe(dev_client, name)).history_archival_uri == history
+
+
+async def test_namespaces_start_with_the_cluster_defaults(dev_client: Client) -> None:
+    plain = unique("plain")
+    await register(dev_client, plain)
+    c = await describe(dev_client, plain)
+    assert c.history_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+    assert c.history_archival_uri == ""
+    assert c.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+
+    # Enabled without a URI: the cluster's default URI.
+    on = unique("on")
+    await register(dev_client, on, history_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED)
+    c = await describe(dev_client, on)
+    assert c.history_archival_state == ArchivalState.ARCHIVAL_STATE_ENABLED
+    assert c.history_archival_uri == DEFAULT_HISTORY_URI
+    assert c.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+
+    # A URI without a state is kept, disabled; a later update enables it.
+    later = unique("later")
+    await register(dev_client, later, visibility_archival_uri="file:///tmp/sundial-later-v")
+    c = await describe(dev_client, later)
+    assert c.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+    assert c.visibility_archival_uri == "file:///tmp/sundial-later-v"
+    await dev_client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=later,
+            config=NamespaceConfig(
+                visibility_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED
+            ),
+        )
+    )
+    c = await describe(dev_client, later)
+    assert c.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_ENABLED
+
+
+async def test_invalid_uris_are_refused_naming_them(dev_client: Client, tmp_path) -> None:
+    plain_file = tmp_path / "not-a-directory"
+    plain_file.write_text("x")
+    for uri, words in [
+        ("gs://bucket/archive", "gs"),
+        ("no scheme at all", "no scheme at all"),
+        (f"file://{plain_file}", "not a directory"),
+        ("file://somehost/archive", "host"),
+    ]:
+        name = unique("bad")
+        with pytest.raises(RPCError) as err:
+            await register(
+                dev_client, name,
+                history_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED,
+                history_archival_uri=uri,
+            )
+        assert err.value.status == RPCStatusCode.INVALID_ARGUMENT, uri
+        assert words in err.value.message, (uri, err.value.message)
+        # Nothing was registered.
+        with pytest.raises(RPCError) as gone:
+            await describe(dev_client, name)
+        assert gone.value.status == RPCStatusCode.NOT_FOUND
