@@ -8,8 +8,11 @@ flags, so it cannot serve as the reference here; the rules are Temporal's namesp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -25,7 +28,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin
-from helpers import free_port, unique
+from helpers import free_port, new_worker, unique, wait_until
+from workflows import GreetingWorkflow, greet
 
 pytestmark = pytest.mark.skipif(
     not suite_starts_sundial(), reason="starts a Sundial of its own with archival enabled"
@@ -39,7 +43,11 @@ def dev_server() -> Iterator[str]:
     port = free_port()
     server = ServerProcess(
         [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-         "--log-level", "warn"],
+         "--log-level", "warn",
+         # Temporal's flag: runs are archived within a second of closing.
+         "--dynamic-config-value", 'history.archivalProcessorArchiveDelay="1s"',
+         # A key Sundial does not use is logged and ignored, as on Temporal.
+         "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
         "127.0.0.1", port, "sundial-archival",
     )
     server.start()
@@ -179,3 +187,65 @@ async def test_invalid_uris_are_refused_naming_them(dev_client: Client, tmp_path
         with pytest.raises(RPCError) as gone:
             await describe(dev_client, name)
         assert gone.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_a_closed_run_is_archived_as_readable_json(
+    dev_server: str, dev_client: Client, tmp_path
+) -> None:
+    name = unique("archived")
+    await register(
+        dev_client, name,
+        history_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED,
+        history_archival_uri=f"file://{tmp_path}/h",
+        visibility_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED,
+        visibility_archival_uri=f"file://{tmp_path}/v",
+    )
+    client = await connect_with_retry(dev_server, name)
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(client, queue, [GreetingWorkflow], [greet]):
+        handle = await client.start_workflow(
+            GreetingWorkflow.run, "archive", id=unique("wf"), task_queue=queue
+        )
+        assert await handle.result() == "Hello, archive!"
+    events = [e async for e in handle.fetch_history_events()]
+
+    def archived() -> list[Path]:
+        return list((tmp_path / "h").glob("*.history")) if (tmp_path / "h").exists() else []
+
+    await wait_until(lambda: bool(archived()), timeout=20, what="the history file")
+    # The file is whole once it has its name (written aside, then renamed).
+    doc = json.loads(archived()[0].read_text())
+    ids = [int(e["eventId"]) for batch in doc for e in batch["events"]]
+    assert ids == [e.event_id for e in events]
+    types = [e["eventType"] for batch in doc for e in batch["events"]]
+    assert types[0] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert types[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+    records = list((tmp_path / "v").rglob("*.visibility"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["workflowId"] == handle.id
+    assert record["runId"] == handle.result_run_id
+    assert record["workflowTypeName"] == "GreetingWorkflow"
+    assert record["namespace"] == name
+    assert record["status"] == 2  # completed
+    assert record["historyLength"] == len(events)
+    assert record["historyArchivalUri"] == f"file://{tmp_path}/h"
+
+
+async def test_a_namespace_without_archival_writes_nothing(dev_client: Client, tmp_path) -> None:
+    # Archival set up, then turned off before the run closes: nothing is archived.
+    name = unique("off")
+    await register(
+        dev_client, name,
+        history_archival_state=ArchivalState.ARCHIVAL_STATE_DISABLED,
+        history_archival_uri=f"file://{tmp_path}/h",
+    )
+    client = await connect_with_retry(dev_client.service_client.config.target_host, name)
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(client, queue, [GreetingWorkflow], [greet]):
+        await client.execute_workflow(
+            GreetingWorkflow.run, "quiet", id=unique("wf"), task_queue=queue
+        )
+    await asyncio.sleep(2.5)
+    assert not (tmp_path / "h").exists()

@@ -46,6 +46,9 @@ pub struct Options {
     pub max_tasks_in_memory: usize,
     /// How far ahead due tasks are held in memory; later ones wait in the database.
     pub task_lookahead: std::time::Duration,
+    /// How long after its close a run is archived, at most (a random part of it, as
+    /// Temporal's `history.archivalProcessorArchiveDelay`, spreads the work).
+    pub archive_delay: std::time::Duration,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             node_name: "local".into(),
             max_tasks_in_memory: 1000,
             task_lookahead: std::time::Duration::from_secs(60),
+            archive_delay: std::time::Duration::from_secs(300),
         }
     }
 }

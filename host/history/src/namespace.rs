@@ -43,6 +43,24 @@ pub struct Namespace {
     version: i64,
 }
 
+impl Namespace {
+    /// Where this namespace archives histories and visibility records: the URI of each kind
+    /// whose archival it has enabled.
+    pub fn archival_uris(&self) -> (Option<&str>, Option<&str>) {
+        let Some(c) = self.record.config.as_ref() else {
+            return (None, None);
+        };
+        (
+            (c.history_archival_state == sundial_archival::settings::ENABLED
+                && !c.history_archival_uri.is_empty())
+            .then_some(c.history_archival_uri.as_str()),
+            (c.visibility_archival_state == sundial_archival::settings::ENABLED
+                && !c.visibility_archival_uri.is_empty())
+            .then_some(c.visibility_archival_uri.as_str()),
+        )
+    }
+}
+
 impl sundial_visquery::Schema for Namespace {
     fn custom_type(&self, name: &str) -> Option<ValueType> {
         self.search_attributes.get(name).copied()

@@ -265,6 +265,8 @@ pub enum TaskKind {
     Query = 14,
     /// Write the run's visibility record (`visibility_info`), versioned by the task id.
     Visibility = 15,
+    /// Archive the closed run's history and visibility record, then schedule `DeleteRun`.
+    ArchiveRun = 16,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.

@@ -184,6 +184,7 @@ pub async fn start(
         node_name: node_name.clone(),
         max_tasks_in_memory: config.history.max_tasks_in_memory,
         task_lookahead: config.history.task_lookahead,
+        archive_delay: config.dynamic.archive_delay,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =
@@ -197,6 +198,9 @@ pub async fn start(
             None => store.clone(),
         };
     let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
+    for key in &config.dynamic.ignored {
+        tracing::warn!(key = %key, "dynamic config key not used by Sundial; ignored");
+    }
     let engine = Engine::without_shards(store, visibility, options);
     engine
         .namespaces()

@@ -38,6 +38,11 @@ enum Command {
         /// Accepted for compatibility with `temporal server start-dev`; Sundial has no UI.
         #[arg(long)]
         headless: bool,
+        /// A dynamic config value, `KEY=VALUE` (the value in YAML or JSON), as Temporal's
+        /// flag: e.g. `history.archivalProcessorArchiveDelay='"2s"'`. Keys Sundial does not
+        /// use are logged and ignored. Repeatable.
+        #[arg(long = "dynamic-config-value")]
+        dynamic_config_values: Vec<String>,
     },
     /// Server from a YAML config file (PostgreSQL, MySQL or SQLite).
     Start {
@@ -59,6 +64,9 @@ enum Command {
         /// (`frontend,history,matching,worker`; default all).
         #[arg(long, value_delimiter = ',')]
         services: Option<Vec<String>>,
+        /// A dynamic config value, `KEY=VALUE`, as for `start-dev`. Repeatable.
+        #[arg(long = "dynamic-config-value")]
+        dynamic_config_values: Vec<String>,
     },
     /// Look at the cluster a config file's database belongs to.
     Cluster {
@@ -175,8 +183,12 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             namespaces,
             log_level,
             headless: _,
+            dynamic_config_values,
         } => {
             let mut c = Config::default();
+            for v in &dynamic_config_values {
+                c.apply_dynamic_value(v)?;
+            }
             c.server.ip = ip;
             c.server.port = port;
             if let Some(path) = db_filename {
@@ -207,8 +219,12 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             port,
             internal_port,
             services,
+            dynamic_config_values,
         } => {
             let mut c = Config::from_yaml(&config)?;
+            for v in &dynamic_config_values {
+                c.apply_dynamic_value(v)?;
+            }
             if let Some(l) = log_level {
                 c.log.level = l;
             }

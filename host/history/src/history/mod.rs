@@ -2,6 +2,7 @@
 //! transaction per change, and runs the tasks when they are due.
 
 mod activity;
+mod archive;
 mod children;
 mod commands;
 mod cron;

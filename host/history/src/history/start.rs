@@ -544,7 +544,13 @@ impl Txn<'_> {
             .engine
             .namespaces()
             .cached_retention(&self.ms.namespace_id);
-        self.task(TaskKind::DeleteRun, self.now + retention, 0);
+        // A run to archive is deleted once archived; the archive task schedules that.
+        if self.engine.archives(&self.ms.namespace_id) {
+            let delay = self.engine.archive_delay().min(retention);
+            self.task(TaskKind::ArchiveRun, self.now + delay, 0);
+        } else {
+            self.task(TaskKind::DeleteRun, self.now + retention, 0);
+        }
     }
 
     /// Builds the continued run's start attributes from a continue-as-new command.

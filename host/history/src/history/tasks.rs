@@ -33,6 +33,9 @@ impl Engine {
         ) {
             return self.process_transfer_task(task).await;
         }
+        if kind == TaskKind::ArchiveRun {
+            return self.archive_run(&key).await;
+        }
         let mut guard = self.lock(&key).await?;
         if kind == TaskKind::DeleteRun {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {
@@ -183,9 +186,17 @@ impl Engine {
             Ok(()) => self.ack(&q),
             Err(Error::NotFound(_)) => self.ack(&q),
             Err(e) => {
-                tracing::warn!(kind = ?q.task.task_kind(), error = %e, "task failed; retrying in 1s");
                 let mut q = q;
-                q.task.fire_time = now_nanos() + crate::time::SECOND;
+                // An archiver may be down for long: its task backs off, up to 5 minutes.
+                let delay = if q.task.task_kind() == TaskKind::ArchiveRun {
+                    q.task.attempt = q.task.attempt.saturating_add(1);
+                    crate::time::SECOND << q.task.attempt.clamp(0, 8)
+                } else {
+                    crate::time::SECOND
+                }
+                .min(300 * crate::time::SECOND);
+                tracing::warn!(kind = ?q.task.task_kind(), error = %e, retry_in_ms = delay / 1_000_000, "task failed; retrying");
+                q.task.fire_time = now_nanos() + delay;
                 self.inner.timers.push(q.task.fire_time, q);
             }
         }

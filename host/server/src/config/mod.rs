@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod archival;
+mod dynamic;
 mod plugins;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod tls;
 mod units;
 
 pub use archival::*;
+pub use dynamic::DynamicSettings;
 pub use plugins::*;
 pub use tls::*;
 use units::duration_text;
@@ -46,6 +48,9 @@ pub struct Config {
     /// What a new namespace gets when its registration does not say (Temporal's keys).
     #[serde(rename = "namespaceDefaults")]
     pub namespace_defaults: NamespaceDefaultsConfig,
+    /// Values given with `--dynamic-config-value`.
+    #[serde(skip)]
+    pub dynamic: DynamicSettings,
     /// The file this config came from (relative plugin paths are resolved against its
     /// directory; a reload reads it again).
     #[serde(skip)]
@@ -149,6 +154,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             archival: ArchivalConfig::default(),
             namespace_defaults: NamespaceDefaultsConfig::default(),
+            dynamic: DynamicSettings::default(),
             source: None,
         }
     }

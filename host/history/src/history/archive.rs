@@ -1,0 +1,222 @@
+//! Archiving closed runs. A run whose namespace archives gets an `ArchiveRun` task at close
+//! instead of `DeleteRun`. The task fires after a random part of the archive delay and copies
+//! the run's history and visibility record to the namespace's URIs through the cluster's
+//! archivers. Once both copies are made, it schedules `DeleteRun` at close + retention.
+//!
+//! A failed attempt is tried again with growing backoff, forever (`tasks.rs`), so a run is
+//! never deleted unarchived. The targets are computed again at each attempt: a namespace that
+//! turns archival off lets its pending runs go to deletion.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost::Message;
+use sundial_archival::{
+    ArchiveHistoryRequest, Archiver, HistoryPage, HistorySource, Settings, Uri, VisibilityRecord,
+};
+use temporalio_protos::temporal::api::history::v1::History;
+
+use super::{Engine, execution_info};
+use crate::error::{Error, Result};
+use crate::state::{MutableState, TaskKind};
+use crate::time::SECOND;
+use sundial_store::RunKey;
+
+/// Batches of events per page read while archiving.
+const BATCHES_PER_PAGE: usize = 64;
+
+impl Engine {
+    /// Whether runs of the namespace are archived when they close.
+    pub(crate) fn archives(&self, namespace_id: &str) -> bool {
+        let (history, visibility) = self.archive_targets(namespace_id);
+        history.is_some() || visibility.is_some()
+    }
+
+    /// The URIs the namespace's runs are archived to now (history, visibility): where both
+    /// the cluster and the namespace have archival of that kind enabled.
+    fn archive_targets(&self, namespace_id: &str) -> (Option<String>, Option<String>) {
+        let settings = self.namespaces().archival();
+        let Some(ns) = self.namespaces().cached_by_id(namespace_id) else {
+            return (None, None);
+        };
+        let (history, visibility) = ns.archival_uris();
+        (
+            history
+                .filter(|_| settings.history.enabled)
+                .map(str::to_string),
+            visibility
+                .filter(|_| settings.visibility.enabled)
+                .map(str::to_string),
+        )
+    }
+
+    /// How long after its close a run is archived: a random part of the configured delay.
+    pub(crate) fn archive_delay(&self) -> i64 {
+        let max = self.inner.options.archive_delay.as_nanos() as u64;
+        if max == 0 {
+            return 0;
+        }
+        (uuid::Uuid::new_v4().as_u128() as u64 % max) as i64
+    }
+
+    /// Archives a closed run and schedules its deletion at retention.
+    pub(super) async fn archive_run(&self, key: &RunKey) -> Result<()> {
+        let ms = match self.snapshot(key).await {
+            Ok(ms) => ms,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if ms.close_time == 0 {
+            return Ok(()); // running again (reset): it archives when it closes
+        }
+        let (history, visibility) = self.archive_targets(&key.namespace_id);
+        let settings = self.namespaces().archival();
+        let namespace = self
+            .namespaces()
+            .cached_by_id(&key.namespace_id)
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let shard_id = self.shard_of(&key.namespace_id, &key.workflow_id);
+        if let Some(uri) = &history {
+            let request = ArchiveHistoryRequest {
+                shard_id,
+                namespace_id: key.namespace_id.clone(),
+                namespace: namespace.clone(),
+                workflow_id: key.workflow_id.clone(),
+                run_id: key.run_id.clone(),
+                next_event_id: ms.close_event_id + 1,
+                close_failover_version: 0,
+            };
+            let source = StoreHistory {
+                engine: self,
+                shard_id,
+            };
+            let (archiver, u) = archiver_of(&settings, uri)?;
+            archiver
+                .archive_history(&u, &request, &source)
+                .await
+                .map_err(failed(uri))?;
+        }
+        if let Some(uri) = &visibility {
+            let record = visibility_record(&ms, &namespace, history.as_deref());
+            let (archiver, u) = archiver_of(&settings, uri)?;
+            archiver
+                .archive_visibility(&u, &record)
+                .await
+                .map_err(failed(uri))?;
+        }
+        tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "run archived");
+        let mut guard = self.lock(key).await?;
+        let mut txn = self.begin(&guard);
+        let retention = self.namespaces().cached_retention(&key.namespace_id);
+        txn.task(TaskKind::DeleteRun, ms.close_time + retention, 0);
+        self.commit(&mut guard, txn).await
+    }
+}
+
+/// An archiver's refusal, as an error the task retries.
+fn failed(uri: &str) -> impl Fn(sundial_archival::Error) -> Error + '_ {
+    move |e| Error::Unavailable(format!("archiving to {uri}: {e}"))
+}
+
+/// The archiver of a URI's scheme, and the URI parsed.
+fn archiver_of(settings: &Settings, uri: &str) -> Result<(Arc<dyn Archiver>, Uri)> {
+    let parsed = Uri::parse(uri).map_err(failed(uri))?;
+    let archiver = settings.provider.archiver(&parsed).map_err(failed(uri))?;
+    Ok((archiver.clone(), parsed))
+}
+
+/// The archived form of a closed run's visibility record.
+fn visibility_record(
+    ms: &MutableState,
+    namespace: &str,
+    history_uri: Option<&str>,
+) -> VisibilityRecord {
+    let info = execution_info(ms);
+    let nanos = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map_or(0, |t| t.seconds * SECOND + t.nanos as i64)
+    };
+    let exec = info.execution.clone().unwrap_or_default();
+    let search_attributes: HashMap<String, String> = info
+        .search_attributes
+        .iter()
+        .flat_map(|sa| sa.indexed_fields.iter())
+        .map(|(name, p)| (name.clone(), String::from_utf8_lossy(&p.data).into_owned()))
+        .collect();
+    VisibilityRecord {
+        namespace_id: ms.namespace_id.clone(),
+        namespace: namespace.to_string(),
+        workflow_id: exec.workflow_id,
+        run_id: exec.run_id,
+        workflow_type_name: info.r#type.map(|t| t.name).unwrap_or_default(),
+        start_time: nanos(&info.start_time),
+        execution_time: nanos(&info.execution_time),
+        close_time: nanos(&info.close_time),
+        status: info.status,
+        history_length: info.history_length,
+        memo: info.memo,
+        search_attributes,
+        history_archival_uri: history_uri.unwrap_or_default().to_string(),
+        execution_duration: info
+            .execution_duration
+            .map_or(0, |d| d.seconds * SECOND + d.nanos as i64),
+    }
+}
+
+/// A run's history as the store holds it, for an archiver to read.
+struct StoreHistory<'a> {
+    engine: &'a Engine,
+    shard_id: i32,
+}
+
+#[async_trait::async_trait]
+impl HistorySource for StoreHistory<'_> {
+    async fn read_history(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+        _page_size: u32,
+        token: &[u8],
+    ) -> sundial_archival::Result<HistoryPage> {
+        let bad = |m: String| sundial_archival::Error::InvalidArgument(m);
+        let from: i64 = if token.is_empty() {
+            1
+        } else {
+            std::str::from_utf8(token)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| bad("next page token is corrupted".into()))?
+        };
+        let key = RunKey {
+            namespace_id: namespace_id.to_string(),
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+        };
+        let rows = self
+            .engine
+            .inner
+            .store
+            .read_history(self.shard_id, &key, from, BATCHES_PER_PAGE as i64)
+            .await
+            .map_err(|e| sundial_archival::Error::Retryable(e.to_string()))?;
+        if rows.is_empty() && from == 1 {
+            return Err(sundial_archival::Error::NotFound(format!(
+                "no history of run {run_id}"
+            )));
+        }
+        let mut page = HistoryPage::default();
+        for row in &rows {
+            let batch = History::decode(row.data.as_slice())
+                .map_err(|e| sundial_archival::Error::NonRetryable(e.to_string()))?;
+            page.batches.push(batch);
+        }
+        if rows.len() == BATCHES_PER_PAGE
+            && let Some(last) = rows.last()
+        {
+            page.next_page_token = (last.last_event_id + 1).to_string().into_bytes();
+        }
+        Ok(page)
+    }
+}
