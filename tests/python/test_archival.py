@@ -19,8 +19,11 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import ArchivalState
 from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
+    GetWorkflowExecutionHistoryRequest,
+    ListArchivedWorkflowExecutionsRequest,
     RegisterNamespaceRequest,
     UpdateNamespaceRequest,
 )
@@ -189,8 +192,8 @@ async def test_invalid_uris_are_refused_naming_them(dev_client: Client, tmp_path
         assert gone.value.status == RPCStatusCode.NOT_FOUND
 
 
-async def test_a_closed_run_is_archived_as_readable_json(
-    dev_server: str, dev_client: Client, tmp_path
+async def test_a_closed_run_is_archived_and_read_back(
+    cli: str, dev_server: str, dev_client: Client, tmp_path
 ) -> None:
     name = unique("archived")
     await register(
@@ -232,6 +235,52 @@ async def test_a_closed_run_is_archived_as_readable_json(
     assert record["historyLength"] == len(events)
     assert record["historyArchivalUri"] == f"file://{tmp_path}/h"
 
+    # Gone from the store (deleted here, as retention would), the run is read from the archive.
+    deleted = run_cli(
+        cli, dev_server, "workflow", "delete", "--yes", "-n", name, "-w", handle.id,
+        "-r", handle.result_run_id,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+
+    async def gone() -> bool:
+        try:
+            await handle.describe()
+            return False
+        except RPCError as err:
+            return err.status == RPCStatusCode.NOT_FOUND
+
+    await wait_until(gone, timeout=10, what="the run's deletion")
+    shown = run_cli(
+        cli, dev_server, "workflow", "show", "-n", name, "-w", handle.id,
+        "-r", handle.result_run_id, "-o", "json",
+    )
+    assert shown.returncode == 0, shown.stderr
+    shown_ids = [int(e["eventId"]) for e in json.loads(shown.stdout)["events"]]
+    assert shown_ids == [e.event_id for e in events]
+    resp = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=name,
+            execution=WorkflowExecution(workflow_id=handle.id, run_id=handle.result_run_id),
+            maximum_page_size=3,
+        )
+    )
+    assert resp.archived
+    assert [e.event_id for e in resp.history.events] == [e.event_id for e in events[:3]]
+
+    listed = run_cli(
+        cli, dev_server, "workflow", "list", "-n", name, "--archived",
+        "--query", "WorkflowType = 'GreetingWorkflow'", "-o", "json",
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["execution"]["runId"] for r in rows] == [handle.result_run_id]
+    none = run_cli(
+        cli, dev_server, "workflow", "list", "-n", name, "--archived",
+        "--query", "WorkflowType = 'Other'", "-o", "json",
+    )
+    assert none.returncode == 0, none.stderr
+    assert json.loads(none.stdout or "[]") == []
+
 
 async def test_a_namespace_without_archival_writes_nothing(dev_client: Client, tmp_path) -> None:
     # Archival set up, then turned off before the run closes: nothing is archived.
@@ -249,3 +298,19 @@ async def test_a_namespace_without_archival_writes_nothing(dev_client: Client, t
         )
     await asyncio.sleep(2.5)
     assert not (tmp_path / "h").exists()
+    # Never archived, a run gone from the store cannot be told from one that never was.
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace="default",
+                execution=WorkflowExecution(workflow_id="never", run_id=str(uuid.uuid4())),
+            )
+        )
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert "may have passed retention period" in err.value.message
+    # Listing archived runs needs the namespace's visibility archival.
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.list_archived_workflow_executions(
+            ListArchivedWorkflowExecutionsRequest(namespace=name)
+        )
+    assert err.value.message == "Namespace is not configured for visibility archival."

@@ -33,6 +33,18 @@ impl WorkflowHandler {
             .await?)
     }
 
+    pub(super) async fn visibility_list_archived_workflow_executions(
+        &self,
+        r: Request<ListArchivedWorkflowExecutionsRequest>,
+    ) -> Res<ListArchivedWorkflowExecutionsResponse> {
+        ok(self
+            .fe
+            .workflows
+            .list_archived(r.into_inner())
+            .await
+            .map_err(to_status)?)
+    }
+
     /// Served by List, as on Temporal (Scan is deprecated there).
     pub(super) async fn visibility_scan_workflow_executions(
         &self,

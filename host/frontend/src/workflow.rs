@@ -367,6 +367,13 @@ impl WorkflowService for WorkflowHandler {
         self.visibility_list_workflow_executions(r).await
     }
 
+    async fn list_archived_workflow_executions(
+        &self,
+        r: Request<ListArchivedWorkflowExecutionsRequest>,
+    ) -> Res<ListArchivedWorkflowExecutionsResponse> {
+        self.visibility_list_archived_workflow_executions(r).await
+    }
+
     async fn scan_workflow_executions(
         &self,
         r: Request<ScanWorkflowExecutionsRequest>,

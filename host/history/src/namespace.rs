@@ -47,16 +47,24 @@ impl Namespace {
     /// Where this namespace archives histories and visibility records: the URI of each kind
     /// whose archival it has enabled.
     pub fn archival_uris(&self) -> (Option<&str>, Option<&str>) {
+        let (history, visibility) = self.archival_uris_set();
+        let c = self.record.config.as_ref();
+        let on = |state: i32| state == sundial_archival::settings::ENABLED;
+        (
+            history.filter(|_| c.is_some_and(|c| on(c.history_archival_state))),
+            visibility.filter(|_| c.is_some_and(|c| on(c.visibility_archival_state))),
+        )
+    }
+
+    /// The URIs this namespace has set (enabled or not): an archive once written stays
+    /// readable after archival is turned off.
+    pub fn archival_uris_set(&self) -> (Option<&str>, Option<&str>) {
         let Some(c) = self.record.config.as_ref() else {
             return (None, None);
         };
         (
-            (c.history_archival_state == sundial_archival::settings::ENABLED
-                && !c.history_archival_uri.is_empty())
-            .then_some(c.history_archival_uri.as_str()),
-            (c.visibility_archival_state == sundial_archival::settings::ENABLED
-                && !c.visibility_archival_uri.is_empty())
-            .then_some(c.visibility_archival_uri.as_str()),
+            Some(c.history_archival_uri.as_str()).filter(|u| !u.is_empty()),
+            Some(c.visibility_archival_uri.as_str()).filter(|u| !u.is_empty()),
         )
     }
 }

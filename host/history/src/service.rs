@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_services::{ActivityRef, Limits, Namespaces, Result, UpdateWithStart, Workflows};
+use sundial_services::{
+    ActivityRef, Error, Limits, Namespaces, Result, UpdateWithStart, Workflows,
+};
 use temporalio_protos::temporal::api::{
     common::v1::Payloads, failure::v1::Failure, workflowservice::v1::*,
 };
@@ -145,7 +147,20 @@ impl Workflows for Engine {
         wait: Duration,
     ) -> Result<GetWorkflowExecutionHistoryResponse> {
         let ns = self.ns(&r.namespace).await?;
-        Engine::get_history(self, &ns, r, wait).await
+        // A run gone from the store may be in the archive (Temporal reads it there only
+        // when the request names the run).
+        let archived = (!r.skip_archival && self.namespaces().archival().history.read)
+            .then(|| r.execution.clone())
+            .flatten()
+            .filter(|e| !e.run_id.is_empty())
+            .map(|e| (e, r.maximum_page_size, r.next_page_token.clone()));
+        let live = Engine::get_history(self, &ns, r, wait).await;
+        match (live, archived) {
+            (Err(Error::NotFound(_)), Some((execution, size, token))) => {
+                self.archived_history(&ns, &execution, size, token).await
+            }
+            (live, _) => live,
+        }
     }
     async fn get_history_reverse(
         &self,
@@ -288,6 +303,13 @@ impl Workflows for Engine {
     ) -> Result<ListWorkflowExecutionsResponse> {
         let ns = self.ns(namespace).await?;
         Engine::list_workflows(self, &ns, query, page_size, token).await
+    }
+    async fn list_archived(
+        &self,
+        r: ListArchivedWorkflowExecutionsRequest,
+    ) -> Result<ListArchivedWorkflowExecutionsResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::list_archived(self, &ns, &r.query, r.page_size, r.next_page_token).await
     }
     async fn count_workflows(
         &self,

@@ -198,4 +198,9 @@ pub trait Workflows: Send + Sync {
         namespace: &str,
         query: &str,
     ) -> Result<CountWorkflowExecutionsResponse>;
+    /// One page of archived runs matching a query in the archiver's syntax.
+    async fn list_archived(
+        &self,
+        r: ListArchivedWorkflowExecutionsRequest,
+    ) -> Result<ListArchivedWorkflowExecutionsResponse>;
 }

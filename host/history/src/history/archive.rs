@@ -12,12 +12,20 @@ use std::sync::Arc;
 
 use prost::Message;
 use sundial_archival::{
-    ArchiveHistoryRequest, Archiver, HistoryPage, HistorySource, Settings, Uri, VisibilityRecord,
+    ArchiveHistoryRequest, Archiver, GetHistoryRequest, HistoryPage, HistorySource,
+    QueryVisibilityRequest, Settings, Uri, VisibilityRecord,
 };
-use temporalio_protos::temporal::api::history::v1::History;
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowExecution,
+    history::v1::History,
+    workflowservice::v1::{
+        GetWorkflowExecutionHistoryResponse, ListArchivedWorkflowExecutionsResponse,
+    },
+};
 
 use super::{Engine, execution_info};
 use crate::error::{Error, Result};
+use crate::namespace::Namespace;
 use crate::state::{MutableState, TaskKind};
 use crate::time::SECOND;
 use sundial_store::RunKey;
@@ -111,6 +119,121 @@ impl Engine {
         let retention = self.namespaces().cached_retention(&key.namespace_id);
         txn.task(TaskKind::DeleteRun, ms.close_time + retention, 0);
         self.commit(&mut guard, txn).await
+    }
+}
+
+/// Largest page of archived runs a listing returns (Temporal's
+/// `frontend.visibilityArchivalQueryMaxPageSize`).
+const MAX_ARCHIVED_PAGE: i32 = 10_000;
+/// Events per page of an archived history when the request names no size.
+const HISTORY_PAGE: i32 = 256;
+
+impl Engine {
+    /// A page of a run's history read from the archive (the run is gone from the store).
+    pub(crate) async fn archived_history(
+        &self,
+        ns: &Namespace,
+        execution: &WorkflowExecution,
+        page_size: i32,
+        token: Vec<u8>,
+    ) -> Result<GetWorkflowExecutionHistoryResponse> {
+        let (uri, _) = ns.archival_uris_set();
+        let Some(uri) = uri else {
+            // Never archived: whether the run ever existed cannot be told.
+            return Err(Error::InvalidArgument(
+                "Requested workflow history not found, may have passed retention period.".into(),
+            ));
+        };
+        let settings = self.namespaces().archival();
+        let (archiver, parsed) = archiver_of(&settings, uri).map_err(|_| {
+            Error::InvalidArgument(format!("no archiver serves the history URI {uri}"))
+        })?;
+        let page = archiver
+            .get_history(
+                &parsed,
+                &GetHistoryRequest {
+                    namespace_id: ns.id.clone(),
+                    workflow_id: execution.workflow_id.clone(),
+                    run_id: execution.run_id.clone(),
+                    close_failover_version: None,
+                    page_size: if page_size <= 0 {
+                        HISTORY_PAGE
+                    } else {
+                        page_size
+                    } as u32,
+                    next_page_token: token,
+                },
+            )
+            .await
+            .map_err(read_error)?;
+        Ok(GetWorkflowExecutionHistoryResponse {
+            history: Some(History {
+                events: page.batches.into_iter().flat_map(|b| b.events).collect(),
+            }),
+            next_page_token: page.next_page_token,
+            archived: true,
+            ..Default::default()
+        })
+    }
+
+    /// A page of archived runs matching `query`, in the archiver's syntax.
+    pub async fn list_archived(
+        &self,
+        ns: &Namespace,
+        query: &str,
+        page_size: i32,
+        token: Vec<u8>,
+    ) -> Result<ListArchivedWorkflowExecutionsResponse> {
+        let settings = self.namespaces().archival();
+        let invalid = |m: &str| Err(Error::InvalidArgument(m.to_string()));
+        if !settings.visibility.enabled {
+            return invalid("Cluster is not configured for visibility archival.");
+        }
+        if !settings.visibility.read {
+            return invalid("Cluster is not configured for reading archived visibility records.");
+        }
+        let Some(uri) = ns.archival_uris().1 else {
+            return invalid("Namespace is not configured for visibility archival.");
+        };
+        let page_size = match page_size {
+            p if p <= 0 => MAX_ARCHIVED_PAGE,
+            p if p > MAX_ARCHIVED_PAGE => {
+                return invalid(&format!(
+                    "PageSize is larger than allowed {MAX_ARCHIVED_PAGE}."
+                ));
+            }
+            p => p,
+        };
+        let (archiver, parsed) = archiver_of(&settings, uri)?;
+        let request = QueryVisibilityRequest {
+            namespace_id: ns.id.clone(),
+            page_size: page_size as u32,
+            next_page_token: token,
+            query: query.to_string(),
+            search_attribute_types: ns
+                .search_attributes
+                .iter()
+                .map(|(name, ty)| (name.clone(), ty.name().to_string()))
+                .collect(),
+        };
+        let page = archiver
+            .query_visibility(&parsed, &request)
+            .await
+            .map_err(read_error)?;
+        Ok(ListArchivedWorkflowExecutionsResponse {
+            executions: page.executions,
+            next_page_token: page.next_page_token,
+        })
+    }
+}
+
+/// An archiver's answer to a read, as the API returns it.
+fn read_error(e: sundial_archival::Error) -> Error {
+    match e {
+        sundial_archival::Error::InvalidArgument(m) => Error::InvalidArgument(m),
+        sundial_archival::Error::NotFound(m) => Error::NotFound(m),
+        sundial_archival::Error::Retryable(m) => Error::Unavailable(m),
+        sundial_archival::Error::NonRetryable(m) => Error::Internal(m),
     }
 }
 
