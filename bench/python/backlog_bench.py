@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio import workflow
 
+from ports import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,22 +37,6 @@ class Backlog:
     @workflow.run
     async def run(self) -> None:
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def rss_mib(pid: int) -> float:
@@ -73,7 +58,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_port(self.port)
+        wait_port(self.port, timeout=120)
         return time.monotonic() - began
 
     def stop(self) -> None:

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,25 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
+from ports import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PG = os.environ.get("SUNDIAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 SHARDS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} did not open")
 
 
 class Cluster:
@@ -73,7 +58,7 @@ class Cluster:
             [str(self.sundial), "start", "--config", str(self.config), "--node-name", name,
              "--port", str(port), "--internal-port", str(free_port())],
             stdout=log, stderr=subprocess.STDOUT)
-        wait_port(port)
+        wait_port(port, timeout=30)
         self.nodes[name] = (proc, port)
 
     def members(self) -> dict[str, tuple[str, int]]:
