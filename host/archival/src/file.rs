@@ -100,7 +100,7 @@ impl FileArchiver {
         let dir = path.parent().expect("an archive file has a directory");
         self.make_dir(dir).await?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand_suffix()));
+        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
         tokio::fs::write(&tmp, data)
             .await
             .map_err(|e| io("writing", &tmp, e))?;
@@ -167,18 +167,6 @@ async fn set_mode(path: &Path, mode: u32) -> Result<()> {
 #[cfg(not(unix))]
 async fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 #[async_trait::async_trait]

@@ -51,10 +51,6 @@ impl Uri {
     pub fn scheme(&self) -> &str {
         self.0.scheme()
     }
-    /// The path as written (`/prefix` of `s3://bucket/prefix`).
-    pub fn path(&self) -> &str {
-        self.0.path()
-    }
     /// The local directory of a `file` URI.
     pub fn file_path(&self) -> Result<std::path::PathBuf> {
         self.0

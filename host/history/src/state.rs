@@ -318,6 +318,15 @@ pub struct Task {
 }
 
 impl Task {
+    /// The run this task belongs to.
+    pub fn run_key(&self) -> sundial_store::RunKey {
+        sundial_store::RunKey {
+            namespace_id: self.namespace_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+
     pub fn task_kind(&self) -> TaskKind {
         TaskKind::try_from(self.kind).unwrap_or(TaskKind::Unspecified)
     }

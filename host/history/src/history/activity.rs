@@ -20,7 +20,6 @@ use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, Task, TaskKind, TaskToken};
 use crate::time::{dur_nanos, opt_ts, ts};
-use sundial_store::RunKey;
 
 pub(crate) enum RetryDecision {
     Retry(i64),
@@ -315,15 +314,9 @@ impl Engine {
         identity: &str,
     ) -> Result<Option<PollActivityTaskQueueResponse>> {
         let task = &q.task;
-        let key = RunKey {
-            namespace_id: task.namespace_id.clone(),
-            workflow_id: task.workflow_id.clone(),
-            run_id: task.run_id.clone(),
-        };
-        let mut guard = match self.lock(&key).await {
-            Ok(g) => g,
-            Err(Error::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let key = task.run_key();
+        let Some(mut guard) = self.lock_if_exists(&key).await? else {
+            return Ok(None);
         };
         let mut txn = self.begin(&guard);
         if !txn.running() {

@@ -36,26 +36,9 @@ const BATCHES_PER_PAGE: usize = 64;
 impl Engine {
     /// Whether runs of the namespace are archived when they close.
     pub(crate) fn archives(&self, namespace_id: &str) -> bool {
-        let (history, visibility) = self.archive_targets(namespace_id);
-        history.is_some() || visibility.is_some()
-    }
-
-    /// The URIs the namespace's runs are archived to now (history, visibility): where both
-    /// the cluster and the namespace have archival of that kind enabled.
-    fn archive_targets(&self, namespace_id: &str) -> (Option<String>, Option<String>) {
         let settings = self.namespaces().archival();
-        let Some(ns) = self.namespaces().cached_by_id(namespace_id) else {
-            return (None, None);
-        };
-        let (history, visibility) = ns.archival_uris();
-        (
-            history
-                .filter(|_| settings.history.enabled)
-                .map(str::to_string),
-            visibility
-                .filter(|_| settings.visibility.enabled)
-                .map(str::to_string),
-        )
+        let (history, visibility) = archive_targets(&settings, self, namespace_id);
+        history.is_some() || visibility.is_some()
     }
 
     /// How long after its close a run is archived: a random part of the configured delay.
@@ -77,8 +60,8 @@ impl Engine {
         if ms.close_time == 0 {
             return Ok(()); // running again (reset): it archives when it closes
         }
-        let (history, visibility) = self.archive_targets(&key.namespace_id);
         let settings = self.namespaces().archival();
+        let (history, visibility) = archive_targets(&settings, self, &key.namespace_id);
         let namespace = self
             .namespaces()
             .cached_by_id(&key.namespace_id)
@@ -225,6 +208,27 @@ impl Engine {
             next_page_token: page.next_page_token,
         })
     }
+}
+
+/// The URIs a namespace's runs are archived to now (history, visibility): where both the
+/// cluster and the namespace have archival of that kind enabled.
+fn archive_targets(
+    settings: &Settings,
+    engine: &Engine,
+    namespace_id: &str,
+) -> (Option<String>, Option<String>) {
+    let Some(ns) = engine.namespaces().cached_by_id(namespace_id) else {
+        return (None, None);
+    };
+    let (history, visibility) = ns.archival_uris();
+    (
+        history
+            .filter(|_| settings.history.enabled)
+            .map(str::to_string),
+        visibility
+            .filter(|_| settings.visibility.enabled)
+            .map(str::to_string),
+    )
 }
 
 /// An archiver's answer to a read, as the API returns it.

@@ -335,6 +335,15 @@ impl Engine {
     }
 
     /// A run's state for reading; the lock is released at once.
+    /// Locks a run that may be gone: `None` when it is.
+    pub(crate) async fn lock_if_exists(&self, key: &RunKey) -> Result<Option<RunGuard>> {
+        match self.lock(key).await {
+            Ok(g) => Ok(Some(g)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) async fn snapshot(&self, key: &RunKey) -> Result<MutableState> {
         Ok(self.lock(key).await?.state().clone())
     }

@@ -13,15 +13,10 @@ use crate::error::{Error, Result};
 use crate::matching::{QueueKind, Queued};
 use crate::state::{Task, TaskKind};
 use crate::time::now_nanos;
-use sundial_store::RunKey;
 
 impl Engine {
     pub(crate) async fn process_timer_task(&self, task: &Task) -> Result<()> {
-        let key = RunKey {
-            namespace_id: task.namespace_id.clone(),
-            workflow_id: task.workflow_id.clone(),
-            run_id: task.run_id.clone(),
-        };
+        let key = task.run_key();
         let kind = task.task_kind();
         if matches!(
             kind,

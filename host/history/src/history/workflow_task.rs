@@ -113,15 +113,9 @@ impl Engine {
         identity: &str,
     ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
         let task = &q.task;
-        let key = RunKey {
-            namespace_id: task.namespace_id.clone(),
-            workflow_id: task.workflow_id.clone(),
-            run_id: task.run_id.clone(),
-        };
-        let mut guard = match self.lock(&key).await {
-            Ok(g) => g,
-            Err(Error::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let key = task.run_key();
+        let Some(mut guard) = self.lock_if_exists(&key).await? else {
+            return Ok(None);
         };
         let mut txn = self.begin(&guard);
         let Some(mut wft) = txn.ms.workflow_task.clone().filter(|w| {
