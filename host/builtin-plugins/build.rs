@@ -34,6 +34,7 @@ fn main() {
         "plugins/static-claims",
         "plugins/echo-claims",
         "plugins/hostile",
+        "plugins/hostile-archiver",
         "sdk-plugin/src",
         "sdk-plugin/Cargo.toml",
         "wit",

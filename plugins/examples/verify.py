@@ -51,9 +51,9 @@ def run(path: Path, cases, memory_mib: int) -> int:
     linker = Linker(engine)
     linker.add_wasip2()
     with linker.root() as root:
-        with root.add_instance("sundial:plugin/types@0.1.0"):
+        with root.add_instance("sundial:plugin/types@0.2.0"):
             pass
-        with root.add_instance("sundial:plugin/host@0.1.0") as host:
+        with root.add_instance("sundial:plugin/host@0.2.0") as host:
             host.add_func("log", lambda _store, level, message: state["logs"].append((level, message)))
             host.add_func("config", lambda _store, key: state["config"].get(key))
 
@@ -64,7 +64,7 @@ def run(path: Path, cases, memory_mib: int) -> int:
     t0 = time.perf_counter()
     instance = linker.instantiate(store, component)
     t_inst = time.perf_counter() - t0
-    iface = instance.get_export_index(store, "sundial:plugin/access-control@0.1.0")
+    iface = instance.get_export_index(store, "sundial:plugin/access-control@0.2.0")
     authorize = instance.get_func(store, instance.get_export_index(store, "authorize", iface))
 
     failures = 0

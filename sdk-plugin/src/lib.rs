@@ -1,6 +1,6 @@
 //! # sundial-plugin-sdk
 //!
-//! What a Rust plugin for Sundial needs: guest bindings for the `sundial:plugin@0.1.0` worlds
+//! What a Rust plugin for Sundial needs: guest bindings for the `sundial:plugin@0.2.0` worlds
 //! (`authorizer`, `claim-mapper`), a logging and config shim over the `host` interface that also
 //! works in native unit tests, role and permission helpers that follow Temporal's rules, Temporal's
 //! method metadata table, and [`default_authorize`], Temporal's default authorizer.
@@ -53,8 +53,8 @@ pub mod claim_mapper {
         default_bindings_module: "sundial_plugin_sdk::claim_mapper",
         runtime_path: "sundial_plugin_sdk::__private::wit_bindgen::rt",
         with: {
-            "sundial:plugin/types@0.1.0": crate::authorizer::sundial::plugin::types,
-            "sundial:plugin/host@0.1.0": crate::authorizer::sundial::plugin::host,
+            "sundial:plugin/types@0.2.0": crate::authorizer::sundial::plugin::types,
+            "sundial:plugin/host@0.2.0": crate::authorizer::sundial::plugin::host,
         },
     });
 }

@@ -655,6 +655,9 @@ async def test_cli_workflow_list_and_count(ns: Client, temporal) -> None:
                 )
             )
     query = f"CustomerId = '{batch}'"
+    # Every close written first: running records sort first, so the order alone can match
+    # while two runs still show as running (their nodes write visibility independently).
+    await wait_for_count(ns, f"{query} AND ExecutionStatus != 'Running'", 3)
     await wait_for_ids(ns, query, ids[::-1])
 
     entries = ok(await temporal(ns.namespace, "workflow", "list", "--query", query, "-o", "json")).json()

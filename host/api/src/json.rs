@@ -34,6 +34,29 @@ pub fn from_json<M: Message + Default>(
     M::decode(dynamic.encode_to_vec().as_slice()).map_err(|e| e.to_string())
 }
 
+/// Protobuf bytes of the message type `full_name` as JSON text, for callers that name the
+/// type themselves (plugins): an unknown type or bytes that do not decode are errors.
+pub fn bytes_to_json(full_name: &str, data: &[u8]) -> Result<String, String> {
+    let descriptor = POOL
+        .get_message_by_name(full_name)
+        .ok_or_else(|| format!("{full_name} is not a Temporal message"))?;
+    let dynamic = DynamicMessage::decode(descriptor, data)
+        .map_err(|e| format!("the bytes are not a {full_name}: {e}"))?;
+    serde_json::to_string(&dynamic).map_err(|e| e.to_string())
+}
+
+/// The reverse of [`bytes_to_json`].
+pub fn json_to_bytes(full_name: &str, json: &str) -> Result<Vec<u8>, String> {
+    let descriptor = POOL
+        .get_message_by_name(full_name)
+        .ok_or_else(|| format!("{full_name} is not a Temporal message"))?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let dynamic = DynamicMessage::deserialize(descriptor, &mut de)
+        .map_err(|e| format!("not a {full_name} in JSON: {e}"))?;
+    de.end().map_err(|e| format!("not a {full_name} in JSON: {e}"))?;
+    Ok(dynamic.encode_to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +101,24 @@ mod tests {
         assert_eq!(back, history);
         let bad = serde_json::json!({"events": [{"eventId": "x"}]});
         assert!(from_json::<History>(bad, "temporal.api.history.v1.History").is_err());
+    }
+
+    #[test]
+    fn named_types_convert_from_bytes_and_refuse_what_they_cannot() {
+        let history = History {
+            events: vec![HistoryEvent {
+                event_id: 7,
+                ..Default::default()
+            }],
+        };
+        let name = "temporal.api.history.v1.History";
+        let text = bytes_to_json(name, &history.encode_to_vec()).unwrap();
+        assert!(text.contains(r#""eventId":"7""#), "{text}");
+        let back = json_to_bytes(name, &text).unwrap();
+        assert_eq!(History::decode(back.as_slice()).unwrap(), history);
+        assert!(bytes_to_json("no.Such", b"").unwrap_err().contains("no.Such"));
+        assert!(bytes_to_json(name, b"\xff\xff").is_err());
+        assert!(json_to_bytes(name, "{\"events\": 3}").is_err());
+        assert!(json_to_bytes(name, "{} trailing").is_err());
     }
 }

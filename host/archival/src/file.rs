@@ -5,6 +5,7 @@
 //! twice, even at once, leaves one correct copy.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -179,7 +180,7 @@ impl Archiver for FileArchiver {
         &self,
         uri: &Uri,
         r: &ArchiveHistoryRequest,
-        source: &dyn HistorySource,
+        source: Arc<dyn HistorySource>,
     ) -> Result<()> {
         let dir = self.directory(uri).await?;
         let mut batches: Vec<History> = Vec::new();

@@ -7,10 +7,6 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sundial_api::protos::temporal::api::{
-    common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType},
-    workflow::v1::WorkflowExecutionInfo,
-};
 use sundial_visquery::{Column, Record, Value, ValueType, predefined_type, values};
 
 use crate::file::{FileArchiver, digest};
@@ -123,10 +119,7 @@ pub(crate) async fn query(
         })
         .expect("a token serializes");
     }
-    out.executions = matched
-        .into_iter()
-        .map(|(_, _, r)| execution_info(&r, &types))
-        .collect();
+    out.records = matched.into_iter().map(|(_, _, r)| r).collect();
     Ok(out)
 }
 
@@ -168,66 +161,3 @@ impl Record for View<'_> {
     }
 }
 
-/// What `ListArchivedWorkflowExecutions` answers for a record.
-fn execution_info(
-    r: &VisibilityRecord,
-    types: &HashMap<String, ValueType>,
-) -> WorkflowExecutionInfo {
-    let ts = |nanos: i64| (nanos != 0).then(|| prost_types_timestamp(nanos));
-    let indexed_fields = r
-        .search_attributes
-        .iter()
-        .map(|(name, text)| {
-            let ty = types.get(name).copied().or_else(|| predefined_type(name));
-            let mut metadata = HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]);
-            if let Some(t) = ty {
-                metadata.insert("type".to_string(), t.name().as_bytes().to_vec());
-            }
-            let payload = Payload {
-                metadata,
-                data: text.as_bytes().to_vec(),
-                ..Default::default()
-            };
-            (name.clone(), payload)
-        })
-        .collect();
-    WorkflowExecutionInfo {
-        execution: Some(WorkflowExecution {
-            workflow_id: r.workflow_id.clone(),
-            run_id: r.run_id.clone(),
-        }),
-        r#type: Some(WorkflowType {
-            name: r.workflow_type_name.clone(),
-        }),
-        start_time: ts(r.start_time),
-        close_time: ts(r.close_time),
-        // Temporal fills a missing execution time with the start time.
-        execution_time: ts(if r.execution_time == 0 {
-            r.start_time
-        } else {
-            r.execution_time
-        }),
-        status: r.status,
-        history_length: r.history_length,
-        memo: r.memo.clone(),
-        search_attributes: (!r.search_attributes.is_empty())
-            .then(|| SearchAttributes { indexed_fields }),
-        execution_duration: (r.execution_duration > 0)
-            .then(|| prost_duration(r.execution_duration)),
-        ..Default::default()
-    }
-}
-
-fn prost_types_timestamp(nanos: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: nanos.div_euclid(1_000_000_000),
-        nanos: nanos.rem_euclid(1_000_000_000) as i32,
-    }
-}
-
-fn prost_duration(nanos: i64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: nanos / 1_000_000_000,
-        nanos: (nanos % 1_000_000_000) as i32,
-    }
-}

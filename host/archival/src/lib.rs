@@ -9,14 +9,13 @@
 mod file;
 mod file_visibility;
 mod memo;
+mod record;
 pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sundial_api::protos::temporal::api::{
-    common::v1::Memo, history::v1::History, workflow::v1::WorkflowExecutionInfo,
-};
+use sundial_api::protos::temporal::api::{common::v1::Memo, history::v1::History};
 
 pub use file::{FileArchiver, FileModes};
 pub use settings::{Kind, KindSettings, Settings};
@@ -157,7 +156,8 @@ pub struct QueryVisibilityRequest {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueryVisibilityResponse {
-    pub executions: Vec<WorkflowExecutionInfo>,
+    /// The matching records, as archived (see [`VisibilityRecord::execution_info`]).
+    pub records: Vec<VisibilityRecord>,
     pub next_page_token: Vec<u8>,
 }
 
@@ -172,7 +172,7 @@ pub trait Archiver: Send + Sync {
         &self,
         uri: &Uri,
         request: &ArchiveHistoryRequest,
-        source: &dyn HistorySource,
+        source: Arc<dyn HistorySource>,
     ) -> Result<()>;
     /// A page of an archived history: whole batches, at least `page_size` events unless it is
     /// the last page.

@@ -100,12 +100,12 @@ async fn a_history_is_archived_once_as_json_and_read_back_in_pages() {
     // Archived twice at once, then again: one whole copy.
     let r = request(11, 0);
     let (x, y) = tokio::join!(
-        a.archive_history(&u, &r, source.as_ref()),
-        a.archive_history(&u, &r, source.as_ref()),
+        a.archive_history(&u, &r, source.clone()),
+        a.archive_history(&u, &r, source.clone()),
     );
     x.unwrap();
     y.unwrap();
-    a.archive_history(&u, &request(11, 0), source.as_ref())
+    a.archive_history(&u, &request(11, 0), source.clone())
         .await
         .unwrap();
     let files: Vec<_> = std::fs::read_dir(tmp.path().join("h"))
@@ -146,10 +146,10 @@ async fn the_highest_version_is_read_unless_one_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let u = uri(tmp.path());
     let a = FileArchiver::default();
-    a.archive_history(&u, &request(3, 2), &run(2, 1))
+    a.archive_history(&u, &request(3, 2), Arc::new(run(2, 1)))
         .await
         .unwrap();
-    a.archive_history(&u, &request(6, 7), &run(5, 5))
+    a.archive_history(&u, &request(6, 7), Arc::new(run(5, 5)))
         .await
         .unwrap();
     let page = a.get_history(&u, &get(100, Vec::new())).await.unwrap();
@@ -167,7 +167,7 @@ async fn refusals_name_what_is_wrong() {
     let a = FileArchiver::default();
     // The close said 12 events; the store holds 10.
     let e = a
-        .archive_history(&u, &request(13, 0), &run(10, 3))
+        .archive_history(&u, &request(13, 0), Arc::new(run(10, 3)))
         .await
         .unwrap_err();
     assert!(
@@ -179,7 +179,9 @@ async fn refusals_name_what_is_wrong() {
         batches: Vec::new(),
         gone: true,
     };
-    a.archive_history(&u, &request(11, 0), &gone).await.unwrap();
+    a.archive_history(&u, &request(11, 0), Arc::new(gone))
+        .await
+        .unwrap();
     assert!(matches!(
         a.get_history(&u, &get(10, Vec::new())).await,
         Err(Error::NotFound(_))
@@ -262,9 +264,7 @@ async fn visibility_records_are_queried_with_lists_language_newest_first() {
         search_attribute_types: types.clone(),
     };
     let runs = |r: &QueryVisibilityResponse| -> Vec<String> {
-        r.executions
-            .iter()
-            .map(|e| e.execution.as_ref().unwrap().run_id.clone())
+        r.records.iter().map(|e| e.run_id.clone())
             .collect()
     };
     let got = a
@@ -273,7 +273,7 @@ async fn visibility_records_are_queried_with_lists_language_newest_first() {
         .unwrap();
     assert_eq!(runs(&got), ["r4", "r3", "r1"]);
     assert!(got.next_page_token.is_empty());
-    let info = &got.executions[0];
+    let info = &got.records[0].execution_info(&types);
     assert_eq!(info.memo.as_ref().unwrap().fields["note"].data, b"\"kept\"");
     assert_eq!(
         info.search_attributes.as_ref().unwrap().indexed_fields["Amount"].data,
@@ -308,7 +308,7 @@ async fn visibility_records_are_queried_with_lists_language_newest_first() {
         .query_visibility(&u, &query("", 10, Vec::new()))
         .await
         .unwrap();
-    assert_eq!(all.executions.len(), 4);
+    assert_eq!(all.records.len(), 4);
     let e = a
         .query_visibility(&u, &query("Nope = 1", 10, Vec::new()))
         .await
@@ -323,7 +323,7 @@ async fn visibility_records_are_queried_with_lists_language_newest_first() {
         a.query_visibility(&u, &other)
             .await
             .unwrap()
-            .executions
+            .records
             .is_empty()
     );
 }

@@ -24,11 +24,13 @@ use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+mod archiver;
 mod grants;
 pub mod metrics;
 mod reload;
 mod visibility;
 
+pub use archiver::ArchiverPlugin;
 pub use grants::{DirectoryGrant, Grants};
 pub use metrics::Metrics;
 pub use reload::{AuthorizerSlot, Slot};
@@ -179,6 +181,8 @@ pub(crate) struct State {
     limits: StoreLimits,
     config: Arc<HashMap<String, String>>,
     plugin: Arc<str>,
+    /// The run an archiver's `archive-history` call is archiving, read by `read-history`.
+    history: Option<Arc<dyn sundial_archival::HistorySource>>,
 }
 
 impl WasiView for State {
@@ -309,6 +313,7 @@ impl Runtime {
         linker.allow_shadowing(true);
         mapper_bindings::ClaimMapper::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
         visibility::add_to_linker(&mut linker)?;
+        archiver::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
         let ticking = engine.weak();
         std::thread::Builder::new()
@@ -407,6 +412,12 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// Compiles and links an archiver component.
+    pub fn load_archiver(&self, spec: &Spec) -> wasmtime::Result<ArchiverPlugin> {
+        let (pre, sha) = self.prepare(spec)?;
+        ArchiverPlugin::new(pre, self.loaded(spec, "archiver", sha))
+    }
+
     /// Compiles and links a visibility-store component.
     pub fn load_visibility_store(&self, spec: &Spec) -> wasmtime::Result<VisibilityStorePlugin> {
         let (pre, sha) = self.prepare(spec)?;
@@ -475,6 +486,7 @@ impl Loaded {
                     .build(),
                 config: self.config.clone(),
                 plugin: self.name.clone(),
+                history: None,
             },
         );
         store.limiter(|s| &mut s.limits);

@@ -2,6 +2,7 @@
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
 pub mod admin;
+mod archiver_plugin;
 pub mod auth;
 pub mod cluster;
 pub mod config;
@@ -202,9 +203,9 @@ pub async fn start(
         tracing::warn!(key = %key, "dynamic config key not used by Sundial; ignored");
     }
     let engine = Engine::without_shards(store, visibility, options);
-    engine
-        .namespaces()
-        .set_archival(Arc::new(config.archival_settings()?));
+    let mut archival = config.archival_settings()?;
+    archiver_plugin::serve_plugins(&mut archival, config, &plugins);
+    engine.namespaces().set_archival(Arc::new(archival));
     let peers = cluster::peers::ClusterPeers::new(
         node_name.clone(),
         membership.subscribe(),

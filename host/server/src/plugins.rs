@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sundial_plugin_host::{
-    Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime, RuntimeOptions,
-    Spec, VisibilityStorePlugin,
+    ArchiverPlugin, Authorizer, ClaimMapper, DirectoryGrant, Grants, Limits, Metrics, Runtime,
+    RuntimeOptions, Spec, VisibilityStorePlugin,
 };
 use tokio::sync::OnceCell;
 
@@ -50,6 +50,7 @@ enum Loaded {
     Mapper(Arc<Mapper>),
     Authorizer(Arc<Authorizer>),
     VisibilityStore(Arc<VisibilityStorePlugin>),
+    Archiver(Arc<ArchiverPlugin>),
 }
 
 /// One loaded plugin and what it was loaded from (to tell whether a reload changes it).
@@ -78,6 +79,16 @@ pub struct Live {
     /// Changes whenever the mapper does: cached claims of another generation are not used.
     pub generation: u64,
     entries: HashMap<String, Entry>,
+}
+
+impl Live {
+    /// The live version of the archiver plugin `name`.
+    pub fn archiver(&self, name: &str) -> Option<Arc<ArchiverPlugin>> {
+        match &self.entries.get(name)?.loaded {
+            Loaded::Archiver(a) => Some(a.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// What a reload did.
@@ -204,6 +215,12 @@ impl Plugins {
                 next.namespaces = current.namespaces.clone();
                 next.admin = current.admin.clone();
                 next.log = current.log.clone();
+                if next.archiver_schemes() != current.archiver_schemes() {
+                    tracing::warn!(
+                        "config reload: archivers' `schemes` apply at the next start; \
+                         new versions of archiver plugins apply now"
+                    );
+                }
                 next
             }
             None => current,
@@ -258,8 +275,8 @@ fn spec_of(config: &Config, p: &PluginConfig, wasm: Arc<[u8]>) -> Spec {
         name: p.name.clone(),
         wasm,
         limits: Limits {
-            deadline: p.limits.deadline,
-            memory_bytes: p.limits.memory,
+            deadline: p.deadline(),
+            memory_bytes: p.memory(),
             fuel: p.limits.fuel,
         },
         grants: Grants {
@@ -297,6 +314,11 @@ fn load(runtime: &Runtime, kind: &str, spec: &Spec) -> anyhow::Result<Loaded> {
             runtime
                 .load_visibility_store(spec)
                 .map_err(|e| anyhow::anyhow!("not a loadable visibility store: {e:#}"))?,
+        )),
+        "archiver" => Loaded::Archiver(Arc::new(
+            runtime
+                .load_archiver(spec)
+                .map_err(|e| anyhow::anyhow!("not a loadable archiver: {e:#}"))?,
         )),
         other => anyhow::bail!("unsupported plugin kind {other:?}"),
     };

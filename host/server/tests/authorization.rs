@@ -50,6 +50,7 @@ impl Server {
         config.plugins.push(PluginConfig {
             name: "allow".into(),
             kind: "authorizer".into(),
+            schemes: Vec::new(),
             file: Some(file),
             builtin: None,
             limits: Default::default(),

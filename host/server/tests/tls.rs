@@ -691,6 +691,7 @@ async fn claim_mapper_receives_the_certificate_subject_and_server_name() {
     config.plugins.push(PluginConfig {
         name: "echo".into(),
         kind: "claim-mapper".into(),
+        schemes: Vec::new(),
         file: Some(PathBuf::from(sundial_builtin_plugins::BUILT_DIR).join("echo_claims.wasm")),
         builtin: None,
         limits: Default::default(),

@@ -7,7 +7,7 @@
 //! form (the resolver pushes NOT down to the atoms), so an atom's SQL only has to be true
 //! exactly when the atom is: a missing attribute never matches, negated or not.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -571,8 +571,10 @@ impl SqlStore {
             }
         }
         // Per namespace, so every lookup is `namespace_id = ? AND run_id IN (…)`: an index
-        // range on every database (row-value IN lists are not, on PostgreSQL).
-        let mut by_namespace: HashMap<&str, Vec<&VisibilityRecord>> = HashMap::new();
+        // range on every database (row-value IN lists are not, on PostgreSQL). In name order:
+        // writers of several nodes then lock the shared count rows in one order, and cannot
+        // deadlock on them.
+        let mut by_namespace: BTreeMap<&str, Vec<&VisibilityRecord>> = BTreeMap::new();
         for r in newest.into_values() {
             by_namespace.entry(&r.namespace_id).or_default().push(r);
         }
@@ -760,7 +762,10 @@ impl SqlStore {
         namespace_id: &str,
         counts: &StatusCounts,
     ) -> Result<()> {
-        let changes: Vec<(i64, i64)> = counts.0.iter().filter(|(_, d)| *d != 0).copied().collect();
+        // In status order, for the same reason as namespaces are written in name order.
+        let mut changes: Vec<(i64, i64)> =
+            counts.0.iter().filter(|(_, d)| *d != 0).copied().collect();
+        changes.sort_unstable();
         if changes.is_empty() {
             return Ok(());
         }

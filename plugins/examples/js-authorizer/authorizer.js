@@ -9,7 +9,7 @@
 //   5. anything else is denied with a reason.
 // Lists in config are comma-separated; items are trimmed and empty items ignored.
 
-import { log, config } from 'sundial:plugin/host@0.1.0';
+import { log, config } from 'sundial:plugin/host@0.2.0';
 
 const LANG = 'javascript';
 
@@ -43,7 +43,7 @@ function decide(claims, target) {
   return `${LANG} example: ${method} on namespace "${ns}" is not allowed`;
 }
 
-// Export of interface `sundial:plugin/access-control@0.1.0`. Returning a value is `ok`;
+// Export of interface `sundial:plugin/access-control@0.2.0`. Returning a value is `ok`;
 // throwing would be `err(string)`.
 export const accessControl = {
   authorize(claims, target) {

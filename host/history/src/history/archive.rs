@@ -78,13 +78,14 @@ impl Engine {
                 next_event_id: ms.close_event_id + 1,
                 close_failover_version: 0,
             };
-            let source = StoreHistory {
-                engine: self,
+            let source = Arc::new(StoreHistory {
+                engine: self.clone(),
                 shard_id,
-            };
+                key: key.clone(),
+            });
             let (archiver, u) = archiver_of(&settings, uri)?;
             archiver
-                .archive_history(&u, &request, &source)
+                .archive_history(&u, &request, source)
                 .await
                 .map_err(failed(uri))?;
         }
@@ -204,7 +205,11 @@ impl Engine {
             .await
             .map_err(read_error)?;
         Ok(ListArchivedWorkflowExecutionsResponse {
-            executions: page.executions,
+            executions: page
+                .records
+                .iter()
+                .map(|r| r.execution_info(&request.search_attribute_types))
+                .collect(),
             next_page_token: page.next_page_token,
         })
     }
@@ -291,14 +296,16 @@ fn visibility_record(
     }
 }
 
-/// A run's history as the store holds it, for an archiver to read.
-struct StoreHistory<'a> {
-    engine: &'a Engine,
+/// The history of the run being archived, as the store holds it, for its archiver to read.
+/// Only that run: an archiver (a plugin, maybe) asking for another is refused.
+struct StoreHistory {
+    engine: Engine,
     shard_id: i32,
+    key: RunKey,
 }
 
 #[async_trait::async_trait]
-impl HistorySource for StoreHistory<'_> {
+impl HistorySource for StoreHistory {
     async fn read_history(
         &self,
         namespace_id: &str,
@@ -316,16 +323,20 @@ impl HistorySource for StoreHistory<'_> {
                 .and_then(|t| t.parse().ok())
                 .ok_or_else(|| bad("next page token is corrupted".into()))?
         };
-        let key = RunKey {
-            namespace_id: namespace_id.to_string(),
-            workflow_id: workflow_id.to_string(),
-            run_id: run_id.to_string(),
-        };
+        let key = &self.key;
+        if (namespace_id, workflow_id, run_id)
+            != (&*key.namespace_id, &*key.workflow_id, &*key.run_id)
+        {
+            return Err(bad(format!(
+                "only the run being archived can be read ({}/{}), not {workflow_id}/{run_id}",
+                key.workflow_id, key.run_id
+            )));
+        }
         let rows = self
             .engine
             .inner
             .store
-            .read_history(self.shard_id, &key, from, BATCHES_PER_PAGE as i64)
+            .read_history(self.shard_id, key, from, BATCHES_PER_PAGE as i64)
             .await
             .map_err(|e| sundial_archival::Error::Retryable(e.to_string()))?;
         if rows.is_empty() && from == 1 {

@@ -204,6 +204,8 @@ impl Config {
         settings
             .provider
             .serve("file", Arc::new(FileArchiver { modes }));
+        // Archiver plugins join the provider once loaded; their schemes count here.
+        let plugin_schemes = self.archiver_schemes();
         for (name, uri) in [
             ("history", &settings.history.default_uri),
             ("visibility", &settings.visibility.default_uri),
@@ -211,13 +213,16 @@ impl Config {
             if !uri.is_empty()
                 && let Ok(u) = sundial_archival::Uri::parse(uri)
                 && settings.provider.archiver(&u).is_err()
+                && !plugin_schemes.iter().any(|(s, _)| *s == u.scheme())
             {
+                let mut schemes = settings.provider.schemes();
+                schemes.extend(plugin_schemes.iter().map(|(s, _)| *s));
                 return Err(Error::Invalid {
                     key: format!("namespaceDefaults.archival.{name}.URI"),
                     message: format!(
                         "no archiver serves the scheme {:?}; use {}",
                         u.scheme(),
-                        settings.provider.schemes().join(", ")
+                        schemes.join(", ")
                     ),
                 });
             }

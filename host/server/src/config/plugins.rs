@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::units::{byte_size, duration_required};
+use super::units::{byte_size_opt, duration_required, duration_text};
 use super::{Config, Error};
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -43,8 +43,11 @@ pub struct AuthorizationConfig {
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     pub name: String,
-    /// `claim-mapper`, `authorizer` or `visibility-store`.
+    /// `claim-mapper`, `authorizer`, `visibility-store` or `archiver`.
     pub kind: String,
+    /// The archival URI schemes an `archiver` serves, e.g. `[s3]`.
+    #[serde(default)]
+    pub schemes: Vec<String>,
     /// A component file (relative to the config file); or
     #[serde(default)]
     pub file: Option<PathBuf>,
@@ -74,6 +77,7 @@ impl PluginConfig {
         PluginConfig {
             name: name.into(),
             kind: kind.into(),
+            schemes: Vec::new(),
             file: None,
             builtin: Some(builtin.into()),
             limits: PluginLimits::default(),
@@ -85,15 +89,17 @@ impl PluginConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// Unset limits take the defaults of the plugin's kind ([`PluginConfig::deadline`],
+/// [`PluginConfig::memory`]).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimits {
     /// Wall-clock budget of one call, e.g. `100ms`.
-    #[serde(with = "duration_required")]
-    pub deadline: Duration,
+    #[serde(deserialize_with = "duration_text::deserialize")]
+    pub deadline: Option<Duration>,
     /// Memory cap, e.g. `16MiB`.
-    #[serde(with = "byte_size")]
-    pub memory: usize,
+    #[serde(deserialize_with = "byte_size_opt::deserialize")]
+    pub memory: Option<usize>,
     /// Fuel per call (about one unit per wasm instruction); none: unmetered.
     pub fuel: Option<u64>,
 }
@@ -143,13 +149,28 @@ impl Default for AuthorizationConfig {
     }
 }
 
-impl Default for PluginLimits {
-    fn default() -> Self {
-        PluginLimits {
-            deadline: Duration::from_millis(100),
-            memory: 16 << 20,
-            fuel: None,
-        }
+impl PluginConfig {
+    fn archiver(&self) -> bool {
+        self.kind == "archiver"
+    }
+
+    /// The call deadline: as set, else 100ms (an archiver moves whole histories over the
+    /// network: 30s).
+    pub fn deadline(&self) -> Duration {
+        let default = match self.archiver() {
+            true => Duration::from_secs(30),
+            false => Duration::from_millis(100),
+        };
+        self.limits.deadline.unwrap_or(default)
+    }
+
+    /// The memory cap: as set, else 16MiB (an archiver: 64MiB).
+    pub fn memory(&self) -> usize {
+        let default = match self.archiver() {
+            true => 64 << 20,
+            false => 16 << 20,
+        };
+        self.limits.memory.unwrap_or(default)
     }
 }
 
@@ -166,20 +187,17 @@ impl Config {
                 return invalid(key("name"), format!("{:?} is used by two plugins", p.name));
             }
             match p.kind.as_str() {
-                "claim-mapper" | "authorizer" | "visibility-store" => {}
-                "archiver" => {
-                    return invalid(
-                        key("kind"),
-                        format!("{:?} plugins are not supported yet", p.kind),
-                    );
-                }
+                "claim-mapper" | "authorizer" | "visibility-store" | "archiver" => {}
                 other => {
                     return invalid(
                         key("kind"),
-                        format!("{other:?}: use claim-mapper, authorizer or visibility-store"),
+                        format!(
+                            "{other:?}: use claim-mapper, authorizer, visibility-store or archiver"
+                        ),
                     );
                 }
             }
+            self.validate_schemes(i, p)?;
             match (&p.file, &p.builtin) {
                 (Some(_), Some(_)) => {
                     return invalid(
@@ -214,10 +232,10 @@ impl Config {
                 },
                 (Some(_), None) => {}
             }
-            if p.limits.deadline.is_zero() {
+            if p.deadline().is_zero() {
                 return invalid(key("limits.deadline"), "must be above zero".into());
             }
-            if p.limits.memory < (1 << 20) || p.limits.memory > crate::plugins::MAX_PLUGIN_MEMORY {
+            if p.memory() < (1 << 20) || p.memory() > crate::plugins::MAX_PLUGIN_MEMORY {
                 return invalid(
                     key("limits.memory"),
                     format!(
@@ -303,5 +321,55 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// An archiver names the URI schemes it serves (each served once); other kinds none.
+    fn validate_schemes(&self, i: usize, p: &PluginConfig) -> Result<(), Error> {
+        let key = format!("plugins[{i}].schemes");
+        let invalid = |message: String| {
+            Err(Error::Invalid {
+                key: key.clone(),
+                message,
+            })
+        };
+        if !p.archiver() {
+            if !p.schemes.is_empty() {
+                return invalid("only an archiver serves URI schemes".into());
+            }
+            return Ok(());
+        }
+        if p.schemes.is_empty() {
+            return invalid("an archiver must serve at least one URI scheme, e.g. [s3]".into());
+        }
+        for scheme in &p.schemes {
+            let mut chars = scheme.chars();
+            let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                && chars.all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.')
+                });
+            if !well_formed {
+                return invalid(format!(
+                    "{scheme:?} is not a URI scheme (lower-case letters, digits, + - .)"
+                ));
+            }
+            let earlier = self.plugins[..i]
+                .iter()
+                .find(|o| o.archiver() && o.schemes.contains(scheme));
+            if let Some(o) = earlier {
+                return invalid(format!("{scheme:?} is served by plugin {:?} already", o.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The URI schemes archiver plugins serve, with the plugin serving each.
+    pub fn archiver_schemes(&self) -> Vec<(&str, &str)> {
+        self.plugins
+            .iter()
+            .filter(|p| p.archiver())
+            .flat_map(|p| p.schemes.iter().map(|s| (s.as_str(), p.name.as_str())))
+            .collect()
     }
 }

@@ -245,7 +245,7 @@ fn plugin_section_errors_name_the_key() {
     )
     .unwrap();
     ok.validate().unwrap();
-    assert_eq!(ok.plugins[0].limits.memory, 32 << 20);
+    assert_eq!(ok.plugins[0].memory(), 32 << 20);
     assert_eq!(ok.plugins[0].limits.fuel, Some(1_000_000));
 }
 

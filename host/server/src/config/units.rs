@@ -67,3 +67,15 @@ pub(crate) mod byte_size {
         }
     }
 }
+
+/// An optional [`byte_size`].
+pub(crate) mod byte_size_opt {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    struct Size(#[serde(deserialize_with = "super::byte_size::deserialize")] usize);
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        Ok(Option::<Size>::deserialize(d)?.map(|s| s.0))
+    }
+}
