@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the example authorizers written in other languages into wasm32-wasip2 components:
 #   plugins/target/examples/python_authorizer.wasm  (python-authorizer/app.py, componentize-py)
+#   plugins/target/examples/python_archiver.wasm    (python-archiver/app.py, componentize-py)
 #   plugins/target/examples/js_authorizer.wasm      (js-authorizer/authorizer.js, componentize-js)
 #
 # Usage: plugins/examples/build.sh [--force] [--verify] [python] [js]
@@ -83,22 +84,29 @@ ensure_componentize_py() {
   fi
 }
 
-build_python() {
-  local src="$HERE/python-authorizer" out="$OUT/python_authorizer.wasm" hash start
+build_python_component() { # <source dir> <world> <output> <label> [componentize flags...]
+  local src="$1" world="$2" out="$3" label="$4" hash start
+  shift 4
   # shellcheck disable=SC2046
   hash=$(hash_of "$0" "$HERE/requirements.txt" $(find "$src" -name '*.py' -type f | LC_ALL=C sort) $(wit_files))
-  if up_to_date "$out" "$hash"; then note "python: up to date"; return; fi
+  if up_to_date "$out" "$hash"; then note "$label: up to date"; return; fi
   python_env
   ensure_componentize_py
   start=$(date +%s)
-  note "python: componentize-py $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("componentize-py"))')"
-  # --stub-wasi: the component imports nothing but sundial:plugin/host (print(), time and
-  # random would trap; log with host.log).
+  note "$label: componentize-py $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("componentize-py"))')"
   (cd "$src" && env -u VIRTUAL_ENV "$PYTHON" -c \
       'import sys; from componentize_py import script; sys.argv[0] = "componentize-py"; sys.exit(script())' \
-      --wit-path "$WIT" --world authorizer componentize app --stub-wasi --output "$out.tmp") \
+      --wit-path "$WIT" --world "$world" componentize app "$@" --output "$out.tmp") \
     || { rm -f "$out.tmp" "$out" "$out.sha256"; die "componentize-py failed to build $src"; }
-  finish "$out.tmp" "$out" "$hash" python "$start"
+  finish "$out.tmp" "$out" "$hash" "$label" "$start"
+}
+
+build_python() {
+  # --stub-wasi: the component imports nothing but sundial:plugin/host (print(), time and
+  # random would trap; log with host.log).
+  build_python_component "$HERE/python-authorizer" authorizer "$OUT/python_authorizer.wasm" python --stub-wasi
+  # The archiver keeps files in a directory the operator grants: it needs WASI's filesystem.
+  build_python_component "$HERE/python-archiver" archiver "$OUT/python_archiver.wasm" python-archiver
 }
 
 # ---- JavaScript ---------------------------------------------------------------------------
@@ -145,6 +153,7 @@ for lang in "${langs[@]}"; do
     python) f="$OUT/python_authorizer.wasm" ;;
     js) f="$OUT/js_authorizer.wasm" ;;
   esac
+  [ "$lang" = python ] && printf '%s  %s bytes\n' "plugins/target/examples/python_archiver.wasm" "$(stat -c %s "$OUT/python_archiver.wasm")"
   printf '%s  %s bytes (%s MiB)\n' "${f#"$REPO"/}" "$(stat -c %s "$f")" \
     "$(awk -v b="$(stat -c %s "$f")" 'BEGIN { printf "%.1f", b / 1048576 }')"
 done
