@@ -110,7 +110,8 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
       --ignore tests/python/test_cluster.py --ignore tests/python/test_cluster_services.py \
       --ignore tests/python/test_durability.py \
       --ignore tests/python/test_plugins.py --ignore tests/python/test_tls.py \
-      --ignore tests/python/test_auth.py --ignore tests/python/test_archival.py
+      --ignore tests/python/test_auth.py --ignore tests/python/test_archival.py \
+      --ignore tests/python/test_archiver_plugins.py
   done
 
   echo "-- visibility in the file-visibility-store component"

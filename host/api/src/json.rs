@@ -53,7 +53,8 @@ pub fn json_to_bytes(full_name: &str, json: &str) -> Result<Vec<u8>, String> {
     let mut de = serde_json::Deserializer::from_str(json);
     let dynamic = DynamicMessage::deserialize(descriptor, &mut de)
         .map_err(|e| format!("not a {full_name} in JSON: {e}"))?;
-    de.end().map_err(|e| format!("not a {full_name} in JSON: {e}"))?;
+    de.end()
+        .map_err(|e| format!("not a {full_name} in JSON: {e}"))?;
     Ok(dynamic.encode_to_vec())
 }
 
@@ -116,7 +117,11 @@ mod tests {
         assert!(text.contains(r#""eventId":"7""#), "{text}");
         let back = json_to_bytes(name, &text).unwrap();
         assert_eq!(History::decode(back.as_slice()).unwrap(), history);
-        assert!(bytes_to_json("no.Such", b"").unwrap_err().contains("no.Such"));
+        assert!(
+            bytes_to_json("no.Such", b"")
+                .unwrap_err()
+                .contains("no.Such")
+        );
         assert!(bytes_to_json(name, b"\xff\xff").is_err());
         assert!(json_to_bytes(name, "{\"events\": 3}").is_err());
         assert!(json_to_bytes(name, "{} trailing").is_err());

@@ -160,4 +160,3 @@ impl Record for View<'_> {
             .unwrap_or_default()
     }
 }
-

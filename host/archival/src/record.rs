@@ -58,8 +58,7 @@ impl VisibilityRecord {
             memo: r.memo.clone(),
             search_attributes: (!r.search_attributes.is_empty())
                 .then_some(SearchAttributes { indexed_fields }),
-            execution_duration: (r.execution_duration > 0)
-                .then(|| duration(r.execution_duration)),
+            execution_duration: (r.execution_duration > 0).then(|| duration(r.execution_duration)),
             ..Default::default()
         }
     }

@@ -264,8 +264,7 @@ async fn visibility_records_are_queried_with_lists_language_newest_first() {
         search_attribute_types: types.clone(),
     };
     let runs = |r: &QueryVisibilityResponse| -> Vec<String> {
-        r.records.iter().map(|e| e.run_id.clone())
-            .collect()
+        r.records.iter().map(|e| e.run_id.clone()).collect()
     };
     let got = a
         .query_visibility(&u, &query("WorkflowType = 'Order'", 10, Vec::new()))

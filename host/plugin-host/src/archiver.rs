@@ -32,7 +32,9 @@ mod bindings {
     });
 }
 
-use bindings::exports::sundial::plugin::{history_archival as wit_history, visibility_archival as wit_visibility};
+use bindings::exports::sundial::plugin::{
+    history_archival as wit_history, visibility_archival as wit_visibility,
+};
 use bindings::sundial::plugin::history_source::{self, HistoryPage};
 use bindings::sundial::plugin::types::PluginError;
 

@@ -22,7 +22,11 @@ pub struct PluginArchiver {
 /// Routes each archiver plugin's schemes to it.
 pub fn serve_plugins(settings: &mut Settings, config: &Config, plugins: &Arc<Plugins>) {
     for (scheme, name) in config.archiver_schemes() {
-        tracing::info!(scheme, plugin = name, "archival URIs of this scheme go to a plugin");
+        tracing::info!(
+            scheme,
+            plugin = name,
+            "archival URIs of this scheme go to a plugin"
+        );
         let archiver = PluginArchiver {
             plugins: plugins.clone(),
             name: name.to_string(),

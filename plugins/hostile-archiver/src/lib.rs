@@ -11,9 +11,7 @@ wit_bindgen::generate!({
     world: "archiver",
 });
 
-use exports::sundial::plugin::history_archival::{
-    self, ArchiveHistoryRequest, GetHistoryRequest,
-};
+use exports::sundial::plugin::history_archival::{self, ArchiveHistoryRequest, GetHistoryRequest};
 use exports::sundial::plugin::visibility_archival::{
     self, QueryVisibilityRequest, QueryVisibilityResponse, VisibilityRecord,
 };
@@ -40,7 +38,9 @@ fn misbehave<T>() -> Result<T, PluginError> {
             }
         }
         Some("refuse") => Err(PluginError::NonRetryable("hostile archiver refuses".into())),
-        _ => Err(PluginError::Retryable("hostile archiver archives nothing".into())),
+        _ => Err(PluginError::Retryable(
+            "hostile archiver archives nothing".into(),
+        )),
     }
 }
 

@@ -358,7 +358,10 @@ impl Config {
                 .iter()
                 .find(|o| o.archiver() && o.schemes.contains(scheme));
             if let Some(o) = earlier {
-                return invalid(format!("{scheme:?} is served by plugin {:?} already", o.name));
+                return invalid(format!(
+                    "{scheme:?} is served by plugin {:?} already",
+                    o.name
+                ));
             }
         }
         Ok(())

@@ -187,6 +187,26 @@ fn plugin_section_errors_name_the_key() {
             "lots",
         ),
         (
+            "plugins: [{name: a, kind: archiver, file: a.wasm}]",
+            "plugins[0].schemes",
+            "at least one URI scheme",
+        ),
+        (
+            "plugins: [{name: a, kind: archiver, file: a.wasm, schemes: ['S3']}]",
+            "plugins[0].schemes",
+            "not a URI scheme",
+        ),
+        (
+            "plugins: [{name: a, kind: archiver, file: a.wasm, schemes: [s3]}, {name: b, kind: archiver, file: b.wasm, schemes: [gs, s3]}]",
+            "plugins[1].schemes",
+            "served by plugin \"a\" already",
+        ),
+        (
+            "plugins: [{name: a, kind: authorizer, file: a.wasm, schemes: [s3]}]",
+            "plugins[0].schemes",
+            "only an archiver",
+        ),
+        (
             "plugins: [{name: a, kind: authorizer, file: a.wasm, limits: {deadline: 0s}}]",
             "plugins[0].limits.deadline",
             "above zero",
@@ -449,4 +469,51 @@ fn archival_errors_name_the_key() {
             "unknown field",
         ),
     ]);
+}
+
+#[test]
+fn archivers_serve_schemes_with_roomier_default_limits() {
+    let c = Config::parse_yaml(
+        r#"
+plugins:
+  - {name: vault, kind: archiver, file: v.wasm, schemes: [vault, blob+v1]}
+  - {name: slow, kind: archiver, file: s.wasm, schemes: [slow], limits: {deadline: 2m}}
+  - {name: authz, kind: authorizer, builtin: nop-authorizer}
+archival:
+  history: {state: enabled}
+namespaceDefaults:
+  archival:
+    history: {state: disabled, URI: "vault://bucket/h"}
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(
+        c.archiver_schemes(),
+        [("vault", "vault"), ("blob+v1", "vault"), ("slow", "slow")]
+    );
+    let [vault, slow, authz] = &c.plugins[..] else {
+        panic!("three plugins")
+    };
+    assert_eq!(
+        (vault.deadline(), vault.memory()),
+        (Duration::from_secs(30), 64 << 20)
+    );
+    assert_eq!(slow.deadline(), Duration::from_secs(120));
+    assert_eq!(
+        (authz.deadline(), authz.memory()),
+        (Duration::from_millis(100), 16 << 20)
+    );
+    // A default URI of a scheme nobody serves is refused, naming the schemes there are.
+    let c = Config::parse_yaml(
+        "archival:\n  history: {state: enabled}\nnamespaceDefaults:\n  archival:\n    history: {URI: \"s3://b/h\"}\n",
+        "t.yaml",
+    )
+    .unwrap();
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("namespaceDefaults.archival.history.URI") && e.contains("use file"),
+        "{e}"
+    );
 }
