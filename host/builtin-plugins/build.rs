@@ -12,6 +12,7 @@ const EMBEDDED: &[&str] = &[
     "default_authorizer",
     "nop_authorizer",
     "file_visibility_store",
+    "s3_archiver",
 ];
 
 fn main() {
@@ -35,6 +36,7 @@ fn main() {
         "plugins/echo-claims",
         "plugins/hostile",
         "plugins/hostile-archiver",
+        "plugins/s3-archiver",
         "sdk-plugin/src",
         "sdk-plugin/Cargo.toml",
         "wit",

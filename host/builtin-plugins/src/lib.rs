@@ -23,6 +23,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "file-visibility-store",
         include_bytes!(concat!(env!("OUT_DIR"), "/file_visibility_store.wasm")),
     ),
+    (
+        "s3-archiver",
+        include_bytes!(concat!(env!("OUT_DIR"), "/s3_archiver.wasm")),
+    ),
 ];
 
 /// The embedded component called `name`.
@@ -36,6 +40,7 @@ pub fn kind(name: &str) -> Option<&'static str> {
         "jwt-claim-mapper" | "cert-claim-mapper" => Some("claim-mapper"),
         "default-authorizer" | "nop-authorizer" => Some("authorizer"),
         "file-visibility-store" => Some("visibility-store"),
+        "s3-archiver" => Some("archiver"),
         _ => None,
     }
 }
