@@ -206,6 +206,16 @@ async def test_a_hostile_archiver_loses_nothing_and_a_good_version_resumes(tmp_p
             what="archival after the hot load" + server.tail(),
         )
         assert "plugin version loaded" in server.log()
+
+        # Archival's own metrics saw the failures, the successes and how late they came.
+        async def counted() -> bool:
+            text = await server.metrics()
+            return metric(text, "sundial_archival_attempts_total", kind="history", result="ok") >= 2
+        await wait_until(counted, timeout=30, what="the archival metrics")
+        text = await server.metrics()
+        assert metric(text, "sundial_archival_attempts_total", kind="history", result="failed") >= 2
+        assert metric(text, "sundial_archival_lag_seconds_count", kind="history") >= 2
+        assert metric(text, "sundial_archival_lag_seconds_sum", kind="history") > 0
     finally:
         server.kill()
 

@@ -128,7 +128,7 @@ pub async fn start(
     // public port finds the admin endpoint (metrics, reload) there too.
     let admin_addr = match &config.admin.listen {
         Some(listen) => Some(
-            admin::serve(listen, plugins.clone(), registry)
+            admin::serve(listen, plugins.clone(), registry.clone())
                 .await
                 .with_context(|| format!("admin.listen {listen}"))?,
         ),
@@ -203,6 +203,9 @@ pub async fn start(
         tracing::warn!(key = %key, "dynamic config key not used by Sundial; ignored");
     }
     let engine = Engine::without_shards(store, visibility, options);
+    engine
+        .register_metrics(&registry)
+        .context("registering the engine's metrics")?;
     let mut archival = config.archival_settings()?;
     archiver_plugin::serve_plugins(&mut archival, config, &plugins);
     engine.namespaces().set_archival(Arc::new(archival));

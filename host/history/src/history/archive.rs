@@ -83,19 +83,27 @@ impl Engine {
                 shard_id,
                 key: key.clone(),
             });
-            let (archiver, u) = archiver_of(&settings, uri)?;
-            archiver
-                .archive_history(&u, &request, source)
-                .await
-                .map_err(failed(uri))?;
+            let done = match archiver_of(&settings, uri) {
+                Ok((archiver, u)) => archiver
+                    .archive_history(&u, &request, source)
+                    .await
+                    .map_err(failed(uri)),
+                Err(e) => Err(e),
+            };
+            self.count_attempt("history", &done, ms.close_time);
+            done?;
         }
         if let Some(uri) = &visibility {
             let record = visibility_record(&ms, &namespace, history.as_deref());
-            let (archiver, u) = archiver_of(&settings, uri)?;
-            archiver
-                .archive_visibility(&u, &record)
-                .await
-                .map_err(failed(uri))?;
+            let done = match archiver_of(&settings, uri) {
+                Ok((archiver, u)) => archiver
+                    .archive_visibility(&u, &record)
+                    .await
+                    .map_err(failed(uri)),
+                Err(e) => Err(e),
+            };
+            self.count_attempt("visibility", &done, ms.close_time);
+            done?;
         }
         tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "run archived");
         let mut guard = self.lock(key).await?;
@@ -103,6 +111,13 @@ impl Engine {
         let retention = self.namespaces().cached_retention(&key.namespace_id);
         txn.task(TaskKind::DeleteRun, ms.close_time + retention, 0);
         self.commit(&mut guard, txn).await
+    }
+}
+
+impl Engine {
+    fn count_attempt(&self, kind: &str, done: &Result<()>, close_time: i64) {
+        let lag = crate::time::now_nanos() - close_time;
+        self.inner.archive_metrics.attempt(kind, done.is_ok(), lag);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod activity;
 mod archive;
+mod archive_metrics;
 mod children;
 mod commands;
 mod cron;
@@ -105,6 +106,7 @@ pub(crate) struct Inner {
     /// yet, by (shard, task id): the node and queue they went to. Should that node die or the
     /// queue move, they are handed again (the node's memory held them).
     handed_out: Mutex<HashMap<(i32, i64), HandedOut>>,
+    archive_metrics: archive_metrics::ArchiveMetrics,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -176,6 +178,7 @@ impl Engine {
             visibility: visibility_tx,
             peers: std::sync::OnceLock::new(),
             handed_out: Mutex::new(HashMap::new()),
+            archive_metrics: Default::default(),
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);
@@ -191,6 +194,11 @@ impl Engine {
     /// Durable tasks of this node's shards held in memory now (the rest wait in the database).
     pub fn tasks_in_memory(&self) -> usize {
         self.inner.paging.held()
+    }
+
+    /// Exports the engine's metrics (archival) in `registry`.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        self.inner.archive_metrics.register(registry)
     }
 
     pub fn namespaces(&self) -> &Registry {
