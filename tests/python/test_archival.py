@@ -314,3 +314,83 @@ async def test_a_namespace_without_archival_writes_nothing(dev_client: Client, t
             ListArchivedWorkflowExecutionsRequest(namespace=name)
         )
     assert err.value.message == "Namespace is not configured for visibility archival."
+
+
+@pytest.fixture(scope="module")
+def short_retention_server() -> Iterator[str]:
+    """A dev server whose closed runs are archived within a second and deleted 3 s after close
+    (the namespace's retention stays 1 day: the minimum is not what is shortened)."""
+    port = free_port()
+    server = ServerProcess(
+        [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--log-level", "warn",
+         "--dynamic-config-value", 'history.archivalProcessorArchiveDelay="1s"',
+         "--dynamic-config-value", 'sundial.testing.retentionOverride="3s"'],
+        "127.0.0.1", port, "sundial-retention",
+    )
+    server.start()
+    try:
+        server.wait_port()
+        yield server.address
+    finally:
+        server.kill()
+
+
+async def test_retention_deletes_runs_after_archiving_them(
+    cli: str, short_retention_server: str, tmp_path
+) -> None:
+    address = short_retention_server
+    admin = await connect_with_retry(address)
+    archived_ns, plain_ns = unique("kept"), unique("plain")
+    await register(
+        admin, archived_ns,
+        history_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED,
+        history_archival_uri=f"file://{tmp_path}/h",
+        visibility_archival_state=ArchivalState.ARCHIVAL_STATE_ENABLED,
+        visibility_archival_uri=f"file://{tmp_path}/v",
+    )
+    await register(admin, plain_ns)
+    handles = {}
+    for name in (archived_ns, plain_ns):
+        client = await connect_with_retry(address, name)
+        queue = f"tq-{uuid.uuid4()}"
+        async with new_worker(client, queue, [GreetingWorkflow], [greet]):
+            handles[name] = await client.start_workflow(
+                GreetingWorkflow.run, "brief", id=unique("wf"), task_queue=queue
+            )
+            await handles[name].result()
+        # The run is there right after its close.
+        assert (await handles[name].describe()).run_id == handles[name].result_run_id
+    events = [e async for e in handles[archived_ns].fetch_history_events()]
+    assert (await describe(admin, archived_ns)).workflow_execution_retention_ttl.ToSeconds() == 86400
+
+    def deleted(handle):
+        async def check() -> bool:
+            try:
+                await handle.describe()
+                return False
+            except RPCError as err:
+                return err.status == RPCStatusCode.NOT_FOUND
+        return check
+
+    for name in (archived_ns, plain_ns):
+        await wait_until(deleted(handles[name]), timeout=30, what=f"retention deleting the run of {name}")
+    # Its visibility record went with it.
+    for name in (archived_ns, plain_ns):
+        client = await connect_with_retry(address, name)
+
+        async def unlisted(client=client, name=name) -> bool:
+            return [w async for w in client.list_workflows(f"WorkflowId = '{handles[name].id}'")] == []
+
+        await wait_until(unlisted, timeout=10, what=f"the visibility record of {name} going")
+
+    # The archived run was archived before it was deleted: still readable.
+    h = handles[archived_ns]
+    shown = run_cli(cli, address, "workflow", "show", "-n", archived_ns, "-w", h.id, "-r", h.result_run_id, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert [int(e["eventId"]) for e in json.loads(shown.stdout)["events"]] == [e.event_id for e in events]
+    # The other is gone for good.
+    p = handles[plain_ns]
+    gone = run_cli(cli, address, "workflow", "show", "-n", plain_ns, "-w", p.id, "-r", p.result_run_id)
+    assert gone.returncode != 0
+    assert "may have passed retention period" in gone.stderr

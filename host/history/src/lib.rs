@@ -49,6 +49,9 @@ pub struct Options {
     /// How long after its close a run is archived, at most (a random part of it, as
     /// Temporal's `history.archivalProcessorArchiveDelay`, spreads the work).
     pub archive_delay: std::time::Duration,
+    /// For tests: closed runs are deleted this long after their close, whatever their
+    /// namespace's retention (which is still what DescribeNamespace shows).
+    pub retention_override: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             max_tasks_in_memory: 1000,
             task_lookahead: std::time::Duration::from_secs(60),
             archive_delay: std::time::Duration::from_secs(300),
+            retention_override: None,
         }
     }
 }

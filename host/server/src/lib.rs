@@ -186,6 +186,7 @@ pub async fn start(
         max_tasks_in_memory: config.history.max_tasks_in_memory,
         task_lookahead: config.history.task_lookahead,
         archive_delay: config.dynamic.archive_delay,
+        retention_override: config.dynamic.retention_override,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =
@@ -201,6 +202,13 @@ pub async fn start(
     let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
     for key in &config.dynamic.ignored {
         tracing::warn!(key = %key, "dynamic config key not used by Sundial; ignored");
+    }
+    if let Some(after) = config.dynamic.retention_override {
+        tracing::warn!(
+            after = %humantime::format_duration(after),
+            "sundial.testing.retentionOverride: closed runs are deleted this long after their \
+             close, whatever their namespace's retention"
+        );
     }
     let engine = Engine::without_shards(store, visibility, options);
     engine

@@ -50,6 +50,15 @@ impl Engine {
         (uuid::Uuid::new_v4().as_u128() as u64 % max) as i64
     }
 
+    /// How long after its close a run of the namespace is deleted: its retention, unless
+    /// overridden (for tests).
+    pub(crate) fn retention(&self, namespace_id: &str) -> i64 {
+        match self.inner.options.retention_override {
+            Some(d) => d.as_nanos() as i64,
+            None => self.namespaces().cached_retention(namespace_id),
+        }
+    }
+
     /// Archives a closed run and schedules its deletion at retention.
     pub(super) async fn archive_run(&self, key: &RunKey) -> Result<()> {
         let ms = match self.snapshot(key).await {
@@ -108,7 +117,7 @@ impl Engine {
         tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "run archived");
         let mut guard = self.lock(key).await?;
         let mut txn = self.begin(&guard);
-        let retention = self.namespaces().cached_retention(&key.namespace_id);
+        let retention = self.retention(&key.namespace_id);
         txn.task(TaskKind::DeleteRun, ms.close_time + retention, 0);
         self.commit(&mut guard, txn).await
     }

@@ -540,10 +540,7 @@ impl Txn<'_> {
         // Events still waiting would follow the close event: like Temporal, drop them.
         self.ms.buffered_events.clear();
         self.visibility = true;
-        let retention = self
-            .engine
-            .namespaces()
-            .cached_retention(&self.ms.namespace_id);
+        let retention = self.engine.retention(&self.ms.namespace_id);
         // A run to archive is deleted once archived; the archive task schedules that.
         if self.engine.archives(&self.ms.namespace_id) {
             let delay = self.engine.archive_delay().min(retention);

@@ -13,6 +13,9 @@ pub struct DynamicSettings {
     /// `history.archivalProcessorArchiveDelay`: a run is archived within this long of its
     /// close (default 5 minutes).
     pub archive_delay: Duration,
+    /// `sundial.testing.retentionOverride` (Sundial's own, for tests): closed runs are deleted
+    /// this long after their close instead of after their namespace's retention.
+    pub retention_override: Option<Duration>,
     /// Keys given that Sundial does not use.
     pub ignored: Vec<String>,
 }
@@ -21,6 +24,7 @@ impl Default for DynamicSettings {
     fn default() -> Self {
         DynamicSettings {
             archive_delay: sundial_history::Options::default().archive_delay,
+            retention_override: None,
             ignored: Vec::new(),
         }
     }
@@ -59,6 +63,9 @@ impl Config {
             "history.archivalProcessorArchiveDelay" => {
                 self.dynamic.archive_delay = duration(key, &value)?;
             }
+            "sundial.testing.retentionOverride" => {
+                self.dynamic.retention_override = Some(duration(key, &value)?);
+            }
             _ => self.dynamic.ignored.push(key.to_string()),
         }
         Ok(())
@@ -75,6 +82,9 @@ mod tests {
         c.apply_dynamic_value("history.archivalProcessorArchiveDelay=\"2s\"")
             .unwrap();
         assert_eq!(c.dynamic.archive_delay, Duration::from_secs(2));
+        c.apply_dynamic_value("sundial.testing.retentionOverride=\"3s\"")
+            .unwrap();
+        assert_eq!(c.dynamic.retention_override, Some(Duration::from_secs(3)));
         c.apply_dynamic_value("frontend.enableUpdateWorkflowExecution=true")
             .unwrap();
         assert_eq!(
