@@ -59,6 +59,11 @@ impl Engine {
         }
     }
 
+    fn count_attempt(&self, kind: &str, done: &Result<()>, close_time: i64) {
+        let lag = crate::time::now_nanos() - close_time;
+        self.inner.archive_metrics.attempt(kind, done.is_ok(), lag);
+    }
+
     /// Archives a closed run and schedules its deletion at retention.
     pub(super) async fn archive_run(&self, key: &RunKey) -> Result<()> {
         let ms = match self.snapshot(key).await {
@@ -92,25 +97,23 @@ impl Engine {
                 shard_id,
                 key: key.clone(),
             });
-            let done = match archiver_of(&settings, uri) {
-                Ok((archiver, u)) => archiver
-                    .archive_history(&u, &request, source)
-                    .await
-                    .map_err(failed(uri)),
-                Err(e) => Err(e),
-            };
+            let done = async {
+                let (archiver, u) = archiver_of(&settings, uri)?;
+                let archived = archiver.archive_history(&u, &request, source).await;
+                archived.map_err(failed(uri))
+            }
+            .await;
             self.count_attempt("history", &done, ms.close_time);
             done?;
         }
         if let Some(uri) = &visibility {
             let record = visibility_record(&ms, &namespace, history.as_deref());
-            let done = match archiver_of(&settings, uri) {
-                Ok((archiver, u)) => archiver
-                    .archive_visibility(&u, &record)
-                    .await
-                    .map_err(failed(uri)),
-                Err(e) => Err(e),
-            };
+            let done = async {
+                let (archiver, u) = archiver_of(&settings, uri)?;
+                let archived = archiver.archive_visibility(&u, &record).await;
+                archived.map_err(failed(uri))
+            }
+            .await;
             self.count_attempt("visibility", &done, ms.close_time);
             done?;
         }
@@ -120,13 +123,6 @@ impl Engine {
         let retention = self.retention(&key.namespace_id);
         txn.task(TaskKind::DeleteRun, ms.close_time + retention, 0);
         self.commit(&mut guard, txn).await
-    }
-}
-
-impl Engine {
-    fn count_attempt(&self, kind: &str, done: &Result<()>, close_time: i64) {
-        let lag = crate::time::now_nanos() - close_time;
-        self.inner.archive_metrics.attempt(kind, done.is_ok(), lag);
     }
 }
 
