@@ -41,24 +41,30 @@ pytestmark = pytest.mark.skipif(
 DEFAULT_HISTORY_URI = "file:///tmp/sundial_archival/development"
 
 
-@pytest.fixture(scope="module")
-def dev_server() -> Iterator[str]:
+def start_dev(name: str, *dynamic_values: str) -> Iterator[str]:
+    """A `sundial start-dev` with these `--dynamic-config-value`s: its address, until closed."""
     port = free_port()
-    server = ServerProcess(
-        [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-         "--log-level", "warn",
-         # Temporal's flag: runs are archived within a second of closing.
-         "--dynamic-config-value", 'history.archivalProcessorArchiveDelay="1s"',
-         # A key Sundial does not use is logged and ignored, as on Temporal.
-         "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-        "127.0.0.1", port, "sundial-archival",
-    )
+    argv = [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--log-level", "warn"]
+    for value in dynamic_values:
+        argv += ["--dynamic-config-value", value]
+    server = ServerProcess(argv, "127.0.0.1", port, name)
     server.start()
     try:
         server.wait_port()
         yield server.address
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[str]:
+    yield from start_dev(
+        "sundial-archival",
+        # Temporal's flag: runs are archived within a second of closing.
+        'history.archivalProcessorArchiveDelay="1s"',
+        # A key Sundial does not use is logged and ignored, as on Temporal.
+        "frontend.enableUpdateWorkflowExecution=true",
+    )
 
 
 @pytest.fixture
@@ -320,20 +326,11 @@ async def test_a_namespace_without_archival_writes_nothing(dev_client: Client, t
 def short_retention_server() -> Iterator[str]:
     """A dev server whose closed runs are archived within a second and deleted 3 s after close
     (the namespace's retention stays 1 day: the minimum is not what is shortened)."""
-    port = free_port()
-    server = ServerProcess(
-        [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-         "--log-level", "warn",
-         "--dynamic-config-value", 'history.archivalProcessorArchiveDelay="1s"',
-         "--dynamic-config-value", 'sundial.testing.retentionOverride="3s"'],
-        "127.0.0.1", port, "sundial-retention",
+    yield from start_dev(
+        "sundial-retention",
+        'history.archivalProcessorArchiveDelay="1s"',
+        'sundial.testing.retentionOverride="3s"',
     )
-    server.start()
-    try:
-        server.wait_port()
-        yield server.address
-    finally:
-        server.kill()
 
 
 async def test_retention_deletes_runs_after_archiving_them(
