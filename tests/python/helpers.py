@@ -20,7 +20,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -230,3 +230,16 @@ async def wait_for_count(client: Client, query: str, expected: int, timeout: flo
         await wait_until(matches, timeout=timeout, interval=0.1, what=f"count {query!r}")
     except AssertionError as err:
         raise AssertionError(f"{err}: last saw {seen}, expected {expected}") from None
+
+
+async def wait_deleted(handle: WorkflowHandle, timeout: float = 10.0) -> None:
+    """Waits until describing the handle's run answers NOT_FOUND (any other error fails)."""
+    async def gone() -> bool:
+        try:
+            await handle.describe()
+        except RPCError as err:
+            assert err.status == RPCStatusCode.NOT_FOUND, err
+            return True
+        return False
+
+    await wait_until(gone, timeout=timeout, interval=0.25, what=f"{handle.id} deleted")

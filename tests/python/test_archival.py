@@ -31,7 +31,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin
-from helpers import free_port, new_worker, unique, wait_until
+from helpers import free_port, new_worker, unique, wait_deleted, wait_until
 from workflows import GreetingWorkflow, greet
 
 pytestmark = pytest.mark.skipif(
@@ -248,14 +248,7 @@ async def test_a_closed_run_is_archived_and_read_back(
     )
     assert deleted.returncode == 0, deleted.stderr
 
-    async def gone() -> bool:
-        try:
-            await handle.describe()
-            return False
-        except RPCError as err:
-            return err.status == RPCStatusCode.NOT_FOUND
-
-    await wait_until(gone, timeout=10, what="the run's deletion")
+    await wait_deleted(handle)
     shown = run_cli(
         cli, dev_server, "workflow", "show", "-n", name, "-w", handle.id,
         "-r", handle.result_run_id, "-o", "json",
@@ -361,17 +354,8 @@ async def test_retention_deletes_runs_after_archiving_them(
     events = [e async for e in handles[archived_ns].fetch_history_events()]
     assert (await describe(admin, archived_ns)).workflow_execution_retention_ttl.ToSeconds() == 86400
 
-    def deleted(handle):
-        async def check() -> bool:
-            try:
-                await handle.describe()
-                return False
-            except RPCError as err:
-                return err.status == RPCStatusCode.NOT_FOUND
-        return check
-
     for name in (archived_ns, plain_ns):
-        await wait_until(deleted(handles[name]), timeout=30, what=f"retention deleting the run of {name}")
+        await wait_deleted(handles[name], timeout=30)
     # Its visibility record went with it.
     for name in (archived_ns, plain_ns):
         client = await connect_with_retry(address, name)

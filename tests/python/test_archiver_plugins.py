@@ -18,10 +18,9 @@ from typing import Any, Iterator
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import ServerProcess, suite_starts_sundial
-from helpers import REPO_ROOT, find_cli, free_port, new_worker, run_cli, unique, wait_until
+from helpers import REPO_ROOT, find_cli, free_port, new_worker, run_cli, unique, wait_deleted, wait_until
 from test_plugins import EXAMPLES_DIR, SLOW_STARTUP, WASM_DIR, PluginServer, atomic_write, metric, need
 from workflows import GreetingWorkflow, greet
 
@@ -140,14 +139,7 @@ async def test_a_python_archiver_serves_its_own_scheme(vault_server: ArchivalSer
     deleted = await server.cli("workflow", "delete", "--yes", "-n", name, "-w", handle.id, "-r", handle.result_run_id)
     assert deleted.returncode == 0, deleted.stderr
 
-    async def gone() -> bool:
-        try:
-            await handle.describe()
-            return False
-        except RPCError as err:
-            return err.status == RPCStatusCode.NOT_FOUND
-
-    await wait_until(gone, timeout=10, what="the run's deletion")
+    await wait_deleted(handle)
     shown = await server.cli("workflow", "show", "-n", name, "-w", handle.id, "-r", handle.result_run_id, "-o", "json")
     assert shown.returncode == 0, shown.stderr + server.tail()
     assert [int(e["eventId"]) for e in json.loads(shown.stdout)["events"]] == [e.event_id for e in events]

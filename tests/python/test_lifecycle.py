@@ -33,7 +33,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import Target, connect_with_retry
-from helpers import event_type_name, history_event_types, history_events, new_worker, unique, wait_for_event, wait_until
+from helpers import event_type_name, history_event_types, history_events, new_worker, unique, wait_deleted, wait_for_event, wait_until
 from test_children import WFT
 from workflows_children import (
     ASYNC_TOKENS,
@@ -191,18 +191,6 @@ async def test_continue_as_new_chain_of_three_runs(client: Client) -> None:
 # ---------------------------------------------------------------------------
 
 
-async def wait_deleted(client: Client, handle: WorkflowHandle, timeout: float) -> None:
-    async def gone() -> bool:
-        try:
-            await handle.describe()
-        except RPCError as err:
-            assert err.status == RPCStatusCode.NOT_FOUND, err
-            return True
-        return False
-
-    await wait_until(gone, timeout=timeout, interval=0.25, what=f"{handle.id} deleted")
-
-
 @pytest.mark.slow
 async def test_delete_completed_workflow(client: Client) -> None:
     tq = unique("tq")
@@ -214,7 +202,7 @@ async def test_delete_completed_workflow(client: Client) -> None:
     )
     assert response.ByteSize() == 0
     # the real server deletes a closed workflow asynchronously (tens of seconds)
-    await wait_deleted(client, handle, timeout=90)
+    await wait_deleted(handle, timeout=90)
     err = await expect_not_found(lambda: history_events(handle))
     assert handle.id in err.message
     await expect_not_found(
@@ -233,7 +221,7 @@ async def test_delete_running_workflow(client: Client) -> None:
             DeleteWorkflowExecutionRequest(namespace=NS, workflow_execution=execution(handle))
         )
         # terminated and deleted at once
-        await wait_deleted(client, handle, timeout=30)
+        await wait_deleted(handle, timeout=30)
     await expect_not_found(lambda: history_events(handle))
 
 

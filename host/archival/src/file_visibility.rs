@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sundial_visquery::{Column, Record, Value, ValueType, predefined_type, values};
+use sundial_visquery::ValueType;
+use sundial_visquery::archived::{ArchivedRun, types_by_name};
 
 use crate::file::{FileArchiver, digest};
 use crate::{
@@ -46,11 +47,7 @@ pub(crate) async fn query(
     if req.page_size == 0 {
         return Err(Error::InvalidArgument("page size must be positive".into()));
     }
-    let types: HashMap<String, ValueType> = req
-        .search_attribute_types
-        .iter()
-        .filter_map(|(n, t)| Some((n.clone(), ValueType::from_name(t)?)))
-        .collect();
+    let types = types_by_name(&req.search_attribute_types);
     let resolved = sundial_visquery::compile(&req.query, &types)
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let after = if req.next_page_token.is_empty() {
@@ -96,13 +93,9 @@ pub(crate) async fn query(
         };
         let record: VisibilityRecord = serde_json::from_slice(&data)
             .map_err(|e| Error::NonRetryable(format!("{name} is not a visibility record: {e}")))?;
-        let view = View {
-            r: &record,
-            types: &types,
-        };
         let selected = match &resolved.filter {
             None => true,
-            Some(f) => sundial_visquery::eval(f, &view) == Some(true),
+            Some(f) => sundial_visquery::eval(f, &view(&record, &types)) == Some(true),
         };
         if selected {
             matched.push((close, run, record));
@@ -124,39 +117,18 @@ pub(crate) async fn query(
 }
 
 /// An archived record as the query evaluator sees it.
-struct View<'a> {
-    r: &'a VisibilityRecord,
-    types: &'a HashMap<String, ValueType>,
-}
-
-impl Record for View<'_> {
-    fn column(&self, c: Column) -> Option<Value> {
-        let r = self.r;
-        let s = |v: &str| Some(Value::Str(v.to_string()));
-        match c {
-            Column::WorkflowId => s(&r.workflow_id),
-            Column::RunId => s(&r.run_id),
-            Column::WorkflowType => s(&r.workflow_type_name),
-            Column::ExecutionStatus => Some(Value::Int(r.status as i64)),
-            Column::StartTime => Some(Value::Time(r.start_time)),
-            Column::ExecutionTime => Some(Value::Time(r.execution_time)),
-            Column::CloseTime => Some(Value::Time(r.close_time)),
-            Column::HistoryLength => Some(Value::Int(r.history_length)),
-            Column::ExecutionDuration => Some(Value::Int(r.execution_duration)),
-            _ => None,
-        }
-    }
-
-    fn attr(&self, name: &str) -> Vec<Value> {
-        let Some(text) = self.r.search_attributes.get(name) else {
-            return Vec::new();
-        };
-        let ty = self
-            .types
-            .get(name)
-            .copied()
-            .or_else(|| predefined_type(name));
-        ty.and_then(|t| values::decode(t, text.as_bytes()).ok())
-            .unwrap_or_default()
+fn view<'a>(r: &'a VisibilityRecord, types: &'a HashMap<String, ValueType>) -> ArchivedRun<'a> {
+    ArchivedRun {
+        workflow_id: &r.workflow_id,
+        run_id: &r.run_id,
+        workflow_type: &r.workflow_type_name,
+        status: r.status,
+        start_time: r.start_time,
+        execution_time: r.execution_time,
+        close_time: r.close_time,
+        history_length: r.history_length,
+        execution_duration: r.execution_duration,
+        search_attributes: &r.search_attributes,
+        types,
     }
 }

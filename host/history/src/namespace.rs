@@ -155,7 +155,8 @@ impl Registry {
         }
     }
 
-    /// Sets the cluster's archival settings (at start, and when its archivers are reloaded).
+    /// Sets the cluster's archival settings (at start; plugin archivers in them call whichever
+    /// version of the plugin is live, so a reload needs no new settings).
     pub fn set_archival(&self, settings: Arc<sundial_archival::Settings>) {
         *self.archival.write().unwrap() = settings;
     }

@@ -13,6 +13,7 @@
 //!
 //! [`values`] decodes search attribute payloads (JSON) into typed values for storage.
 
+pub mod archived;
 mod eval;
 mod lexer;
 mod parser;

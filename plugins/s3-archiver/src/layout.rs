@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sundial_visquery::{Column, Record, Value, ValueType, predefined_type, values};
+use sundial_visquery::ValueType;
+use sundial_visquery::archived::ArchivedRun;
 
 /// An `s3://bucket/prefix` URI taken apart.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,41 +101,22 @@ pub struct StoredRecord {
     pub execution_duration: i64,
 }
 
-/// A stored record as a visibility query sees it.
-pub struct View<'a> {
-    pub record: &'a StoredRecord,
-    pub types: &'a HashMap<String, ValueType>,
-}
-
-impl Record for View<'_> {
-    fn column(&self, c: Column) -> Option<Value> {
-        let r = self.record;
-        let s = |v: &str| Some(Value::Str(v.to_string()));
-        match c {
-            Column::WorkflowId => s(&r.workflow_id),
-            Column::RunId => s(&r.run_id),
-            Column::WorkflowType => s(&r.workflow_type_name),
-            Column::ExecutionStatus => Some(Value::Int(r.status as i64)),
-            Column::StartTime => Some(Value::Time(r.start_time)),
-            Column::ExecutionTime => Some(Value::Time(r.execution_time)),
-            Column::CloseTime => Some(Value::Time(r.close_time)),
-            Column::HistoryLength => Some(Value::Int(r.history_length)),
-            Column::ExecutionDuration => Some(Value::Int(r.execution_duration)),
-            _ => None,
+impl StoredRecord {
+    /// The record as a visibility query sees it.
+    pub fn view<'a>(&'a self, types: &'a HashMap<String, ValueType>) -> ArchivedRun<'a> {
+        ArchivedRun {
+            workflow_id: &self.workflow_id,
+            run_id: &self.run_id,
+            workflow_type: &self.workflow_type_name,
+            status: self.status,
+            start_time: self.start_time,
+            execution_time: self.execution_time,
+            close_time: self.close_time,
+            history_length: self.history_length,
+            execution_duration: self.execution_duration,
+            search_attributes: &self.search_attributes,
+            types,
         }
-    }
-
-    fn attr(&self, name: &str) -> Vec<Value> {
-        let Some(text) = self.record.search_attributes.get(name) else {
-            return Vec::new();
-        };
-        let ty = self
-            .types
-            .get(name)
-            .copied()
-            .or_else(|| predefined_type(name));
-        ty.and_then(|t| values::decode(t, text.as_bytes()).ok())
-            .unwrap_or_default()
     }
 }
 

@@ -19,12 +19,10 @@ pub enum Failure {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use std::collections::HashMap;
-
-    use sundial_visquery::ValueType;
+    use sundial_visquery::archived::types_by_name;
 
     use crate::Failure;
-    use crate::layout::{self, HistoryToken, Location, StoredRecord, View};
+    use crate::layout::{self, HistoryToken, Location, StoredRecord};
     use crate::s3::Store;
 
     wit_bindgen::generate!({
@@ -276,11 +274,7 @@ mod component {
                     "page size must be positive".into(),
                 ));
             }
-            let types: HashMap<String, ValueType> = r
-                .search_attribute_types
-                .iter()
-                .filter_map(|(n, t)| Some((n.clone(), ValueType::from_name(t)?)))
-                .collect();
+            let types = types_by_name(r.search_attribute_types.iter().map(|(n, t)| (n, t)));
             let resolved = sundial_visquery::compile(&r.query, &types)
                 .map_err(|e| PluginError::InvalidArgument(e.to_string()))?;
             let l = location(&uri)?;
@@ -308,15 +302,7 @@ mod component {
                         serde_json::from_slice(&data).map_err(|e| corrupt(&after, e))?;
                     let selected = match &resolved.filter {
                         None => true,
-                        Some(f) => {
-                            sundial_visquery::eval(
-                                f,
-                                &View {
-                                    record: &rec,
-                                    types: &types,
-                                },
-                            ) == Some(true)
-                        }
+                        Some(f) => sundial_visquery::eval(f, &rec.view(&types)) == Some(true),
                     };
                     if selected {
                         records.push(record(rec)?);

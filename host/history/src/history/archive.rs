@@ -27,7 +27,7 @@ use super::{Engine, execution_info};
 use crate::error::{Error, Result};
 use crate::namespace::Namespace;
 use crate::state::{MutableState, TaskKind};
-use crate::time::SECOND;
+use crate::time::dur_nanos;
 use sundial_store::RunKey;
 
 /// Batches of events per page read while archiving.
@@ -285,10 +285,6 @@ fn visibility_record(
     history_uri: Option<&str>,
 ) -> VisibilityRecord {
     let info = execution_info(ms);
-    let nanos = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .map_or(0, |t| t.seconds * SECOND + t.nanos as i64)
-    };
     let exec = info.execution.clone().unwrap_or_default();
     let search_attributes: HashMap<String, String> = info
         .search_attributes
@@ -302,17 +298,15 @@ fn visibility_record(
         workflow_id: exec.workflow_id,
         run_id: exec.run_id,
         workflow_type_name: info.r#type.map(|t| t.name).unwrap_or_default(),
-        start_time: nanos(&info.start_time),
-        execution_time: nanos(&info.execution_time),
-        close_time: nanos(&info.close_time),
+        start_time: ms.start_time,
+        execution_time: ms.execution_time,
+        close_time: ms.close_time,
         status: info.status,
         history_length: info.history_length,
         memo: info.memo,
         search_attributes,
         history_archival_uri: history_uri.unwrap_or_default().to_string(),
-        execution_duration: info
-            .execution_duration
-            .map_or(0, |d| d.seconds * SECOND + d.nanos as i64),
+        execution_duration: dur_nanos(&info.execution_duration),
     }
 }
 

@@ -182,14 +182,13 @@ impl Engine {
             Err(Error::NotFound(_)) => self.ack(&q),
             Err(e) => {
                 let mut q = q;
-                // An archiver may be down for long: its task backs off, up to 5 minutes.
+                // An archiver may be down for long: its task backs off, doubling up to 256 s.
                 let delay = if q.task.task_kind() == TaskKind::ArchiveRun {
                     q.task.attempt = q.task.attempt.saturating_add(1);
                     crate::time::SECOND << q.task.attempt.clamp(0, 8)
                 } else {
                     crate::time::SECOND
-                }
-                .min(300 * crate::time::SECOND);
+                };
                 tracing::warn!(kind = ?q.task.task_kind(), error = %e, retry_in_ms = delay / 1_000_000, "task failed; retrying");
                 q.task.fire_time = now_nanos() + delay;
                 self.inner.timers.push(q.task.fire_time, q);
