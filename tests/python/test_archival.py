@@ -230,6 +230,10 @@ async def test_a_closed_run_is_archived_and_read_back(
     assert types[0] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert types[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
 
+    # The record is written after the history: wait for it too.
+    await wait_until(
+        lambda: any((tmp_path / "v").rglob("*.visibility")), timeout=20, what="the visibility record"
+    )
     records = list((tmp_path / "v").rglob("*.visibility"))
     assert len(records) == 1
     record = json.loads(records[0].read_text())
