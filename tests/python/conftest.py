@@ -46,6 +46,22 @@ from helpers import REPO_ROOT, find_cli, free_port, port_open, split_address
 NAMESPACE = "default"
 STARTUP_TIMEOUT = 30.0
 
+#: The dynamic config the official SDKs' own test setups give `temporal server start-dev`.
+#: The suite starts both Sundial and the reference server with it.
+SDK_DYNAMIC_CONFIG = [
+    "limit.historyCount.suggestContinueAsNew=50",
+    "system.enableEagerWorkflowStart=true",
+    "frontend.enableUpdateWorkflowExecution=true",
+    "frontend.enableUpdateWorkflowExecutionAsyncAccepted=true",
+    "frontend.enableExecuteMultiOperation=true",
+    "frontend.activityAPIsEnabled=true",
+    "system.forceSearchAttributesCacheRefreshOnRead=true",
+]
+
+
+def dynamic_config_args() -> list[str]:
+    return [arg for value in SDK_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)]
+
 
 def sundial_bin() -> Path:
     return Path(os.environ.get("SUNDIAL_BIN", REPO_ROOT / "target" / "debug" / "sundial"))
@@ -196,7 +212,7 @@ def sundial_argv(port: int, extra: list[str] | None = None, node: int = 1) -> li
             # from the database all the time (the default run keeps the defaults).
             "history": {"max_tasks_in_memory": 8, "task_lookahead": "3s"},
         }))
-        argv = [str(sundial_bin()), "start", "--config", str(config)]
+        argv = [str(sundial_bin()), "start", "--config", str(config), *dynamic_config_args()]
         if cluster_nodes() > 1:
             argv += ["--node-name", f"n{node}", "--port", str(port)]
         return argv
@@ -209,7 +225,7 @@ def sundial_argv(port: int, extra: list[str] | None = None, node: int = 1) -> li
         "127.0.0.1",
         "--log-level",
         "warn",
-        *(extra or []),
+        *(extra or dynamic_config_args()),
     ]
 
 
@@ -301,6 +317,7 @@ def reference_address(cli: str) -> Iterator[str]:
             str(ui_port),
             "--log-level",
             "warn",
+            *dynamic_config_args(),
         ],
         "127.0.0.1",
         port,

@@ -558,6 +558,7 @@ impl WorkflowService for WorkflowHandler {
                 activity_failure_include_heartbeat: true,
                 encoded_failure_attributes: true,
                 upsert_memo: true,
+                eager_workflow_start: true,
                 sdk_metadata: true,
                 ..Default::default()
             }),

@@ -52,6 +52,14 @@ pub struct Options {
     /// For tests: closed runs are deleted this long after their close, whatever their
     /// namespace's retention (which is still what DescribeNamespace shows).
     pub retention_override: Option<std::time::Duration>,
+    /// A workflow task started at or past this many events suggests continue-as-new
+    /// (Temporal's `limit.historyCount.suggestContinueAsNew`).
+    pub suggest_continue_as_new_events: i64,
+    /// Likewise for the history's size in bytes (`limit.historySize.suggestContinueAsNew`).
+    pub suggest_continue_as_new_bytes: i64,
+    /// Whether a start that asks for it gets its first workflow task in the response
+    /// (Temporal's `system.enableEagerWorkflowStart`).
+    pub eager_workflow_start: bool,
 }
 
 impl Default for Options {
@@ -68,6 +76,9 @@ impl Default for Options {
             task_lookahead: std::time::Duration::from_secs(60),
             archive_delay: std::time::Duration::from_secs(300),
             retention_override: None,
+            suggest_continue_as_new_events: 4 * 1024,
+            suggest_continue_as_new_bytes: 4 * 1024 * 1024,
+            eager_workflow_start: true,
         }
     }
 }

@@ -8,7 +8,7 @@ use prost::Message;
 use sundial_store::{NamespaceRow, Store};
 use temporalio_protos::temporal::api::{
     enums::v1::{NamespaceState, ReplicationState},
-    namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info::Capabilities},
+    namespace::v1::{NamespaceConfig, NamespaceInfo},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::{
         DescribeNamespaceResponse, ListNamespacesResponse, RegisterNamespaceRequest,
@@ -130,11 +130,6 @@ fn validate_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn capabilities() -> Capabilities {
-    // Honest: only what the engine really does.
-    Capabilities::default()
 }
 
 pub struct Registry {
@@ -317,7 +312,6 @@ impl Registry {
                 owner_email: req.owner_email,
                 data: req.data,
                 id: id.clone(),
-                capabilities: Some(capabilities()),
                 ..Default::default()
             }),
             config: Some(config),

@@ -9,7 +9,10 @@ use sundial_services::{
     ActivityRef, Error, Limits, Namespaces, Result, UpdateWithStart, Workflows,
 };
 use temporalio_protos::temporal::api::{
-    common::v1::Payloads, failure::v1::Failure, workflowservice::v1::*,
+    common::v1::Payloads,
+    failure::v1::Failure,
+    namespace::v1::{NamespaceInfo, namespace_info::Capabilities},
+    workflowservice::v1::*,
 };
 
 use crate::Engine;
@@ -17,6 +20,19 @@ use crate::history::ActivityRef as EngineActivity;
 use crate::namespace::Namespace;
 
 impl Engine {
+    /// What a namespace's clients may use here, as DescribeNamespace tells the SDKs: only what
+    /// the engine really does, with the dynamic config's switches.
+    fn capabilities(&self, info: &mut Option<NamespaceInfo>) {
+        if let Some(info) = info {
+            info.capabilities = Some(Capabilities {
+                eager_workflow_start: self.inner.options.eager_workflow_start,
+                sync_update: true,
+                async_update: true,
+                ..Default::default()
+            });
+        }
+    }
+
     async fn ns(&self, name: &str) -> Result<Arc<Namespace>> {
         self.namespaces().by_name(name).await
     }
@@ -50,17 +66,25 @@ impl Namespaces for Engine {
         self.namespaces().register(r).await
     }
     async fn describe_namespace(&self, name: &str, id: &str) -> Result<DescribeNamespaceResponse> {
-        self.namespaces().describe(name, id).await
+        let mut d = self.namespaces().describe(name, id).await?;
+        self.capabilities(&mut d.namespace_info);
+        Ok(d)
     }
     async fn list_namespaces(
         &self,
         page_size: i32,
         token: &[u8],
     ) -> Result<ListNamespacesResponse> {
-        self.namespaces().list(page_size, token).await
+        let mut list = self.namespaces().list(page_size, token).await?;
+        for d in &mut list.namespaces {
+            self.capabilities(&mut d.namespace_info);
+        }
+        Ok(list)
     }
     async fn update_namespace(&self, r: UpdateNamespaceRequest) -> Result<UpdateNamespaceResponse> {
-        self.namespaces().update(r).await
+        let mut u = self.namespaces().update(r).await?;
+        self.capabilities(&mut u.namespace_info);
+        Ok(u)
     }
     async fn add_search_attributes(
         &self,

@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::{
         StartChildWorkflowExecutionInitiatedEventAttributes,
         WorkflowExecutionStartedEventAttributes,
     },
+    sdk::v1::UserMetadata,
 };
 
 /// Everything the engine knows about one run between events.
@@ -102,6 +103,9 @@ pub struct MutableState {
     /// retried task, like Temporal's transient workflow task).
     #[prost(bool, tag = "34")]
     pub transient_wft: bool,
+    /// The summary and details given at start (on event 1 too), for DescribeWorkflowExecution.
+    #[prost(message, optional, tag = "35")]
+    pub user_metadata: Option<UserMetadata>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -123,6 +127,9 @@ pub struct ChildInfo {
     /// Whether the started event was recorded (it may still wait in the buffer).
     #[prost(bool, tag = "7")]
     pub started: bool,
+    /// The command's summary and details, which the child's start event carries too.
+    #[prost(message, optional, tag = "8")]
+    pub user_metadata: Option<UserMetadata>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

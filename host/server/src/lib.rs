@@ -187,6 +187,9 @@ pub async fn start(
         task_lookahead: config.history.task_lookahead,
         archive_delay: config.dynamic.archive_delay,
         retention_override: config.dynamic.retention_override,
+        suggest_continue_as_new_events: config.dynamic.suggest_continue_as_new_events,
+        suggest_continue_as_new_bytes: config.dynamic.suggest_continue_as_new_bytes,
+        eager_workflow_start: config.dynamic.eager_workflow_start,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =

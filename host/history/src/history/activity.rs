@@ -68,12 +68,14 @@ pub(crate) fn retry_decision(
     RetryDecision::Retry(backoff)
 }
 
-/// The earliest timeout of an activity's current attempt.
+/// The earliest timeout of an activity's current attempt. Timeouts due at the same time go in
+/// the order of their enum values, as on Temporal: an activity never started whose
+/// schedule-to-start defaulted to its schedule-to-close times out as SCHEDULE_TO_START.
 fn activity_deadline(a: &ActivityInfo) -> Option<(i64, TimeoutType)> {
     let attrs = a.attrs.as_ref()?;
     let mut best: Option<(i64, TimeoutType)> = None;
     let mut consider = |at: i64, t: TimeoutType| {
-        if best.is_none_or(|(b, _)| at < b) {
+        if best.is_none_or(|(b, bt)| (at, t as i32) < (b, bt as i32)) {
             best = Some((at, t));
         }
     };
@@ -110,6 +112,9 @@ fn expiration(a: &ActivityInfo) -> i64 {
         0
     }
 }
+
+/// Temporal's message for an attempt that timed out with no time left for another.
+const NO_TIME_TO_RETRY: &str = "Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying";
 
 fn not_found() -> Error {
     Error::NotFound("Activity task not found.".into())
@@ -239,7 +244,7 @@ impl Txn<'_> {
             TimeoutType::Heartbeat => "Heartbeat",
             TimeoutType::Unspecified => "Unspecified",
         };
-        let failure = Failure {
+        let mut failure = Failure {
             message: format!("activity {name} timeout"),
             source: "Server".into(),
             failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
@@ -259,6 +264,17 @@ impl Txn<'_> {
                 RetryDecision::Retry(backoff) => {
                     self.retry_activity(idx, backoff, Some(failure));
                     return;
+                }
+                RetryDecision::Stop(RetryState::Timeout) => {
+                    // No time left for another attempt: reported as the schedule-to-close
+                    // timeout, as Temporal does.
+                    failure.message = NO_TIME_TO_RETRY.into();
+                    failure.failure_info =
+                        Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+                            timeout_type: TimeoutType::ScheduleToClose as i32,
+                            last_heartbeat_details: a.heartbeat_details.clone(),
+                        }));
+                    RetryState::Timeout
                 }
                 RetryDecision::Stop(state) => state,
             }

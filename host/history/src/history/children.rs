@@ -31,6 +31,7 @@ use temporalio_protos::temporal::api::{
         StartChildWorkflowExecutionFailedEventAttributes,
         StartChildWorkflowExecutionInitiatedEventAttributes, history_event::Attributes,
     },
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     workflowservice::v1::SignalWithStartWorkflowExecutionRequest,
 };
@@ -86,6 +87,7 @@ impl Txn<'_> {
         &mut self,
         a: &StartChildWorkflowExecutionCommandAttributes,
         completed_id: i64,
+        user_metadata: Option<&UserMetadata>,
     ) -> CmdResult<()> {
         let c = Cause::BadStartChildExecutionAttributes;
         if a.workflow_id.is_empty() {
@@ -169,6 +171,7 @@ impl Txn<'_> {
             namespace_id,
             request_id: uuid::Uuid::new_v4().to_string(),
             initiated: Some(attrs),
+            user_metadata: user_metadata.cloned(),
             ..Default::default()
         });
         self.task(TaskKind::StartChild, 0, id);
@@ -353,6 +356,7 @@ impl Engine {
                     search_attributes: i.search_attributes.clone(),
                     header: i.header.clone(),
                     priority: i.priority.clone(),
+                    user_metadata: child.user_metadata.clone(),
                     ..Default::default()
                 };
                 let link = ParentLink {

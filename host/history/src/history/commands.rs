@@ -117,6 +117,8 @@ impl Txn<'_> {
             let Some(attrs) = &cmd.attributes else {
                 return Err(bad(Cause::UnhandledCommand, "command without attributes"));
             };
+            // A command's summary and details go on the event it writes (as on Temporal).
+            let first_event = self.events.len();
             match attrs {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
                     self.schedule_activity(a, completed_id)?
@@ -276,9 +278,7 @@ impl Txn<'_> {
                         "result",
                     )?;
                     let cron = self.cron_backoff();
-                    let new_run_id = cron
-                        .map(|_| uuid::Uuid::new_v4().to_string())
-                        .unwrap_or_default();
+                    let new_run_id = cron.map(|_| super::new_run_id(false)).unwrap_or_default();
                     self.add(WorkflowExecutionCompletedEventAttributes {
                         result: a.result.clone(),
                         workflow_task_completed_event_id: completed_id,
@@ -321,7 +321,7 @@ impl Txn<'_> {
                     };
                     let new_run_id = next
                         .or(cron)
-                        .map(|_| uuid::Uuid::new_v4().to_string())
+                        .map(|_| super::new_run_id(false))
                         .unwrap_or_default();
                     self.add(WorkflowExecutionFailedEventAttributes {
                         failure: a.failure.clone(),
@@ -377,7 +377,7 @@ impl Txn<'_> {
                         Cause::BadSearchAttributes,
                     )?;
                     let a = &a;
-                    let new_run_id = uuid::Uuid::new_v4().to_string();
+                    let new_run_id = super::new_run_id(false);
                     let mut run = self.continued_run(a, &new_run_id);
                     // A continue-as-new command's run has its run timeout written even when
                     // zero (no limit), as Temporal does; retries and cron runs copy the old one.
@@ -404,7 +404,7 @@ impl Txn<'_> {
                     fx.next_run = Some((new_run_id, run));
                 }
                 C::StartChildWorkflowExecutionCommandAttributes(a) => {
-                    self.start_child_command(a, completed_id)?
+                    self.start_child_command(a, completed_id, cmd.user_metadata.as_ref())?
                 }
                 C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
                     self.signal_external_command(a, completed_id)?
@@ -423,6 +423,14 @@ impl Txn<'_> {
                         format!("{name} is not supported by this server yet"),
                     ));
                 }
+            }
+            let message = matches!(attrs, C::ProtocolMessageCommandAttributes(_));
+            if let (Some(meta), Some(event), false) = (
+                &cmd.user_metadata,
+                self.events.get_mut(first_event),
+                message,
+            ) {
+                event.user_metadata = Some(meta.clone());
             }
         }
         Ok(fx)

@@ -210,7 +210,7 @@ impl Engine {
             root: decode_opt(&o.root)?,
         };
         let (run_id, _) = self
-            .start_or_signal_with(&child_ns, request, false, Some(&link))
+            .start_or_signal_with(&child_ns, request, false, Some(&link), false)
             .await?;
         Ok(run_id)
     }

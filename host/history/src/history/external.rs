@@ -17,6 +17,7 @@ use super::start::{check_blob, check_id};
 use super::{Engine, RunGuard, Txn};
 use crate::error::{Error, Result};
 use crate::namespace::Namespace;
+use crate::state::MutableState;
 
 /// How many applied request ids a run remembers for deduplication.
 const REMEMBERED_REQUEST_IDS: usize = 100;
@@ -137,10 +138,13 @@ impl Engine {
         req: RequestCancelWorkflowExecutionRequest,
     ) -> Result<()> {
         let exec = req.workflow_execution.clone().unwrap_or_default();
-        let key = self
-            .resolve_chain(&ns.id, &exec, &req.first_execution_run_id)
-            .await?;
+        let key = self.resolve(&ns.id, &exec).await?;
         let mut guard = self.lock(&key).await?;
+        // As on Temporal: asking a closed run to cancel succeeds and changes nothing.
+        if guard.state().status != WorkflowExecutionStatus::Running as i32 {
+            return Ok(());
+        }
+        self.check_chain(guard.state(), &req.first_execution_run_id)?;
         self.cancel_locked(
             &mut guard,
             &req.reason,
@@ -214,18 +218,23 @@ impl Engine {
     ) -> Result<sundial_store::RunKey> {
         let key = self.resolve(namespace_id, exec).await?;
         if !first_run_id.is_empty() {
-            let ms = self.snapshot(&key).await?;
-            let first = ms
-                .started
-                .as_ref()
-                .map(|s| s.first_execution_run_id.as_str())
-                .unwrap_or("");
-            if first != first_run_id {
-                return Err(Error::NotFound(format!(
-                    "workflow execution not found: first execution run id {first_run_id} does not match"
-                )));
-            }
+            self.check_chain(&self.snapshot(&key).await?, first_run_id)?;
         }
         Ok(key)
+    }
+
+    /// With `first_run_id` set, the run must belong to that chain.
+    fn check_chain(&self, ms: &MutableState, first_run_id: &str) -> Result<()> {
+        let first = ms
+            .started
+            .as_ref()
+            .map(|s| s.first_execution_run_id.as_str())
+            .unwrap_or("");
+        if !first_run_id.is_empty() && first != first_run_id {
+            return Err(Error::NotFound(format!(
+                "workflow execution not found: first execution run id {first_run_id} does not match"
+            )));
+        }
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod shards;
 mod start;
 mod tasks;
 mod txn;
+mod update_with_start;
 mod updates;
 mod visibility;
 mod workflow_task;
@@ -48,6 +49,17 @@ use crate::time::{now_nanos, opt_ts};
 pub use activity::ActivityRef;
 pub(crate) use txn::Txn;
 pub use visibility::{MAX_PAGE_SIZE, validate_search_attributes};
+
+/// A new run id. As on Temporal 1.32, a run that StartWorkflowExecution starts (a child's
+/// too) gets a time-ordered version 7 UUID; the runs that signal-with-start, continue-as-new,
+/// retries, cron and reset start get random version 4 ones.
+pub(crate) fn new_run_id(started: bool) -> String {
+    if started {
+        uuid::Uuid::now_v7().to_string()
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
 
 #[derive(Default)]
 struct Slot {

@@ -202,7 +202,7 @@ impl Engine {
                 default_workflow_task_timeout: started
                     .workflow_task_timeout
                     .or(Some(dur(super::txn::DEFAULT_WFT_TIMEOUT))),
-                user_metadata: None,
+                user_metadata: ms.user_metadata.clone(),
             }),
             workflow_execution_info: Some(execution_info(&ms)),
             pending_activities,

@@ -167,7 +167,7 @@ impl Engine {
             run_id: current_id.clone(),
             ..base_key.clone()
         };
-        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let new_run_id = super::new_run_id(false);
 
         // The new run: copied events, the failed task, reapplied signals, a new task.
         let started_attrs = match copied.first().and_then(|e| e.attributes.clone()) {

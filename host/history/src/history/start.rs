@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::{
     history::v1::{
         WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
     },
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
@@ -99,6 +100,10 @@ pub(crate) struct NewRun {
     pub request_id: String,
     pub start_delay: i64,
     pub signal: Option<WorkflowExecutionSignaledEventAttributes>,
+    /// Summary and details for the started event.
+    pub user_metadata: Option<UserMetadata>,
+    /// Start the first workflow task at once for the starter (eager workflow start).
+    pub eager: bool,
 }
 
 impl Engine {
@@ -135,6 +140,10 @@ impl Engine {
         }
         // Set even when zero, as Temporal does.
         run.attrs.first_workflow_task_backoff = Some(dur(run.start_delay));
+        // As on Temporal, a delayed first workflow task cannot start eagerly.
+        run.eager &= run.start_delay == 0;
+        run.attrs.eager_execution_accepted = run.eager;
+        let identity = run.attrs.identity.clone();
         let ms = MutableState {
             namespace_id: namespace_id.to_string(),
             workflow_id: run.attrs.workflow_id.clone(),
@@ -158,11 +167,17 @@ impl Engine {
         txn.now = now;
         txn.ms.started = Some(run.attrs.clone());
         txn.add(run.attrs);
+        if let Some(event) = txn.events.last_mut() {
+            event.user_metadata = run.user_metadata.clone();
+        }
+        txn.ms.user_metadata = run.user_metadata;
         if let Some(signal) = run.signal {
             txn.add(signal);
         }
         if run.start_delay > 0 {
             txn.task(TaskKind::DispatchWorkflowTask, now + run.start_delay, 0);
+        } else if run.eager {
+            txn.start_eager_workflow_task(&identity, &run.request_id);
         } else {
             txn.schedule_workflow_task(1);
         }
@@ -184,7 +199,9 @@ impl Engine {
         ns: &Namespace,
         req: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
-        let sreq = SignalWithStartWorkflowExecutionRequest {
+        let workflow_id = req.workflow_id.clone();
+        let eager = req.request_eager_execution && self.inner.options.eager_workflow_start;
+        let mut sreq = SignalWithStartWorkflowExecutionRequest {
             namespace: req.namespace,
             workflow_id: req.workflow_id,
             workflow_type: req.workflow_type,
@@ -207,11 +224,29 @@ impl Engine {
             priority: req.priority.clone(),
             ..Default::default()
         };
-        let (run_id, started) = self.start_or_signal(ns, sreq, false).await?;
+        if sreq.request_id.is_empty() {
+            sreq.request_id = uuid::Uuid::new_v4().to_string();
+        }
+        let request_id = sreq.request_id.clone();
+        let (run_id, started) = self
+            .start_or_signal_with(ns, sreq, false, None, eager)
+            .await?;
+        let eager_workflow_task = match eager && started {
+            true => {
+                let key = RunKey {
+                    namespace_id: ns.id.clone(),
+                    workflow_id: workflow_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                self.eager_workflow_task(&key, &request_id).await?
+            }
+            false => None,
+        };
         Ok(StartWorkflowExecutionResponse {
             run_id,
             started,
             status: WorkflowExecutionStatus::Running as i32,
+            eager_workflow_task,
             ..Default::default()
         })
     }
@@ -223,7 +258,8 @@ impl Engine {
         req: SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
     ) -> Result<(String, bool)> {
-        self.start_or_signal_with(ns, req, with_signal, None).await
+        self.start_or_signal_with(ns, req, with_signal, None, false)
+            .await
     }
 
     /// [`Engine::start_or_signal`], for a child run when `parent` is set.
@@ -233,6 +269,7 @@ impl Engine {
         mut req: SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
         parent: Option<&ParentLink>,
+        eager: bool,
     ) -> Result<(String, bool)> {
         check_id(self, &req.workflow_id, "WorkflowId")?;
         let wf_type = req
@@ -293,7 +330,7 @@ impl Engine {
         let mut last = None;
         for _ in 0..8 {
             match self
-                .try_start(ns, &req, with_signal, conflict, reuse, parent)
+                .try_start(ns, &req, with_signal, conflict, reuse, parent, eager)
                 .await
             {
                 Err(Error::Conflict(m)) => last = Some(m),
@@ -311,6 +348,7 @@ impl Engine {
         req: &SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
         parent: Option<&ParentLink>,
+        eager: bool,
     ) -> NewRun {
         let task_timeout = dur_nanos(&req.workflow_task_timeout);
         let attrs = WorkflowExecutionStartedEventAttributes {
@@ -380,6 +418,8 @@ impl Engine {
                 header: req.header.clone(),
                 ..Default::default()
             }),
+            user_metadata: req.user_metadata.clone(),
+            eager,
         }
     }
 
@@ -391,16 +431,17 @@ impl Engine {
         conflict: WorkflowIdConflictPolicy,
         reuse: WorkflowIdReusePolicy,
         parent: Option<&ParentLink>,
+        eager: bool,
     ) -> Result<(String, bool)> {
         let shard_id = self.shard_of(&ns.id, &req.workflow_id);
         let current = self.current_run(&ns.id, &req.workflow_id).await?;
-        let run_id = uuid::Uuid::new_v4().to_string();
+        let run_id = super::new_run_id(!with_signal);
         let Some(current) = current else {
             let staged = self.new_run(
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal, parent),
+                self.new_run_from(req, with_signal, parent, eager),
             );
             self.commit_staged(
                 shard_id,
@@ -472,7 +513,7 @@ impl Engine {
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal, parent),
+                self.new_run_from(req, with_signal, parent, eager),
             );
             self.commit_staged(
                 shard_id,
@@ -511,7 +552,7 @@ impl Engine {
             shard_id,
             &ns.id,
             &run_id,
-            self.new_run_from(req, with_signal, parent),
+            self.new_run_from(req, with_signal, parent, eager),
         );
         self.commit_staged(
             shard_id,
@@ -615,6 +656,8 @@ impl Txn<'_> {
             request_id: uuid::Uuid::new_v4().to_string(),
             start_delay: dur_nanos(&cmd.backoff_start_interval),
             signal: None,
+            user_metadata: None,
+            eager: false,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! A change to one run in progress: new events (with ids), buffered events, durable tasks.
 
 use temporalio_protos::temporal::api::{
-    enums::v1::{EventType, TaskQueueKind, WorkflowExecutionStatus},
-    history::v1::{HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes},
+    enums::v1::{EventType, SuggestContinueAsNewReason, TaskQueueKind, WorkflowExecutionStatus},
+    history::v1::{
+        HistoryEvent, WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
+        history_event::Attributes,
+    },
     taskqueue::v1::TaskQueue,
 };
 
@@ -343,15 +346,57 @@ impl<'a> Txn<'a> {
 
     /// Schedules a workflow task unless one is pending; sticky when the sticky worker is alive.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
-        self.schedule_wft(attempt, false);
+        self.schedule_wft(attempt, false, true);
     }
 
     /// Schedules a workflow task that only delivers updates (see `WorkflowTaskInfo`).
     pub fn schedule_speculative_workflow_task(&mut self) {
-        self.schedule_wft(1, true);
+        self.schedule_wft(1, true, true);
     }
 
-    fn schedule_wft(&mut self, attempt: i32, speculative: bool) {
+    /// Schedules the first workflow task and starts it at once for `identity` (eager workflow
+    /// start: the task goes back in the start response instead of to matching).
+    pub fn start_eager_workflow_task(&mut self, identity: &str, request_id: &str) {
+        self.schedule_wft(1, false, false);
+        if let Some(wft) = self.ms.workflow_task.clone() {
+            self.start_workflow_task(wft, identity, request_id.to_string());
+        }
+    }
+
+    /// Marks a scheduled workflow task started by `identity`: its started event (unless the
+    /// task is transient) and its start-to-close timeout.
+    pub fn start_workflow_task(
+        &mut self,
+        mut wft: WorkflowTaskInfo,
+        identity: &str,
+        request_id: String,
+    ) -> WorkflowTaskInfo {
+        wft.started_event_id = if self.ms.transient_wft {
+            wft.scheduled_event_id + 1
+        } else {
+            let next = self.ms.next_event_id;
+            self.add(self.workflow_task_started(
+                wft.scheduled_event_id,
+                identity,
+                &request_id,
+                next,
+            ))
+        };
+        wft.started_time = self.now;
+        wft.request_id = request_id;
+        wft.identity = identity.to_string();
+        self.ms.workflow_task = Some(wft.clone());
+        let t = self.task(
+            TaskKind::WorkflowTaskTimeout,
+            wft.started_time + wft.timeout_nanos,
+            wft.scheduled_event_id,
+        );
+        t.attempt = wft.attempt;
+        t.stamp = wft.stamp;
+        wft
+    }
+
+    fn schedule_wft(&mut self, attempt: i32, speculative: bool, dispatch: bool) {
         if !self.running() || self.ms.workflow_task.is_some() {
             return;
         }
@@ -410,6 +455,9 @@ impl<'a> Txn<'a> {
             speculative,
             ..Default::default()
         });
+        if !dispatch {
+            return;
+        }
         let t = self.task(TaskKind::DispatchWorkflowTask, 0, id);
         t.task_queue = queue;
         t.stamp = stamp;
@@ -426,6 +474,35 @@ impl<'a> Txn<'a> {
 
     /// The scheduled and started events of a transient workflow task, as the worker sees
     /// them (ids follow the last written event).
+    /// The started event of a workflow task that starts as event `started_id`: the history's
+    /// size, and whether (and why) the worker should continue as new.
+    pub fn workflow_task_started(
+        &self,
+        scheduled_event_id: i64,
+        identity: &str,
+        request_id: &str,
+        started_id: i64,
+    ) -> WorkflowTaskStartedEventAttributes {
+        let options = &self.engine.inner.options;
+        let size = self.ms.history_size_bytes;
+        let mut reasons = Vec::new();
+        if size >= options.suggest_continue_as_new_bytes {
+            reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+        }
+        if started_id >= options.suggest_continue_as_new_events {
+            reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+        }
+        WorkflowTaskStartedEventAttributes {
+            scheduled_event_id,
+            identity: identity.to_string(),
+            request_id: request_id.to_string(),
+            history_size_bytes: size,
+            suggest_continue_as_new: !reasons.is_empty(),
+            suggest_continue_as_new_reasons: reasons,
+            ..Default::default()
+        }
+    }
+
     pub fn transient_events(&self) -> Vec<HistoryEvent> {
         let Some(w) = self.ms.workflow_task.as_ref() else {
             return Vec::new();
@@ -451,14 +528,14 @@ impl<'a> Txn<'a> {
         scheduled.event_time = Some(ts(w.scheduled_time));
         let mut out = vec![scheduled];
         if w.started_event_id > 0 {
+            // Counted as Temporal counts: the events written before the task started.
             let mut started = self.make_event(
-                temporalio_protos::temporal::api::history::v1::WorkflowTaskStartedEventAttributes {
-                    scheduled_event_id: w.scheduled_event_id,
-                    identity: w.identity.clone(),
-                    request_id: w.request_id.clone(),
-                    history_size_bytes: self.ms.history_size_bytes,
-                    ..Default::default()
-                }
+                self.workflow_task_started(
+                    w.scheduled_event_id,
+                    &w.identity,
+                    &w.request_id,
+                    w.scheduled_event_id,
+                )
                 .into(),
             );
             started.event_id = w.started_event_id;

@@ -17,6 +17,7 @@ use temporalio_protos::temporal::api::{
         UpdateWorkflowExecutionLifecycleStage as LifecycleStage, WorkflowExecutionStatus,
         WorkflowTaskFailedCause as Cause,
     },
+    failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo},
     history::v1::{
         WorkflowExecutionUpdateAcceptedEventAttributes,
         WorkflowExecutionUpdateCompletedEventAttributes,
@@ -25,7 +26,6 @@ use temporalio_protos::temporal::api::{
     update::v1::{Acceptance, Outcome, Rejection, Request, Response, UpdateRef, outcome},
     workflowservice::v1::{
         PollWorkflowExecutionUpdateRequest, PollWorkflowExecutionUpdateResponse,
-        StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
         UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
     },
 };
@@ -88,7 +88,7 @@ pub(crate) struct Updates {
 
 impl Updates {
     /// Admits an update (or joins the one with the same id in flight).
-    fn admit(&self, key: &RunKey, request: Request) -> (watch::Receiver<Stage>, bool) {
+    pub(super) fn admit(&self, key: &RunKey, request: Request) -> (watch::Receiver<Stage>, bool) {
         let id = request
             .meta
             .as_ref()
@@ -108,7 +108,7 @@ impl Updates {
         (rx, true)
     }
 
-    fn subscribe(&self, key: &RunKey, id: &str) -> Option<watch::Receiver<Stage>> {
+    pub(super) fn subscribe(&self, key: &RunKey, id: &str) -> Option<watch::Receiver<Stage>> {
         let s = self.state.lock().unwrap();
         s.get(&wkey(key))?
             .iter()
@@ -172,16 +172,29 @@ impl Updates {
         }
     }
 
-    /// The workflow closed for good: updates not yet accepted can never be.
-    pub fn abort_all(&self, key: &RunKey) {
-        if let Some(list) = self.state.lock().unwrap().remove(&wkey(key)) {
-            for e in list {
+    /// The run closed. Accepted updates can never complete: they fail, as on Temporal. When
+    /// no run continues it (`for_good`), updates not yet accepted are aborted too; otherwise
+    /// they wait for the next run.
+    pub fn close_run(&self, key: &RunKey, for_good: bool) {
+        let mut s = self.state.lock().unwrap();
+        let Some(list) = s.get_mut(&wkey(key)) else {
+            return;
+        };
+        list.retain(|e| {
+            let accepted = matches!(*e.stage.borrow(), Stage::Accepted);
+            if accepted {
+                e.stage.send_replace(closed_first());
+            } else if for_good {
                 e.stage.send_replace(Stage::Aborted);
             }
+            !accepted && !for_good
+        });
+        if list.is_empty() {
+            s.remove(&wkey(key));
         }
     }
 
-    fn remove(&self, key: &RunKey, id: &str) {
+    pub(super) fn remove(&self, key: &RunKey, id: &str) {
         let mut s = self.state.lock().unwrap();
         if let Some(list) = s.get_mut(&wkey(key)) {
             list.retain(|e| e.id() != id);
@@ -316,7 +329,7 @@ impl Txn<'_> {
     }
 }
 
-fn want_stage(
+pub(super) fn want_stage(
     p: &Option<temporalio_protos::temporal::api::update::v1::WaitPolicy>,
 ) -> LifecycleStage {
     p.as_ref()
@@ -325,12 +338,40 @@ fn want_stage(
         .unwrap_or(LifecycleStage::Admitted)
 }
 
-fn stage_of(u: &UpdateInfo) -> Stage {
+/// Where a stored update is; one accepted by a run that closed will never complete.
+pub(super) fn stage_of(u: &UpdateInfo, ms: &MutableState) -> Stage {
     if u.completed_event_id > 0 {
         Stage::Completed(Box::new(u.outcome.clone().unwrap_or_default()))
+    } else if ms.status != WorkflowExecutionStatus::Running as i32 {
+        closed_first()
     } else {
         Stage::Accepted
     }
+}
+
+/// The outcome of an accepted update whose run closed before it completed (Temporal's).
+fn closed_first() -> Stage {
+    Stage::Completed(Box::new(Outcome {
+        value: Some(outcome::Value::Failure(Failure {
+            message:
+                "Workflow Update failed because the Workflow completed before the Update completed."
+                    .into(),
+            source: "Server".into(),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                    non_retryable: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })),
+    }))
+}
+
+/// What the caller of an update the closing workflow never accepted gets (Temporal's).
+fn aborted() -> Error {
+    Error::NotFound("workflow update was aborted by closing workflow".into())
 }
 
 impl Engine {
@@ -341,12 +382,13 @@ impl Engine {
         }
     }
 
-    /// After a commit: a run that closed for good aborts the updates still waiting.
+    /// After a commit: a run that closed ends its accepted updates, and when no run continues
+    /// it, the updates still waiting.
     pub(crate) fn close_updates(&self, key: &RunKey, ms: &MutableState) {
-        if ms.status != WorkflowExecutionStatus::Running as i32
-            && ms.new_execution_run_id.is_empty()
-        {
-            self.inner.updates.abort_all(key);
+        if ms.status != WorkflowExecutionStatus::Running as i32 {
+            self.inner
+                .updates
+                .close_run(key, ms.new_execution_run_id.is_empty());
         }
     }
 
@@ -387,7 +429,7 @@ impl Engine {
                 .iter()
                 .find(|u| u.update_id == update_id)
             {
-                let stage = stage_of(u);
+                let stage = stage_of(u, guard.state());
                 if stage.reached(want) {
                     return Ok(update_response(&key, &update_id, stage));
                 }
@@ -426,7 +468,7 @@ impl Engine {
         self.wait_update(&key, &update_id, rx, want, wait).await
     }
 
-    async fn wait_update(
+    pub(super) async fn wait_update(
         &self,
         key: &RunKey,
         update_id: &str,
@@ -441,9 +483,7 @@ impl Engine {
         // Timed out (or the registry forgot it): report how far it got.
         let stage = got.unwrap_or_else(|| rx.borrow().clone());
         if let Stage::Aborted = stage {
-            return Err(Error::NotFound(
-                "workflow execution already completed".into(),
-            ));
+            return Err(aborted());
         }
         Ok(update_response(key, update_id, stage))
     }
@@ -463,9 +503,8 @@ impl Engine {
             let Some(u) = ms.updates.iter().find(|u| u.update_id == update_id) else {
                 return Err(Error::NotFound(format!("update {update_id:?} not found")));
             };
-            let stage = stage_of(u);
-            let closed = ms.status != WorkflowExecutionStatus::Running as i32;
-            if stage.reached(want) || closed {
+            let stage = stage_of(u, &ms);
+            if stage.reached(want) {
                 return Ok(update_response(key, update_id, stage));
             }
             if tokio::time::timeout_at(deadline, progress.changed())
@@ -500,89 +539,13 @@ impl Engine {
             update_ref: resp.update_ref,
         })
     }
-
-    /// Update-with-start: the update is admitted before the run starts, so the run's first
-    /// workflow task carries it. Errors name the operation that failed (0 start, 1 update).
-    pub async fn update_with_start(
-        &self,
-        ns: &Namespace,
-        start: StartWorkflowExecutionRequest,
-        update: UpdateWorkflowExecutionRequest,
-        wait: std::time::Duration,
-    ) -> std::result::Result<
-        (
-            StartWorkflowExecutionResponse,
-            UpdateWorkflowExecutionResponse,
-        ),
-        (usize, Error),
-    > {
-        let request = update.request.clone().unwrap_or_default();
-        let update_id = request
-            .meta
-            .as_ref()
-            .map(|m| m.update_id.clone())
-            .unwrap_or_default();
-        if update_id.is_empty() || request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
-            return Err((1, invalid("Update ID and name must be set on request.")));
-        }
-        let wid = start.workflow_id.clone();
-        if update
-            .workflow_execution
-            .as_ref()
-            .is_some_and(|e| !e.workflow_id.is_empty() && e.workflow_id != wid)
-        {
-            return Err((
-                1,
-                invalid("The update's workflow id must match the start's workflow id."),
-            ));
-        }
-        // Admit against the workflow id (any run): the new run's first task picks it up.
-        let probe = RunKey {
-            namespace_id: ns.id.clone(),
-            workflow_id: wid.clone(),
-            run_id: String::new(),
-        };
-        let (rx, fresh) = self.inner.updates.admit(&probe, request);
-        let started = match self.start_workflow(ns, start).await {
-            Ok(s) => s,
-            Err(e) => {
-                if fresh {
-                    self.inner.updates.remove(&probe, &update_id);
-                }
-                return Err((0, e));
-            }
-        };
-        let key = RunKey {
-            run_id: started.run_id.clone(),
-            ..probe.clone()
-        };
-        if started.started {
-            let resp = self
-                .wait_update(&key, &update_id, rx, want_stage(&update.wait_policy), wait)
-                .await
-                .map_err(|e| (1, e))?;
-            return Ok((started, resp));
-        }
-        // The workflow was running already: an ordinary update of it.
-        if fresh {
-            self.inner.updates.remove(&probe, &update_id);
-        }
-        let req = UpdateWorkflowExecutionRequest {
-            workflow_execution: Some(WorkflowExecution {
-                workflow_id: wid,
-                run_id: started.run_id.clone(),
-            }),
-            ..update
-        };
-        let resp = self
-            .update_workflow(ns, req, wait)
-            .await
-            .map_err(|e| (1, e))?;
-        Ok((started, resp))
-    }
 }
 
-fn update_response(key: &RunKey, update_id: &str, stage: Stage) -> UpdateWorkflowExecutionResponse {
+pub(super) fn update_response(
+    key: &RunKey,
+    update_id: &str,
+    stage: Stage,
+) -> UpdateWorkflowExecutionResponse {
     let (stage, outcome) = match stage {
         Stage::Admitted => (LifecycleStage::Admitted, None),
         Stage::Accepted => (LifecycleStage::Accepted, None),

@@ -6,9 +6,9 @@ use temporalio_protos::temporal::api::{
     enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
-        History, WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
-        WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
-        WorkflowTaskTimedOutEventAttributes,
+        History, HistoryEvent, WorkflowExecutionStartedEventAttributes,
+        WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
+        WorkflowTaskScheduledEventAttributes, WorkflowTaskTimedOutEventAttributes,
     },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
@@ -23,7 +23,7 @@ use super::{Engine, RunGuard, Txn};
 use crate::error::{Error, Result, invalid};
 use crate::matching::{QueueKind, Queued};
 use crate::namespace::Namespace;
-use crate::state::{Task, TaskKind, TaskToken};
+use crate::state::{Task, TaskKind, TaskToken, WorkflowTaskInfo};
 use crate::time::{dur_nanos, opt_ts, ts};
 use sundial_store::{CurrentRunUpdate, RunKey};
 
@@ -143,34 +143,13 @@ impl Engine {
                 attempt: 1,
             });
         }
-        let started_id = if txn.ms.transient_wft {
-            wft.scheduled_event_id + 1
-        } else {
-            txn.add(WorkflowTaskStartedEventAttributes {
-                scheduled_event_id: wft.scheduled_event_id,
-                identity: identity.to_string(),
-                request_id: request_id.clone(),
-                history_size_bytes: txn.ms.history_size_bytes,
-                ..Default::default()
-            })
-        };
-        wft.started_event_id = started_id;
-        wft.started_time = txn.now;
-        wft.request_id = request_id;
-        wft.identity = identity.to_string();
-        txn.ms.workflow_task = Some(wft.clone());
+        let wft = txn.start_workflow_task(wft, identity, request_id);
+        let started_id = wft.started_event_id;
         let transient = if txn.ms.transient_wft {
             txn.transient_events()
         } else {
             Vec::new()
         };
-        let t = txn.task(
-            TaskKind::WorkflowTaskTimeout,
-            wft.started_time + wft.timeout_nanos,
-            wft.scheduled_event_id,
-        );
-        t.attempt = wft.attempt;
-        t.stamp = wft.stamp;
         let ms_prev_started = txn.ms.last_completed_wft_started_id;
         let started = txn.ms.started.clone().unwrap_or_default();
         self.commit(&mut guard, txn).await?;
@@ -181,38 +160,36 @@ impl Engine {
         let from = if wft.sticky { ms_prev_started + 1 } else { 1 };
         let mut events = self.read_events(&key, from, started_id).await?;
         events.extend(transient);
-        let token = TaskToken {
-            namespace_id: key.namespace_id.clone(),
-            workflow_id: key.workflow_id.clone(),
-            run_id: key.run_id.clone(),
-            scheduled_event_id: wft.scheduled_event_id,
-            attempt: wft.attempt,
-            started_event_id: started_id,
-            stamp: wft.stamp,
-            ..Default::default()
+        let mut response = workflow_task_response(&key, &wft, ms_prev_started, started, events);
+        response.queries = queries;
+        response.messages = messages;
+        Ok(Some(response))
+    }
+
+    /// The first workflow task of a run that the start request `request_id` started eagerly,
+    /// for the start response; `None` when it did not (or the task has moved on since).
+    pub(crate) async fn eager_workflow_task(
+        &self,
+        key: &RunKey,
+        request_id: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let ms = self.snapshot(key).await?;
+        let Some(wft) = ms
+            .workflow_task
+            .clone()
+            .filter(|w| w.started_event_id > 0 && w.request_id == request_id && !ms.transient_wft)
+        else {
+            return Ok(None);
         };
-        Ok(Some(PollWorkflowTaskQueueResponse {
-            task_token: token.encode_to_vec(),
-            workflow_execution: Some(WorkflowExecution {
-                workflow_id: key.workflow_id.clone(),
-                run_id: key.run_id.clone(),
-            }),
-            workflow_type: started.workflow_type,
-            previous_started_event_id: ms_prev_started,
-            started_event_id: started_id,
-            attempt: wft.attempt,
-            history: Some(History { events }),
-            workflow_execution_task_queue: Some(TaskQueue {
-                name: started.task_queue.map(|t| t.name).unwrap_or_default(),
-                kind: TaskQueueKind::Normal as i32,
-                normal_name: String::new(),
-            }),
-            scheduled_time: opt_ts(wft.scheduled_time),
-            started_time: Some(ts(wft.started_time)),
-            queries,
-            messages,
-            ..Default::default()
-        }))
+        let events = self.read_events(key, 1, wft.started_event_id).await?;
+        let started = ms.started.clone().unwrap_or_default();
+        Ok(Some(workflow_task_response(
+            key,
+            &wft,
+            ms.last_completed_wft_started_id,
+            started,
+            events,
+        )))
     }
 
     /// Ids of the other namespaces that commands name (unknown ones are left out: the command
@@ -447,5 +424,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// What a poller (or an eager start) receives for a started workflow task.
+fn workflow_task_response(
+    key: &RunKey,
+    wft: &WorkflowTaskInfo,
+    previous_started_event_id: i64,
+    started: WorkflowExecutionStartedEventAttributes,
+    events: Vec<HistoryEvent>,
+) -> PollWorkflowTaskQueueResponse {
+    let token = TaskToken {
+        namespace_id: key.namespace_id.clone(),
+        workflow_id: key.workflow_id.clone(),
+        run_id: key.run_id.clone(),
+        scheduled_event_id: wft.scheduled_event_id,
+        attempt: wft.attempt,
+        started_event_id: wft.started_event_id,
+        stamp: wft.stamp,
+        ..Default::default()
+    };
+    PollWorkflowTaskQueueResponse {
+        task_token: token.encode_to_vec(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: key.workflow_id.clone(),
+            run_id: key.run_id.clone(),
+        }),
+        workflow_type: started.workflow_type,
+        previous_started_event_id,
+        started_event_id: wft.started_event_id,
+        attempt: wft.attempt,
+        history: Some(History { events }),
+        workflow_execution_task_queue: Some(TaskQueue {
+            name: started.task_queue.map(|t| t.name).unwrap_or_default(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        scheduled_time: opt_ts(wft.scheduled_time),
+        started_time: Some(ts(wft.started_time)),
+        ..Default::default()
     }
 }
