@@ -9,6 +9,7 @@ exists), and activities never run concurrently with workflow tasks."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Awaitable, Callable
 
@@ -18,6 +19,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from helpers import event_type_name, history_events, new_worker, unique, wait_for_event, wait_until
 from workflows import (
+    CANCELLED,
     STARTED,
     ActivityCall,
     CancelActivityWorkflow,
@@ -35,6 +37,7 @@ from workflows import (
     greet,
     heartbeat_until_cancelled,
     sleep_for,
+    sync_heartbeat_until_cancelled,
 )
 
 Scenario = Callable[[Client], Awaitable[WorkflowHandle]]
@@ -177,6 +180,39 @@ async def cancel_heartbeating_activity(client: Client) -> WorkflowHandle:
         await wait_until(lambda: key in STARTED, what="activity start")
         await handle.signal(CancelActivityWorkflow.cancel_activity)
         return await finish(handle)
+
+
+@scenario
+async def cancel_activity_without_waiting(client: Client) -> WorkflowHandle:
+    """TRY_CANCEL: the workflow goes on at once; the activity learns of it from its heartbeat."""
+    tq = unique("cmp")
+    key = unique("cmp-try")
+    call = ActivityCall("heartbeat_until_cancelled", [key], start_to_close_s=30, heartbeat_s=2)
+    async with new_worker(client, tq, [CancelActivityWorkflow], [heartbeat_until_cancelled]):
+        handle = await client.start_workflow(CancelActivityWorkflow.run, call, id=unique("cmp-try"), task_queue=tq)
+        await wait_until(lambda: key in STARTED, what="activity start")
+        await handle.signal(CancelActivityWorkflow.cancel_activity)
+        await finish(handle)
+        await wait_until(lambda: key in CANCELLED, what="activity cancelled")
+        return handle
+
+
+@scenario
+async def cancel_synchronous_activity(client: Client) -> WorkflowHandle:
+    tq = unique("cmp")
+    key = unique("cmp-sync")
+    call = ActivityCall(
+        "sync_heartbeat_until_cancelled", [key], start_to_close_s=30, heartbeat_s=2, wait_cancellation_completed=True
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        async with new_worker(
+            client, tq, [CancelActivityWorkflow], [sync_heartbeat_until_cancelled], activity_executor=pool
+        ):
+            handle = await client.start_workflow(CancelActivityWorkflow.run, call, id=unique("cmp-sync"), task_queue=tq)
+            await wait_until(lambda: key in STARTED, what="activity start")
+            await handle.signal(CancelActivityWorkflow.cancel_activity)
+            assert await handle.result() == "ActivityError/CancelledError"
+            return handle
 
 
 @scenario

@@ -100,6 +100,22 @@ async def heartbeat_until_cancelled(key: str) -> str:
 
 
 @activity.defn
+def sync_heartbeat_until_cancelled(key: str) -> str:
+    """A synchronous activity (run on a thread): cancellation reaches it through its heartbeat,
+    as the SDK raises CancelledError in its thread."""
+    import time
+
+    STARTED.add(key)
+    try:
+        while True:
+            activity.heartbeat()
+            time.sleep(0.1)
+    except BaseException:
+        CANCELLED.add(key)
+        raise
+
+
+@activity.defn
 async def checkpointing_activity(key: str) -> List[Any]:
     """Attempt 1 heartbeats a checkpoint and fails; attempt 2 returns what it sees."""
     info = activity.info()

@@ -119,3 +119,51 @@ class QuickWorkflow:
     @workflow.run
     async def run(self, value: str) -> str:
         return value
+
+
+#: attempts each `controlled` activity has seen, per key
+ATTEMPTS: dict[str, List[int]] = {}
+#: keys whose `controlled` activity may now succeed
+SUCCEED: set[str] = set()
+#: keys whose running `controlled` activity learned from its heartbeat that it was paused
+PAUSED_SEEN: set[str] = set()
+
+
+@activity.defn
+async def controlled(key: str) -> str:
+    """Fails each attempt at once until the test adds `key` to SUCCEED; with `hold` in the key,
+    heartbeats instead until it is paused (and then fails as the SDK makes it)."""
+    import asyncio
+
+    info = activity.info()
+    ATTEMPTS.setdefault(key, []).append(info.attempt)
+    if key in SUCCEED:
+        return f"{key} succeeded on attempt {info.attempt}"
+    if "hold" in key and info.attempt == 1:
+        try:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is not None and details.paused:
+                PAUSED_SEEN.add(key)
+            raise
+    raise ApplicationError(f"attempt {info.attempt} failed")
+
+
+@workflow.defn
+class ControlledWorkflow:
+    """Runs `controlled` with retries a second apart, no attempt limit."""
+
+    @workflow.run
+    async def run(self, key: str, queue: str) -> str:
+        return await workflow.execute_activity(
+            controlled,
+            key,
+            activity_id="controlled",
+            task_queue=queue or None,
+            start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=1.0),
+        )

@@ -3,9 +3,11 @@
 //! the engine). Authorization and routing to other nodes are layers in front of it, in the
 //! server.
 
+mod activity_ops;
 mod errors;
 mod multi_operation;
 mod operator;
+mod system;
 mod visibility;
 mod workflow;
 

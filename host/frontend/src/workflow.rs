@@ -1,17 +1,22 @@
 //! `temporal.api.workflowservice.v1.WorkflowService` handlers. Methods not listed here answer
 //! `Unimplemented` (the generated default).
 
-use sundial_api::protos::temporal::api::workflowservice::v1::{
-    get_system_info_response::Capabilities, *,
-};
+use sundial_api::protos::temporal::api::workflowservice::v1::*;
 use sundial_api::workflowservice::workflow_service_server::WorkflowService;
-use sundial_services::ActivityRef;
+use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
+use super::activity_ops;
 use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
+}
+
+impl WorkflowHandler {
+    fn wf(&self) -> &dyn Workflows {
+        &*self.fe.workflows
+    }
 }
 
 #[tonic::async_trait]
@@ -71,12 +76,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> Res<StartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .start_workflow(r)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().start_workflow(r).await.map_err(to_status)?)
     }
 
     async fn signal_with_start_workflow_execution(
@@ -84,12 +84,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Res<SignalWithStartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let (run_id, started) = self
-            .fe
-            .workflows
-            .signal_with_start(r)
-            .await
-            .map_err(to_status)?;
+        let (run_id, started) = self.wf().signal_with_start(r).await.map_err(to_status)?;
         ok(SignalWithStartWorkflowExecutionResponse {
             run_id,
             started,
@@ -101,28 +96,19 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Res<GetWorkflowExecutionHistoryResponse> {
-        let wait = long_poll_wait(
-            r.metadata(),
-            self.fe.workflows.limits().history_poll_timeout,
-        );
+        let wait = long_poll_wait(r.metadata(), self.wf().limits().history_poll_timeout);
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .get_history(r, wait)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().get_history(r, wait).await.map_err(to_status)?)
     }
 
     async fn poll_workflow_task_queue(
         &self,
         r: Request<PollWorkflowTaskQueueRequest>,
     ) -> Res<PollWorkflowTaskQueueResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
         ok(self
-            .fe
-            .workflows
+            .wf()
             .poll_workflow_task(r, wait)
             .await
             .map_err(to_status)?)
@@ -134,8 +120,7 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<RespondWorkflowTaskCompletedResponse> {
         let r = r.into_inner();
         ok(self
-            .fe
-            .workflows
+            .wf()
             .complete_workflow_task(r)
             .await
             .map_err(to_status)?)
@@ -158,11 +143,10 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<PollActivityTaskQueueRequest>,
     ) -> Res<PollActivityTaskQueueResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
         ok(self
-            .fe
-            .workflows
+            .wf()
             .poll_activity_task(r, wait)
             .await
             .map_err(to_status)?)
@@ -174,15 +158,15 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<RecordActivityTaskHeartbeatResponse> {
         let mut r = r.into_inner();
         let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
-        let cancel_requested = self
-            .fe
-            .workflows
+        let reply = self
+            .wf()
             .activity_heartbeat(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RecordActivityTaskHeartbeatResponse {
-            cancel_requested,
-            ..Default::default()
+            cancel_requested: reply.cancel_requested,
+            activity_paused: reply.paused,
+            activity_reset: reply.reset,
         })
     }
 
@@ -196,15 +180,15 @@ impl WorkflowService for WorkflowHandler {
             run_id: std::mem::take(&mut r.run_id),
             activity_id: std::mem::take(&mut r.activity_id),
         };
-        let cancel_requested = self
-            .fe
-            .workflows
+        let reply = self
+            .wf()
             .activity_heartbeat(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
         ok(RecordActivityTaskHeartbeatByIdResponse {
-            cancel_requested,
-            ..Default::default()
+            cancel_requested: reply.cancel_requested,
+            activity_paused: reply.paused,
+            activity_reset: reply.reset,
         })
     }
 
@@ -334,7 +318,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<SignalWorkflowExecutionRequest>,
     ) -> Res<SignalWorkflowExecutionResponse> {
         let r = r.into_inner();
-        self.fe.workflows.signal(r).await.map_err(to_status)?;
+        self.wf().signal(r).await.map_err(to_status)?;
         ok(SignalWorkflowExecutionResponse::default())
     }
 
@@ -343,7 +327,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<TerminateWorkflowExecutionRequest>,
     ) -> Res<TerminateWorkflowExecutionResponse> {
         let r = r.into_inner();
-        self.fe.workflows.terminate(r).await.map_err(to_status)?;
+        self.wf().terminate(r).await.map_err(to_status)?;
         ok(TerminateWorkflowExecutionResponse {})
     }
 
@@ -352,12 +336,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DescribeWorkflowExecutionRequest>,
     ) -> Res<DescribeWorkflowExecutionResponse> {
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .describe_workflow(r)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().describe_workflow(r).await.map_err(to_status)?)
     }
 
     async fn list_workflow_executions(
@@ -412,12 +391,7 @@ impl WorkflowService for WorkflowHandler {
     async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> Res<QueryWorkflowResponse> {
         let wait = query_wait(r.metadata());
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .query_workflow(r, wait)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().query_workflow(r, wait).await.map_err(to_status)?)
     }
 
     async fn respond_query_task_completed(
@@ -438,12 +412,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<GetWorkflowExecutionHistoryReverseRequest>,
     ) -> Res<GetWorkflowExecutionHistoryReverseResponse> {
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .get_history_reverse(r)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().get_history_reverse(r).await.map_err(to_status)?)
     }
 
     async fn reset_sticky_task_queue(
@@ -464,12 +433,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DescribeTaskQueueRequest>,
     ) -> Res<DescribeTaskQueueResponse> {
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .describe_task_queue(r)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().describe_task_queue(r).await.map_err(to_status)?)
     }
 
     async fn delete_workflow_execution(
@@ -489,11 +453,10 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<UpdateWorkflowExecutionRequest>,
     ) -> Res<UpdateWorkflowExecutionResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
         ok(self
-            .fe
-            .workflows
+            .wf()
             .update_workflow(r, wait)
             .await
             .map_err(to_status)?)
@@ -503,14 +466,9 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<PollWorkflowExecutionUpdateRequest>,
     ) -> Res<PollWorkflowExecutionUpdateResponse> {
-        let wait = long_poll_wait(r.metadata(), self.fe.workflows.limits().poll_timeout);
+        let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .poll_update(r, wait)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().poll_update(r, wait).await.map_err(to_status)?)
     }
 
     async fn execute_multi_operation(
@@ -525,12 +483,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ResetWorkflowExecutionRequest>,
     ) -> Res<ResetWorkflowExecutionResponse> {
         let r = r.into_inner();
-        ok(self
-            .fe
-            .workflows
-            .reset_workflow(r)
-            .await
-            .map_err(to_status)?)
+        ok(self.wf().reset_workflow(r).await.map_err(to_status)?)
     }
 
     async fn shutdown_worker(
@@ -550,35 +503,100 @@ impl WorkflowService for WorkflowHandler {
         &self,
         _r: Request<GetSystemInfoRequest>,
     ) -> Res<GetSystemInfoResponse> {
-        ok(GetSystemInfoResponse {
-            server_version: env!("CARGO_PKG_VERSION").to_string(),
-            capabilities: Some(Capabilities {
-                signal_and_query_header: true,
-                internal_error_differentiation: true,
-                activity_failure_include_heartbeat: true,
-                encoded_failure_attributes: true,
-                upsert_memo: true,
-                eager_workflow_start: true,
-                sdk_metadata: true,
-                ..Default::default()
-            }),
-        })
+        ok(super::system::system_info())
     }
 
     async fn get_cluster_info(
         &self,
         _r: Request<GetClusterInfoRequest>,
     ) -> Res<GetClusterInfoResponse> {
-        ok(GetClusterInfoResponse {
-            server_version: env!("CARGO_PKG_VERSION").to_string(),
-            cluster_id: self.fe.cluster_id.clone(),
-            cluster_name: sundial_services::CLUSTER_NAME.to_string(),
-            history_shard_count: self.fe.workflows.limits().num_history_shards,
-            persistence_store: self.fe.persistence.clone(),
-            visibility_store: self.fe.persistence.clone(),
-            initial_failover_version: 1,
-            failover_version_increment: 10,
-            ..Default::default()
+        ok(super::system::cluster_info(&self.fe))
+    }
+
+    async fn pause_activity(&self, r: Request<PauseActivityRequest>) -> Res<PauseActivityResponse> {
+        let r = r.into_inner();
+        self.fe
+            .workflows
+            .pause_activity(r)
+            .await
+            .map_err(to_status)?;
+        ok(PauseActivityResponse {})
+    }
+
+    async fn unpause_activity(
+        &self,
+        r: Request<UnpauseActivityRequest>,
+    ) -> Res<UnpauseActivityResponse> {
+        let r = r.into_inner();
+        self.fe
+            .workflows
+            .unpause_activity(r)
+            .await
+            .map_err(to_status)?;
+        ok(UnpauseActivityResponse {})
+    }
+
+    async fn reset_activity(&self, r: Request<ResetActivityRequest>) -> Res<ResetActivityResponse> {
+        let r = r.into_inner();
+        self.fe
+            .workflows
+            .reset_activity(r)
+            .await
+            .map_err(to_status)?;
+        ok(ResetActivityResponse {})
+    }
+
+    async fn update_activity_options(
+        &self,
+        r: Request<UpdateActivityOptionsRequest>,
+    ) -> Res<UpdateActivityOptionsResponse> {
+        let r = r.into_inner();
+        ok(self
+            .wf()
+            .update_activity_options(r)
+            .await
+            .map_err(to_status)?)
+    }
+
+    async fn pause_activity_execution(
+        &self,
+        r: Request<PauseActivityExecutionRequest>,
+    ) -> Res<PauseActivityExecutionResponse> {
+        let r = activity_ops::pause(r.into_inner())?;
+        self.wf().pause_activity(r).await.map_err(to_status)?;
+        ok(PauseActivityExecutionResponse {})
+    }
+
+    async fn unpause_activity_execution(
+        &self,
+        r: Request<UnpauseActivityExecutionRequest>,
+    ) -> Res<UnpauseActivityExecutionResponse> {
+        let r = activity_ops::unpause(r.into_inner())?;
+        self.wf().unpause_activity(r).await.map_err(to_status)?;
+        ok(UnpauseActivityExecutionResponse {})
+    }
+
+    async fn reset_activity_execution(
+        &self,
+        r: Request<ResetActivityExecutionRequest>,
+    ) -> Res<ResetActivityExecutionResponse> {
+        let r = activity_ops::reset(r.into_inner())?;
+        self.wf().reset_activity(r).await.map_err(to_status)?;
+        ok(ResetActivityExecutionResponse {})
+    }
+
+    async fn update_activity_execution_options(
+        &self,
+        r: Request<UpdateActivityExecutionOptionsRequest>,
+    ) -> Res<UpdateActivityExecutionOptionsResponse> {
+        let r = activity_ops::update_options(r.into_inner())?;
+        let updated = self
+            .wf()
+            .update_activity_options(r)
+            .await
+            .map_err(to_status)?;
+        ok(UpdateActivityExecutionOptionsResponse {
+            activity_options: updated.activity_options,
         })
     }
 }

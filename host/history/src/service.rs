@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sundial_services::{
-    ActivityRef, Error, Limits, Namespaces, Result, UpdateWithStart, Workflows,
+    ActivityRef, Error, HeartbeatReply, Limits, Namespaces, Result, UpdateWithStart, Workflows,
 };
 use temporalio_protos::temporal::api::{
     common::v1::Payloads,
@@ -158,6 +158,26 @@ impl Workflows for Engine {
         let ns = self.ns(&r.namespace).await?;
         Engine::reset_workflow(self, &ns, r).await
     }
+    async fn pause_activity(&self, r: PauseActivityRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::pause_activity(self, &ns, r).await
+    }
+    async fn unpause_activity(&self, r: UnpauseActivityRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::unpause_activity(self, &ns, r).await
+    }
+    async fn reset_activity(&self, r: ResetActivityRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::reset_activity(self, &ns, r).await
+    }
+    async fn update_activity_options(
+        &self,
+        r: UpdateActivityOptionsRequest,
+    ) -> Result<UpdateActivityOptionsResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        let activity_options = Some(Engine::update_activity_options(self, &ns, r).await?);
+        Ok(UpdateActivityOptionsResponse { activity_options })
+    }
     async fn describe_workflow(
         &self,
         r: DescribeWorkflowExecutionRequest,
@@ -243,7 +263,7 @@ impl Workflows for Engine {
         activity: ActivityRef,
         identity: &str,
         details: Option<Payloads>,
-    ) -> Result<bool> {
+    ) -> Result<HeartbeatReply> {
         let (ns, a) = self.activity(namespace, activity).await?;
         Engine::activity_heartbeat(self, &ns, a, identity, details).await
     }

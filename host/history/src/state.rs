@@ -229,6 +229,34 @@ pub struct ActivityInfo {
     pub last_failure: Option<Failure>,
     #[prost(int64, tag = "14")]
     pub stamp: i64,
+    /// Paused (PauseActivity): no attempt is dispatched until it is unpaused; one running
+    /// goes on, and its heartbeats tell the worker.
+    #[prost(bool, tag = "15")]
+    pub paused: bool,
+    #[prost(message, optional, tag = "16")]
+    pub pause: Option<ActivityPause>,
+    /// Reset (ResetActivity) while an attempt ran: that attempt's heartbeats tell the worker.
+    #[prost(bool, tag = "17")]
+    pub reset_requested: bool,
+    /// With the reset: the next attempt starts without the heartbeat details.
+    #[prost(bool, tag = "18")]
+    pub reset_heartbeats: bool,
+    /// When the last failed or timed-out attempt ended.
+    #[prost(int64, tag = "19")]
+    pub last_attempt_complete_time: i64,
+}
+
+/// Who paused an activity, when and why.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityPause {
+    #[prost(int64, tag = "1")]
+    pub time: i64,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    #[prost(string, tag = "3")]
+    pub reason: String,
+    #[prost(string, tag = "4")]
+    pub request_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

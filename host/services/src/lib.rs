@@ -18,6 +18,16 @@ pub use error::{Error, Result};
 pub const CLUSTER_NAME: &str = "active";
 
 /// The namespace registry, as the frontend uses it.
+/// What a heartbeat answers the worker: whether the activity is to stop, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub cancel_requested: bool,
+    /// Paused by PauseActivity.
+    pub paused: bool,
+    /// Reset by ResetActivity.
+    pub reset: bool,
+}
+
 #[async_trait::async_trait]
 pub trait Namespaces: Send + Sync {
     async fn register_namespace(&self, r: RegisterNamespaceRequest) -> Result<()>;
@@ -128,14 +138,14 @@ pub trait Workflows: Send + Sync {
         r: PollActivityTaskQueueRequest,
         wait: Duration,
     ) -> Result<PollActivityTaskQueueResponse>;
-    /// Records a heartbeat; whether cancellation was requested.
+    /// Records a heartbeat; what the worker should know of the activity.
     async fn activity_heartbeat(
         &self,
         namespace: &str,
         activity: ActivityRef,
         identity: &str,
         details: Option<Payloads>,
-    ) -> Result<bool>;
+    ) -> Result<HeartbeatReply>;
     async fn activity_completed(
         &self,
         namespace: &str,
@@ -158,6 +168,15 @@ pub trait Workflows: Send + Sync {
         identity: &str,
         details: Option<Payloads>,
     ) -> Result<()>;
+
+    /// The operators' activity calls.
+    async fn pause_activity(&self, r: PauseActivityRequest) -> Result<()>;
+    async fn unpause_activity(&self, r: UnpauseActivityRequest) -> Result<()>;
+    async fn reset_activity(&self, r: ResetActivityRequest) -> Result<()>;
+    async fn update_activity_options(
+        &self,
+        r: UpdateActivityOptionsRequest,
+    ) -> Result<UpdateActivityOptionsResponse>;
 
     async fn query_workflow(
         &self,

@@ -20,6 +20,7 @@ use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, Task, TaskKind, TaskToken};
 use crate::time::{dur_nanos, opt_ts, ts};
+use sundial_services::HeartbeatReply;
 
 pub(crate) enum RetryDecision {
     Retry(i64),
@@ -37,13 +38,13 @@ pub(crate) fn retry_decision(
     if policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts {
         return RetryDecision::Stop(RetryState::MaximumAttemptsReached);
     }
+    if !retryable(policy, failure) {
+        return RetryDecision::Stop(RetryState::NonRetryableFailure);
+    }
     let mut explicit_delay = 0;
     if let Some(FailureInfo::ApplicationFailureInfo(info)) =
         failure.and_then(|f| f.failure_info.as_ref())
     {
-        if info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type) {
-            return RetryDecision::Stop(RetryState::NonRetryableFailure);
-        }
         explicit_delay = dur_nanos(&info.next_retry_delay);
     }
     let backoff = if explicit_delay > 0 {
@@ -66,6 +67,16 @@ pub(crate) fn retry_decision(
         return RetryDecision::Stop(RetryState::Timeout);
     }
     RetryDecision::Retry(backoff)
+}
+
+/// Whether the policy lets a failure be retried at all (attempts and time aside).
+fn retryable(policy: &RetryPolicy, failure: Option<&Failure>) -> bool {
+    match failure.and_then(|f| f.failure_info.as_ref()) {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => {
+            !info.non_retryable && !policy.non_retryable_error_types.contains(&info.r#type)
+        }
+        _ => true,
+    }
 }
 
 /// The earliest timeout of an activity's current attempt. Timeouts due at the same time go in
@@ -124,6 +135,9 @@ impl Txn<'_> {
     /// Queues the current attempt of an activity and arms its timeout.
     pub fn dispatch_activity(&mut self, idx: usize) {
         let a = self.ms.activities[idx].clone();
+        if a.paused {
+            return;
+        }
         let queue = a
             .attrs
             .as_ref()
@@ -142,7 +156,7 @@ impl Txn<'_> {
         self.arm_activity_timeout(idx);
     }
 
-    fn arm_activity_timeout(&mut self, idx: usize) {
+    pub(super) fn arm_activity_timeout(&mut self, idx: usize) {
         let a = self.ms.activities[idx].clone();
         if let Some((at, kind)) = activity_deadline(&a) {
             let t = self.task(TaskKind::ActivityTimeout, at, a.scheduled_event_id);
@@ -152,19 +166,25 @@ impl Txn<'_> {
         }
     }
 
-    fn retry_activity(&mut self, idx: usize, backoff: i64, failure: Option<Failure>) {
+    /// The next attempt, after `backoff` (a paused activity's waits for its unpause).
+    pub(super) fn retry_activity(&mut self, idx: usize, backoff: i64, failure: Option<Failure>) {
         self.ms.dispatch_stamp += 1;
         let stamp = self.ms.dispatch_stamp;
         let now = self.now;
         let a = &mut self.ms.activities[idx];
         a.attempt += 1;
         a.scheduled_time = now + backoff;
+        a.last_attempt_complete_time = now;
         a.started_time = 0;
         a.started_identity.clear();
         a.started_request_id.clear();
         a.last_heartbeat_time = 0;
         a.last_failure = failure;
         a.stamp = stamp;
+        a.reset_requested = false;
+        if std::mem::take(&mut a.reset_heartbeats) {
+            a.heartbeat_details = None;
+        }
         self.dispatch_activity(idx);
     }
 
@@ -197,6 +217,11 @@ impl Txn<'_> {
             .as_ref()
             .and_then(|x| x.retry_policy.clone())
             .unwrap_or_default();
+        // As on Temporal: a paused activity's retryable failure waits for the unpause, however
+        // many attempts it has had.
+        if a.paused && retryable(&policy, failure.as_ref()) {
+            return self.retry_activity(idx, 0, failure);
+        }
         match retry_decision(
             &policy,
             a.attempt,
@@ -254,7 +279,11 @@ impl Txn<'_> {
             cause: a.last_failure.clone().map(Box::new),
             ..Default::default()
         };
-        let retry_state = if matches!(kind, TimeoutType::StartToClose | TimeoutType::Heartbeat) {
+        let per_attempt = matches!(kind, TimeoutType::StartToClose | TimeoutType::Heartbeat);
+        if per_attempt && a.paused {
+            return self.retry_activity(idx, 0, Some(failure));
+        }
+        let retry_state = if per_attempt {
             let policy = a
                 .attrs
                 .as_ref()
@@ -455,7 +484,7 @@ impl Engine {
         r: ActivityRef,
         identity: &str,
         outcome: Outcome,
-    ) -> Result<bool> {
+    ) -> Result<HeartbeatReply> {
         let (mut guard, idx) = self.locate_activity(ns, &r).await?;
         let mut txn = self.begin(&guard);
         let a = txn.ms.activities[idx].clone();
@@ -464,7 +493,7 @@ impl Engine {
         } else {
             identity.to_string()
         };
-        let mut cancel_requested = false;
+        let mut reply = HeartbeatReply::default();
         match outcome {
             Outcome::Completed(result) => {
                 check(self, &result, "result")?;
@@ -505,12 +534,16 @@ impl Engine {
                 if details.is_some() {
                     act.heartbeat_details = details;
                 }
-                cancel_requested = act.cancel_requested;
+                reply = HeartbeatReply {
+                    cancel_requested: act.cancel_requested,
+                    paused: act.paused,
+                    reset: act.reset_requested,
+                };
             }
         }
         self.commit(&mut guard, txn).await?;
         self.release_closed(guard);
-        Ok(cancel_requested)
+        Ok(reply)
     }
 
     pub async fn activity_completed(
@@ -547,14 +580,14 @@ impl Engine {
             .await
             .map(|_| ())
     }
-    /// Returns whether cancellation was requested.
+    /// Returns what the worker should know: cancellation requested, paused, reset.
     pub async fn activity_heartbeat(
         &self,
         ns: &Namespace,
         r: ActivityRef,
         identity: &str,
         details: Option<Payloads>,
-    ) -> Result<bool> {
+    ) -> Result<HeartbeatReply> {
         self.respond_activity(ns, r, identity, Outcome::Heartbeat(details))
             .await
     }

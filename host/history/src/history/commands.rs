@@ -46,6 +46,38 @@ pub(crate) struct Effects {
     pub next_run: Option<(String, NewRun)>,
 }
 
+pub(crate) const NO_CLOSE_TIMEOUT: &str =
+    "A valid StartToClose or ScheduleToCloseTimeout is not set on command.";
+
+/// An activity's schedule-to-close, schedule-to-start, start-to-close and heartbeat timeouts
+/// as Temporal settles them: schedule-to-close bounded by the run's timeout, the next two
+/// defaulting to it and bounded by it, the heartbeat bounded by start-to-close. `None` when
+/// neither close timeout is set.
+pub(crate) fn activity_timeouts(
+    run_timeout: i64,
+    given: [&Option<prost_types::Duration>; 4],
+) -> Option<[i64; 4]> {
+    let [mut stc, mut sts, mut start_close, mut hb] = given.map(dur_nanos);
+    if stc == 0 && start_close == 0 {
+        return None;
+    }
+    if run_timeout > 0 && (stc == 0 || stc > run_timeout) {
+        stc = run_timeout;
+    }
+    if stc > 0 {
+        if sts == 0 || sts > stc {
+            sts = stc;
+        }
+        if start_close == 0 || start_close > stc {
+            start_close = stc;
+        }
+    }
+    if hb > start_close {
+        hb = start_close;
+    }
+    Some([stc, sts, start_close, hb])
+}
+
 /// Fills the server defaults of an activity retry policy.
 pub(crate) fn activity_retry_policy(p: Option<RetryPolicy>) -> RetryPolicy {
     let mut p = p.unwrap_or_default();
@@ -504,30 +536,17 @@ impl Txn<'_> {
                 .as_ref()
                 .and_then(|s| s.workflow_run_timeout),
         );
-        let mut stc = dur_nanos(&a.schedule_to_close_timeout);
-        let mut sts = dur_nanos(&a.schedule_to_start_timeout);
-        let mut start_close = dur_nanos(&a.start_to_close_timeout);
-        let mut hb = dur_nanos(&a.heartbeat_timeout);
-        if stc == 0 && start_close == 0 {
-            return Err(bad(
-                c,
-                "A valid StartToClose or ScheduleToCloseTimeout is not set on command.",
-            ));
-        }
-        if run_timeout > 0 && (stc == 0 || stc > run_timeout) {
-            stc = run_timeout;
-        }
-        if stc > 0 {
-            if sts == 0 || sts > stc {
-                sts = stc;
-            }
-            if start_close == 0 || start_close > stc {
-                start_close = stc;
-            }
-        }
-        if hb > start_close {
-            hb = start_close;
-        }
+        let Some([stc, sts, start_close, hb]) = activity_timeouts(
+            run_timeout,
+            [
+                &a.schedule_to_close_timeout,
+                &a.schedule_to_start_timeout,
+                &a.start_to_close_timeout,
+                &a.heartbeat_timeout,
+            ],
+        ) else {
+            return Err(bad(c, NO_CLOSE_TIMEOUT));
+        };
         let task_queue = a
             .task_queue
             .as_ref()

@@ -2,6 +2,7 @@
 //! transaction per change, and runs the tasks when they are due.
 
 mod activity;
+mod activity_ops;
 mod archive;
 mod archive_metrics;
 mod children;

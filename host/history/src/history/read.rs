@@ -10,7 +10,7 @@ use temporalio_protos::temporal::api::{
     history::v1::{History, HistoryEvent},
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig,
+        WorkflowExecutionConfig, pending_activity_info,
     },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -21,8 +21,8 @@ use temporalio_protos::temporal::api::{
 use super::{Engine, execution_info};
 use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
-use crate::state::HistoryPageToken;
-use crate::time::{dur, opt_ts};
+use crate::state::{ActivityInfo, HistoryPageToken};
+use crate::time::{dur, dur_nanos, opt_ts, ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
 
@@ -151,37 +151,11 @@ impl Engine {
         let key = self.resolve(&ns.id, &exec).await?;
         let ms = self.snapshot(&key).await?;
         let started = ms.started.clone().unwrap_or_default();
+        let now = crate::time::now_nanos();
         let pending_activities = ms
             .activities
             .iter()
-            .map(|a| {
-                let attrs = a.attrs.clone().unwrap_or_default();
-                let state = if a.cancel_requested {
-                    PendingActivityState::CancelRequested
-                } else if a.started_time > 0 {
-                    PendingActivityState::Started
-                } else {
-                    PendingActivityState::Scheduled
-                };
-                PendingActivityInfo {
-                    activity_id: attrs.activity_id,
-                    activity_type: attrs.activity_type,
-                    state: state as i32,
-                    heartbeat_details: a.heartbeat_details.clone(),
-                    last_heartbeat_time: opt_ts(a.last_heartbeat_time),
-                    last_started_time: opt_ts(a.started_time),
-                    attempt: a.attempt,
-                    maximum_attempts: attrs
-                        .retry_policy
-                        .as_ref()
-                        .map(|p| p.maximum_attempts)
-                        .unwrap_or(0),
-                    scheduled_time: opt_ts(a.scheduled_time),
-                    last_failure: a.last_failure.clone(),
-                    last_worker_identity: a.started_identity.clone(),
-                    ..Default::default()
-                }
-            })
+            .map(|a| pending_activity(a, now))
             .collect();
         let pending_workflow_task = ms.workflow_task.as_ref().map(|w| PendingWorkflowTaskInfo {
             state: if w.started_event_id > 0 {
@@ -223,5 +197,59 @@ impl Engine {
                 .collect(),
             ..Default::default()
         })
+    }
+}
+
+/// An activity as DescribeWorkflowExecution shows it (Temporal's fields, pause and the
+/// options it runs with included).
+fn pending_activity(a: &ActivityInfo, now: i64) -> PendingActivityInfo {
+    let attrs = a.attrs.clone().unwrap_or_default();
+    let state = match (a.cancel_requested, a.started_time > 0, a.paused) {
+        (true, _, _) => PendingActivityState::CancelRequested,
+        (false, true, true) => PendingActivityState::PauseRequested,
+        (false, true, false) => PendingActivityState::Started,
+        (false, false, true) => PendingActivityState::Paused,
+        (false, false, false) => PendingActivityState::Scheduled,
+    };
+    // Waiting out a retry's backoff: when the next attempt goes, and the interval it waits.
+    let backoff = state == PendingActivityState::Scheduled && a.scheduled_time > now;
+    let expiration = match dur_nanos(&attrs.schedule_to_close_timeout) {
+        0 => 0,
+        stc => a.first_scheduled_time + stc,
+    };
+    PendingActivityInfo {
+        activity_id: attrs.activity_id.clone(),
+        activity_type: attrs.activity_type.clone(),
+        state: state as i32,
+        heartbeat_details: a.heartbeat_details.clone(),
+        last_heartbeat_time: opt_ts(a.last_heartbeat_time),
+        last_started_time: opt_ts(a.started_time),
+        attempt: a.attempt.max(1),
+        maximum_attempts: attrs
+            .retry_policy
+            .as_ref()
+            .map(|p| p.maximum_attempts)
+            .unwrap_or(0),
+        scheduled_time: opt_ts(a.scheduled_time),
+        expiration_time: opt_ts(expiration),
+        last_failure: a.last_failure.clone(),
+        last_worker_identity: a.started_identity.clone(),
+        last_attempt_complete_time: opt_ts(a.last_attempt_complete_time),
+        next_attempt_schedule_time: backoff.then(|| ts(a.scheduled_time)),
+        current_retry_interval: backoff
+            .then(|| dur(a.scheduled_time - a.last_attempt_complete_time)),
+        paused: a.paused,
+        pause_info: a.pause.as_ref().map(|p| pending_activity_info::PauseInfo {
+            pause_time: opt_ts(p.time),
+            paused_by: Some(pending_activity_info::pause_info::PausedBy::Manual(
+                pending_activity_info::pause_info::Manual {
+                    identity: p.identity.clone(),
+                    reason: p.reason.clone(),
+                },
+            )),
+        }),
+        priority: attrs.priority.clone(),
+        activity_options: Some(super::activity_ops::options_of(&attrs)),
+        ..Default::default()
     }
 }

@@ -329,10 +329,7 @@ impl Engine {
         }
         let mut last = None;
         for _ in 0..8 {
-            match self
-                .try_start(ns, &req, with_signal, conflict, reuse, parent, eager)
-                .await
-            {
+            match self.try_start(ns, &req, with_signal, parent, eager).await {
                 Err(Error::Conflict(m)) => last = Some(m),
                 other => return other,
             }
@@ -428,11 +425,13 @@ impl Engine {
         ns: &Namespace,
         req: &SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
-        conflict: WorkflowIdConflictPolicy,
-        reuse: WorkflowIdReusePolicy,
         parent: Option<&ParentLink>,
         eager: bool,
     ) -> Result<(String, bool)> {
+        let conflict =
+            WorkflowIdConflictPolicy::try_from(req.workflow_id_conflict_policy).unwrap_or_default();
+        let reuse =
+            WorkflowIdReusePolicy::try_from(req.workflow_id_reuse_policy).unwrap_or_default();
         let shard_id = self.shard_of(&ns.id, &req.workflow_id);
         let current = self.current_run(&ns.id, &req.workflow_id).await?;
         let run_id = super::new_run_id(!with_signal);
