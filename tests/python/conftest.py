@@ -274,6 +274,21 @@ def target() -> Iterator[Target]:
     finally:
         for server in servers:
             server.kill()
+    reached = sorted({method for server in servers for method in unimplemented_calls(server)})
+    if reached:
+        pytest.fail(
+            "the suite's SDK and CLI scenarios reached methods Sundial answers Unimplemented: "
+            + ", ".join(reached)
+        )
+
+
+def unimplemented_calls(server: ServerProcess) -> list[str]:
+    """The methods a Sundial server logged it answered `Unimplemented`."""
+    methods = []
+    for line in server.log_tail(n=1 << 30).splitlines():
+        if "answered Unimplemented" in line and "method=" in line:
+            methods.append(line.split("method=", 1)[1].split()[0].rsplit("/", 1)[-1])
+    return methods
 
 
 @pytest.fixture(scope="session")

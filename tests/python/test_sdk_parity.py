@@ -17,7 +17,7 @@ import json
 import uuid
 
 import pytest
-from temporalio.api.enums.v1 import RetryState, TimeoutType
+from temporalio.api.enums.v1 import EventType, RetryState, TimeoutType
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -234,4 +234,30 @@ async def test_eager_start_hands_the_first_task_to_the_starting_worker(client: C
         "WorkflowTaskStarted",
         "WorkflowTaskCompleted",
         "WorkflowExecutionCompleted",
+    ]
+
+
+async def test_events_and_describe_carry_the_workers_build_id(client: Client) -> None:
+    """The build id a worker runs is on the events of the tasks it started and completed, and
+    DescribeWorkflowExecution shows it, the run's auto-reset point for it, and its extended
+    info (the original start and the request id that started it)."""
+    tq = unique("build")
+    async with new_worker(client, tq, workflows=[SummarizedWorkflow], activities=[echo]):
+        handle = await client.start_workflow(SummarizedWorkflow.run, False, id=unique("build"), task_queue=tq)
+        await handle.result()
+    events = {event_type_name(e): e for e in reversed(await history_events(handle))}
+    build = events["WorkflowTaskCompleted"].workflow_task_completed_event_attributes.worker_version.build_id
+    assert build
+    assert events["WorkflowTaskStarted"].workflow_task_started_event_attributes.worker_version.build_id == build
+    assert events["ActivityTaskStarted"].activity_task_started_event_attributes.worker_version.build_id == build
+    raw = (await handle.describe()).raw_description
+    info = raw.workflow_execution_info
+    assert info.most_recent_worker_version_stamp.build_id == build
+    [point] = info.auto_reset_points.points
+    assert (point.build_id, point.first_workflow_task_completed_id, point.resettable) == (build, 4, True)
+    assert point.run_id == handle.result_run_id
+    extended = raw.workflow_extended_info
+    assert extended.original_start_time.ToDatetime() == info.start_time.ToDatetime()
+    assert [(i.event_id, i.event_type) for i in extended.request_id_infos.values()] == [
+        (1, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
     ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TypeScript SDK smoke suite: one worker, one workflow using an activity, a child workflow,
-# a signal, a query and an update, then checks the result and the history.
+# a signal, a query and an update, then checks the result and the history; and an eager
+# workflow start. Fails too if the server answered any call Unimplemented.
 #
 #   SUNDIAL_TEST_ADDRESS=host:port  run against that server (namespace "default");
 #                                   unset: start `$SUNDIAL_BIN start-dev` on a free port
@@ -85,5 +86,11 @@ if [ "$status" -ne 0 ]; then
   fi
   echo "FAILED: TypeScript SDK smoke suite" >&2
   exit "$status"
+fi
+if [ -n "$server_log" ] && grep -q "answered Unimplemented" "$server_log"; then
+  echo "error: the smoke test reached methods Sundial answers Unimplemented:" >&2
+  grep "answered Unimplemented" "$server_log" >&2
+  echo "FAILED: TypeScript SDK smoke suite" >&2
+  exit 1
 fi
 echo "PASSED: TypeScript SDK smoke suite"

@@ -18,6 +18,9 @@ pub(super) fn system_info() -> GetSystemInfoResponse {
             upsert_memo: true,
             eager_workflow_start: true,
             sdk_metadata: true,
+            // The SDKs then send the worker's build id as a version stamp, which the events
+            // record, not as a binary checksum (worker versioning itself is not served yet).
+            build_id_based_versioning: true,
             ..Default::default()
         }),
     }

@@ -2,7 +2,7 @@
 //! They are Sundial's own protobuf messages (derived with prost), embedding Temporal's types.
 
 use temporalio_protos::temporal::api::{
-    common::v1::{Memo, Payloads, SearchAttributes},
+    common::v1::{Memo, Payloads, SearchAttributes, WorkerVersionStamp},
     failure::v1::Failure,
     history::v1::{
         ActivityTaskScheduledEventAttributes, HistoryEvent,
@@ -12,6 +12,7 @@ use temporalio_protos::temporal::api::{
         WorkflowExecutionStartedEventAttributes,
     },
     sdk::v1::UserMetadata,
+    workflow::v1::ResetPointInfo,
 };
 
 /// Everything the engine knows about one run between events.
@@ -106,6 +107,12 @@ pub struct MutableState {
     /// The summary and details given at start (on event 1 too), for DescribeWorkflowExecution.
     #[prost(message, optional, tag = "35")]
     pub user_metadata: Option<UserMetadata>,
+    /// The worker version of the last completed workflow task.
+    #[prost(message, optional, tag = "36")]
+    pub most_recent_worker_version: Option<WorkerVersionStamp>,
+    /// Where the run may be reset to: the first workflow task each build id completed.
+    #[prost(message, repeated, tag = "37")]
+    pub auto_reset_points: Vec<ResetPointInfo>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -195,6 +202,9 @@ pub struct WorkflowTaskInfo {
     /// else, no event of this task is written (Temporal's speculative workflow task).
     #[prost(bool, tag = "12")]
     pub speculative: bool,
+    /// The build id of the worker that started it (empty: none said).
+    #[prost(string, tag = "13")]
+    pub build_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -244,6 +254,9 @@ pub struct ActivityInfo {
     /// When the last failed or timed-out attempt ended.
     #[prost(int64, tag = "19")]
     pub last_attempt_complete_time: i64,
+    /// The build id of the worker running the current attempt.
+    #[prost(string, tag = "20")]
+    pub started_build_id: String,
 }
 
 /// Who paused an activity, when and why.

@@ -12,7 +12,7 @@
 
 mod poll;
 
-pub use poll::{Start, Starter};
+pub use poll::{Poller, Start, Starter};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -22,14 +22,22 @@ pub enum Start<R> {
     OwnerMoving,
 }
 
+/// The worker behind a poll.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Poller {
+    pub identity: String,
+    /// The build id the worker says it runs (empty: none), which the started events record.
+    pub build_id: String,
+}
+
 /// History, as matching's pollers reach it.
 #[async_trait::async_trait]
 pub trait Starter<T>: Send + Sync {
     type Response: Send;
     type Error: Send;
-    /// Records the start of `task`, taken by the worker `identity`, in its run. An error
-    /// puts the task back in its queue and ends the poll with that error.
-    async fn start(&self, task: &T, identity: &str) -> Result<Start<Self::Response>, Self::Error>;
+    /// Records the start of `task`, taken by `poller`, in its run. An error puts the task
+    /// back in its queue and ends the poll with that error.
+    async fn start(&self, task: &T, poller: &Poller) -> Result<Start<Self::Response>, Self::Error>;
 }
 
 impl<T: Send + Sync + 'static> Matching<T> {
@@ -38,7 +46,7 @@ impl<T: Send + Sync + 'static> Matching<T> {
     pub async fn poll_and_start<S: Starter<T>>(
         self: &Arc<Self>,
         key: &QueueKey,
-        identity: &str,
+        poller: &Poller,
         wait: Duration,
         starter: &S,
     ) -> Result<Option<S::Response>, S::Error> {
@@ -48,12 +56,12 @@ impl<T: Send + Sync + 'static> Matching<T> {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.record_poller(key, identity);
+            self.record_poller(key, &poller.identity);
             let Some(guard) = self.poll(key, left).await else {
                 return Ok(None);
             };
             // On an error the guard goes out of scope unconsumed: the task goes back.
-            match starter.start(guard.task(), identity).await? {
+            match starter.start(guard.task(), poller).await? {
                 Start::Started(response) => {
                     guard.consume();
                     return Ok(Some(response));
@@ -76,6 +84,13 @@ mod tests {
     use crate::QueueKind;
     use std::sync::Mutex;
 
+    fn w() -> Poller {
+        Poller {
+            identity: "w".into(),
+            ..Default::default()
+        }
+    }
+
     fn key() -> QueueKey {
         QueueKey {
             namespace_id: "ns".into(),
@@ -95,7 +110,7 @@ mod tests {
     impl Starter<i64> for Evens {
         type Response = String;
         type Error = String;
-        async fn start(&self, task: &i64, identity: &str) -> Result<Start<String>, String> {
+        async fn start(&self, task: &i64, poller: &Poller) -> Result<Start<String>, String> {
             let first = {
                 let mut asked = self.asked.lock().unwrap();
                 asked.push(*task);
@@ -104,7 +119,7 @@ mod tests {
             match *task {
                 100 => Err("refused".into()),
                 200 if first => Ok(Start::OwnerMoving),
-                t if t % 2 == 0 => Ok(Start::Started(format!("{identity}:{t}"))),
+                t if t % 2 == 0 => Ok(Start::Started(format!("{}:{t}", poller.identity))),
                 _ => Ok(Start::Dropped),
             }
         }
@@ -118,7 +133,7 @@ mod tests {
         m.add(&key(), 4);
         let s = Evens::default();
         let got = m
-            .poll_and_start(&key(), "w", Duration::from_secs(1), &s)
+            .poll_and_start(&key(), &w(), Duration::from_secs(1), &s)
             .await;
         assert_eq!(got, Ok(Some("w:4".to_string())));
         assert_eq!(m.backlog_len(&key()), 0);
@@ -131,14 +146,14 @@ mod tests {
         let s = Evens::default();
         m.add(&key(), 100);
         let got = m
-            .poll_and_start(&key(), "w", Duration::from_secs(1), &s)
+            .poll_and_start(&key(), &w(), Duration::from_secs(1), &s)
             .await;
         assert_eq!(got, Err("refused".to_string()));
         assert_eq!(m.backlog_len(&key()), 1);
         m.remove_queue(&key());
         m.add(&key(), 200);
         let got = m
-            .poll_and_start(&key(), "w", Duration::from_secs(2), &s)
+            .poll_and_start(&key(), &w(), Duration::from_secs(2), &s)
             .await;
         assert_eq!(got, Ok(Some("w:200".to_string())));
         assert_eq!(*s.asked.lock().unwrap(), vec![100, 200, 200]);
@@ -148,7 +163,7 @@ mod tests {
     async fn an_idle_poll_ends_empty() {
         let m = Arc::new(Matching::<i64>::default());
         let got = m
-            .poll_and_start(&key(), "w", Duration::from_millis(30), &Evens::default())
+            .poll_and_start(&key(), &w(), Duration::from_millis(30), &Evens::default())
             .await;
         assert_eq!(got, Ok(None));
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod plugins;
 mod routing;
 pub mod tls;
+mod unimplemented;
 mod visibility_plugin;
 mod wire;
 
@@ -330,6 +331,7 @@ pub async fn start(
         // Authorization first; then the call is routed to the node that serves it.
         .layer(
             tower::ServiceBuilder::new()
+                .layer(unimplemented::UnimplementedLog)
                 .layer(auth)
                 .layer(routing)
                 .into_inner(),

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import * as activities from './activities';
-import { addItemSignal, approveUpdate, smokeWorkflow, stateQuery } from './workflows';
+import { addItemSignal, approveUpdate, doubler, smokeWorkflow, stateQuery } from './workflows';
 
 const address = process.env.SUNDIAL_TEST_ADDRESS;
 const namespace = 'default';
@@ -143,6 +143,40 @@ test('activity + child workflow + signal + query + update', { timeout: TIMEOUT_M
   } finally {
     limit.clear();
     await connection.close();
+    await nativeConnection.close();
+  }
+});
+
+test('eager workflow start', { timeout: TIMEOUT_MS }, async () => {
+  assert.ok(address, 'SUNDIAL_TEST_ADDRESS must be set (host:port)');
+  const taskQueue = `ts-eager-${randomUUID()}`;
+  // Eager start needs the client and the worker on one NativeConnection.
+  const nativeConnection = await NativeConnection.connect({ address });
+  try {
+    const client = new Client({ connection: nativeConnection, namespace });
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      namespace,
+      taskQueue,
+      workflowsPath: require.resolve('./workflows'),
+      activities,
+    });
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start(doubler, {
+        taskQueue,
+        workflowId: `ts-eager-wf-${randomUUID()}`,
+        args: [21],
+        requestEagerStart: true,
+      });
+      assert.ok(handle.eagerlyStarted, 'the start response should carry the first workflow task');
+      assert.equal(await handle.result(), 42);
+      const events = (await handle.fetchHistory()).events ?? [];
+      assert.ok(
+        events[0]?.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted,
+        'the started event should say the eager start was accepted',
+      );
+    });
+  } finally {
     await nativeConnection.close();
   }
 });

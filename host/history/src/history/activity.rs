@@ -20,6 +20,7 @@ use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, Task, TaskKind, TaskToken};
 use crate::time::{dur_nanos, opt_ts, ts};
+use sundial_matching::Poller;
 use sundial_services::HeartbeatReply;
 
 pub(crate) enum RetryDecision {
@@ -200,6 +201,7 @@ impl Txn<'_> {
             request_id: a.started_request_id.clone(),
             attempt: a.attempt,
             last_failure: a.last_failure.clone(),
+            worker_version: super::txn::worker_version(&a.started_build_id),
             ..Default::default()
         })
     }
@@ -356,7 +358,7 @@ impl Engine {
         &self,
         ns: &Namespace,
         q: &Queued,
-        identity: &str,
+        poller: &Poller,
     ) -> Result<Option<PollActivityTaskQueueResponse>> {
         let task = &q.task;
         let key = task.run_key();
@@ -379,7 +381,8 @@ impl Engine {
         {
             let a = &mut txn.ms.activities[idx];
             a.started_time = now;
-            a.started_identity = identity.to_string();
+            a.started_identity = poller.identity.clone();
+            a.started_build_id = poller.build_id.clone();
             a.started_request_id = uuid::Uuid::new_v4().to_string();
         }
         txn.arm_activity_timeout(idx);

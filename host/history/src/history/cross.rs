@@ -148,7 +148,7 @@ impl Engine {
                 .map(Reply::PollResponse),
             Op::QueryTask(o) => {
                 let q = queued_from_wire(o.task)?;
-                let started = self.start_here(&q, "").await?;
+                let started = self.start_here(&q, &Default::default()).await?;
                 Ok(Reply::PollResponse(
                     started.map(|s| s.encode_to_vec()).unwrap_or_default(),
                 ))
@@ -439,7 +439,11 @@ impl Engine {
         if !self.is_current_here(&q)? {
             return Ok(Vec::new());
         }
-        let started = self.start_here(&q, &o.identity).await?;
+        let poller = sundial_matching::Poller {
+            identity: o.identity,
+            build_id: o.build_id,
+        };
+        let started = self.start_here(&q, &poller).await?;
         Ok(started.map(|s| s.encode_to_vec()).unwrap_or_default())
     }
 

@@ -4,10 +4,14 @@
 //! owner through the internal API, and builds the poll's response.
 
 use prost::Message;
-use sundial_matching::{Start, Starter};
-use temporalio_protos::temporal::api::workflowservice::v1::{
-    PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
-    PollWorkflowTaskQueueResponse,
+use sundial_matching::{Poller, Start, Starter};
+use temporalio_protos::temporal::api::{
+    common::v1::WorkerVersionCapabilities,
+    deployment::v1::WorkerDeploymentOptions,
+    workflowservice::v1::{
+        PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
+        PollWorkflowTaskQueueResponse,
+    },
 };
 
 use super::Engine;
@@ -46,7 +50,7 @@ impl Starter<Queued> for Engine {
     type Response = Started;
     type Error = Error;
 
-    async fn start(&self, q: &Queued, identity: &str) -> Result<Start<Started>> {
+    async fn start(&self, q: &Queued, poller: &Poller) -> Result<Start<Started>> {
         let here = match self.is_current_here(q) {
             // This node reloaded the task when it took the shard again: a stale copy.
             Ok(false) => return Ok(Start::Dropped),
@@ -54,9 +58,9 @@ impl Starter<Queued> for Engine {
             Err(_) => false,
         };
         let started = if here {
-            self.start_here(q, identity).await
+            self.start_here(q, poller).await
         } else {
-            self.start_on_owner(q, identity).await
+            self.start_on_owner(q, poller).await
         };
         match started {
             Ok(Some(s)) => Ok(Start::Started(s)),
@@ -77,8 +81,13 @@ impl Engine {
         wait: std::time::Duration,
     ) -> Result<PollWorkflowTaskQueueResponse> {
         let name = req.task_queue.as_ref().map(|t| t.name.as_str());
+        let poller = poller(
+            &req.identity,
+            &req.deployment_options,
+            &req.worker_version_capabilities,
+        );
         match self
-            .poll(ns, name, QueueKind::Workflow, &req.identity, wait)
+            .poll(ns, name, QueueKind::Workflow, &poller, wait)
             .await?
         {
             None => Ok(Default::default()),
@@ -96,8 +105,13 @@ impl Engine {
         wait: std::time::Duration,
     ) -> Result<PollActivityTaskQueueResponse> {
         let name = req.task_queue.as_ref().map(|t| t.name.as_str());
+        let poller = poller(
+            &req.identity,
+            &req.deployment_options,
+            &req.worker_version_capabilities,
+        );
         match self
-            .poll(ns, name, QueueKind::Activity, &req.identity, wait)
+            .poll(ns, name, QueueKind::Activity, &poller, wait)
             .await?
         {
             None => Ok(Default::default()),
@@ -113,7 +127,7 @@ impl Engine {
         ns: &Namespace,
         queue: Option<&str>,
         kind: QueueKind,
-        identity: &str,
+        poller: &Poller,
         wait: std::time::Duration,
     ) -> Result<Option<Started>> {
         let queue = queue.unwrap_or_default();
@@ -121,13 +135,13 @@ impl Engine {
         let key = Self::queue_key(&ns.id, queue, kind);
         self.inner
             .matching
-            .poll_and_start(&key, identity, wait, self)
+            .poll_and_start(&key, poller, wait, self)
             .await
     }
 
     /// Starts a task of a shard this node owns (its current ownership) and acknowledges it:
     /// the poll's response, or none when there is nothing left to start.
-    pub(super) async fn start_here(&self, q: &Queued, identity: &str) -> Result<Option<Started>> {
+    pub(super) async fn start_here(&self, q: &Queued, poller: &Poller) -> Result<Option<Started>> {
         let started = match q.task.task_kind() {
             TaskKind::Query => {
                 return Ok(self
@@ -136,12 +150,12 @@ impl Engine {
                     .map(Started::Workflow));
             }
             TaskKind::DispatchWorkflowTask => self
-                .record_workflow_task_started(q, identity)
+                .record_workflow_task_started(q, poller)
                 .await?
                 .map(Started::Workflow),
             TaskKind::DispatchActivity => {
                 let ns = self.namespaces().by_id(&q.task.namespace_id).await?;
-                self.record_activity_started(&ns, q, identity)
+                self.record_activity_started(&ns, q, poller)
                     .await?
                     .map(Started::Activity)
             }
@@ -157,14 +171,15 @@ impl Engine {
 
     /// Starts a polled task on the node that owns its shard (where a query task's caller
     /// waits, too).
-    async fn start_on_owner(&self, q: &Queued, identity: &str) -> Result<Option<Started>> {
+    async fn start_on_owner(&self, q: &Queued, poller: &Poller) -> Result<Option<Started>> {
         let task = Some(queued_to_wire(q));
         let op = if q.task.task_kind() == TaskKind::Query {
             Op::QueryTask(QueryTask { task })
         } else {
             Op::RecordTaskStarted(RecordTaskStarted {
                 task,
-                identity: identity.to_string(),
+                identity: poller.identity.clone(),
+                build_id: poller.build_id.clone(),
             })
         };
         match self.on_shard(q.shard_id, op).await? {
@@ -172,5 +187,24 @@ impl Engine {
             Reply::PollResponse(b) => Started::decode(q.task.task_kind(), &b).map(Some),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+/// The worker behind a poll: its identity and the build id it runs (its deployment options'
+/// or, from older SDKs, its version capabilities').
+fn poller(
+    identity: &str,
+    deployment: &Option<WorkerDeploymentOptions>,
+    capabilities: &Option<WorkerVersionCapabilities>,
+) -> Poller {
+    let build_id = deployment
+        .as_ref()
+        .map(|d| d.build_id.clone())
+        .filter(|b| !b.is_empty())
+        .or_else(|| capabilities.as_ref().map(|c| c.build_id.clone()))
+        .unwrap_or_default();
+    Poller {
+        identity: identity.to_string(),
+        build_id,
     }
 }

@@ -4,13 +4,14 @@ use prost::Message;
 use sundial_store::RunKey;
 use temporalio_protos::temporal::api::{
     enums::v1::{
-        HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
+        EventType, HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
         WorkflowExecutionStatus,
     },
     history::v1::{History, HistoryEvent},
     workflow::v1::{
-        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig, pending_activity_info,
+        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
+        ResetPoints, WorkflowExecutionConfig, WorkflowExecutionExtendedInfo, WorkflowExecutionInfo,
+        pending_activity_info,
     },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -21,7 +22,7 @@ use temporalio_protos::temporal::api::{
 use super::{Engine, execution_info};
 use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
-use crate::state::{ActivityInfo, HistoryPageToken};
+use crate::state::{ActivityInfo, HistoryPageToken, MutableState};
 use crate::time::{dur, dur_nanos, opt_ts, ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -178,7 +179,16 @@ impl Engine {
                     .or(Some(dur(super::txn::DEFAULT_WFT_TIMEOUT))),
                 user_metadata: ms.user_metadata.clone(),
             }),
-            workflow_execution_info: Some(execution_info(&ms)),
+            workflow_execution_info: Some(WorkflowExecutionInfo {
+                auto_reset_points: Some(ResetPoints {
+                    points: ms.auto_reset_points.clone(),
+                }),
+                most_recent_worker_version_stamp: ms.most_recent_worker_version.clone(),
+                // Present even when empty, as on Temporal.
+                memo: Some(ms.memo.clone().unwrap_or_default()),
+                priority: Some(started.priority.clone().unwrap_or_default()),
+                ..execution_info(&ms)
+            }),
             pending_activities,
             pending_workflow_task,
             pending_children: ms
@@ -195,8 +205,41 @@ impl Engine {
                     }
                 })
                 .collect(),
+            workflow_extended_info: Some(extended_info(&ms)),
             ..Default::default()
         })
+    }
+}
+
+/// Go's zero time, which Temporal shows for a deadline the run does not have.
+const GO_ZERO_TIME: prost_types::Timestamp = prost_types::Timestamp {
+    seconds: -62_135_596_800,
+    nanos: 0,
+};
+
+/// DescribeWorkflowExecution's extended info: deadlines, the original start, cancel request,
+/// and the request ids the run has taken.
+fn extended_info(ms: &MutableState) -> WorkflowExecutionExtendedInfo {
+    let deadline = |t: i64| Some(if t > 0 { ts(t) } else { GO_ZERO_TIME });
+    let mut request_id_infos = std::collections::HashMap::new();
+    if !ms.start_request_id.is_empty() {
+        request_id_infos.insert(
+            ms.start_request_id.clone(),
+            RequestIdInfo {
+                event_type: EventType::WorkflowExecutionStarted as i32,
+                event_id: 1,
+                buffered: false,
+            },
+        );
+    }
+    WorkflowExecutionExtendedInfo {
+        execution_expiration_time: (ms.execution_expiration > 0)
+            .then(|| ts(ms.execution_expiration)),
+        run_expiration_time: deadline(ms.run_expiration),
+        cancel_requested: ms.cancel_requested,
+        original_start_time: opt_ts(ms.start_time),
+        request_id_infos,
+        ..Default::default()
     }
 }
 

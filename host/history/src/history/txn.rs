@@ -1,6 +1,7 @@
 //! A change to one run in progress: new events (with ids), buffered events, durable tasks.
 
 use temporalio_protos::temporal::api::{
+    common::v1::WorkerVersionStamp,
     enums::v1::{EventType, SuggestContinueAsNewReason, TaskQueueKind, WorkflowExecutionStatus},
     history::v1::{
         HistoryEvent, WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
@@ -13,6 +14,7 @@ use super::{Engine, Staged};
 use crate::matching::QueueKind;
 use crate::state::{MutableState, Task, TaskKind, WorkflowTaskInfo};
 use crate::time::{SECOND, dur, now_nanos, ts};
+use sundial_matching::Poller;
 use sundial_store::RunKey;
 
 /// Event id given to an event while it waits in the buffer (Temporal uses the same marker).
@@ -358,8 +360,12 @@ impl<'a> Txn<'a> {
     /// start: the task goes back in the start response instead of to matching).
     pub fn start_eager_workflow_task(&mut self, identity: &str, request_id: &str) {
         self.schedule_wft(1, false, false);
+        let poller = Poller {
+            identity: identity.to_string(),
+            build_id: String::new(),
+        };
         if let Some(wft) = self.ms.workflow_task.clone() {
-            self.start_workflow_task(wft, identity, request_id.to_string());
+            self.start_workflow_task(wft, &poller, request_id.to_string());
         }
     }
 
@@ -368,23 +374,19 @@ impl<'a> Txn<'a> {
     pub fn start_workflow_task(
         &mut self,
         mut wft: WorkflowTaskInfo,
-        identity: &str,
+        poller: &Poller,
         request_id: String,
     ) -> WorkflowTaskInfo {
+        wft.build_id = poller.build_id.clone();
+        wft.identity = poller.identity.clone();
+        wft.request_id = request_id;
         wft.started_event_id = if self.ms.transient_wft {
             wft.scheduled_event_id + 1
         } else {
             let next = self.ms.next_event_id;
-            self.add(self.workflow_task_started(
-                wft.scheduled_event_id,
-                identity,
-                &request_id,
-                next,
-            ))
+            self.add(self.workflow_task_started(&wft, next))
         };
         wft.started_time = self.now;
-        wft.request_id = request_id;
-        wft.identity = identity.to_string();
         self.ms.workflow_task = Some(wft.clone());
         let t = self.task(
             TaskKind::WorkflowTaskTimeout,
@@ -478,9 +480,7 @@ impl<'a> Txn<'a> {
     /// size, and whether (and why) the worker should continue as new.
     pub fn workflow_task_started(
         &self,
-        scheduled_event_id: i64,
-        identity: &str,
-        request_id: &str,
+        wft: &WorkflowTaskInfo,
         started_id: i64,
     ) -> WorkflowTaskStartedEventAttributes {
         let options = &self.engine.inner.options;
@@ -493,10 +493,11 @@ impl<'a> Txn<'a> {
             reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
         }
         WorkflowTaskStartedEventAttributes {
-            scheduled_event_id,
-            identity: identity.to_string(),
-            request_id: request_id.to_string(),
+            scheduled_event_id: wft.scheduled_event_id,
+            identity: wft.identity.clone(),
+            request_id: wft.request_id.clone(),
             history_size_bytes: size,
+            worker_version: worker_version(&wft.build_id),
             suggest_continue_as_new: !reasons.is_empty(),
             suggest_continue_as_new_reasons: reasons,
             ..Default::default()
@@ -529,15 +530,8 @@ impl<'a> Txn<'a> {
         let mut out = vec![scheduled];
         if w.started_event_id > 0 {
             // Counted as Temporal counts: the events written before the task started.
-            let mut started = self.make_event(
-                self.workflow_task_started(
-                    w.scheduled_event_id,
-                    &w.identity,
-                    &w.request_id,
-                    w.scheduled_event_id,
-                )
-                .into(),
-            );
+            let mut started =
+                self.make_event(self.workflow_task_started(w, w.scheduled_event_id).into());
             started.event_id = w.started_event_id;
             started.event_time = Some(ts(w.started_time));
             out.push(started);
@@ -578,4 +572,12 @@ impl<'a> Txn<'a> {
             update_notices: self.update_notices,
         }
     }
+}
+
+/// The worker version a started event records for a worker that said its build id.
+pub(crate) fn worker_version(build_id: &str) -> Option<WorkerVersionStamp> {
+    (!build_id.is_empty()).then(|| WorkerVersionStamp {
+        build_id: build_id.to_string(),
+        use_versioning: false,
+    })
 }

@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::{
         WorkflowTaskScheduledEventAttributes, WorkflowTaskTimedOutEventAttributes,
     },
     taskqueue::v1::TaskQueue,
+    workflow::v1::ResetPointInfo,
     workflowservice::v1::{
         PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
         RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
@@ -25,13 +26,44 @@ use crate::matching::{QueueKind, Queued};
 use crate::namespace::Namespace;
 use crate::state::{Task, TaskKind, TaskToken, WorkflowTaskInfo};
 use crate::time::{dur_nanos, opt_ts, ts};
+use sundial_matching::Poller;
 use sundial_store::{CurrentRunUpdate, RunKey};
 
 fn wft_not_found() -> Error {
     Error::NotFound("Workflow task not found.".into())
 }
 
+/// How many automatic reset points a run keeps (Temporal's `limit.maxResetPoints` default).
+const MAX_RESET_POINTS: usize = 20;
+
 impl Txn<'_> {
+    /// Notes the first workflow task each worker build (or binary checksum) completed: where
+    /// an operator may reset the run to, as Temporal's auto-reset points.
+    fn add_reset_point(&mut self, binary_checksum: &str, build_id: &str, completed_id: i64) {
+        let points = &mut self.ms.auto_reset_points;
+        if points
+            .iter()
+            .any(|p| p.binary_checksum == binary_checksum && p.build_id == build_id)
+        {
+            return;
+        }
+        let resettable = self.ms.children.is_empty()
+            && self.ms.external_cancels.is_empty()
+            && self.ms.external_signals.is_empty();
+        points.push(ResetPointInfo {
+            binary_checksum: binary_checksum.to_string(),
+            build_id: build_id.to_string(),
+            run_id: self.ms.run_id.clone(),
+            first_workflow_task_completed_id: completed_id,
+            create_time: Some(ts(self.now)),
+            resettable,
+            ..Default::default()
+        });
+        if points.len() > MAX_RESET_POINTS {
+            points.remove(0);
+        }
+    }
+
     /// Records a failed (or timed out) workflow task and schedules the next attempt.
     pub fn fail_workflow_task(
         &mut self,
@@ -110,7 +142,7 @@ impl Engine {
     pub(super) async fn record_workflow_task_started(
         &self,
         q: &Queued,
-        identity: &str,
+        poller: &Poller,
     ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
         let task = &q.task;
         let key = task.run_key();
@@ -143,7 +175,7 @@ impl Engine {
                 attempt: 1,
             });
         }
-        let wft = txn.start_workflow_task(wft, identity, request_id);
+        let wft = txn.start_workflow_task(wft, poller, request_id);
         let started_id = wft.started_event_id;
         let transient = if txn.ms.transient_wft {
             txn.transient_events()
@@ -336,6 +368,18 @@ impl Engine {
         });
         txn.ms.workflow_task = None;
         txn.ms.last_completed_wft_started_id = wft.started_event_id;
+        txn.ms.most_recent_worker_version = req.worker_version_stamp.clone();
+        let build_id = req
+            .deployment_options
+            .as_ref()
+            .map(|d| d.build_id.as_str())
+            .filter(|b| !b.is_empty())
+            .or(req
+                .worker_version_stamp
+                .as_ref()
+                .map(|s| s.build_id.as_str()))
+            .unwrap_or_default();
+        txn.add_reset_point(&req.binary_checksum, build_id, completed_id);
         let applied = txn
             .apply_commands(&req.commands, completed_id, &req.identity)
             .and_then(|fx| {

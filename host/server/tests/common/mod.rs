@@ -16,7 +16,7 @@ use tonic_prost::ProstDecoder;
 pub const WORKFLOW_SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
 
 /// Sends raw request bytes, decodes the reply as `U`.
-pub struct RawCodec<U>(PhantomData<U>);
+pub struct RawCodec<U>(pub PhantomData<U>);
 
 pub struct RawEncoder;
 
