@@ -151,6 +151,7 @@ async fn a_later_owners_task_is_kept_by_the_earlier_owner() {
             op: Some(Op::RecordTaskStarted(RecordTaskStarted {
                 task: Some(newer),
                 identity: "worker".into(),
+                build_id: String::new(),
             })),
         })
         .await;
