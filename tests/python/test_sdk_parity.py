@@ -17,7 +17,9 @@ import json
 import uuid
 
 import pytest
-from temporalio.api.enums.v1 import EventType, RetryState, TimeoutType
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, EventType, RetryState, TaskQueueType, TimeoutType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeTaskQueueResponse
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -27,7 +29,8 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from helpers import event_type_name, history_events, new_worker, unique, wait_for_event
+from conftest import Target
+from helpers import event_type_name, history_events, new_worker, run_cli, unique, wait_for_event, wait_until
 from workflows_parity import (
     HoldingWorkflow,
     NeverStartedActivityWorkflow,
@@ -261,3 +264,41 @@ async def test_events_and_describe_carry_the_workers_build_id(client: Client) ->
     assert [(i.event_id, i.event_type) for i in extended.request_id_infos.values()] == [
         (1, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
     ]
+
+
+async def test_describe_task_queue_in_each_form(client: Client, cli: str, target: Target) -> None:
+    """The stats form the SDKs use, the per-version form `temporal task-queue describe` uses,
+    and the CLI's table: pollers with their build ids, the (empty) backlog, unversioned."""
+    tq = unique("dtq")
+    async with new_worker(client, tq, workflows=[QuickWorkflow]):
+        handle = await client.start_workflow(QuickWorkflow.run, "x", id=unique("dtq"), task_queue=tq)
+        await handle.result()
+
+        async def describe(**kwargs) -> DescribeTaskQueueResponse:
+            return await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=tq), **kwargs)
+            )
+
+        # Approximate on both servers: a task just started may still be counted a moment.
+        async def drained() -> bool:
+            return (await describe(report_stats=True)).stats.approximate_backlog_count == 0
+
+        await wait_until(drained, what="an empty backlog")
+        stats = await describe(report_stats=True)
+        [poller] = stats.pollers
+        assert poller.worker_version_capabilities.build_id
+        assert list(stats.stats_by_priority_key) == [3]
+        assert stats.versioning_info.current_version == "__unversioned__"
+        enhanced = await describe(
+            api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED, report_stats=True, report_pollers=True
+        )
+        types = enhanced.versions_info[""].types_info
+        assert sorted(types) == [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
+        assert [p.identity for p in types[TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW].pollers] == [poller.identity]
+        table = await run_cli(
+            cli, "task-queue", "describe", "--task-queue", tq,
+            "--address", target.cli_address or target.address, "--namespace", target.namespace,
+        )
+        assert table.returncode == 0, table.stderr
+        assert "UNVERSIONED  workflow" in table.stdout and "UNVERSIONED  activity" in table.stdout
+        assert poller.identity in table.stdout

@@ -19,6 +19,13 @@ pub fn ts(nanos: i64) -> Timestamp {
     }
 }
 
+/// Go's zero time, which Temporal shows for a time that was never set (a deadline the run does
+/// not have, a versioning change that never happened).
+pub const GO_ZERO_TIME: Timestamp = Timestamp {
+    seconds: -62_135_596_800,
+    nanos: 0,
+};
+
 pub fn opt_ts(nanos: i64) -> Option<Timestamp> {
     (nanos > 0).then(|| ts(nanos))
 }

@@ -37,8 +37,9 @@ struct Queue<T> {
     backlog: VecDeque<T>,
     pollers: VecDeque<(u64, oneshot::Sender<T>)>,
     last_poll: Option<Instant>,
-    /// Worker identities that polled, and when they last did (for DescribeTaskQueue).
-    seen: HashMap<String, std::time::SystemTime>,
+    /// Workers that polled (by identity: their build id), and when they last did (for
+    /// DescribeTaskQueue).
+    seen: HashMap<String, (String, std::time::SystemTime)>,
 }
 
 impl<T> Default for Queue<T> {
@@ -223,23 +224,35 @@ impl<T> Matching<T> {
     }
 
     /// Notes that `identity` is polling this queue.
-    pub fn record_poller(&self, key: &QueueKey, identity: &str) {
+    pub fn record_poller(&self, key: &QueueKey, poller: &Poller) {
         let mut queues = self.queues.lock().unwrap();
         let q = queues.entry(key.clone()).or_default();
-        q.seen
-            .insert(identity.to_string(), std::time::SystemTime::now());
+        q.seen.insert(
+            poller.identity.clone(),
+            (poller.build_id.clone(), std::time::SystemTime::now()),
+        );
     }
 
     /// Workers that polled this queue lately, most recent first.
-    pub fn pollers(&self, key: &QueueKey) -> Vec<(String, std::time::SystemTime)> {
+    pub fn pollers(&self, key: &QueueKey) -> Vec<(Poller, std::time::SystemTime)> {
         let mut queues = self.queues.lock().unwrap();
         let Some(q) = queues.get_mut(key) else {
             return Vec::new();
         };
         let now = std::time::SystemTime::now();
         q.seen
-            .retain(|_, t| now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR);
-        let mut out: Vec<_> = q.seen.iter().map(|(id, t)| (id.clone(), *t)).collect();
+            .retain(|_, (_, t)| now.duration_since(*t).unwrap_or_default() < POLLER_LISTED_FOR);
+        let mut out: Vec<_> = q
+            .seen
+            .iter()
+            .map(|(identity, (build_id, t))| {
+                let poller = Poller {
+                    identity: identity.clone(),
+                    build_id: build_id.clone(),
+                };
+                (poller, *t)
+            })
+            .collect();
         out.sort_by_key(|p| std::cmp::Reverse(p.1));
         out
     }

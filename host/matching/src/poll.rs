@@ -56,7 +56,7 @@ impl<T: Send + Sync + 'static> Matching<T> {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.record_poller(key, &poller.identity);
+            self.record_poller(key, poller);
             let Some(guard) = self.poll(key, left).await else {
                 return Ok(None);
             };
@@ -137,7 +137,7 @@ mod tests {
             .await;
         assert_eq!(got, Ok(Some("w:4".to_string())));
         assert_eq!(m.backlog_len(&key()), 0);
-        assert_eq!(m.pollers(&key())[0].0, "w");
+        assert_eq!(m.pollers(&key())[0].0.identity, "w");
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ mod read;
 mod reset;
 mod shards;
 mod start;
+mod task_queue;
 mod tasks;
 mod txn;
 mod update_with_start;

@@ -1,24 +1,19 @@
-//! Smaller operations on runs and queues: reverse history, sticky reset, task-queue
-//! description, deletion.
+//! Smaller operations on runs and queues: reverse history, sticky reset, deletion.
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
-    enums::v1::{TaskQueueType, WorkflowExecutionStatus},
+    enums::v1::WorkflowExecutionStatus,
     history::v1::History,
-    taskqueue::v1::{PollerInfo, TaskQueueStatus},
     workflowservice::v1::{
-        DeleteWorkflowExecutionRequest, DescribeTaskQueueRequest, DescribeTaskQueueResponse,
-        GetWorkflowExecutionHistoryReverseRequest, GetWorkflowExecutionHistoryReverseResponse,
-        ResetStickyTaskQueueRequest,
+        DeleteWorkflowExecutionRequest, GetWorkflowExecutionHistoryReverseRequest,
+        GetWorkflowExecutionHistoryReverseResponse, ResetStickyTaskQueueRequest,
     },
 };
 
 use super::Engine;
 use crate::error::{Result, invalid};
-use crate::matching::QueueKind;
 use crate::namespace::Namespace;
 use crate::state::HistoryPageToken;
-use crate::time::now_nanos;
 
 const DEFAULT_PAGE_SIZE: i64 = 1000;
 
@@ -77,59 +72,6 @@ impl Engine {
         let mut txn = self.begin(&guard);
         txn.ms.sticky_task_queue.clear();
         self.commit(&mut guard, txn).await
-    }
-
-    pub async fn describe_task_queue(
-        &self,
-        ns: &Namespace,
-        req: DescribeTaskQueueRequest,
-    ) -> Result<DescribeTaskQueueResponse> {
-        let name = req
-            .task_queue
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        super::start::check_id(self, &name, "TaskQueue")?;
-        let kind = if req.task_queue_type == TaskQueueType::Activity as i32 {
-            QueueKind::Activity
-        } else {
-            QueueKind::Workflow
-        };
-        let key = Self::queue_key(&ns.id, &name, kind);
-        let pollers = self
-            .inner
-            .matching
-            .pollers(&key)
-            .into_iter()
-            .map(|(identity, at)| PollerInfo {
-                last_access_time: Some(prost_types::Timestamp::from(at)),
-                identity,
-                rate_per_second: 100_000.0,
-                ..Default::default()
-            })
-            .collect();
-        // The queue's tasks due now, in memory or waiting in the database (the queue's
-        // tasks are rows of every shard); Temporal's read and ack levels have no counterpart.
-        let task_queue_status = if req.include_task_queue_status {
-            let hash = super::paging::hash_of_queue(&ns.id, kind, &name);
-            let backlog = self
-                .inner
-                .store
-                .count_queue_tasks(hash, now_nanos())
-                .await?;
-            Some(TaskQueueStatus {
-                backlog_count_hint: backlog,
-                rate_per_second: 100_000.0,
-                ..Default::default()
-            })
-        } else {
-            None
-        };
-        Ok(DescribeTaskQueueResponse {
-            pollers,
-            task_queue_status,
-            ..Default::default()
-        })
     }
 
     /// Deletes a run (terminating it first if it is still running).

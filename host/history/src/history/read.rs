@@ -23,7 +23,7 @@ use super::{Engine, execution_info};
 use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, HistoryPageToken, MutableState};
-use crate::time::{dur, dur_nanos, opt_ts, ts};
+use crate::time::{GO_ZERO_TIME, dur, dur_nanos, opt_ts, ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
 
@@ -210,12 +210,6 @@ impl Engine {
         })
     }
 }
-
-/// Go's zero time, which Temporal shows for a deadline the run does not have.
-const GO_ZERO_TIME: prost_types::Timestamp = prost_types::Timestamp {
-    seconds: -62_135_596_800,
-    nanos: 0,
-};
 
 /// DescribeWorkflowExecution's extended info: deadlines, the original start, cancel request,
 /// and the request ids the run has taken.
