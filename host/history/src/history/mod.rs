@@ -6,6 +6,7 @@ mod activity_ops;
 mod archive;
 mod archive_metrics;
 mod children;
+mod closing;
 mod commands;
 mod cron;
 mod cross;

@@ -92,7 +92,6 @@ impl Engine {
             pollers: self.poller_infos(ns, &name, kind),
             task_queue_status,
             stats_by_priority_key: stats
-                .clone()
                 .map(|s| HashMap::from([(DEFAULT_PRIORITY_KEY, s)]))
                 .unwrap_or_default(),
             stats,
