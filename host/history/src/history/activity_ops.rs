@@ -30,6 +30,25 @@ enum Which {
     All,
 }
 
+/// `Which` from a request's choice of activities, for the requests that can name them all.
+macro_rules! which {
+    ($choice:expr, $oneof:ident, $all:ident, $all_name:literal) => {{
+        use $oneof::Activity as A;
+        match $choice {
+            Some(A::Id(id)) => Which::Id(id),
+            Some(A::Type(t)) => Which::Type(t),
+            Some(A::$all(true)) => Which::All,
+            _ => {
+                return Err(invalid(concat!(
+                    "Either activity id, activity type or ",
+                    $all_name,
+                    " must be provided."
+                )));
+            }
+        }
+    }};
+}
+
 fn activity_not_found() -> Error {
     Error::NotFound(
         "Can't find pending activity with such ID. Invalid activityID or activity already completed"
@@ -399,17 +418,12 @@ impl Engine {
     }
 
     pub async fn unpause_activity(&self, ns: &Namespace, r: UnpauseActivityRequest) -> Result<()> {
-        use unpause_activity_request::Activity as A;
-        let which = match r.activity.clone() {
-            Some(A::Id(id)) => Which::Id(id),
-            Some(A::Type(t)) => Which::Type(t),
-            Some(A::UnpauseAll(true)) => Which::All,
-            _ => {
-                return Err(invalid(
-                    "Either activity id, activity type or unpause_all must be provided.",
-                ));
-            }
-        };
+        let which = which!(
+            r.activity.clone(),
+            unpause_activity_request,
+            UnpauseAll,
+            "unpause_all"
+        );
         let mut guard = self.running_run(ns, r.execution.clone()).await?;
         let mut txn = self.begin(&guard);
         for idx in txn.select(&which)? {
@@ -419,17 +433,12 @@ impl Engine {
     }
 
     pub async fn reset_activity(&self, ns: &Namespace, r: ResetActivityRequest) -> Result<()> {
-        use reset_activity_request::Activity as A;
-        let which = match r.activity.clone() {
-            Some(A::Id(id)) => Which::Id(id),
-            Some(A::Type(t)) => Which::Type(t),
-            Some(A::MatchAll(true)) => Which::All,
-            _ => {
-                return Err(invalid(
-                    "Either activity id, activity type or match_all must be provided.",
-                ));
-            }
-        };
+        let which = which!(
+            r.activity.clone(),
+            reset_activity_request,
+            MatchAll,
+            "match_all"
+        );
         let mut guard = self.running_run(ns, r.execution.clone()).await?;
         let key = guard.key.clone();
         let mut txn = self.begin(&guard);
@@ -448,21 +457,16 @@ impl Engine {
         ns: &Namespace,
         r: UpdateActivityOptionsRequest,
     ) -> Result<ActivityOptions> {
-        use update_activity_options_request::Activity as A;
         let paths = r.update_mask.clone().map(|m| m.paths).unwrap_or_default();
         if r.restore_original && !paths.is_empty() {
             return Err(invalid("Both UpdateMask and RestoreOriginal are provided"));
         }
-        let which = match r.activity.clone() {
-            Some(A::Id(id)) => Which::Id(id),
-            Some(A::Type(t)) => Which::Type(t),
-            Some(A::MatchAll(true)) => Which::All,
-            _ => {
-                return Err(invalid(
-                    "Either activity id, activity type or match_all must be provided.",
-                ));
-            }
-        };
+        let which = which!(
+            r.activity.clone(),
+            update_activity_options_request,
+            MatchAll,
+            "match_all"
+        );
         let mut guard = self.running_run(ns, r.execution.clone()).await?;
         let key = guard.key.clone();
         let mut txn = self.begin(&guard);

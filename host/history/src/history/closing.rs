@@ -12,6 +12,8 @@ use super::start::NewRun;
 use crate::state::TaskKind;
 use crate::time::dur_nanos;
 
+/// A duration the command set, or `None` when it left it out or sent zero (both mean
+/// "as before").
 fn nonzero(d: Option<prost_types::Duration>) -> Option<prost_types::Duration> {
     d.filter(|d| d.seconds != 0 || d.nanos != 0)
 }

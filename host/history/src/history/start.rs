@@ -39,8 +39,6 @@ pub(crate) fn check_blob(engine: &Engine, payloads: &Option<Payloads>, field: &s
     Ok(())
 }
 
-/// A duration the command set, or `None` when it left it out or sent zero (both mean
-/// "as before").
 pub(crate) fn check_id(engine: &Engine, value: &str, what: &str) -> Result<()> {
     if value.is_empty() {
         return Err(invalid(format!("{what} is not set on request.")));

@@ -369,7 +369,7 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Marks a scheduled workflow task started by `identity`: its started event (unless the
+    /// Marks a scheduled workflow task started by `poller`: its started event (unless the
     /// task is transient) and its start-to-close timeout.
     pub fn start_workflow_task(
         &mut self,
@@ -474,8 +474,6 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// The scheduled and started events of a transient workflow task, as the worker sees
-    /// them (ids follow the last written event).
     /// The started event of a workflow task that starts as event `started_id`: the history's
     /// size, and whether (and why) the worker should continue as new.
     pub fn workflow_task_started(
@@ -504,6 +502,8 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// The scheduled and started events of a transient workflow task, as the worker sees
+    /// them (ids follow the last written event).
     pub fn transient_events(&self) -> Vec<HistoryEvent> {
         let Some(w) = self.ms.workflow_task.as_ref() else {
             return Vec::new();

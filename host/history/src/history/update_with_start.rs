@@ -6,14 +6,15 @@ use temporalio_protos::temporal::api::{
     enums::v1::{WorkflowExecutionStatus, WorkflowIdConflictPolicy},
     workflowservice::v1::{
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
-        UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
+        UpdateWorkflowExecutionRequest,
     },
 };
 
 use super::Engine;
 use super::updates::{stage_of, update_response, want_stage};
-use crate::error::{Error, invalid};
+use crate::error::invalid;
 use crate::namespace::Namespace;
+use sundial_services::UpdateWithStart;
 use sundial_store::RunKey;
 
 impl Engine {
@@ -25,13 +26,7 @@ impl Engine {
         start: StartWorkflowExecutionRequest,
         update: UpdateWorkflowExecutionRequest,
         wait: std::time::Duration,
-    ) -> std::result::Result<
-        (
-            StartWorkflowExecutionResponse,
-            UpdateWorkflowExecutionResponse,
-        ),
-        (usize, Error),
-    > {
+    ) -> UpdateWithStart {
         let request = update.request.clone().unwrap_or_default();
         let update_id = request
             .meta
@@ -137,13 +132,7 @@ impl Engine {
         key: &RunKey,
         update: UpdateWorkflowExecutionRequest,
         wait: std::time::Duration,
-    ) -> std::result::Result<
-        (
-            StartWorkflowExecutionResponse,
-            UpdateWorkflowExecutionResponse,
-        ),
-        (usize, Error),
-    > {
+    ) -> UpdateWithStart {
         let req = UpdateWorkflowExecutionRequest {
             workflow_execution: Some(WorkflowExecution {
                 workflow_id: key.workflow_id.clone(),
