@@ -7,6 +7,7 @@ mod activity_ops;
 mod errors;
 mod multi_operation;
 mod operator;
+mod schedules;
 mod system;
 mod visibility;
 mod workflow;
@@ -14,7 +15,7 @@ mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_services::{Namespaces, Workflows};
+use sundial_services::{Namespaces, Schedules, Workflows};
 use tonic::Status;
 
 pub use errors::to_status;
@@ -27,6 +28,7 @@ pub use workflow::WorkflowHandler;
 pub struct Frontend {
     pub namespaces: Arc<dyn Namespaces>,
     pub workflows: Arc<dyn Workflows>,
+    pub schedules: Arc<dyn Schedules>,
     pub cluster_id: String,
     pub persistence: String,
 }

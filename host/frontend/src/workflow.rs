@@ -6,8 +6,8 @@ use sundial_api::workflowservice::workflow_service_server::WorkflowService;
 use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
-use super::activity_ops;
 use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
+use super::{activity_ops, schedules};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
@@ -598,5 +598,55 @@ impl WorkflowService for WorkflowHandler {
         ok(UpdateActivityExecutionOptionsResponse {
             activity_options: updated.activity_options,
         })
+    }
+
+    async fn create_schedule(
+        &self,
+        r: Request<CreateScheduleRequest>,
+    ) -> Res<CreateScheduleResponse> {
+        schedules::create_schedule(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn describe_schedule(
+        &self,
+        r: Request<DescribeScheduleRequest>,
+    ) -> Res<DescribeScheduleResponse> {
+        schedules::describe_schedule(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn update_schedule(
+        &self,
+        r: Request<UpdateScheduleRequest>,
+    ) -> Res<UpdateScheduleResponse> {
+        schedules::update_schedule(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn patch_schedule(&self, r: Request<PatchScheduleRequest>) -> Res<PatchScheduleResponse> {
+        schedules::patch_schedule(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn delete_schedule(
+        &self,
+        r: Request<DeleteScheduleRequest>,
+    ) -> Res<DeleteScheduleResponse> {
+        schedules::delete_schedule(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        r: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Res<ListScheduleMatchingTimesResponse> {
+        schedules::list_schedule_matching_times(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn list_schedules(&self, r: Request<ListSchedulesRequest>) -> Res<ListSchedulesResponse> {
+        schedules::list_schedules(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn count_schedules(
+        &self,
+        r: Request<CountSchedulesRequest>,
+    ) -> Res<CountSchedulesResponse> {
+        schedules::count_schedules(&*self.fe.schedules, r.into_inner()).await
     }
 }

@@ -21,6 +21,7 @@ pub mod state;
 pub mod time;
 
 pub use error::{Error, Result};
+pub use history::schedules::workflow_id as scheduler_workflow_id;
 pub use history::{ActivityRef, Engine, MAX_PAGE_SIZE, validate_search_attributes};
 
 /// Engine settings.

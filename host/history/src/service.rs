@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sundial_services::{
-    ActivityRef, Error, HeartbeatReply, Limits, Namespaces, Result, UpdateWithStart, Workflows,
+    ActivityRef, Error, HeartbeatReply, Limits, Namespaces, Result, Schedules, UpdateWithStart,
+    Workflows,
 };
 use temporalio_protos::temporal::api::{
     common::v1::Payloads,
@@ -362,5 +363,47 @@ impl Workflows for Engine {
     ) -> Result<CountWorkflowExecutionsResponse> {
         let ns = self.ns(namespace).await?;
         Engine::count_workflows(self, &ns, query).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Schedules for Engine {
+    async fn create_schedule(&self, r: CreateScheduleRequest) -> Result<CreateScheduleResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::create_schedule(self, &ns, r).await
+    }
+    async fn describe_schedule(
+        &self,
+        r: DescribeScheduleRequest,
+    ) -> Result<DescribeScheduleResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::describe_schedule(self, &ns, r).await
+    }
+    async fn update_schedule(&self, r: UpdateScheduleRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::update_schedule(self, &ns, r).await
+    }
+    async fn patch_schedule(&self, r: PatchScheduleRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::patch_schedule(self, &ns, r).await
+    }
+    async fn delete_schedule(&self, r: DeleteScheduleRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::delete_schedule(self, &ns, r).await
+    }
+    async fn list_schedule_matching_times(
+        &self,
+        r: ListScheduleMatchingTimesRequest,
+    ) -> Result<ListScheduleMatchingTimesResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::list_schedule_matching_times(self, &ns, r).await
+    }
+    async fn list_schedules(&self, r: ListSchedulesRequest) -> Result<ListSchedulesResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::list_schedules(self, &ns, r).await
+    }
+    async fn count_schedules(&self, r: CountSchedulesRequest) -> Result<CountSchedulesResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::count_schedules(self, &ns, r).await
     }
 }

@@ -113,6 +113,9 @@ pub struct MutableState {
     /// Where the run may be reset to: the first workflow task each build id completed.
     #[prost(message, repeated, tag = "37")]
     pub auto_reset_points: Vec<ResetPointInfo>,
+    /// A scheduler run (`temporal-sys-scheduler:<schedule id>`): the schedule it runs.
+    #[prost(message, optional, tag = "38")]
+    pub schedule: Option<crate::history::schedules::ScheduleRecord>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -315,6 +318,10 @@ pub enum TaskKind {
     Visibility = 15,
     /// Archive the closed run's history and visibility record, then schedule `DeleteRun`.
     ArchiveRun = 16,
+    /// A scheduler run's next due time (or a change to it): take the actions due.
+    ScheduleWake = 17,
+    /// A run a schedule started closed (its chain ended): tell the scheduler.
+    ScheduledRunClosed = 18,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.

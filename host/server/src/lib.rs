@@ -270,6 +270,7 @@ pub async fn start(
     let fe = Frontend {
         namespaces: Arc::new(engine.clone()),
         workflows: Arc::new(engine.clone()),
+        schedules: Arc::new(engine.clone()),
         cluster_id: membership.metadata.cluster_id.clone(),
         persistence: format!("{backend:?}").to_lowercase(),
     };

@@ -158,6 +158,16 @@ where
 /// How long the node a call came to keeps trying while its owner is unreachable or moving.
 const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// Calls about one schedule (its id is field 2): served where its scheduler run lives.
+const SCHEDULE_CALLS: &[&str] = &[
+    "CreateSchedule",
+    "DescribeSchedule",
+    "UpdateSchedule",
+    "PatchSchedule",
+    "DeleteSchedule",
+    "ListScheduleMatchingTimes",
+];
+
 /// Whether calls of this method are about one workflow or one task queue.
 fn routed(m: &Method) -> bool {
     let name = m.path.strip_prefix(SERVICE).unwrap_or_default();
@@ -171,6 +181,7 @@ fn routed(m: &Method) -> bool {
                 | "DescribeTaskQueue"
                 | "ShutdownWorker"
         )
+        || SCHEDULE_CALLS.contains(&name)
 }
 
 impl RoutingLayer {
@@ -294,6 +305,13 @@ impl RoutingLayer {
                         namespace_id: namespace_id.clone(),
                         workflow_id,
                     }));
+            }
+            name if SCHEDULE_CALLS.contains(&name) => {
+                let schedule_id = field_string(message, 2)?;
+                return Ok((!schedule_id.is_empty()).then(|| Route::Shard {
+                    namespace_id: namespace_id.clone(),
+                    workflow_id: sundial_history::scheduler_workflow_id(&schedule_id),
+                }));
             }
             _ => {}
         }

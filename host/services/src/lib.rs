@@ -223,3 +223,22 @@ pub trait Workflows: Send + Sync {
         r: ListArchivedWorkflowExecutionsRequest,
     ) -> Result<ListArchivedWorkflowExecutionsResponse>;
 }
+
+/// Schedules, as the frontend uses them. Each request names its namespace.
+#[async_trait::async_trait]
+pub trait Schedules: Send + Sync {
+    async fn create_schedule(&self, r: CreateScheduleRequest) -> Result<CreateScheduleResponse>;
+    async fn describe_schedule(
+        &self,
+        r: DescribeScheduleRequest,
+    ) -> Result<DescribeScheduleResponse>;
+    async fn update_schedule(&self, r: UpdateScheduleRequest) -> Result<()>;
+    async fn patch_schedule(&self, r: PatchScheduleRequest) -> Result<()>;
+    async fn delete_schedule(&self, r: DeleteScheduleRequest) -> Result<()>;
+    async fn list_schedule_matching_times(
+        &self,
+        r: ListScheduleMatchingTimesRequest,
+    ) -> Result<ListScheduleMatchingTimesResponse>;
+    async fn list_schedules(&self, r: ListSchedulesRequest) -> Result<ListSchedulesResponse>;
+    async fn count_schedules(&self, r: CountSchedulesRequest) -> Result<CountSchedulesResponse>;
+}

@@ -56,3 +56,61 @@ pub(crate) fn invalid_expr(detail: impl std::fmt::Display) -> QueryError {
 pub fn compile(query: &str, schema: &dyn Schema) -> Result<Resolved, QueryError> {
     resolve(&parse(query)?, schema)
 }
+
+/// Adds `condition` to a query's WHERE part, keeping its ORDER BY / GROUP BY clause:
+/// `a = 1 ORDER BY b` becomes `<condition> AND (a = 1) ORDER BY b`. A query that does not
+/// tokenize is returned as is (its compilation reports the error).
+pub fn and_where(query: &str, condition: &str) -> String {
+    let Ok(tokens) = lexer::tokenize(query) else {
+        return query.to_string();
+    };
+    let mut depth = 0i32;
+    let mut split = query.len();
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.tok {
+            lexer::Tok::LParen => depth += 1,
+            lexer::Tok::RParen => depth -= 1,
+            lexer::Tok::Word(w)
+                if depth == 0
+                    && (w.eq_ignore_ascii_case("order") || w.eq_ignore_ascii_case("group"))
+                    && tokens.get(i + 1).is_some_and(
+                        |n| matches!(&n.tok, lexer::Tok::Word(b) if b.eq_ignore_ascii_case("by")),
+                    ) =>
+            {
+                split = t.end - t.text.len();
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (filter, rest) = query.split_at(split);
+    if filter.trim().is_empty() {
+        format!("{condition} {rest}").trim_end().to_string()
+    } else {
+        format!("{condition} AND ({}) {rest}", filter.trim())
+            .trim_end()
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod and_where_tests {
+    use super::and_where;
+
+    #[test]
+    fn keeps_the_trailing_clauses() {
+        assert_eq!(and_where("", "X IS NULL"), "X IS NULL");
+        assert_eq!(
+            and_where("a = 1 OR b = 2", "X IS NULL"),
+            "X IS NULL AND (a = 1 OR b = 2)"
+        );
+        assert_eq!(
+            and_where("a = 'order by' ORDER BY StartTime", "X IS NULL"),
+            "X IS NULL AND (a = 'order by') ORDER BY StartTime"
+        );
+        assert_eq!(
+            and_where("GROUP BY ExecutionStatus", "X IS NULL"),
+            "X IS NULL GROUP BY ExecutionStatus"
+        );
+    }
+}

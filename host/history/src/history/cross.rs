@@ -153,6 +153,7 @@ impl Engine {
                     started.map(|s| s.encode_to_vec()).unwrap_or_default(),
                 ))
             }
+            Op::SchedulerCall(o) => self.scheduler_call_here(o).await,
             Op::RunTimerTask(o) => {
                 let q = queued_from_wire(o.task)?;
                 if !self.is_current_here(&q)? {
@@ -210,7 +211,15 @@ impl Engine {
             root: decode_opt(&o.root)?,
         };
         let (run_id, _) = self
-            .start_or_signal_with(&child_ns, request, false, Some(&link), false)
+            .start_or_signal_with(
+                &child_ns,
+                request,
+                false,
+                super::start::StartFrom {
+                    parent: Some(&link),
+                    ..Default::default()
+                },
+            )
             .await?;
         Ok(run_id)
     }

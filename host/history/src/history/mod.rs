@@ -18,6 +18,7 @@ mod polls;
 mod queries;
 mod read;
 mod reset;
+pub(crate) mod schedules;
 mod shards;
 mod start;
 mod task_queue;

@@ -88,6 +88,15 @@ pub(crate) struct ParentLink {
     pub root: Option<WorkflowExecution>,
 }
 
+/// Where a start comes from beyond its request: a parent, an eager start, a schedule.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct StartFrom<'a> {
+    pub parent: Option<&'a ParentLink>,
+    pub eager: bool,
+    /// A schedule's start: results passed on and the schedule's search attributes.
+    pub carry: Option<&'a super::schedules::StartCarry>,
+}
+
 /// What a new run starts from: the started-event attributes plus bookkeeping.
 pub(crate) struct NewRun {
     pub attrs: WorkflowExecutionStartedEventAttributes,
@@ -98,6 +107,8 @@ pub(crate) struct NewRun {
     pub user_metadata: Option<UserMetadata>,
     /// Start the first workflow task at once for the starter (eager workflow start).
     pub eager: bool,
+    /// A scheduler run: it keeps this schedule and has no workflow tasks.
+    pub schedule: Option<super::schedules::ScheduleRecord>,
 }
 
 impl Engine {
@@ -168,7 +179,10 @@ impl Engine {
         if let Some(signal) = run.signal {
             txn.add(signal);
         }
-        if run.start_delay > 0 {
+        if let Some(schedule) = run.schedule {
+            txn.ms.schedule = Some(schedule);
+            txn.task(TaskKind::ScheduleWake, now, 0);
+        } else if run.start_delay > 0 {
             txn.task(TaskKind::DispatchWorkflowTask, now + run.start_delay, 0);
         } else if run.eager {
             txn.start_eager_workflow_task(&identity, &run.request_id);
@@ -223,7 +237,15 @@ impl Engine {
         }
         let request_id = sreq.request_id.clone();
         let (run_id, started) = self
-            .start_or_signal_with(ns, sreq, false, None, eager)
+            .start_or_signal_with(
+                ns,
+                sreq,
+                false,
+                StartFrom {
+                    eager,
+                    ..Default::default()
+                },
+            )
             .await?;
         let eager_workflow_task = match eager && started {
             true => {
@@ -252,7 +274,7 @@ impl Engine {
         req: SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
     ) -> Result<(String, bool)> {
-        self.start_or_signal_with(ns, req, with_signal, None, false)
+        self.start_or_signal_with(ns, req, with_signal, StartFrom::default())
             .await
     }
 
@@ -262,8 +284,7 @@ impl Engine {
         ns: &Namespace,
         mut req: SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
-        parent: Option<&ParentLink>,
-        eager: bool,
+        from: StartFrom<'_>,
     ) -> Result<(String, bool)> {
         check_id(self, &req.workflow_id, "WorkflowId")?;
         let wf_type = req
@@ -323,7 +344,7 @@ impl Engine {
         }
         let mut last = None;
         for _ in 0..8 {
-            match self.try_start(ns, &req, with_signal, parent, eager).await {
+            match self.try_start(ns, &req, with_signal, from).await {
                 Err(Error::Conflict(m)) => last = Some(m),
                 other => return other,
             }
@@ -338,9 +359,9 @@ impl Engine {
         &self,
         req: &SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
-        parent: Option<&ParentLink>,
-        eager: bool,
+        from: StartFrom<'_>,
     ) -> NewRun {
+        let parent = from.parent;
         let task_timeout = dur_nanos(&req.workflow_task_timeout);
         let attrs = WorkflowExecutionStartedEventAttributes {
             workflow_type: req.workflow_type.clone(),
@@ -393,6 +414,10 @@ impl Engine {
             },
             ..attrs
         };
+        let attrs = match from.carry {
+            Some(carry) => carry.apply(attrs),
+            None => attrs,
+        };
         // An empty schedule does not parse: no cron delay.
         let cron_delay = super::cron::parse(&req.cron_schedule).ok().and_then(|s| {
             let now = now_nanos();
@@ -410,7 +435,8 @@ impl Engine {
                 ..Default::default()
             }),
             user_metadata: req.user_metadata.clone(),
-            eager,
+            eager: from.eager,
+            schedule: None,
         }
     }
 
@@ -419,8 +445,7 @@ impl Engine {
         ns: &Namespace,
         req: &SignalWithStartWorkflowExecutionRequest,
         with_signal: bool,
-        parent: Option<&ParentLink>,
-        eager: bool,
+        from: StartFrom<'_>,
     ) -> Result<(String, bool)> {
         let conflict =
             WorkflowIdConflictPolicy::try_from(req.workflow_id_conflict_policy).unwrap_or_default();
@@ -434,7 +459,7 @@ impl Engine {
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal, parent, eager),
+                self.new_run_from(req, with_signal, from),
             );
             self.commit_staged(
                 shard_id,
@@ -506,7 +531,7 @@ impl Engine {
                 shard_id,
                 &ns.id,
                 &run_id,
-                self.new_run_from(req, with_signal, parent, eager),
+                self.new_run_from(req, with_signal, from),
             );
             self.commit_staged(
                 shard_id,
@@ -545,7 +570,7 @@ impl Engine {
             shard_id,
             &ns.id,
             &run_id,
-            self.new_run_from(req, with_signal, parent, eager),
+            self.new_run_from(req, with_signal, from),
         );
         self.commit_staged(
             shard_id,

@@ -31,6 +31,15 @@ impl Engine {
         if kind == TaskKind::ArchiveRun {
             return self.archive_run(&key).await;
         }
+        if kind == TaskKind::ScheduleWake {
+            return match self.run_scheduler(&key, None).await {
+                Err(crate::error::Error::NotFound(_)) => Ok(()),
+                other => other,
+            };
+        }
+        if kind == TaskKind::ScheduledRunClosed {
+            return self.notify_scheduler(task).await;
+        }
         let mut guard = self.lock(&key).await?;
         if kind == TaskKind::DeleteRun {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {

@@ -562,6 +562,13 @@ impl<'a> Txn<'a> {
             let close = self.ms.close_event_id;
             self.task(TaskKind::NotifyParent, 0, close);
         }
+        // A run a schedule started closed for good: tell the schedule.
+        if self.closed_now
+            && self.ms.new_execution_run_id.is_empty()
+            && super::schedules::scheduled_by_id(&self.ms).is_some()
+        {
+            self.task(TaskKind::ScheduledRunClosed, 0, 0);
+        }
         Staged {
             key,
             state: self.ms,

@@ -298,6 +298,8 @@ impl Engine {
         token: &[u8],
     ) -> Result<ListWorkflowExecutionsResponse> {
         // A GROUP BY is accepted and ignored here, as on Temporal.
+        sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let query = &without_system_runs(query);
         let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
         let limit = if page_size <= 0 || page_size > MAX_PAGE_SIZE {
             MAX_PAGE_SIZE
@@ -325,6 +327,8 @@ impl Engine {
         ns: &Namespace,
         query: &str,
     ) -> Result<CountWorkflowExecutionsResponse> {
+        sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let query = &without_system_runs(query);
         let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
         let rows = self
             .inner
@@ -350,6 +354,19 @@ impl Engine {
         };
         Ok(CountWorkflowExecutionsResponse { count, groups })
     }
+}
+
+/// Leaves out the runs of the server's own divisions (schedules), as Temporal does, unless the
+/// query asks about a division.
+fn without_system_runs(query: &str) -> String {
+    if query
+        .to_ascii_lowercase()
+        .contains(&super::schedules::NAMESPACE_DIVISION.to_ascii_lowercase())
+    {
+        return query.to_string();
+    }
+    let hide = format!("{} IS NULL", super::schedules::NAMESPACE_DIVISION);
+    sundial_visquery::and_where(query, &hide)
 }
 
 fn visibility_query<'a>(
