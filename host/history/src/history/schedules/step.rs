@@ -295,18 +295,22 @@ impl Engine {
             if decision.cancel || decision.terminate {
                 self.stop_running(ns, record, decision.terminate).await;
             }
-            for start in decision.overlapping {
-                if self.start_one(ns, record, &start, false, now).await {
-                    record.buffer.insert(0, start);
+            // Each start with whether it is tracked; what could not start goes back, in order.
+            let mut starts: Vec<(PendingStart, bool)> =
+                decision.overlapping.into_iter().map(|s| (s, false)).collect();
+            let progressed = decision.next.is_some();
+            starts.extend(decision.next.map(|s| (s, true)));
+            let mut starts = starts.into_iter();
+            while let Some((start, tracked)) = starts.next() {
+                if self.start_one(ns, record, &start, tracked, now).await {
+                    let back: Vec<PendingStart> =
+                        std::iter::once(start).chain(starts.map(|(s, _)| s)).collect();
+                    record.buffer.splice(0..0, back);
                     return true;
                 }
             }
-            let Some(start) = decision.next else {
+            if !progressed {
                 return false;
-            };
-            if self.start_one(ns, record, &start, true, now).await {
-                record.buffer.insert(0, start);
-                return true;
             }
         }
     }
