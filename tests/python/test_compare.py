@@ -15,9 +15,19 @@ from typing import Awaitable, Callable
 
 import pytest
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 
 from helpers import event_type_name, history_events, new_worker, unique, wait_for_event, wait_until
+from workflows_schedules import ScheduledWorkflow
 from workflows import (
     CANCELLED,
     STARTED,
@@ -244,6 +254,32 @@ async def zero_durations(client: Client) -> WorkflowHandle:
         handle = await client.start_workflow(ZeroDurationsWorkflow.run, id=unique("cmp-zero"), task_queue=tq)
         await asyncio.wait_for(handle.result(), 30)
         return handle
+
+
+@scenario
+async def schedule_started_runs(client: Client) -> WorkflowHandle:
+    """The second run a schedule starts (it gets the first one's result)."""
+    tq = unique("cmp")
+    async with new_worker(client, tq, [ScheduledWorkflow]):
+        schedule = await client.create_schedule(
+            unique("cmp-sched"),
+            Schedule(
+                action=ScheduleActionStartWorkflow(ScheduledWorkflow.run, "chain", id=unique("cmp-sched"), task_queue=tq),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+                state=ScheduleState(paused=True),
+            ),
+        )
+        for n in (1, 2):
+            await schedule.trigger()
+
+            async def acted_and_heard(n: int = n) -> bool:
+                info = (await schedule.describe()).info
+                return info.num_actions == n and not info.running_actions
+
+            await wait_until(acted_and_heard, what=f"scheduled run {n} started and closed")
+        run = (await schedule.describe()).info.recent_actions[-1].action
+        await schedule.delete()
+        return await finish(client.get_workflow_handle(run.workflow_id, run_id=run.first_execution_run_id))
 
 
 def duration_summary(kind: str, attributes, name: str, value: timedelta) -> object:

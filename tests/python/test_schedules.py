@@ -383,6 +383,24 @@ async def test_cli_creates_describes_lists_triggers_and_deletes(client: Client, 
         assert toggled.returncode == 0, toggled.stderr
         assert (await handle.describe()).schedule.state.paused is False
 
+        backfilled = await run_cli(
+            cli, "schedule", "backfill", *base, "--schedule-id", schedule_id,
+            "--start-time", "2026-01-05T11:59:00Z", "--end-time", "2026-01-19T12:00:00Z",
+            "--overlap-policy", "AllowAll",
+        )
+        assert backfilled.returncode == 0, backfilled.stderr
+        # Mondays 5, 12 and 19 January at noon.
+        await wait_until(lambda: _count_is(handle, 4), what="the CLI's backfill")
+        updated = await run_cli(
+            cli, "schedule", "update", *base, "--schedule-id", schedule_id,
+            "--interval", "45m", "--workflow-id", unique("cli-wf"), "--task-queue", tq,
+            "--type", "ScheduledWorkflow", "--input", '""', "--paused",
+        )
+        assert updated.returncode == 0, updated.stderr
+        spec = (await handle.describe()).schedule.spec
+        assert spec.calendars == []
+        assert [i.every for i in spec.intervals] == [timedelta(minutes=45)]
+
         async def listed() -> bool:
             out = await run_cli(cli, "schedule", "list", *base, "-o", "json")
             return schedule_id in out.stdout
@@ -390,3 +408,98 @@ async def test_cli_creates_describes_lists_triggers_and_deletes(client: Client, 
         await wait_until(listed, what="the schedule in `temporal schedule list`")
         deleted = await run_cli(cli, "schedule", "delete", *base, "--schedule-id", schedule_id)
         assert deleted.returncode == 0, deleted.stderr
+
+
+async def test_search_attributes_of_the_schedule_and_of_its_action(client: Client) -> None:
+    """Update leaves the schedule's search attributes alone when it gives none, clears them
+    when it gives an empty set, replaces them when it gives some; the action's attributes
+    come back typed and change with the action."""
+    text = SearchAttributeKey.for_text("ScheduleNote")
+    keyword = SearchAttributeKey.for_keyword("ScheduleOwner")
+    ns_client = await new_namespace(
+        client,
+        "sched-sa",
+        {
+            "ScheduleNote": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+            "ScheduleOwner": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        },
+    )
+    action = ScheduleActionStartWorkflow(
+        ScheduledWorkflow.run,
+        "",
+        id=unique("scheduled"),
+        task_queue="never-polled",
+        typed_search_attributes=TypedSearchAttributes([SearchAttributePair(text, "action text")]),
+        untyped_search_attributes={"ScheduleOwner": ["action owner"]},
+    )
+    handle = await ns_client.create_schedule(
+        unique("sched-sa"),
+        Schedule(
+            action=action,
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+            state=ScheduleState(paused=True),
+        ),
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(keyword, "owner-a"), SearchAttributePair(text, "schedule text")]
+        ),
+    )
+    try:
+        described = await handle.describe()
+        assert described.typed_search_attributes == TypedSearchAttributes(
+            [SearchAttributePair(keyword, "owner-a"), SearchAttributePair(text, "schedule text")]
+        )
+        got = described.schedule.action.typed_search_attributes
+        assert got.get(text) == "action text"
+        assert got.get(keyword) == "action owner"
+
+        def change_action(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = input.description.schedule
+            schedule.action.typed_search_attributes = TypedSearchAttributes(
+                [SearchAttributePair(text, "new action text")]
+            )
+            schedule.action.untyped_search_attributes = {}
+            return ScheduleUpdate(schedule)
+
+        await handle.update(change_action)
+        described = await handle.describe()
+        assert described.schedule.action.typed_search_attributes == TypedSearchAttributes(
+            [SearchAttributePair(text, "new action text")]
+        )
+        # No search attributes in the update: the schedule's stay.
+        assert len(described.typed_search_attributes) == 2
+
+        def replace(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(
+                input.description.schedule,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(keyword, "owner-b")]),
+            )
+
+        await handle.update(replace)
+        # Temporal applies search attributes a moment after the update returns.
+        replaced = TypedSearchAttributes([SearchAttributePair(keyword, "owner-b")])
+        await wait_until(lambda: _attributes_are(handle, replaced), what="the replaced attributes")
+
+        def clear(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(input.description.schedule, search_attributes=TypedSearchAttributes.empty)
+
+        await handle.update(clear)
+        await wait_until(lambda: _attributes_are(handle, TypedSearchAttributes.empty), what="no attributes")
+    finally:
+        await handle.delete()
+
+
+async def _attributes_are(handle, expected: TypedSearchAttributes) -> bool:
+    return (await handle.describe()).typed_search_attributes == expected
+
+
+async def test_errors_as_temporal_words_them(client: Client) -> None:
+    with pytest.raises(RPCError) as bad_spec:
+        await client.create_schedule(
+            unique("sched-bad"),
+            Schedule(action=start_action("q"), spec=ScheduleSpec(cron_expressions=["1 2 3"])),
+        )
+    assert bad_spec.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert bad_spec.value.message == "Invalid schedule spec: CronString does not have 5-7 fields"
+    with pytest.raises(RPCError) as missing:
+        await client.get_schedule_handle(unique("sched-none")).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TypeScript SDK smoke suite: one worker, one workflow using an activity, a child workflow,
-# a signal, a query and an update, then checks the result and the history; and an eager
-# workflow start. Fails too if the server answered any call Unimplemented.
+# a signal, a query and an update, then checks the result and the history; an eager
+# workflow start; and a schedule (create, describe, trigger, list, delete). Fails too if the
+# server answered any call Unimplemented.
 #
 #   SUNDIAL_TEST_ADDRESS=host:port  run against that server (namespace "default");
 #                                   unset: start `$SUNDIAL_BIN start-dev` on a free port

@@ -180,3 +180,51 @@ test('eager workflow start', { timeout: TIMEOUT_MS }, async () => {
     await nativeConnection.close();
   }
 });
+
+test('a schedule: created, triggered, described, listed and deleted', { timeout: TIMEOUT_MS }, async () => {
+  assert.ok(address, 'SUNDIAL_TEST_ADDRESS must be set (host:port)');
+  const taskQueue = `ts-schedule-${randomUUID()}`;
+  const scheduleId = `ts-schedule-${randomUUID()}`;
+  const nativeConnection = await NativeConnection.connect({ address });
+  try {
+    const client = new Client({ connection: nativeConnection, namespace });
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      namespace,
+      taskQueue,
+      workflowsPath: require.resolve('./workflows'),
+      activities,
+    });
+    await worker.runUntil(async () => {
+      const handle = await client.schedule.create({
+        scheduleId,
+        spec: { cronExpressions: ['0 12 * * MON'] },
+        action: { type: 'startWorkflow', workflowType: doubler, args: [4], taskQueue },
+        state: { paused: true, note: 'made by the TypeScript smoke test' },
+      });
+      let description = await handle.describe();
+      assert.equal(description.state.paused, true);
+      assert.equal(description.state.note, 'made by the TypeScript smoke test');
+      assert.deepEqual(description.spec.calendars?.[0]?.dayOfWeek, [{ start: 'MONDAY', end: 'MONDAY', step: 1 }]);
+      await handle.trigger();
+      const deadline = Date.now() + 10_000;
+      while ((description = await handle.describe()).info.recentActions.length === 0) {
+        assert.ok(Date.now() < deadline, 'the trigger should start a run');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const started = description.info.recentActions[0].action;
+      assert.equal(await client.workflow.getHandle(started.workflow.workflowId).result(), 8);
+      let listed = false;
+      while (!listed) {
+        for await (const s of client.schedule.list()) {
+          if (s.scheduleId === scheduleId) listed = true;
+        }
+        assert.ok(listed || Date.now() < deadline + 10_000, 'the schedule should be listed');
+        if (!listed) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await handle.delete();
+    });
+  } finally {
+    await nativeConnection.close();
+  }
+});
