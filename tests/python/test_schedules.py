@@ -42,6 +42,15 @@ def start_action(tq: str, how: str = "") -> ScheduleActionStartWorkflow:
     return ScheduleActionStartWorkflow(ScheduledWorkflow.run, how, id=unique("scheduled"), task_queue=tq)
 
 
+def paused_daily(action: ScheduleActionStartWorkflow) -> Schedule:
+    """A paused schedule that would act once a day: it acts when triggered."""
+    return Schedule(
+        action=action,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        state=ScheduleState(paused=True),
+    )
+
+
 async def action_count(handle) -> int:
     return (await handle.describe()).info.num_actions
 
@@ -135,11 +144,7 @@ async def test_trigger_pause_unpause_update_and_delete(client: Client) -> None:
     async with new_worker(client, tq, workflows=[ScheduledWorkflow]):
         handle = await client.create_schedule(
             unique("sched-ops"),
-            Schedule(
-                action=start_action(tq),
-                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-                state=ScheduleState(paused=True),
-            ),
+            paused_daily(start_action(tq)),
         )
         try:
             await handle.pause(note="paused by test")
@@ -179,11 +184,7 @@ async def test_overlap_skip_and_buffer_one(client: Client) -> None:
     async with new_worker(client, tq, workflows=[ScheduledWorkflow]):
         handle = await client.create_schedule(
             unique("sched-overlap"),
-            Schedule(
-                action=start_action(tq, "hold"),
-                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-                state=ScheduleState(paused=True),
-            ),
+            paused_daily(start_action(tq, "hold")),
         )
         try:
             await handle.trigger()
@@ -215,11 +216,7 @@ async def test_last_completion_result_passes_to_the_next_run(client: Client) -> 
     async with new_worker(client, tq, workflows=[ScheduledWorkflow]):
         handle = await client.create_schedule(
             unique("sched-chain"),
-            Schedule(
-                action=start_action(tq, "chain"),
-                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-                state=ScheduleState(paused=True),
-            ),
+            paused_daily(start_action(tq, "chain")),
         )
         try:
             results = []
@@ -333,11 +330,7 @@ async def test_list_and_count_with_queries_and_hidden_from_workflow_lists(client
     for i, schedule_id in enumerate(ids):
         await ns_client.create_schedule(
             schedule_id,
-            Schedule(
-                action=start_action("never-polled"),
-                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-                state=ScheduleState(paused=True),
-            ),
+            paused_daily(start_action("never-polled")),
             search_attributes=TypedSearchAttributes([SearchAttributePair(keyword, "owner-a")]) if i < 2 else TypedSearchAttributes.empty,
         )
 

@@ -3,9 +3,12 @@
 
 use prost::Message;
 use sundial_api::protos::google::rpc::Status as RpcStatus;
+use sundial_api::protos::temporal::api::enums::v1::{
+    ResourceExhaustedCause, ResourceExhaustedScope,
+};
 use sundial_api::protos::temporal::api::errordetails::v1::{
     NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
-    WorkflowExecutionAlreadyStartedFailure,
+    ResourceExhaustedFailure, WorkflowExecutionAlreadyStartedFailure,
 };
 use sundial_services::Error;
 use tonic::{Code, Status};
@@ -64,6 +67,14 @@ pub fn to_status(e: Error) -> Status {
             },
         ),
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
+        Error::ResourceExhausted(message) => with_detail(
+            Code::ResourceExhausted,
+            message,
+            ResourceExhaustedFailure {
+                cause: ResourceExhaustedCause::ConcurrentLimit as i32,
+                scope: ResourceExhaustedScope::Namespace as i32,
+            },
+        ),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Unimplemented(m) => Status::unimplemented(m),
         Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),

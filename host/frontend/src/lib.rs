@@ -4,6 +4,7 @@
 //! server.
 
 mod activity_ops;
+mod batches;
 mod errors;
 mod multi_operation;
 mod operator;
@@ -15,7 +16,7 @@ mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_services::{Namespaces, Schedules, Workflows};
+use sundial_services::{Batches, Namespaces, Schedules, Workflows};
 use tonic::Status;
 
 pub use errors::to_status;
@@ -29,6 +30,7 @@ pub struct Frontend {
     pub namespaces: Arc<dyn Namespaces>,
     pub workflows: Arc<dyn Workflows>,
     pub schedules: Arc<dyn Schedules>,
+    pub batches: Arc<dyn Batches>,
     pub cluster_id: String,
     pub persistence: String,
 }

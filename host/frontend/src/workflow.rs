@@ -7,7 +7,7 @@ use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
 use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
-use super::{activity_ops, schedules};
+use super::{activity_ops, batches, schedules};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
@@ -648,5 +648,33 @@ impl WorkflowService for WorkflowHandler {
         r: Request<CountSchedulesRequest>,
     ) -> Res<CountSchedulesResponse> {
         schedules::count_schedules(&*self.fe.schedules, r.into_inner()).await
+    }
+
+    async fn start_batch_operation(
+        &self,
+        r: Request<StartBatchOperationRequest>,
+    ) -> Res<StartBatchOperationResponse> {
+        batches::start_batch_operation(&*self.fe.batches, r.into_inner()).await
+    }
+
+    async fn stop_batch_operation(
+        &self,
+        r: Request<StopBatchOperationRequest>,
+    ) -> Res<StopBatchOperationResponse> {
+        batches::stop_batch_operation(&*self.fe.batches, r.into_inner()).await
+    }
+
+    async fn describe_batch_operation(
+        &self,
+        r: Request<DescribeBatchOperationRequest>,
+    ) -> Res<DescribeBatchOperationResponse> {
+        batches::describe_batch_operation(&*self.fe.batches, r.into_inner()).await
+    }
+
+    async fn list_batch_operations(
+        &self,
+        r: Request<ListBatchOperationsRequest>,
+    ) -> Res<ListBatchOperationsResponse> {
+        batches::list_batch_operations(&*self.fe.batches, r.into_inner()).await
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 pub use sundial_internal_api::{
     AddTaskRequest, CancelExternal, Failure, HistoryReply, HistoryRequest, ParentClosePolicy,
     QueryTask, QueuedTask, RecordChildClosed, RecordTaskStarted, RunRef, RunTimerTask,
-    SchedulerCall, SignalExternal, StartChild, history_reply::Result as Reply, history_request::Op,
+    SignalExternal, StartChild, SystemCall, history_reply::Result as Reply, history_request::Op,
 };
 
 use crate::error::{Error, Result};

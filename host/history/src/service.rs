@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sundial_services::{
-    ActivityRef, Error, HeartbeatReply, Limits, Namespaces, Result, Schedules, UpdateWithStart,
-    Workflows,
+    ActivityRef, Batches, Error, HeartbeatReply, Limits, Namespaces, Result, Schedules,
+    UpdateWithStart, Workflows,
 };
 use temporalio_protos::temporal::api::{
     common::v1::Payloads,
@@ -405,5 +405,31 @@ impl Schedules for Engine {
     async fn count_schedules(&self, r: CountSchedulesRequest) -> Result<CountSchedulesResponse> {
         let ns = self.ns(&r.namespace).await?;
         Engine::count_schedules(self, &ns, r).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Batches for Engine {
+    async fn start_batch_operation(&self, r: StartBatchOperationRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::start_batch_operation(self, &ns, r).await
+    }
+    async fn stop_batch_operation(&self, r: StopBatchOperationRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::stop_batch_operation(self, &ns, r).await
+    }
+    async fn describe_batch_operation(
+        &self,
+        r: DescribeBatchOperationRequest,
+    ) -> Result<DescribeBatchOperationResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::describe_batch_operation(self, &ns, r).await
+    }
+    async fn list_batch_operations(
+        &self,
+        r: ListBatchOperationsRequest,
+    ) -> Result<ListBatchOperationsResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::list_batch_operations(self, &ns, r).await
     }
 }

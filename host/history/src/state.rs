@@ -116,6 +116,9 @@ pub struct MutableState {
     /// A scheduler run (`temporal-sys-scheduler:<schedule id>`): the schedule it runs.
     #[prost(message, optional, tag = "38")]
     pub schedule: Option<crate::history::schedules::ScheduleRecord>,
+    /// A batch job's run (its workflow id is the job id): the job's progress.
+    #[prost(message, optional, tag = "39")]
+    pub batch: Option<crate::history::batch::BatchRecord>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -322,6 +325,8 @@ pub enum TaskKind {
     ScheduleWake = 17,
     /// A run a schedule started closed (its chain ended): tell the scheduler.
     ScheduledRunClosed = 18,
+    /// A batch job's next step.
+    BatchWake = 19,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.

@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::schedule::v1::{
 };
 
 use crate::calendar::structured_from_strings;
-use crate::duration::parse_go_duration;
+use sundial_visquery::values::parse_go_duration;
 
 /// What one cron string becomes: a calendar or an interval, and the zone it named ("" if none).
 pub(crate) enum Cron {

@@ -4,10 +4,8 @@
 
 mod calendar;
 mod cron;
-mod duration;
 mod spec;
 
-pub use duration::parse_go_duration;
 pub use spec::time_of;
 pub use spec::{CompiledSpec, Next};
 

@@ -271,6 +271,7 @@ pub async fn start(
         namespaces: Arc::new(engine.clone()),
         workflows: Arc::new(engine.clone()),
         schedules: Arc::new(engine.clone()),
+        batches: Arc::new(engine.clone()),
         cluster_id: membership.metadata.cluster_id.clone(),
         persistence: format!("{backend:?}").to_lowercase(),
     };

@@ -168,6 +168,14 @@ const SCHEDULE_CALLS: &[&str] = &[
     "ListScheduleMatchingTimes",
 ];
 
+/// Calls about one batch job (its id is field 3 of a start, 2 otherwise): served where the
+/// job's run lives.
+const BATCH_CALLS: &[&str] = &[
+    "StartBatchOperation",
+    "StopBatchOperation",
+    "DescribeBatchOperation",
+];
+
 /// Whether calls of this method are about one workflow or one task queue.
 fn routed(m: &Method) -> bool {
     let name = m.path.strip_prefix(SERVICE).unwrap_or_default();
@@ -182,6 +190,7 @@ fn routed(m: &Method) -> bool {
                 | "ShutdownWorker"
         )
         || SCHEDULE_CALLS.contains(&name)
+        || BATCH_CALLS.contains(&name)
 }
 
 impl RoutingLayer {
@@ -311,6 +320,14 @@ impl RoutingLayer {
                 return Ok((!schedule_id.is_empty()).then(|| Route::Shard {
                     namespace_id: namespace_id.clone(),
                     workflow_id: sundial_history::scheduler_workflow_id(&schedule_id),
+                }));
+            }
+            name if BATCH_CALLS.contains(&name) => {
+                let job_id =
+                    field_string(message, if name == "StartBatchOperation" { 3 } else { 2 })?;
+                return Ok((!job_id.is_empty()).then(|| Route::Shard {
+                    namespace_id: namespace_id.clone(),
+                    workflow_id: job_id,
                 }));
             }
             _ => {}

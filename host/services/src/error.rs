@@ -33,6 +33,9 @@ pub enum Error {
     },
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A namespace's limit of concurrent work (batch operations) is reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The run's history shard is not owned by this node (now): another node serves it, or
     /// nobody does for a moment while it moves.
     #[error("shard {shard_id} is not owned by this node")]

@@ -242,3 +242,18 @@ pub trait Schedules: Send + Sync {
     async fn list_schedules(&self, r: ListSchedulesRequest) -> Result<ListSchedulesResponse>;
     async fn count_schedules(&self, r: CountSchedulesRequest) -> Result<CountSchedulesResponse>;
 }
+
+/// Batch operations, as the frontend uses them. Each request names its namespace.
+#[async_trait::async_trait]
+pub trait Batches: Send + Sync {
+    async fn start_batch_operation(&self, r: StartBatchOperationRequest) -> Result<()>;
+    async fn stop_batch_operation(&self, r: StopBatchOperationRequest) -> Result<()>;
+    async fn describe_batch_operation(
+        &self,
+        r: DescribeBatchOperationRequest,
+    ) -> Result<DescribeBatchOperationResponse>;
+    async fn list_batch_operations(
+        &self,
+        r: ListBatchOperationsRequest,
+    ) -> Result<ListBatchOperationsResponse>;
+}

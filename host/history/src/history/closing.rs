@@ -111,7 +111,7 @@ impl Txn<'_> {
             signal: None,
             user_metadata: None,
             eager: false,
-            schedule: None,
+            system: None,
         }
     }
 }

@@ -14,40 +14,12 @@ pub(crate) enum Schedule {
     Every(i64),
 }
 
-/// Parses a Go-style duration such as `1h30m`, `90s` or `2m`.
-fn parse_go_duration(s: &str) -> Option<i64> {
-    let mut total = 0i64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next()?);
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        let scale = match unit.as_str() {
-            "h" => 3600.0 * SECOND as f64,
-            "m" => 60.0 * SECOND as f64,
-            "s" => SECOND as f64,
-            "ms" => 1e6,
-            _ => return None,
-        };
-        total += (n * scale) as i64;
-        any = true;
-    }
-    (any && num.is_empty() && total > 0).then_some(total)
-}
-
 pub(crate) fn parse(expr: &str) -> Result<Schedule, String> {
     let expr = expr.trim();
     if let Some(d) = expr.strip_prefix("@every ") {
-        return parse_go_duration(d.trim())
+        return sundial_visquery::values::parse_go_duration(d.trim())
+            .ok()
+            .filter(|nanos| *nanos > 0)
             .map(Schedule::Every)
             .ok_or_else(|| format!("invalid duration in {expr:?}"));
     }

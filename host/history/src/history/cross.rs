@@ -153,7 +153,7 @@ impl Engine {
                     started.map(|s| s.encode_to_vec()).unwrap_or_default(),
                 ))
             }
-            Op::SchedulerCall(o) => self.scheduler_call_here(o).await,
+            Op::SystemCall(o) => self.system_call_here(o).await,
             Op::RunTimerTask(o) => {
                 let q = queued_from_wire(o.task)?;
                 if !self.is_current_here(&q)? {

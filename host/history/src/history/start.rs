@@ -107,8 +107,8 @@ pub(crate) struct NewRun {
     pub user_metadata: Option<UserMetadata>,
     /// Start the first workflow task at once for the starter (eager workflow start).
     pub eager: bool,
-    /// A scheduler run: it keeps this schedule and has no workflow tasks.
-    pub schedule: Option<super::schedules::ScheduleRecord>,
+    /// A system run (a schedule's, a batch job's): it keeps this and has no workflow tasks.
+    pub system: Option<super::system_runs::SystemState>,
 }
 
 impl Engine {
@@ -179,9 +179,9 @@ impl Engine {
         if let Some(signal) = run.signal {
             txn.add(signal);
         }
-        if let Some(schedule) = run.schedule {
-            txn.ms.schedule = Some(schedule);
-            txn.task(TaskKind::ScheduleWake, now, 0);
+        if let Some(system) = run.system {
+            let kind = system.install(&mut txn.ms);
+            txn.task(kind, now, 0);
         } else if run.start_delay > 0 {
             txn.task(TaskKind::DispatchWorkflowTask, now + run.start_delay, 0);
         } else if run.eager {
@@ -436,7 +436,7 @@ impl Engine {
             }),
             user_metadata: req.user_metadata.clone(),
             eager: from.eager,
-            schedule: None,
+            system: None,
         }
     }
 

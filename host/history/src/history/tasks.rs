@@ -40,6 +40,9 @@ impl Engine {
         if kind == TaskKind::ScheduledRunClosed {
             return self.notify_scheduler(task).await;
         }
+        if kind == TaskKind::BatchWake {
+            return self.run_batch(&key).await;
+        }
         let mut guard = self.lock(&key).await?;
         if kind == TaskKind::DeleteRun {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {

@@ -13,15 +13,13 @@ mod update;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sundial_schedule::CompiledSpec;
-use sundial_store::{CurrentRunUpdate, RunKey};
+use sundial_store::RunKey;
 use temporalio_protos::temporal::api::{
-    common::v1::{Memo, Payload, SearchAttributes, WorkflowExecution, WorkflowType},
+    common::v1::{Payload, WorkflowExecution},
     enums::v1::{
         ScheduleOverlapPolicy, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdReusePolicy,
     },
-    history::v1::WorkflowExecutionStartedEventAttributes,
     schedule::v1::{Schedule, ScheduleInfo, SchedulePolicies, schedule_action},
-    taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         CreateScheduleRequest, CreateScheduleResponse, DescribeScheduleRequest,
         DescribeScheduleResponse, ListScheduleMatchingTimesRequest,
@@ -30,12 +28,10 @@ use temporalio_protos::temporal::api::{
 };
 
 pub(crate) use calls::scheduled_by as scheduled_by_id;
-pub use record::{
-    CallKind, PendingStart, ScheduleRecord, ScheduledRunClosed, SchedulerCallBody, StartCarry,
-};
+pub use record::{PendingStart, ScheduleRecord, ScheduledRunClosed, StartCarry};
 
 use super::Engine;
-use super::start::NewRun;
+use super::system_runs::{SystemRun, SystemState};
 use crate::error::{Error, Result, invalid};
 use crate::namespace::Namespace;
 use crate::time::{dur, dur_nanos, now_nanos, ts};
@@ -207,15 +203,34 @@ impl Engine {
         memo.fields
             .insert(LIST_INFO_MEMO.into(), list::info_memo(&record, &ns.id, now));
         let workflow_id = workflow_id(&req.schedule_id);
+        let schedule_id = req.schedule_id.clone();
+        let request_id = req.request_id.clone();
+        let run = SystemRun {
+            workflow_type: WORKFLOW_TYPE,
+            task_queue: TASK_QUEUE,
+            identity: req.identity.clone(),
+            memo,
+            search_attributes,
+            request_id: request_id.clone(),
+            state: SystemState::Schedule(Box::new(record)),
+        };
+        // A running schedule of this id: the same create again succeeds, another is refused;
+        // a deleted one is replaced.
+        let existing = |ms: &crate::state::MutableState, key: RunKey| {
+            (ms.status == WorkflowExecutionStatus::Running as i32).then(|| {
+                if ms.start_request_id == request_id {
+                    Ok(key)
+                } else {
+                    Err(Error::WorkflowAlreadyStarted {
+                        message: format!("schedule {schedule_id:?} is already registered"),
+                        start_request_id: ms.start_request_id.clone(),
+                        run_id: ms.run_id.clone(),
+                    })
+                }
+            })
+        };
         let key = self
-            .create_scheduler_run(
-                ns,
-                &workflow_id,
-                record,
-                memo,
-                search_attributes,
-                &req.identity,
-            )
+            .create_system_run(ns, &workflow_id, run, &existing)
             .await?;
         // The initial patch's trigger shows in the first Describe: take it now.
         if let Err(e) = self.run_scheduler(&key, None).await {
@@ -224,98 +239,6 @@ impl Engine {
         Ok(CreateScheduleResponse {
             conflict_token: 1i64.to_be_bytes().to_vec(),
         })
-    }
-
-    async fn create_scheduler_run(
-        &self,
-        ns: &Namespace,
-        workflow_id: &str,
-        record: ScheduleRecord,
-        memo: Memo,
-        search_attributes: SearchAttributes,
-        identity: &str,
-    ) -> Result<RunKey> {
-        let shard_id = self.shard_of(&ns.id, workflow_id);
-        let mut last = String::new();
-        for _ in 0..8 {
-            let run_id = super::new_run_id(true);
-            let current = match self.current_run(&ns.id, workflow_id).await? {
-                None => CurrentRunUpdate::Create {
-                    run_id: run_id.clone(),
-                },
-                Some(current) => {
-                    let key = RunKey {
-                        namespace_id: ns.id.clone(),
-                        workflow_id: workflow_id.to_string(),
-                        run_id: current.clone(),
-                    };
-                    let ms = self.snapshot(&key).await?;
-                    if ms.status == WorkflowExecutionStatus::Running as i32 {
-                        if ms.start_request_id == record.create_request_id {
-                            return Ok(key);
-                        }
-                        return Err(Error::WorkflowAlreadyStarted {
-                            message: format!(
-                                "schedule {:?} is already registered",
-                                record.schedule_id
-                            ),
-                            start_request_id: ms.start_request_id,
-                            run_id: ms.run_id,
-                        });
-                    }
-                    CurrentRunUpdate::Move {
-                        from_run_id: current,
-                        run_id: run_id.clone(),
-                    }
-                }
-            };
-            let attrs = WorkflowExecutionStartedEventAttributes {
-                workflow_type: Some(WorkflowType {
-                    name: WORKFLOW_TYPE.into(),
-                }),
-                task_queue: Some(TaskQueue {
-                    name: TASK_QUEUE.into(),
-                    kind: TaskQueueKind::Normal as i32,
-                    normal_name: String::new(),
-                }),
-                identity: identity.to_string(),
-                memo: Some(memo.clone()),
-                search_attributes: Some(search_attributes.clone()),
-                workflow_id: workflow_id.to_string(),
-                ..Default::default()
-            };
-            let staged = self.new_run(
-                shard_id,
-                &ns.id,
-                &run_id,
-                NewRun {
-                    attrs,
-                    request_id: record.create_request_id.clone(),
-                    start_delay: 0,
-                    signal: None,
-                    user_metadata: None,
-                    eager: false,
-                    schedule: Some(record.clone()),
-                },
-            );
-            match self
-                .commit_staged(shard_id, workflow_id, Some(current), vec![(None, staged)])
-                .await
-            {
-                Err(Error::Conflict(m)) => last = m,
-                Err(e) => return Err(e),
-                Ok(()) => {
-                    return Ok(RunKey {
-                        namespace_id: ns.id.clone(),
-                        workflow_id: workflow_id.to_string(),
-                        run_id,
-                    });
-                }
-            }
-        }
-        Err(Error::Unavailable(format!(
-            "schedule creation kept conflicting: {last}"
-        )))
     }
 
     /// The running scheduler run of a schedule and its record; `NotFound` as Temporal words it.

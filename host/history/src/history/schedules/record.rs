@@ -6,7 +6,6 @@ use temporalio_protos::temporal::api::{
     failure::v1::Failure,
     history::v1::WorkflowExecutionStartedEventAttributes,
     schedule::v1::{Schedule, ScheduleInfo},
-    workflowservice::v1::SignalWithStartWorkflowExecutionRequest,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -74,41 +73,6 @@ pub struct ScheduledRunClosed {
     pub result: Option<Payloads>,
     #[prost(message, optional, tag = "5")]
     pub failure: Option<Failure>,
-}
-
-/// What a scheduler asks of (or tells) the shard of another run; travels between nodes in
-/// `SchedulerCall`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SchedulerCallBody {
-    /// See [`CallKind`].
-    #[prost(int32, tag = "1")]
-    pub kind: i32,
-    #[prost(string, tag = "2")]
-    pub namespace_id: String,
-    /// Start: the run to start.
-    #[prost(message, optional, tag = "3")]
-    pub request: Option<SignalWithStartWorkflowExecutionRequest>,
-    #[prost(message, optional, tag = "4")]
-    pub carry: Option<StartCarry>,
-    /// Closed: what closed (for the scheduler `workflow_id`).
-    #[prost(message, optional, tag = "5")]
-    pub closed: Option<ScheduledRunClosed>,
-    /// Cancel and terminate: the target; closed: the scheduler's workflow id.
-    #[prost(string, tag = "6")]
-    pub workflow_id: String,
-    #[prost(string, tag = "7")]
-    pub run_id: String,
-    #[prost(string, tag = "8")]
-    pub identity: String,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum CallKind {
-    Start = 1,
-    Closed = 2,
-    Cancel = 3,
-    Terminate = 4,
 }
 
 /// What a schedule gives the runs it starts beyond the action's request.

@@ -14,12 +14,13 @@ use temporalio_protos::temporal::api::{
 
 use super::update::buffer_start;
 use super::{
-    CallKind, LIST_INFO_MEMO, PendingStart, SCHEDULE_PAUSED, SCHEDULED_BY_ID, SCHEDULED_START_TIME,
-    ScheduleRecord, ScheduledRunClosed, SchedulerCallBody, StartCarry, at, nanos_of,
-    rfc3339_seconds, seed, typed_payload,
+    LIST_INFO_MEMO, PendingStart, SCHEDULE_PAUSED, SCHEDULED_BY_ID, SCHEDULED_START_TIME,
+    ScheduleRecord, ScheduledRunClosed, StartCarry, at, nanos_of, rfc3339_seconds, seed,
+    typed_payload,
 };
 use crate::error::{Error, Result};
 use crate::history::Engine;
+use crate::history::system_calls::{CallKind, SystemCallBody};
 use crate::namespace::Namespace;
 use crate::state::{MutableState, TaskKind};
 use crate::time::{dur_nanos, ts};
@@ -296,15 +297,19 @@ impl Engine {
                 self.stop_running(ns, record, decision.terminate).await;
             }
             // Each start with whether it is tracked; what could not start goes back, in order.
-            let mut starts: Vec<(PendingStart, bool)> =
-                decision.overlapping.into_iter().map(|s| (s, false)).collect();
+            let mut starts: Vec<(PendingStart, bool)> = decision
+                .overlapping
+                .into_iter()
+                .map(|s| (s, false))
+                .collect();
             let progressed = decision.next.is_some();
             starts.extend(decision.next.map(|s| (s, true)));
             let mut starts = starts.into_iter();
             while let Some((start, tracked)) = starts.next() {
                 if self.start_one(ns, record, &start, tracked, now).await {
-                    let back: Vec<PendingStart> =
-                        std::iter::once(start).chain(starts.map(|(s, _)| s)).collect();
+                    let back: Vec<PendingStart> = std::iter::once(start)
+                        .chain(starts.map(|(s, _)| s))
+                        .collect();
                     record.buffer.splice(0..0, back);
                     return true;
                 }
@@ -327,7 +332,7 @@ impl Engine {
         if record.stopping_run_id == running.run_id {
             return;
         }
-        let call = SchedulerCallBody {
+        let call = SystemCallBody {
             kind: if terminate {
                 CallKind::Terminate
             } else {
@@ -337,9 +342,13 @@ impl Engine {
             workflow_id: running.workflow_id.clone(),
             run_id: running.run_id.clone(),
             identity: identity(ns, record),
+            reason: format!(
+                "{} by schedule overlap policy",
+                if terminate { "terminated" } else { "cancelled" }
+            ),
             ..Default::default()
         };
-        match self.scheduler_call(call).await {
+        match self.system_call(call).await {
             Ok(_) | Err(Error::NotFound(_)) => record.stopping_run_id = running.run_id,
             Err(e) => {
                 tracing::warn!(schedule_id = %record.schedule_id, error = %e, "could not stop the running workflow; trying at the next step")
@@ -410,14 +419,14 @@ impl Engine {
             continued_failure: tracked.then(|| record.continued_failure.clone()).flatten(),
             search_attributes: Some(marks),
         };
-        let call = SchedulerCallBody {
+        let call = SystemCallBody {
             kind: CallKind::Start as i32,
             namespace_id: ns.id.clone(),
             request: Some(request),
             carry: Some(carry),
             ..Default::default()
         };
-        let run_id = match self.scheduler_call(call).await {
+        let run_id = match self.system_call(call).await {
             Ok(run_id) => run_id,
             Err(Error::WorkflowAlreadyStarted { .. }) => {
                 tracing::debug!(schedule_id = %record.schedule_id, %workflow_id, "already started; this start is dropped");
