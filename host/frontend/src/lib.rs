@@ -7,6 +7,7 @@ mod activity_ops;
 mod batches;
 mod errors;
 mod multi_operation;
+mod namespaces;
 mod operator;
 mod schedules;
 mod system;

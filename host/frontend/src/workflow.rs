@@ -7,7 +7,7 @@ use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
 use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
-use super::{activity_ops, batches, schedules};
+use super::{activity_ops, batches, namespaces, schedules};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
@@ -25,50 +25,28 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<RegisterNamespaceRequest>,
     ) -> Res<RegisterNamespaceResponse> {
-        self.fe
-            .namespaces
-            .register_namespace(r.into_inner())
-            .await
-            .map_err(to_status)?;
-        ok(RegisterNamespaceResponse {})
+        namespaces::register(&*self.fe.namespaces, r.into_inner()).await
     }
 
     async fn describe_namespace(
         &self,
         r: Request<DescribeNamespaceRequest>,
     ) -> Res<DescribeNamespaceResponse> {
-        let r = r.into_inner();
-        ok(self
-            .fe
-            .namespaces
-            .describe_namespace(&r.namespace, &r.id)
-            .await
-            .map_err(to_status)?)
+        namespaces::describe(&*self.fe.namespaces, r.into_inner()).await
     }
 
     async fn list_namespaces(
         &self,
         r: Request<ListNamespacesRequest>,
     ) -> Res<ListNamespacesResponse> {
-        let r = r.into_inner();
-        ok(self
-            .fe
-            .namespaces
-            .list_namespaces(r.page_size, &r.next_page_token)
-            .await
-            .map_err(to_status)?)
+        namespaces::list(&*self.fe.namespaces, r.into_inner()).await
     }
 
     async fn update_namespace(
         &self,
         r: Request<UpdateNamespaceRequest>,
     ) -> Res<UpdateNamespaceResponse> {
-        ok(self
-            .fe
-            .namespaces
-            .update_namespace(r.into_inner())
-            .await
-            .map_err(to_status)?)
+        namespaces::update(&*self.fe.namespaces, r.into_inner()).await
     }
 
     async fn start_workflow_execution(
@@ -131,11 +109,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Res<RespondWorkflowTaskFailedResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .fail_workflow_task(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().fail_workflow_task(r).await.map_err(to_status)?;
         ok(RespondWorkflowTaskFailedResponse {})
     }
 
@@ -198,8 +172,7 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<RespondActivityTaskCompletedResponse> {
         let mut r = r.into_inner();
         let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
-        self.fe
-            .workflows
+        self.wf()
             .activity_completed(&r.namespace, a, &r.identity, r.result)
             .await
             .map_err(to_status)?;
@@ -216,8 +189,7 @@ impl WorkflowService for WorkflowHandler {
             run_id: std::mem::take(&mut r.run_id),
             activity_id: std::mem::take(&mut r.activity_id),
         };
-        self.fe
-            .workflows
+        self.wf()
             .activity_completed(&r.namespace, a, &r.identity, r.result)
             .await
             .map_err(to_status)?;
@@ -230,8 +202,7 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<RespondActivityTaskFailedResponse> {
         let mut r = r.into_inner();
         let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
-        self.fe
-            .workflows
+        self.wf()
             .activity_failed(
                 &r.namespace,
                 a,
@@ -254,8 +225,7 @@ impl WorkflowService for WorkflowHandler {
             run_id: std::mem::take(&mut r.run_id),
             activity_id: std::mem::take(&mut r.activity_id),
         };
-        self.fe
-            .workflows
+        self.wf()
             .activity_failed(
                 &r.namespace,
                 a,
@@ -274,8 +244,7 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<RespondActivityTaskCanceledResponse> {
         let mut r = r.into_inner();
         let a = ActivityRef::Token(std::mem::take(&mut r.task_token));
-        self.fe
-            .workflows
+        self.wf()
             .activity_canceled(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
@@ -292,8 +261,7 @@ impl WorkflowService for WorkflowHandler {
             run_id: std::mem::take(&mut r.run_id),
             activity_id: std::mem::take(&mut r.activity_id),
         };
-        self.fe
-            .workflows
+        self.wf()
             .activity_canceled(&r.namespace, a, &r.identity, r.details)
             .await
             .map_err(to_status)?;
@@ -305,11 +273,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Res<RequestCancelWorkflowExecutionResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .request_cancel(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().request_cancel(r).await.map_err(to_status)?;
         ok(RequestCancelWorkflowExecutionResponse {})
     }
 
@@ -399,11 +363,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<RespondQueryTaskCompletedRequest>,
     ) -> Res<RespondQueryTaskCompletedResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .respond_query_task(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().respond_query_task(r).await.map_err(to_status)?;
         ok(RespondQueryTaskCompletedResponse {})
     }
 
@@ -420,8 +380,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ResetStickyTaskQueueRequest>,
     ) -> Res<ResetStickyTaskQueueResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
+        self.wf()
             .reset_sticky_task_queue(r)
             .await
             .map_err(to_status)?;
@@ -441,11 +400,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DeleteWorkflowExecutionRequest>,
     ) -> Res<DeleteWorkflowExecutionResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .delete_workflow(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().delete_workflow(r).await.map_err(to_status)?;
         ok(DeleteWorkflowExecutionResponse {})
     }
 
@@ -491,11 +446,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ShutdownWorkerRequest>,
     ) -> Res<ShutdownWorkerResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .shutdown_worker(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().shutdown_worker(r).await.map_err(to_status)?;
         ok(ShutdownWorkerResponse {})
     }
 
@@ -515,11 +466,7 @@ impl WorkflowService for WorkflowHandler {
 
     async fn pause_activity(&self, r: Request<PauseActivityRequest>) -> Res<PauseActivityResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .pause_activity(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().pause_activity(r).await.map_err(to_status)?;
         ok(PauseActivityResponse {})
     }
 
@@ -528,21 +475,13 @@ impl WorkflowService for WorkflowHandler {
         r: Request<UnpauseActivityRequest>,
     ) -> Res<UnpauseActivityResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .unpause_activity(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().unpause_activity(r).await.map_err(to_status)?;
         ok(UnpauseActivityResponse {})
     }
 
     async fn reset_activity(&self, r: Request<ResetActivityRequest>) -> Res<ResetActivityResponse> {
         let r = r.into_inner();
-        self.fe
-            .workflows
-            .reset_activity(r)
-            .await
-            .map_err(to_status)?;
+        self.wf().reset_activity(r).await.map_err(to_status)?;
         ok(ResetActivityResponse {})
     }
 
