@@ -27,7 +27,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from helpers import list_ids, new_worker, run_cli, unique, wait_until
+from helpers import list_ids, new_worker, run_cli, unique, wait_for_event, wait_until
 from workflows_batch import WaitingWorkflow
 
 
@@ -60,6 +60,23 @@ async def finished(client: Client, job_id: str):
     return await describe(client, job_id)
 
 
+async def open_jobs(client: Client) -> list[str]:
+    page = await client.workflow_service.list_batch_operations(
+        ListBatchOperationsRequest(namespace=client.namespace, page_size=1000)
+    )
+    return [i.job_id for i in page.operation_info if i.state == BatchOperationState.BATCH_OPERATION_STATE_RUNNING]
+
+
+async def no_open_jobs(client: Client) -> None:
+    """Waits until the namespace has no batch job running (as visibility tells it, which is
+    what both servers count when they allow one job at a time)."""
+
+    async def none() -> bool:
+        return not await open_jobs(client)
+
+    await wait_until(none, timeout=30, what="no batch job running in the namespace")
+
+
 async def status_of(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:
     return (await handle.describe()).status
 
@@ -70,6 +87,7 @@ async def test_cli_terminates_by_query_and_reports_the_batch(client: Client, cli
     handles = await start_waiting(client, tq, 3)
     query = f"TaskQueue = '{tq}'"
     await visible(client, query, 3)
+    await no_open_jobs(client)
     out = await run_cli(cli, "workflow", "terminate", *base, "--query", query, "--reason", "batch test", "--yes")
     assert out.returncode == 0, out.stderr
     match = re.search(r"Started batch for job ID: (\S+)", out.stdout + out.stderr)
@@ -100,6 +118,7 @@ async def test_signal_a_list_of_executions(client: Client) -> None:
     tq = unique("batch-tq")
     async with new_worker(client, tq, workflows=[WaitingWorkflow]):
         handles = await start_waiting(client, tq, 2)
+        await no_open_jobs(client)
         job_id = str(uuid.uuid4())
         signal_input = (await client.data_converter.encode(["hello"]))
         await client.workflow_service.start_batch_operation(
@@ -127,6 +146,7 @@ async def test_cancel_by_query_and_list_the_jobs(client: Client) -> None:
         handles = await start_waiting(client, tq, 2)
         query = f"TaskQueue = '{tq}'"
         await visible(client, query, 2)
+        await no_open_jobs(client)
         job_id = str(uuid.uuid4())
         await client.workflow_service.start_batch_operation(
             StartBatchOperationRequest(
@@ -177,7 +197,10 @@ async def test_stop_and_errors(client: Client) -> None:
         visibility_query=query,
         termination_operation=BatchOperationTermination(identity="batch-tester"),
     )
+    await no_open_jobs(client)
     await client.workflow_service.start_batch_operation(request)
+    # Both servers count running jobs through visibility: wait until it shows this one.
+    await wait_until(lambda: _listed_running(client, job_id), what="the job listed as running")
     with pytest.raises(RPCError) as again:
         await client.workflow_service.start_batch_operation(request)
     assert again.value.status in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.RESOURCE_EXHAUSTED)
@@ -202,6 +225,7 @@ async def test_stop_and_errors(client: Client) -> None:
     )
     stopped = await describe(client, job_id)
     assert stopped.state == BatchOperationState.BATCH_OPERATION_STATE_FAILED
+    await no_open_jobs(client)
     assert stopped.close_time.seconds > 0
     assert stopped.complete_operation_count < 150
     with pytest.raises(RPCError) as missing:
@@ -235,6 +259,10 @@ async def test_stop_and_errors(client: Client) -> None:
     await asyncio.gather(*(_terminate(h) for h in handles))
 
 
+async def _listed_running(client: Client, job_id: str) -> bool:
+    return job_id in await open_jobs(client)
+
+
 async def _terminate(handle: WorkflowHandle) -> None:
     try:
         await handle.terminate()
@@ -250,9 +278,48 @@ async def test_delete_by_query(client: Client, cli: str, target) -> None:
         await handle.terminate()
     query = f"TaskQueue = '{tq}'"
     await visible(client, query, 2)
+    await no_open_jobs(client)
     out = await run_cli(cli, "workflow", "delete", *base, "--query", query, "--reason", "clean up", "--yes")
     assert out.returncode == 0, out.stderr
     job_id = re.search(r"Started batch for job ID: (\S+)", out.stdout + out.stderr).group(1)
     done = await finished(client, job_id)
     assert done.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_DELETE_WORKFLOW
     assert done.complete_operation_count == 2
+
+
+async def test_reset_to_the_first_workflow_task(client: Client) -> None:
+    from temporalio.api.batch.v1 import BatchOperationReset
+    from temporalio.api.common.v1 import ResetOptions
+    from google.protobuf.empty_pb2 import Empty
+
+    tq = unique("batch-tq")
+    async with new_worker(client, tq, workflows=[WaitingWorkflow]):
+        handles = await start_waiting(client, tq, 2)
+        for handle in handles:
+            await wait_for_event(handle, "WorkflowTaskCompleted")
+        query = f"TaskQueue = '{tq}'"
+        await visible(client, query, 2)
+        await no_open_jobs(client)
+        job_id = str(uuid.uuid4())
+        await client.workflow_service.start_batch_operation(
+            StartBatchOperationRequest(
+                namespace=client.namespace,
+                job_id=job_id,
+                reason="start over",
+                visibility_query=query,
+                reset_operation=BatchOperationReset(
+                    identity="batch-tester", options=ResetOptions(first_workflow_task=Empty())
+                ),
+            )
+        )
+        done = await finished(client, job_id)
+        assert done.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_RESET_WORKFLOW
+        assert (done.complete_operation_count, done.failure_operation_count) == (2, 0)
+        for handle in handles:
+            current = client.get_workflow_handle(handle.id)
+            description = await current.describe()
+            assert description.run_id != handle.result_run_id
+            original = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+            assert await status_of(original) == WorkflowExecutionStatus.TERMINATED
+            await current.signal(WaitingWorkflow.finish)
+            assert await current.result() == []

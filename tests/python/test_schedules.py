@@ -342,6 +342,10 @@ async def test_list_and_count_with_queries_and_hidden_from_workflow_lists(client
 
     await wait_until(all_listed, what="the five schedules listed")
     await wait_until(lambda: _eq(listed("ScheduleOwner = 'owner-a'"), sorted(ids[:2])), what="the two with the attribute")
+    await wait_until(lambda: _eq(listed(f"ScheduleId = '{ids[3]}'"), [ids[3]]), what="the one by its id")
+    with pytest.raises(RPCError) as system_attribute:
+        await listed("ExecutionStatus = 'Running'")
+    assert system_attribute.value.status == RPCStatusCode.INVALID_ARGUMENT
     # Scheduler runs are not workflows a user lists.
     assert await list_ids(ns_client) == []
     for schedule_id in ids:

@@ -114,3 +114,80 @@ mod and_where_tests {
         );
     }
 }
+
+/// Renames a field in a query and maps the strings it is compared with (`=`, `IN`,
+/// `STARTS_WITH`, ...): with `ScheduleId`, `WorkflowId` and a prefix, `ScheduleId = 'a'` becomes
+/// `WorkflowId = 'temporal-sys-scheduler:a'`. A query that does not tokenize is returned as is.
+pub fn rename_field(query: &str, from: &str, to: &str, map: impl Fn(&str) -> String) -> String {
+    let Ok(tokens) = lexer::tokenize(query) else {
+        return query.to_string();
+    };
+    let mut out = String::with_capacity(query.len());
+    let mut copied = 0;
+    let mut mapping: Option<i32> = None;
+    let mut splice = |out: &mut String, start: usize, end: usize, with: &str| {
+        out.push_str(&query[copied..start]);
+        out.push_str(with);
+        copied = end;
+    };
+    for t in &tokens {
+        let start = t.end - t.text.len();
+        match (&t.tok, mapping) {
+            (lexer::Tok::Word(w) | lexer::Tok::Quoted(w), _) if w == from => {
+                splice(&mut out, start, t.end, to);
+                mapping = Some(0);
+            }
+            (lexer::Tok::Str(v), Some(_)) => {
+                let quoted = format!("'{}'", map(v).replace('\\', "\\\\").replace('\'', "\\'"));
+                splice(&mut out, start, t.end, &quoted);
+            }
+            (lexer::Tok::LParen, Some(d)) => mapping = Some(d + 1),
+            (lexer::Tok::RParen, Some(d)) => mapping = (d > 0).then_some(d - 1),
+            (lexer::Tok::Word(w), Some(0))
+                if w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or") =>
+            {
+                mapping = None
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&query[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod rename_field_tests {
+    use super::rename_field;
+
+    #[test]
+    fn renames_the_field_and_maps_its_values_only() {
+        let p = |v: &str| format!("p:{v}");
+        assert_eq!(
+            rename_field(
+                "ScheduleId = 'a' AND Owner = 'b'",
+                "ScheduleId",
+                "WorkflowId",
+                p
+            ),
+            "WorkflowId = 'p:a' AND Owner = 'b'"
+        );
+        assert_eq!(
+            rename_field(
+                "(ScheduleId IN ('a', 'b')) OR x = 'c'",
+                "ScheduleId",
+                "WorkflowId",
+                p
+            ),
+            "(WorkflowId IN ('p:a', 'p:b')) OR x = 'c'"
+        );
+        assert_eq!(
+            rename_field(
+                "ScheduleId STARTS_WITH \"it's\"",
+                "ScheduleId",
+                "WorkflowId",
+                p
+            ),
+            "WorkflowId STARTS_WITH 'p:it\\'s'"
+        );
+    }
+}

@@ -4,11 +4,13 @@
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::{Header, Payloads, WorkflowExecution},
+    common::v1::{Header, Payloads, ResetOptions, WorkflowExecution, reset_options},
+    enums::v1::{EventType, ResetType},
+    history::v1::HistoryEvent,
     workflowservice::v1::{
         DeleteWorkflowExecutionRequest, RequestCancelWorkflowExecutionRequest,
-        SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
-        TerminateWorkflowExecutionRequest,
+        ResetWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+        SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
     },
 };
 
@@ -27,6 +29,7 @@ pub enum CallKind {
     Terminate = 4,
     Signal = 5,
     Delete = 6,
+    Reset = 7,
 }
 
 /// One call, encoded into `SystemCall`.
@@ -61,9 +64,60 @@ pub struct SystemCallBody {
     pub signal_name: String,
     #[prost(message, optional, tag = "12")]
     pub header: Option<Header>,
-    /// Signal: its request id (a retried call signals once).
+    /// Signal and reset: its request id (a retried call acts once).
     #[prost(string, tag = "13")]
     pub request_id: String,
+    /// Reset: where to (the options' target, else the old reset type) and what to reapply.
+    #[prost(message, optional, tag = "14")]
+    pub reset_options: Option<ResetOptions>,
+    #[prost(int32, tag = "15")]
+    pub reset_type: i32,
+    #[prost(int32, tag = "16")]
+    pub reset_reapply_type: i32,
+}
+
+/// The workflow task a batch reset goes back to, found in the target's history as Temporal's
+/// batcher finds it: the first (or last) completed workflow task, else the one scheduled.
+fn reset_point(
+    events: &[HistoryEvent],
+    options: Option<&ResetOptions>,
+    reset_type: i32,
+) -> Result<i64> {
+    let target = options.and_then(|o| o.target.clone());
+    let last = match target {
+        Some(reset_options::Target::WorkflowTaskId(id)) => return Ok(id),
+        Some(reset_options::Target::BuildId(_)) => {
+            return Err(Error::Unimplemented(
+                "a batch reset to a build id is not supported by Sundial".into(),
+            ));
+        }
+        Some(reset_options::Target::FirstWorkflowTask(_)) => false,
+        Some(reset_options::Target::LastWorkflowTask(_)) => true,
+        None if reset_type == ResetType::FirstWorkflowTask as i32 => false,
+        None if reset_type == ResetType::LastWorkflowTask as i32 => true,
+        None => {
+            return Err(invalid(format!(
+                "provided reset type ({reset_type}) is not supported."
+            )));
+        }
+    };
+    let mut found = 0;
+    let ordered: Box<dyn Iterator<Item = &HistoryEvent>> = match last {
+        true => Box::new(events.iter().rev()),
+        false => Box::new(events.iter()),
+    };
+    for e in ordered {
+        if e.event_type == EventType::WorkflowTaskCompleted as i32 {
+            return Ok(e.event_id);
+        }
+        if e.event_type == EventType::WorkflowTaskScheduled as i32 && (last || found == 0) {
+            found = e.event_id + 1;
+        }
+    }
+    match found {
+        0 => Err(invalid("unable to find any scheduled or completed task")),
+        id => Ok(id),
+    }
 }
 
 impl Engine {
@@ -159,6 +213,35 @@ impl Engine {
                     workflow_execution: target,
                 };
                 self.delete_workflow(&ns, req).await.map(|_| done)
+            }
+            k if k == CallKind::Reset as i32 => {
+                let key = self
+                    .resolve(&ns.id, target.as_ref().expect("set above"))
+                    .await?;
+                let ms = self.snapshot(&key).await?;
+                let events = self.read_events(&key, 1, ms.next_event_id - 1).await?;
+                let options = call.reset_options.unwrap_or_default();
+                let event_id = reset_point(&events, Some(&options), call.reset_type)?;
+                #[allow(deprecated)]
+                let reapply = match options.reset_reapply_type {
+                    0 => call.reset_reapply_type,
+                    r => r,
+                };
+                let req = ResetWorkflowExecutionRequest {
+                    namespace: ns.name.clone(),
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: key.workflow_id.clone(),
+                        run_id: key.run_id.clone(),
+                    }),
+                    reason: call.reason,
+                    workflow_task_finish_event_id: event_id,
+                    request_id: call.request_id,
+                    reset_reapply_type: reapply,
+                    reset_reapply_exclude_types: options.reset_reapply_exclude_types,
+                    identity: call.identity,
+                    ..Default::default()
+                };
+                self.reset_workflow(&ns, req).await.map(|_| done)
             }
             other => Err(invalid(format!("unknown system call {other}"))),
         }

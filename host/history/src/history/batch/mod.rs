@@ -8,7 +8,9 @@ mod step;
 use temporalio_protos::temporal::api::{
     batch::v1::BatchOperationInfo,
     common::v1::{Execution, WorkflowExecution},
-    enums::v1::{BatchOperationState, BatchOperationType, ExecutionType, WorkflowExecutionStatus},
+    enums::v1::{
+        BatchOperationState, BatchOperationType, ExecutionType, ResetType, WorkflowExecutionStatus,
+    },
     workflowservice::v1::{
         DescribeBatchOperationRequest, DescribeBatchOperationResponse, ListBatchOperationsRequest,
         ListBatchOperationsResponse, StartBatchOperationRequest, StopBatchOperationRequest,
@@ -94,6 +96,12 @@ fn operation_of(
             o.identity.clone(),
             "delete",
         ),
+        Some(Operation::ResetOperation(o)) if o.post_reset_operations.is_empty() => (
+            BatchOperationType::ResetWorkflow,
+            CallKind::Reset,
+            o.identity.clone(),
+            "reset",
+        ),
         Some(other) => {
             return Err(Error::Unimplemented(format!(
                 "this batch operation is not supported by Sundial yet: {}",
@@ -106,7 +114,7 @@ fn operation_of(
 
 fn operation_name(op: &Operation) -> &'static str {
     match op {
-        Operation::ResetOperation(_) => "reset",
+        Operation::ResetOperation(_) => "reset with post-reset operations",
         Operation::UpdateWorkflowOptionsOperation(_) => "update workflow options",
         Operation::UnpauseActivitiesOperation(_) => "unpause activities",
         Operation::ResetActivitiesOperation(_) => "reset activities",
@@ -124,6 +132,7 @@ fn type_of_memo(name: &str) -> BatchOperationType {
         "cancel" => BatchOperationType::CancelWorkflow,
         "signal" => BatchOperationType::SignalWorkflow,
         "delete" => BatchOperationType::DeleteWorkflow,
+        "reset" => BatchOperationType::ResetWorkflow,
         _ => BatchOperationType::Unspecified,
     }
 }
@@ -174,12 +183,27 @@ fn validate(req: &StartBatchOperationRequest) -> Result<()> {
             "visibility query, executions, and target executions are mutually exclusive",
         ));
     }
-    if let Some(Operation::SignalOperation(s)) = &req.operation
-        && s.signal.is_empty()
-    {
-        return Err(invalid("must provide signal name"));
+    match &req.operation {
+        Some(Operation::SignalOperation(s)) if s.signal.is_empty() => {
+            Err(invalid("must provide signal name"))
+        }
+        Some(Operation::ResetOperation(r)) => match &r.options {
+            Some(o) if o.target.is_none() => Err(invalid("batch reset missing target")),
+            Some(_) => Ok(()),
+            #[allow(deprecated)]
+            None if !matches!(
+                ResetType::try_from(r.reset_type),
+                Ok(ResetType::FirstWorkflowTask | ResetType::LastWorkflowTask)
+            ) =>
+            {
+                #[allow(deprecated)]
+                let t = r.reset_type;
+                Err(invalid(format!("unknown batch reset type {t}")))
+            }
+            None => Ok(()),
+        },
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Engine {
@@ -194,6 +218,8 @@ impl Engine {
             sundial_visquery::compile(&req.visibility_query, ns)
                 .map_err(|e| invalid(format!("invalid visibility query: {}", e.0)))?;
         }
+        // Jobs started or finished a moment ago count as they are now.
+        self.flush_visibility().await;
         let open = format!("{NAMESPACE_DIVISION} = '{DIVISION}' AND ExecutionStatus = 'Running'");
         if self.count_workflows(ns, &open).await?.count >= MAX_CONCURRENT {
             return Err(Error::ResourceExhausted(
@@ -212,7 +238,7 @@ impl Engine {
         } else {
             // Operations on running workflows skip closed ones; delete takes all.
             record.query = match call {
-                CallKind::Delete => req.visibility_query.clone(),
+                CallKind::Delete | CallKind::Reset => req.visibility_query.clone(),
                 _ => format!(
                     "({}) AND (ExecutionStatus='Running' OR ExecutionStatus='Paused')",
                     req.visibility_query

@@ -51,6 +51,19 @@ fn call_for(
             );
             CallKind::Signal
         }
+        Some(Operation::ResetOperation(o)) => {
+            #[allow(deprecated)]
+            {
+                call.reset_type = o.reset_type;
+                call.reset_reapply_type = o.reset_reapply_type;
+            }
+            call.reset_options = o.options;
+            call.request_id = format!(
+                "{}-{}-{}",
+                request.job_id, target.workflow_id, target.run_id
+            );
+            CallKind::Reset
+        }
         _ => CallKind::Delete,
     } as i32;
     call

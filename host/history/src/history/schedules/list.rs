@@ -109,9 +109,13 @@ pub(super) fn custom_attributes(sa: Option<&SearchAttributes>) -> SearchAttribut
 
 /// Refuses a filter on a name ListSchedules does not offer (system attributes other than
 /// `TemporalSchedulePaused`).
-fn check_fields(f: &Filter) -> Result<()> {
+fn check_fields(f: &Filter, workflow_id_allowed: bool) -> Result<()> {
     let field = match f {
-        Filter::And(parts) | Filter::Or(parts) => return parts.iter().try_for_each(check_fields),
+        Filter::And(parts) | Filter::Or(parts) => {
+            return parts
+                .iter()
+                .try_for_each(|p| check_fields(p, workflow_id_allowed));
+        }
         Filter::Compare { field, .. }
         | Filter::In { field, .. }
         | Filter::Between { field, .. }
@@ -121,7 +125,10 @@ fn check_fields(f: &Filter) -> Result<()> {
         | Filter::Contains { field, .. } => field,
     };
     let custom = matches!(field, Field::Attr { name, .. } if sundial_visquery::predefined_type(name).is_none());
-    if custom || field.name() == SCHEDULE_PAUSED {
+    if custom
+        || field.name() == SCHEDULE_PAUSED
+        || (workflow_id_allowed && field.name() == "WorkflowId")
+    {
         return Ok(());
     }
     Err(invalid(format!(
@@ -137,9 +144,14 @@ impl Engine {
         if query.trim().is_empty() {
             return Ok(base);
         }
-        let resolved = sundial_visquery::compile(query, ns).map_err(|e| invalid(e.to_string()))?;
+        // `ScheduleId` is the scheduler run's workflow id, as Temporal rewrites it.
+        let workflow_id_allowed = !query.to_ascii_lowercase().contains("workflowid");
+        let query = sundial_visquery::rename_field(query, "ScheduleId", "WorkflowId", |id| {
+            format!("{WORKFLOW_ID_PREFIX}{id}")
+        });
+        let resolved = sundial_visquery::compile(&query, ns).map_err(|e| invalid(e.to_string()))?;
         if let Some(filter) = &resolved.filter {
-            check_fields(filter)?;
+            check_fields(filter, workflow_id_allowed)?;
         }
         Ok(format!("{base} AND ({query})"))
     }
