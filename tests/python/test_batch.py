@@ -77,6 +77,18 @@ async def no_open_jobs(client: Client) -> None:
     await wait_until(none, timeout=30, what="no batch job running in the namespace")
 
 
+async def start_by_query(client: Client, query: str, reason: str, **operation) -> str:
+    """Starts a batch job over the workflows `query` finds, once no other job runs; its id."""
+    await no_open_jobs(client)
+    job_id = str(uuid.uuid4())
+    await client.workflow_service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=client.namespace, job_id=job_id, reason=reason, visibility_query=query, **operation
+        )
+    )
+    return job_id
+
+
 async def status_of(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:
     return (await handle.describe()).status
 
@@ -146,16 +158,8 @@ async def test_cancel_by_query_and_list_the_jobs(client: Client) -> None:
         handles = await start_waiting(client, tq, 2)
         query = f"TaskQueue = '{tq}'"
         await visible(client, query, 2)
-        await no_open_jobs(client)
-        job_id = str(uuid.uuid4())
-        await client.workflow_service.start_batch_operation(
-            StartBatchOperationRequest(
-                namespace=client.namespace,
-                job_id=job_id,
-                reason="cancel them",
-                visibility_query=query,
-                cancellation_operation=BatchOperationCancellation(identity="batch-tester"),
-            )
+        job_id = await start_by_query(
+            client, query, "cancel them", cancellation_operation=BatchOperationCancellation(identity="batch-tester")
         )
         done = await finished(client, job_id)
         assert done.complete_operation_count == 2
@@ -299,19 +303,8 @@ async def test_reset_to_the_first_workflow_task(client: Client) -> None:
             await wait_for_event(handle, "WorkflowTaskCompleted")
         query = f"TaskQueue = '{tq}'"
         await visible(client, query, 2)
-        await no_open_jobs(client)
-        job_id = str(uuid.uuid4())
-        await client.workflow_service.start_batch_operation(
-            StartBatchOperationRequest(
-                namespace=client.namespace,
-                job_id=job_id,
-                reason="start over",
-                visibility_query=query,
-                reset_operation=BatchOperationReset(
-                    identity="batch-tester", options=ResetOptions(first_workflow_task=Empty())
-                ),
-            )
-        )
+        reset = BatchOperationReset(identity="batch-tester", options=ResetOptions(first_workflow_task=Empty()))
+        job_id = await start_by_query(client, query, "start over", reset_operation=reset)
         done = await finished(client, job_id)
         assert done.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_RESET_WORKFLOW
         assert (done.complete_operation_count, done.failure_operation_count) == (2, 0)

@@ -32,6 +32,11 @@ fn call_for(
         run_id: target.run_id.clone(),
         identity: record.identity.clone(),
         reason: request.reason.clone(),
+        // A signal or reset once per job and target, however often a step is retried.
+        request_id: format!(
+            "{}-{}-{}",
+            request.job_id, target.workflow_id, target.run_id
+        ),
         ..Default::default()
     };
     call.kind = match request.operation {
@@ -44,11 +49,6 @@ fn call_for(
             call.signal_name = o.signal;
             call.payloads = o.input;
             call.header = o.header;
-            // One signal per job and target, however often the step is retried.
-            call.request_id = format!(
-                "{}-{}-{}",
-                request.job_id, target.workflow_id, target.run_id
-            );
             CallKind::Signal
         }
         Some(Operation::ResetOperation(o)) => {
@@ -58,10 +58,6 @@ fn call_for(
                 call.reset_reapply_type = o.reset_reapply_type;
             }
             call.reset_options = o.options;
-            call.request_id = format!(
-                "{}-{}-{}",
-                request.job_id, target.workflow_id, target.run_id
-            );
             CallKind::Reset
         }
         _ => CallKind::Delete,
