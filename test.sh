@@ -10,7 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says how long the one before took, so a slow step shows in CI's log.
+step_started=$SECONDS
+step() {
+  printf '(%ds; %ds in all)\n\n== %s\n' "$((SECONDS - step_started))" "$SECONDS" "$*"
+  step_started=$SECONDS
+}
 
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
@@ -132,3 +137,4 @@ fi
 
 step "TypeScript SDK smoke suite"
 bash tests/typescript/run.sh
+step "done"
