@@ -40,52 +40,25 @@ pub(crate) fn parse(text: &str) -> Result<Cron, String> {
         other => other,
     };
     let fields: Vec<&str> = body.split_whitespace().collect();
-    let mut cal = CalendarSpec {
-        comment: comment.to_string(),
-        ..Default::default()
-    };
-    let text = |i: usize| fields[i].to_string();
-    match fields.len() {
-        5 => {
-            (
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-            ) = (text(0), text(1), text(2), text(3), text(4));
-        }
-        6 => {
-            (
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-                cal.year,
-            ) = (text(0), text(1), text(2), text(3), text(4), text(5));
-        }
-        7 => {
-            (
-                cal.second,
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-                cal.year,
-            ) = (
-                text(0),
-                text(1),
-                text(2),
-                text(3),
-                text(4),
-                text(5),
-                text(6),
-            );
-        }
-        _ => return Err("CronString does not have 5-7 fields".to_string()),
+    if !(5..=7).contains(&fields.len()) {
+        return Err("CronString does not have 5-7 fields".to_string());
     }
+    // Seven fields start with the second; six or seven end with the year.
+    let (second, rest) = match fields.len() {
+        7 => (fields[0], &fields[1..]),
+        _ => ("", &fields[..]),
+    };
+    let text = |i: usize| rest.get(i).map_or(String::new(), |f| f.to_string());
+    let cal = CalendarSpec {
+        second: second.to_string(),
+        minute: text(0),
+        hour: text(1),
+        day_of_month: text(2),
+        month: text(3),
+        day_of_week: text(4),
+        year: text(5),
+        comment: comment.to_string(),
+    };
     Ok(Cron::Calendar(
         structured_from_strings(&cal)?,
         zone.to_string(),

@@ -298,9 +298,8 @@ impl Engine {
         token: &[u8],
     ) -> Result<ListWorkflowExecutionsResponse> {
         // A GROUP BY is accepted and ignored here, as on Temporal.
-        sundial_visquery::compile(query, ns).map_err(query_error)?;
-        let query = &without_system_runs(query);
-        let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let (query, resolved) = compile_listing(ns, query)?;
+        let query = &query;
         let limit = if page_size <= 0 || page_size > MAX_PAGE_SIZE {
             MAX_PAGE_SIZE
         } else {
@@ -327,9 +326,8 @@ impl Engine {
         ns: &Namespace,
         query: &str,
     ) -> Result<CountWorkflowExecutionsResponse> {
-        sundial_visquery::compile(query, ns).map_err(query_error)?;
-        let query = &without_system_runs(query);
-        let resolved = sundial_visquery::compile(query, ns).map_err(query_error)?;
+        let (query, resolved) = compile_listing(ns, query)?;
+        let query = &query;
         let rows = self
             .inner
             .visibility_store
@@ -353,6 +351,18 @@ impl Engine {
                 .collect(),
         };
         Ok(CountWorkflowExecutionsResponse { count, groups })
+    }
+}
+
+/// The query a listing runs (system runs left out) and its compiled form. An error is the
+/// user's query's, with positions in what they wrote.
+fn compile_listing(ns: &Namespace, query: &str) -> Result<(String, sundial_visquery::Resolved)> {
+    let listing = without_system_runs(query);
+    match sundial_visquery::compile(&listing, ns) {
+        Ok(resolved) => Ok((listing, resolved)),
+        Err(e) => Err(query_error(
+            sundial_visquery::compile(query, ns).err().unwrap_or(e),
+        )),
     }
 }
 
@@ -391,13 +401,18 @@ fn visibility_query<'a>(
 
 /// A Keyword value as a search attribute payload.
 pub(crate) fn keyword_payload(v: &str) -> Payload {
+    typed_payload("Keyword", v.into())
+}
+
+/// A search attribute payload of a predefined type: JSON with the type in its metadata.
+pub(crate) fn typed_payload(ty: &str, json: serde_json::Value) -> Payload {
     Payload {
         metadata: [
             ("encoding".to_string(), b"json/plain".to_vec()),
-            ("type".to_string(), b"Keyword".to_vec()),
+            ("type".to_string(), ty.as_bytes().to_vec()),
         ]
         .into(),
-        data: serde_json::to_vec(v).expect("a string encodes"),
+        data: serde_json::to_vec(&json).expect("JSON encodes"),
         ..Default::default()
     }
 }

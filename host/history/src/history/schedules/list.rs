@@ -56,14 +56,17 @@ pub(super) fn future_times(
 }
 
 /// The summary ListSchedules shows, kept in the scheduler run's memo.
-pub(super) fn info_memo(record: &ScheduleRecord, namespace_id: &str, now: i64) -> Payload {
+pub(super) fn info_memo(
+    record: &ScheduleRecord,
+    compiled: &CompiledSpec,
+    namespace_id: &str,
+    now: i64,
+) -> Payload {
     let schedule = record.schedule.clone().unwrap_or_default();
     let state = schedule.state.clone().unwrap_or_default();
     let mut spec = schedule.spec.clone().unwrap_or_default();
     spec.timezone_data.clear();
-    let future = super::compiled(&schedule)
-        .map(|c| future_times(record, &c, namespace_id, now, LISTED_ACTIONS))
-        .unwrap_or_default();
+    let future = future_times(record, compiled, namespace_id, now, LISTED_ACTIONS);
     let recent = record
         .info
         .as_ref()

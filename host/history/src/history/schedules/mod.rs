@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sundial_schedule::CompiledSpec;
 use sundial_store::RunKey;
 use temporalio_protos::temporal::api::{
-    common::v1::{Payload, WorkflowExecution},
+    common::v1::WorkflowExecution,
     enums::v1::{
         ScheduleOverlapPolicy, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdReusePolicy,
     },
@@ -32,6 +32,7 @@ pub use record::{PendingStart, ScheduleRecord, ScheduledRunClosed, StartCarry};
 
 use super::Engine;
 use super::system_runs::{SystemRun, SystemState};
+pub(crate) use super::visibility::typed_payload;
 use crate::error::{Error, Result, invalid};
 use crate::namespace::Namespace;
 use crate::time::{dur, dur_nanos, now_nanos, ts};
@@ -74,19 +75,6 @@ fn nanos_of(t: DateTime<Utc>) -> i64 {
 
 fn rfc3339_seconds(nanos: i64) -> String {
     at(nanos).to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// A search attribute payload of a predefined type.
-pub(crate) fn typed_payload(ty: &str, json: serde_json::Value) -> Payload {
-    Payload {
-        metadata: [
-            ("encoding".to_string(), b"json/plain".to_vec()),
-            ("type".to_string(), ty.as_bytes().to_vec()),
-        ]
-        .into(),
-        data: serde_json::to_vec(&json).expect("JSON encodes"),
-        ..Default::default()
-    }
 }
 
 /// Compiles the stored (canonical) spec.
@@ -166,7 +154,7 @@ impl Engine {
             return Err(invalid("RequestId is not set on request."));
         }
         let mut schedule = req.schedule.unwrap_or_default();
-        self.prepare_schedule(ns, &mut schedule)?;
+        let spec = self.prepare_schedule(ns, &mut schedule)?;
         let mut search_attributes = req.search_attributes.unwrap_or_default();
         super::validate_search_attributes(ns, &mut search_attributes)?;
         let now = now_nanos();
@@ -184,7 +172,6 @@ impl Engine {
             ..Default::default()
         };
         if let Some(patch) = &req.initial_patch {
-            let spec = compiled(record.schedule.as_ref().expect("set above"))?;
             update::apply_patch(
                 &mut record,
                 patch,
@@ -200,8 +187,10 @@ impl Engine {
         );
         indexed.insert(SCHEDULE_PAUSED.into(), typed_payload("Bool", paused.into()));
         let mut memo = req.memo.unwrap_or_default();
-        memo.fields
-            .insert(LIST_INFO_MEMO.into(), list::info_memo(&record, &ns.id, now));
+        memo.fields.insert(
+            LIST_INFO_MEMO.into(),
+            list::info_memo(&record, &spec, &ns.id, now),
+        );
         let workflow_id = workflow_id(&req.schedule_id);
         let schedule_id = req.schedule_id.clone();
         let request_id = req.request_id.clone();

@@ -242,7 +242,7 @@ impl Engine {
             txn.task(TaskKind::ScheduleWake, wake, 0);
         }
         record.next_wake = wake;
-        self.refresh_listing(&ns, &mut txn.ms, &record, now);
+        self.refresh_listing(&ns, &mut txn.ms, &record, &spec, now);
         txn.ms.schedule = Some(record);
         if txn.ms != *guard.state() {
             txn.visibility = true;
@@ -257,6 +257,7 @@ impl Engine {
         ns: &Namespace,
         ms: &mut MutableState,
         record: &ScheduleRecord,
+        spec: &CompiledSpec,
         now: i64,
     ) {
         let paused = record
@@ -270,7 +271,7 @@ impl Engine {
             .insert(SCHEDULE_PAUSED.into(), typed_payload("Bool", paused.into()));
         ms.memo.get_or_insert_with(Default::default).fields.insert(
             LIST_INFO_MEMO.into(),
-            super::list::info_memo(record, &ns.id, now),
+            super::list::info_memo(record, spec, &ns.id, now),
         );
     }
 
