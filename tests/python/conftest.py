@@ -55,6 +55,7 @@ SDK_DYNAMIC_CONFIG = [
     "frontend.enableUpdateWorkflowExecutionAsyncAccepted=true",
     "frontend.enableExecuteMultiOperation=true",
     "frontend.activityAPIsEnabled=true",
+    "frontend.enableCancelWorkerPollsOnShutdown=true",
     "system.forceSearchAttributesCacheRefreshOnRead=true",
 ]
 

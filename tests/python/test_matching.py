@@ -7,8 +7,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    PollWorkflowTaskQueueRequest,
+)
 from temporalio.client import Client
 
 from helpers import new_worker, unique, wait_for_event
@@ -78,3 +83,26 @@ async def test_idle_workflow_poll_returns_empty_before_client_deadline(client: C
     assert response.task_token == b""
     assert elapsed < 70, elapsed
 
+
+
+async def test_a_worker_shutting_down_ends_its_polls(client: Client) -> None:
+    """With `frontend.enableCancelWorkerPollsOnShutdown` (on in the SDKs' test setups and in
+    this suite's) the namespace advertises workerPollCompleteOnShutdown, so the SDK lets its
+    polls finish when it shuts down instead of dropping them. ShutdownWorker must end them
+    (else shutdown waits out a minute-long poll), and the worker is no longer listed as a
+    poller of its queue."""
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    assert described.namespace_info.capabilities.worker_poll_complete_on_shutdown
+    tq = unique("shutdown")
+    async with new_worker(client, tq, [GreetingWorkflow], [greet]):
+        result = await client.execute_workflow(GreetingWorkflow.run, "bye", id=unique("shutdown"), task_queue=tq)
+        assert result == "Hello, bye!"
+        await asyncio.sleep(1)  # the worker's next polls are waiting
+        began = time.monotonic()
+    took = time.monotonic() - began
+    assert took < 20, f"shutdown took {took:.1f}s: its polls were not ended"
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=tq), task_queue_type=kind)
+        )
+        assert [p.identity for p in described.pollers] == [], TaskQueueType.Name(kind)

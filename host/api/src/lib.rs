@@ -18,6 +18,7 @@ pub mod operatorservice {
 }
 
 pub mod codec;
+pub mod field_mask;
 pub mod json;
 
 /// Every method of the services above, generated from the official descriptors.

@@ -6,6 +6,7 @@
 mod activity_ops;
 mod batches;
 mod errors;
+mod execution_options;
 mod multi_operation;
 mod namespaces;
 mod operator;
@@ -17,7 +18,7 @@ mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sundial_services::{Batches, Namespaces, Schedules, Workflows};
+use sundial_services::{Batches, Namespaces, Schedules, TaskQueues, Workflows};
 use tonic::Status;
 
 pub use errors::to_status;
@@ -30,6 +31,7 @@ pub use workflow::WorkflowHandler;
 pub struct Frontend {
     pub namespaces: Arc<dyn Namespaces>,
     pub workflows: Arc<dyn Workflows>,
+    pub task_queues: Arc<dyn TaskQueues>,
     pub schedules: Arc<dyn Schedules>,
     pub batches: Arc<dyn Batches>,
     pub cluster_id: String,

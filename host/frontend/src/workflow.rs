@@ -7,7 +7,7 @@ use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
 use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
-use super::{activity_ops, batches, namespaces, schedules};
+use super::{activity_ops, batches, execution_options, namespaces, schedules};
 
 pub struct WorkflowHandler {
     pub fe: Frontend,
@@ -86,7 +86,8 @@ impl WorkflowService for WorkflowHandler {
         let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
         ok(self
-            .wf()
+            .fe
+            .task_queues
             .poll_workflow_task(r, wait)
             .await
             .map_err(to_status)?)
@@ -120,7 +121,8 @@ impl WorkflowService for WorkflowHandler {
         let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
         ok(self
-            .wf()
+            .fe
+            .task_queues
             .poll_activity_task(r, wait)
             .await
             .map_err(to_status)?)
@@ -295,6 +297,13 @@ impl WorkflowService for WorkflowHandler {
         ok(TerminateWorkflowExecutionResponse {})
     }
 
+    async fn update_workflow_execution_options(
+        &self,
+        r: Request<UpdateWorkflowExecutionOptionsRequest>,
+    ) -> Res<UpdateWorkflowExecutionOptionsResponse> {
+        execution_options::update(self.wf(), r.into_inner()).await
+    }
+
     async fn describe_workflow_execution(
         &self,
         r: Request<DescribeWorkflowExecutionRequest>,
@@ -392,7 +401,12 @@ impl WorkflowService for WorkflowHandler {
         r: Request<DescribeTaskQueueRequest>,
     ) -> Res<DescribeTaskQueueResponse> {
         let r = r.into_inner();
-        ok(self.wf().describe_task_queue(r).await.map_err(to_status)?)
+        ok(self
+            .fe
+            .task_queues
+            .describe_task_queue(r)
+            .await
+            .map_err(to_status)?)
     }
 
     async fn delete_workflow_execution(
@@ -446,7 +460,11 @@ impl WorkflowService for WorkflowHandler {
         r: Request<ShutdownWorkerRequest>,
     ) -> Res<ShutdownWorkerResponse> {
         let r = r.into_inner();
-        self.wf().shutdown_worker(r).await.map_err(to_status)?;
+        self.fe
+            .task_queues
+            .shutdown_worker(r)
+            .await
+            .map_err(to_status)?;
         ok(ShutdownWorkerResponse {})
     }
 

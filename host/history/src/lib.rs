@@ -61,6 +61,9 @@ pub struct Options {
     /// Whether a start that asks for it gets its first workflow task in the response
     /// (Temporal's `system.enableEagerWorkflowStart`).
     pub eager_workflow_start: bool,
+    /// Whether ShutdownWorker ends the worker's waiting polls, so SDKs may let their polls
+    /// finish on shutdown (Temporal's `frontend.enableCancelWorkerPollsOnShutdown`).
+    pub cancel_polls_on_shutdown: bool,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             suggest_continue_as_new_events: 4 * 1024,
             suggest_continue_as_new_bytes: 4 * 1024 * 1024,
             eager_workflow_start: true,
+            cancel_polls_on_shutdown: false,
         }
     }
 }

@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 pub use sundial_internal_api::{
-    AddTaskRequest, CancelExternal, Failure, HistoryReply, HistoryRequest, ParentClosePolicy,
-    QueryTask, QueuedTask, RecordChildClosed, RecordTaskStarted, RunRef, RunTimerTask,
-    SignalExternal, StartChild, SystemCall, history_reply::Result as Reply, history_request::Op,
+    AddTaskRequest, CancelExternal, CancelWorkerPollsRequest, Failure, HistoryReply,
+    HistoryRequest, ParentClosePolicy, QueryTask, QueuedTask, RecordChildClosed, RecordTaskStarted,
+    RunRef, RunTimerTask, SignalExternal, StartChild, SystemCall, history_reply::Result as Reply,
+    history_request::Op,
 };
 
 use crate::error::{Error, Result};
@@ -25,6 +26,13 @@ pub trait Peers: Send + Sync + 'static {
     /// Hands a task to `node`'s matching; false when it was for a sticky queue that no worker
     /// polls there. Transport failures are `Unavailable`.
     async fn add_task(&self, node: &str, request: AddTaskRequest) -> Result<bool>;
+    /// Ends the polls of a worker that shut down on `node`. Transport failures are
+    /// `Unavailable`.
+    async fn cancel_worker_polls(
+        &self,
+        node: &str,
+        request: CancelWorkerPollsRequest,
+    ) -> Result<()>;
 }
 
 /// A node alone: it owns everything.
@@ -45,6 +53,9 @@ impl Peers for NoPeers {
         Err(Error::Unavailable(format!("no peer node {node}")))
     }
     async fn add_task(&self, node: &str, _: AddTaskRequest) -> Result<bool> {
+        Err(Error::Unavailable(format!("no peer node {node}")))
+    }
+    async fn cancel_worker_polls(&self, node: &str, _: CancelWorkerPollsRequest) -> Result<()> {
         Err(Error::Unavailable(format!("no peer node {node}")))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sundial_services::{
-    ActivityRef, Batches, Error, HeartbeatReply, Limits, Namespaces, Result, Schedules,
+    ActivityRef, Batches, Error, HeartbeatReply, Limits, Namespaces, Result, Schedules, TaskQueues,
     UpdateWithStart, Workflows,
 };
 use temporalio_protos::temporal::api::{
@@ -27,6 +27,7 @@ impl Engine {
         if let Some(info) = info {
             info.capabilities = Some(Capabilities {
                 eager_workflow_start: self.inner.options.eager_workflow_start,
+                worker_poll_complete_on_shutdown: self.inner.options.cancel_polls_on_shutdown,
                 sync_update: true,
                 async_update: true,
                 ..Default::default()
@@ -111,6 +112,38 @@ impl Namespaces for Engine {
     }
 }
 
+/// Matching's side: the workers' polls, and what their queues hold.
+#[async_trait::async_trait]
+impl TaskQueues for Engine {
+    async fn poll_workflow_task(
+        &self,
+        r: PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::poll_workflow_task(self, &ns, r, wait).await
+    }
+    async fn poll_activity_task(
+        &self,
+        r: PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollActivityTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::poll_activity_task(self, &ns, r, wait).await
+    }
+    async fn describe_task_queue(
+        &self,
+        r: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::describe_task_queue(self, &ns, r).await
+    }
+    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()> {
+        let ns = self.ns(&r.namespace).await?;
+        Engine::shutdown_worker(self, &ns, r).await
+    }
+}
+
 #[async_trait::async_trait]
 impl Workflows for Engine {
     fn limits(&self) -> Limits {
@@ -179,6 +212,17 @@ impl Workflows for Engine {
         let activity_options = Some(Engine::update_activity_options(self, &ns, r).await?);
         Ok(UpdateActivityOptionsResponse { activity_options })
     }
+    async fn update_workflow_options(
+        &self,
+        r: UpdateWorkflowExecutionOptionsRequest,
+    ) -> Result<UpdateWorkflowExecutionOptionsResponse> {
+        let ns = self.ns(&r.namespace).await?;
+        let options = Engine::update_workflow_options(self, &ns, r).await?;
+        Ok(UpdateWorkflowExecutionOptionsResponse {
+            workflow_execution_options: Some(options),
+            ..Default::default()
+        })
+    }
     async fn describe_workflow(
         &self,
         r: DescribeWorkflowExecutionRequest,
@@ -215,14 +259,6 @@ impl Workflows for Engine {
         Engine::get_history_reverse(self, &ns, r).await
     }
 
-    async fn poll_workflow_task(
-        &self,
-        r: PollWorkflowTaskQueueRequest,
-        wait: Duration,
-    ) -> Result<PollWorkflowTaskQueueResponse> {
-        let ns = self.ns(&r.namespace).await?;
-        Engine::poll_workflow_task(self, &ns, r, wait).await
-    }
     async fn complete_workflow_task(
         &self,
         r: RespondWorkflowTaskCompletedRequest,
@@ -238,26 +274,7 @@ impl Workflows for Engine {
         let ns = self.ns(&r.namespace).await?;
         Engine::reset_sticky_task_queue(self, &ns, r).await
     }
-    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()> {
-        let ns = self.ns(&r.namespace).await?;
-        Engine::shutdown_worker(self, &ns, r).await
-    }
-    async fn describe_task_queue(
-        &self,
-        r: DescribeTaskQueueRequest,
-    ) -> Result<DescribeTaskQueueResponse> {
-        let ns = self.ns(&r.namespace).await?;
-        Engine::describe_task_queue(self, &ns, r).await
-    }
 
-    async fn poll_activity_task(
-        &self,
-        r: PollActivityTaskQueueRequest,
-        wait: Duration,
-    ) -> Result<PollActivityTaskQueueResponse> {
-        let ns = self.ns(&r.namespace).await?;
-        Engine::poll_activity_task(self, &ns, r, wait).await
-    }
     async fn activity_heartbeat(
         &self,
         namespace: &str,

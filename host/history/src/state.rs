@@ -2,7 +2,7 @@
 //! They are Sundial's own protobuf messages (derived with prost), embedding Temporal's types.
 
 use temporalio_protos::temporal::api::{
-    common::v1::{Memo, Payloads, SearchAttributes, WorkerVersionStamp},
+    common::v1::{Memo, Payloads, Priority, SearchAttributes, WorkerVersionStamp},
     failure::v1::Failure,
     history::v1::{
         ActivityTaskScheduledEventAttributes, HistoryEvent,
@@ -12,7 +12,7 @@ use temporalio_protos::temporal::api::{
         WorkflowExecutionStartedEventAttributes,
     },
     sdk::v1::UserMetadata,
-    workflow::v1::ResetPointInfo,
+    workflow::v1::{ResetPointInfo, VersioningOverride},
 };
 
 /// Everything the engine knows about one run between events.
@@ -119,6 +119,16 @@ pub struct MutableState {
     /// A batch job's run (its workflow id is the job id): the job's progress.
     #[prost(message, optional, tag = "39")]
     pub batch: Option<crate::history::batch::BatchRecord>,
+    /// The versioning override UpdateWorkflowExecutionOptions set (none: the worker's choice).
+    #[prost(message, optional, tag = "40")]
+    pub versioning_override: Option<VersioningOverride>,
+    /// The priority UpdateWorkflowExecutionOptions set (none: as the run started).
+    #[prost(message, optional, tag = "41")]
+    pub priority: Option<Priority>,
+    /// Whether an override was ever set: DescribeWorkflowExecution then shows versioning info
+    /// (empty once the override is unset), as Temporal does.
+    #[prost(bool, tag = "42")]
+    pub has_versioning_info: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

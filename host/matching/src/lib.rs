@@ -35,7 +35,8 @@ pub struct QueueKey {
 
 struct Queue<T> {
     backlog: VecDeque<T>,
-    pollers: VecDeque<(u64, oneshot::Sender<T>)>,
+    /// Waiting polls: their id, their worker's instance key, and where a task reaches them.
+    pollers: VecDeque<(u64, String, oneshot::Sender<T>)>,
     last_poll: Option<Instant>,
     /// Workers that polled (by identity: their build id), and when they last did (for
     /// DescribeTaskQueue).
@@ -53,6 +54,10 @@ impl<T> Default for Queue<T> {
     }
 }
 
+/// How long the polls of a worker that shut down are answered empty at once (a poll it sent
+/// as it shut down must not take a task it would never run).
+const SHUT_DOWN_FOR: Duration = Duration::from_secs(30);
+
 /// How long a worker that stopped polling is still listed by DescribeTaskQueue.
 const POLLER_LISTED_FOR: Duration = Duration::from_secs(300);
 
@@ -63,6 +68,8 @@ const STICKY_LIVENESS: Duration = Duration::from_secs(10);
 pub struct Matching<T> {
     queues: Mutex<HashMap<QueueKey, Queue<T>>>,
     next_poller: std::sync::atomic::AtomicU64,
+    /// Worker instances that shut down lately, and when.
+    shut_down: Mutex<HashMap<String, Instant>>,
 }
 
 impl<T> Default for Matching<T> {
@@ -70,6 +77,7 @@ impl<T> Default for Matching<T> {
         Matching {
             queues: Mutex::new(HashMap::new()),
             next_poller: std::sync::atomic::AtomicU64::new(0),
+            shut_down: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -146,7 +154,7 @@ impl<T> Drop for PollerGuard<T> {
             {
                 let mut queues = self.matching.queues.lock().unwrap();
                 if let Some(q) = queues.get_mut(&self.key) {
-                    q.pollers.retain(|(id, _)| *id != self.id);
+                    q.pollers.retain(|(id, _, _)| *id != self.id);
                     q.last_poll = Some(Instant::now());
                 }
             }
@@ -163,7 +171,7 @@ impl<T> Matching<T> {
     pub fn add(&self, key: &QueueKey, mut item: T) {
         let mut queues = self.queues.lock().unwrap();
         let q = queues.entry(key.clone()).or_default();
-        while let Some((_, tx)) = q.pollers.pop_front() {
+        while let Some((_, _, tx)) = q.pollers.pop_front() {
             match tx.send(item) {
                 Ok(()) => return,
                 Err(back) => item = back,
@@ -172,8 +180,14 @@ impl<T> Matching<T> {
         q.backlog.push_back(item);
     }
 
-    /// Waits up to `timeout` for a task.
-    pub async fn poll(self: &Arc<Self>, key: &QueueKey, timeout: Duration) -> Option<TaskGuard<T>> {
+    /// Waits up to `timeout` for a task, for the worker instance `instance_key` (may be empty);
+    /// `None` when the wait ends first or the worker shuts down.
+    pub async fn poll(
+        self: &Arc<Self>,
+        key: &QueueKey,
+        instance_key: &str,
+        timeout: Duration,
+    ) -> Option<TaskGuard<T>> {
         let (id, rx) = {
             let mut queues = self.queues.lock().unwrap();
             let q = queues.entry(key.clone()).or_default();
@@ -189,7 +203,7 @@ impl<T> Matching<T> {
                 .next_poller
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
-            q.pollers.push_back((id, tx));
+            q.pollers.push_back((id, instance_key.to_string(), tx));
             (id, rx)
         };
         let mut guard = PollerGuard {
@@ -223,6 +237,48 @@ impl<T> Matching<T> {
         }
     }
 
+    /// A worker instance shut down: its waiting polls end empty now, and the polls it sends in
+    /// the next 30 s end empty at once; `identity` is no longer listed as a poller of the
+    /// queues named `queues` in its namespace. Answers how many polls it ended.
+    pub fn cancel_worker_polls(
+        &self,
+        namespace_id: &str,
+        instance_key: &str,
+        identity: &str,
+        queues: &[&str],
+    ) -> usize {
+        if instance_key.is_empty() {
+            return 0;
+        }
+        {
+            let mut shut_down = self.shut_down.lock().unwrap();
+            shut_down.retain(|_, at| at.elapsed() < SHUT_DOWN_FOR);
+            shut_down.insert(instance_key.to_string(), Instant::now());
+        }
+        let mut ended = 0;
+        for (key, q) in self.queues.lock().unwrap().iter_mut() {
+            let before = q.pollers.len();
+            // Dropping a poll's sender ends its wait with nothing.
+            q.pollers.retain(|(_, k, _)| k != instance_key);
+            ended += before - q.pollers.len();
+            if key.namespace_id == namespace_id && queues.contains(&key.name.as_str()) {
+                q.seen.remove(identity);
+            }
+        }
+        ended
+    }
+
+    /// Whether the worker instance shut down within the last 30 s.
+    pub fn is_shut_down(&self, instance_key: &str) -> bool {
+        !instance_key.is_empty()
+            && self
+                .shut_down
+                .lock()
+                .unwrap()
+                .get(instance_key)
+                .is_some_and(|at| at.elapsed() < SHUT_DOWN_FOR)
+    }
+
     /// Notes that `identity` is polling this queue.
     pub fn record_poller(&self, key: &QueueKey, poller: &Poller) {
         let mut queues = self.queues.lock().unwrap();
@@ -249,6 +305,7 @@ impl<T> Matching<T> {
                 let poller = Poller {
                     identity: identity.clone(),
                     build_id: build_id.clone(),
+                    ..Default::default()
                 };
                 (poller, *t)
             })
@@ -314,7 +371,7 @@ mod tests {
         let m = Arc::new(Matching::<i64>::default());
         let m2 = m.clone();
         let poller = tokio::spawn(async move {
-            m2.poll(&key(), Duration::from_secs(5))
+            m2.poll(&key(), "", Duration::from_secs(5))
                 .await
                 .map(|g| g.consume())
         });
@@ -327,12 +384,16 @@ mod tests {
     #[tokio::test]
     async fn backlog_is_served_later_and_idle_poll_times_out() {
         let m = Arc::new(Matching::<i64>::default());
-        assert!(m.poll(&key(), Duration::from_millis(20)).await.is_none());
+        assert!(
+            m.poll(&key(), "", Duration::from_millis(20))
+                .await
+                .is_none()
+        );
         m.add(&key(), item(1));
         m.add(&key(), item(2));
         assert_eq!(m.backlog_len(&key()), 2);
         let a = m
-            .poll(&key(), Duration::from_millis(20))
+            .poll(&key(), "", Duration::from_millis(20))
             .await
             .unwrap()
             .consume();
@@ -343,7 +404,7 @@ mod tests {
     async fn dropped_guard_requeues_task() {
         let m = Arc::new(Matching::<i64>::default());
         m.add(&key(), item(3));
-        let g = m.poll(&key(), Duration::from_millis(20)).await.unwrap();
+        let g = m.poll(&key(), "", Duration::from_millis(20)).await.unwrap();
         drop(g);
         assert_eq!(m.backlog_len(&key()), 1);
     }

@@ -26,6 +26,8 @@ pub enum Start<R> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Poller {
     pub identity: String,
+    /// The worker's instance key (empty from SDKs that send none).
+    pub instance_key: String,
     /// The build id the worker says it runs (empty: none), which the started events record.
     pub build_id: String,
 }
@@ -56,8 +58,11 @@ impl<T: Send + Sync + 'static> Matching<T> {
             if left.is_zero() {
                 return Ok(None);
             }
+            if self.is_shut_down(&poller.instance_key) {
+                return Ok(None);
+            }
             self.record_poller(key, poller);
-            let Some(guard) = self.poll(key, left).await else {
+            let Some(guard) = self.poll(key, &poller.instance_key, left).await else {
                 return Ok(None);
             };
             // On an error the guard goes out of scope unconsumed: the task goes back.
@@ -157,6 +162,57 @@ mod tests {
             .await;
         assert_eq!(got, Ok(Some("w:200".to_string())));
         assert_eq!(*s.asked.lock().unwrap(), vec![100, 200, 200]);
+    }
+
+    #[tokio::test]
+    async fn a_shut_down_worker_s_polls_end_empty_and_others_wait_on() {
+        let m = Arc::new(Matching::<i64>::default());
+        let worker = |key: &str| Poller {
+            identity: format!("id-{key}"),
+            instance_key: key.into(),
+            ..Default::default()
+        };
+        let (m1, m2) = (m.clone(), m.clone());
+        let leaving = tokio::spawn(async move {
+            m1.poll_and_start(
+                &key(),
+                &worker("a"),
+                Duration::from_secs(30),
+                &Evens::default(),
+            )
+            .await
+        });
+        let staying = tokio::spawn(async move {
+            m2.poll_and_start(
+                &key(),
+                &worker("b"),
+                Duration::from_secs(30),
+                &Evens::default(),
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(m.cancel_worker_polls("ns", "a", "id-a", &["q"]), 1);
+        let ended = tokio::time::timeout(Duration::from_secs(5), leaving).await;
+        assert_eq!(ended.expect("ended at once").unwrap(), Ok(None));
+        let listed: Vec<String> = m
+            .pollers(&key())
+            .into_iter()
+            .map(|p| p.0.identity)
+            .collect();
+        assert_eq!(listed, ["id-b"]);
+        // A poll the worker sends after it shut down takes nothing.
+        m.add(&key(), 2);
+        let late = m
+            .poll_and_start(
+                &key(),
+                &worker("a"),
+                Duration::from_secs(1),
+                &Evens::default(),
+            )
+            .await;
+        assert_eq!(late, Ok(None));
+        assert_eq!(staying.await.unwrap(), Ok(Some("id-b:2".to_string())));
     }
 
     #[tokio::test]

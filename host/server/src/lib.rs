@@ -191,6 +191,7 @@ pub async fn start(
         suggest_continue_as_new_events: config.dynamic.suggest_continue_as_new_events,
         suggest_continue_as_new_bytes: config.dynamic.suggest_continue_as_new_bytes,
         eager_workflow_start: config.dynamic.eager_workflow_start,
+        cancel_polls_on_shutdown: config.dynamic.cancel_polls_on_shutdown,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =
@@ -270,6 +271,7 @@ pub async fn start(
     let fe = Frontend {
         namespaces: Arc::new(engine.clone()),
         workflows: Arc::new(engine.clone()),
+        task_queues: Arc::new(engine.clone()),
         schedules: Arc::new(engine.clone()),
         batches: Arc::new(engine.clone()),
         cluster_id: membership.metadata.cluster_id.clone(),

@@ -42,7 +42,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PollNexusTaskQueue",
     "RespondNexusTaskCompleted",
     "RespondNexusTaskFailed",
-    "UpdateWorkflowExecutionOptions",
     "CreateWorkflowRule",
     "DescribeWorkflowRule",
     "DeleteWorkflowRule",

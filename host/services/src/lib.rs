@@ -1,5 +1,6 @@
 //! The handles between Sundial's services. The frontend serves the public gRPC API through
-//! [`Namespaces`] and [`Workflows`]; the engine (history and matching) implements them in
+//! [`Namespaces`], [`Workflows`], [`TaskQueues`], [`Schedules`] and
+//! [`Batches`]; the engine (history and matching) implements them in
 //! process. The frontend depends on this crate only, so a change to history or matching does
 //! not rebuild it.
 
@@ -79,7 +80,7 @@ pub type UpdateWithStart = std::result::Result<
     (usize, Error),
 >;
 
-/// Workflows: what history and matching serve. Every request names its namespace; `wait` is
+/// Workflows: what history serves. Every request names its namespace; `wait` is
 /// how long a long poll may wait.
 #[async_trait::async_trait]
 pub trait Workflows: Send + Sync {
@@ -102,6 +103,10 @@ pub trait Workflows: Send + Sync {
         &self,
         r: ResetWorkflowExecutionRequest,
     ) -> Result<ResetWorkflowExecutionResponse>;
+    async fn update_workflow_options(
+        &self,
+        r: UpdateWorkflowExecutionOptionsRequest,
+    ) -> Result<UpdateWorkflowExecutionOptionsResponse>;
     async fn describe_workflow(
         &self,
         r: DescribeWorkflowExecutionRequest,
@@ -116,28 +121,13 @@ pub trait Workflows: Send + Sync {
         r: GetWorkflowExecutionHistoryReverseRequest,
     ) -> Result<GetWorkflowExecutionHistoryReverseResponse>;
 
-    async fn poll_workflow_task(
-        &self,
-        r: PollWorkflowTaskQueueRequest,
-        wait: Duration,
-    ) -> Result<PollWorkflowTaskQueueResponse>;
     async fn complete_workflow_task(
         &self,
         r: RespondWorkflowTaskCompletedRequest,
     ) -> Result<RespondWorkflowTaskCompletedResponse>;
     async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()>;
     async fn reset_sticky_task_queue(&self, r: ResetStickyTaskQueueRequest) -> Result<()>;
-    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()>;
-    async fn describe_task_queue(
-        &self,
-        r: DescribeTaskQueueRequest,
-    ) -> Result<DescribeTaskQueueResponse>;
 
-    async fn poll_activity_task(
-        &self,
-        r: PollActivityTaskQueueRequest,
-        wait: Duration,
-    ) -> Result<PollActivityTaskQueueResponse>;
     /// Records a heartbeat; what the worker should know of the activity.
     async fn activity_heartbeat(
         &self,
@@ -225,6 +215,28 @@ pub trait Workflows: Send + Sync {
 }
 
 /// Schedules, as the frontend uses them. Each request names its namespace.
+/// Task queues: what matching serves to workers and to DescribeTaskQueue. The long polls take
+/// a task from the queue's node and have history start it in its run; `wait` is how long a
+/// poll may wait.
+#[async_trait::async_trait]
+pub trait TaskQueues: Send + Sync {
+    async fn poll_workflow_task(
+        &self,
+        r: PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollWorkflowTaskQueueResponse>;
+    async fn poll_activity_task(
+        &self,
+        r: PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<PollActivityTaskQueueResponse>;
+    async fn describe_task_queue(
+        &self,
+        r: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse>;
+    async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()>;
+}
+
 #[async_trait::async_trait]
 pub trait Schedules: Send + Sync {
     async fn create_schedule(&self, r: CreateScheduleRequest) -> Result<CreateScheduleResponse>;

@@ -374,7 +374,7 @@ fn camel_case(path: &str) -> String {
 
 impl Engine {
     /// Locks the run a call names; it must be running.
-    async fn running_run(
+    pub(super) async fn running_run(
         &self,
         ns: &Namespace,
         exec: Option<WorkflowExecution>,

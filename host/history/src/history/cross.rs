@@ -451,6 +451,7 @@ impl Engine {
         let poller = sundial_matching::Poller {
             identity: o.identity,
             build_id: o.build_id,
+            ..Default::default()
         };
         let started = self.start_here(&q, &poller).await?;
         Ok(started.map(|s| s.encode_to_vec()).unwrap_or_default())

@@ -11,6 +11,7 @@ mod closing;
 mod commands;
 mod cron;
 mod cross;
+pub(crate) mod execution_options;
 mod external;
 mod ops;
 mod ownership;
@@ -30,6 +31,7 @@ mod txn;
 mod update_with_start;
 mod updates;
 mod visibility;
+mod worker_shutdown;
 mod workflow_task;
 
 use std::collections::HashMap;

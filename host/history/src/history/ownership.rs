@@ -190,7 +190,7 @@ impl Engine {
     }
 
     /// The node that owns a task queue; `None` for this node.
-    fn queue_node(&self, key: &QueueKey) -> Option<String> {
+    pub(super) fn queue_node(&self, key: &QueueKey) -> Option<String> {
         self.peers()
             .queue_owner(&key.namespace_id, &key.name, queue_kind_code(key.kind))
     }

@@ -83,6 +83,7 @@ impl Engine {
         let name = req.task_queue.as_ref().map(|t| t.name.as_str());
         let poller = poller(
             &req.identity,
+            &req.worker_instance_key,
             &req.deployment_options,
             &req.worker_version_capabilities,
         );
@@ -107,6 +108,7 @@ impl Engine {
         let name = req.task_queue.as_ref().map(|t| t.name.as_str());
         let poller = poller(
             &req.identity,
+            &req.worker_instance_key,
             &req.deployment_options,
             &req.worker_version_capabilities,
         );
@@ -194,6 +196,7 @@ impl Engine {
 /// or, from older SDKs, its version capabilities').
 fn poller(
     identity: &str,
+    instance_key: &str,
     deployment: &Option<WorkerDeploymentOptions>,
     capabilities: &Option<WorkerVersionCapabilities>,
 ) -> Poller {
@@ -205,6 +208,7 @@ fn poller(
         .unwrap_or_default();
     Poller {
         identity: identity.to_string(),
+        instance_key: instance_key.to_string(),
         build_id,
     }
 }

@@ -11,7 +11,7 @@ use temporalio_protos::temporal::api::{
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
         ResetPoints, WorkflowExecutionConfig, WorkflowExecutionExtendedInfo, WorkflowExecutionInfo,
-        pending_activity_info,
+        WorkflowExecutionVersioningInfo, pending_activity_info,
     },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -186,7 +186,21 @@ impl Engine {
                 most_recent_worker_version_stamp: ms.most_recent_worker_version.clone(),
                 // Present even when empty, as on Temporal.
                 memo: Some(ms.memo.clone().unwrap_or_default()),
-                priority: Some(started.priority.clone().unwrap_or_default()),
+                priority: Some(
+                    ms.priority
+                        .clone()
+                        .or(started.priority.clone())
+                        .unwrap_or_default(),
+                ),
+                versioning_info: ms
+                    .has_versioning_info
+                    .then(|| WorkflowExecutionVersioningInfo {
+                        versioning_override: ms
+                            .versioning_override
+                            .as_ref()
+                            .map(super::execution_options::described_override),
+                        ..Default::default()
+                    }),
                 ..execution_info(&ms)
             }),
             pending_activities,

@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::{
         DeleteWorkflowExecutionRequest, RequestCancelWorkflowExecutionRequest,
         ResetWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
         SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+        UpdateWorkflowExecutionOptionsRequest,
     },
 };
 
@@ -30,6 +31,7 @@ pub enum CallKind {
     Signal = 5,
     Delete = 6,
     Reset = 7,
+    UpdateOptions = 8,
 }
 
 /// One call, encoded into `SystemCall`.
@@ -74,6 +76,9 @@ pub struct SystemCallBody {
     pub reset_type: i32,
     #[prost(int32, tag = "16")]
     pub reset_reapply_type: i32,
+    /// UpdateOptions: the options and the mask naming those to change.
+    #[prost(message, optional, tag = "17")]
+    pub options: Option<UpdateWorkflowExecutionOptionsRequest>,
 }
 
 /// The workflow task a batch reset goes back to, found in the target's history as Temporal's
@@ -242,6 +247,15 @@ impl Engine {
                     ..Default::default()
                 };
                 self.reset_workflow(&ns, req).await.map(|_| done)
+            }
+            k if k == CallKind::UpdateOptions as i32 => {
+                let req = UpdateWorkflowExecutionOptionsRequest {
+                    namespace: ns.name.clone(),
+                    workflow_execution: target,
+                    identity: call.identity,
+                    ..call.options.unwrap_or_default()
+                };
+                self.update_workflow_options(&ns, req).await.map(|_| done)
             }
             other => Err(invalid(format!("unknown system call {other}"))),
         }

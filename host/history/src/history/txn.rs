@@ -152,6 +152,9 @@ fn event_type(a: &Attributes) -> EventType {
         A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => {
             EventType::WorkflowExecutionUpdateAdmitted
         }
+        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => {
+            EventType::WorkflowExecutionOptionsUpdated
+        }
         _ => EventType::Unspecified,
     }
 }
@@ -239,6 +242,18 @@ impl<'a> Txn<'a> {
             BUFFERED_EVENT_ID
         } else {
             self.add(attrs)
+        }
+    }
+
+    /// Like [`Txn::add_external`], for an event workers may ignore (they need not know it).
+    pub fn add_external_ignorable(&mut self, attrs: impl Into<Attributes>) {
+        let buffered = self.add_external(attrs) == BUFFERED_EVENT_ID;
+        let event = match buffered {
+            true => self.ms.buffered_events.last_mut(),
+            false => self.events.last_mut(),
+        };
+        if let Some(e) = event {
+            e.worker_may_ignore = true;
         }
     }
 
@@ -362,7 +377,7 @@ impl<'a> Txn<'a> {
         self.schedule_wft(1, false, false);
         let poller = Poller {
             identity: identity.to_string(),
-            build_id: String::new(),
+            ..Default::default()
         };
         if let Some(wft) = self.ms.workflow_task.clone() {
             self.start_workflow_task(wft, &poller, request_id.to_string());

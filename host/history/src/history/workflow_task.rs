@@ -15,14 +15,13 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{
         PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
         RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
-        ShutdownWorkerRequest,
     },
 };
 
 use super::commands::is_close_command;
 use super::{Engine, RunGuard, Txn};
 use crate::error::{Error, Result, invalid};
-use crate::matching::{QueueKind, Queued};
+use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{Task, TaskKind, TaskToken, WorkflowTaskInfo};
 use crate::time::{dur_nanos, opt_ts, ts};
@@ -453,21 +452,6 @@ impl Engine {
             .unwrap_or(WorkflowTaskFailedCause::Unspecified);
         txn.fail_workflow_task(cause, req.failure.clone(), &req.identity);
         self.commit(&mut guard, txn).await
-    }
-
-    /// A worker is going away: its sticky queue's tasks move to the normal queue now.
-    pub async fn shutdown_worker(&self, ns: &Namespace, req: ShutdownWorkerRequest) -> Result<()> {
-        if req.sticky_task_queue.is_empty() {
-            return Ok(());
-        }
-        let key = Self::queue_key(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
-        for mut q in self.inner.matching.remove_queue(&key) {
-            q.task.kind = TaskKind::StickyTimeout as i32;
-            if let Err(e) = self.run_task_anywhere(&q).await {
-                tracing::warn!(error = %e, "moving a sticky task back to its normal queue failed");
-            }
-        }
-        Ok(())
     }
 }
 

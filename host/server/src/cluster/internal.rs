@@ -7,7 +7,10 @@ use std::task::{Context, Poll};
 use sundial_history::Engine;
 use sundial_internal_api::history_server::History;
 use sundial_internal_api::matching_server::Matching;
-use sundial_internal_api::{AddTaskReply, AddTaskRequest, HistoryReply, HistoryRequest};
+use sundial_internal_api::{
+    AddTaskReply, AddTaskRequest, CancelWorkerPollsReply, CancelWorkerPollsRequest, HistoryReply,
+    HistoryRequest,
+};
 use tonic::{Request, Response, Status};
 use tower::{Layer, Service};
 
@@ -46,6 +49,16 @@ impl Matching for MatchingService {
             .map_err(sundial_frontend::to_status)?;
         Ok(Response::new(AddTaskReply {
             sticky_unavailable: !taken,
+        }))
+    }
+
+    async fn cancel_worker_polls(
+        &self,
+        request: Request<CancelWorkerPollsRequest>,
+    ) -> Result<Response<CancelWorkerPollsReply>, Status> {
+        let cancelled = self.engine.cancel_worker_polls_here(&request.into_inner());
+        Ok(Response::new(CancelWorkerPollsReply {
+            cancelled: cancelled as u32,
         }))
     }
 }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sundial_history::peers::{AddTaskRequest, HistoryReply, HistoryRequest, Peers};
+use sundial_history::peers::{
+    AddTaskRequest, CancelWorkerPollsRequest, HistoryReply, HistoryRequest, Peers,
+};
 use sundial_history::{Error, Result};
 use sundial_internal_api::history_client::HistoryClient;
 use sundial_internal_api::matching_client::MatchingClient;
@@ -155,6 +157,19 @@ impl Peers for ClusterPeers {
             .add_task(self.request(request))
             .await
             .map(|r| !r.into_inner().sticky_unavailable)
+            .map_err(|s| unavailable(node, s))
+    }
+
+    async fn cancel_worker_polls(
+        &self,
+        node: &str,
+        request: CancelWorkerPollsRequest,
+    ) -> Result<()> {
+        let mut client = MatchingClient::new(self.channel(node)?);
+        client
+            .cancel_worker_polls(self.request(request))
+            .await
+            .map(|_| ())
             .map_err(|s| unavailable(node, s))
     }
 }

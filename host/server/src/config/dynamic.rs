@@ -25,6 +25,9 @@ pub struct DynamicSettings {
     /// `system.enableEagerWorkflowStart`: a start that asks for it gets its first workflow
     /// task in the response (default true).
     pub eager_workflow_start: bool,
+    /// `frontend.enableCancelWorkerPollsOnShutdown`: ShutdownWorker ends the worker's waiting
+    /// polls, and namespaces advertise `workerPollCompleteOnShutdown` (default false).
+    pub cancel_polls_on_shutdown: bool,
     /// Keys given that Sundial does not use.
     pub ignored: Vec<String>,
 }
@@ -38,6 +41,7 @@ impl Default for DynamicSettings {
             suggest_continue_as_new_events: engine.suggest_continue_as_new_events,
             suggest_continue_as_new_bytes: engine.suggest_continue_as_new_bytes,
             eager_workflow_start: true,
+            cancel_polls_on_shutdown: engine.cancel_polls_on_shutdown,
             ignored: Vec::new(),
         }
     }
@@ -115,6 +119,9 @@ impl Config {
             "system.enableEagerWorkflowStart" => {
                 self.dynamic.eager_workflow_start = flag(key, &value)?;
             }
+            "frontend.enableCancelWorkerPollsOnShutdown" => {
+                self.dynamic.cancel_polls_on_shutdown = flag(key, &value)?;
+            }
             _ if ALWAYS_ON.contains(&key) => {
                 if !flag(key, &value)? {
                     return Err(Error::Invalid {
@@ -149,6 +156,10 @@ mod tests {
         c.apply_dynamic_value("system.enableEagerWorkflowStart=false")
             .unwrap();
         assert!(!c.dynamic.eager_workflow_start);
+        assert!(!c.dynamic.cancel_polls_on_shutdown);
+        c.apply_dynamic_value("frontend.enableCancelWorkerPollsOnShutdown=true")
+            .unwrap();
+        assert!(c.dynamic.cancel_polls_on_shutdown);
         c.apply_dynamic_value("frontend.enableUpdateWorkflowExecution=true")
             .unwrap();
         c.apply_dynamic_value("worker.buildIdScavengerEnabled=true")

@@ -452,9 +452,7 @@ fn archival_errors_name_the_key() {
             "use enabled or disabled",
         ),
         (
-            &format!(
-                "archival: {{history: {{state: enabled, provider: {{filestore: {{fileMode: '0999'}}}}}}}}\nnamespaceDefaults: {{archival: {{history: {{URI: 'file:///a'}}}}}}\n"
-            ),
+            "archival: {history: {state: enabled, provider: {filestore: {fileMode: '0999'}}}}\nnamespaceDefaults: {archival: {history: {URI: 'file:///a'}}}\n",
             "archival.history.provider.filestore.fileMode",
             "octal",
         ),

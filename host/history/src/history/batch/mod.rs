@@ -102,6 +102,12 @@ fn operation_of(
             o.identity.clone(),
             "reset",
         ),
+        Some(Operation::UpdateWorkflowOptionsOperation(o)) => (
+            BatchOperationType::UpdateWorkflowExecutionOptions,
+            CallKind::UpdateOptions,
+            o.identity.clone(),
+            "update_options",
+        ),
         Some(other) => {
             return Err(Error::Unimplemented(format!(
                 "this batch operation is not supported by Sundial yet: {}",
@@ -115,7 +121,6 @@ fn operation_of(
 fn operation_name(op: &Operation) -> &'static str {
     match op {
         Operation::ResetOperation(_) => "reset with post-reset operations",
-        Operation::UpdateWorkflowOptionsOperation(_) => "update workflow options",
         Operation::UnpauseActivitiesOperation(_) => "unpause activities",
         Operation::ResetActivitiesOperation(_) => "reset activities",
         Operation::UpdateActivityOptionsOperation(_) => "update activity options",
@@ -133,6 +138,7 @@ fn type_of_memo(name: &str) -> BatchOperationType {
         "signal" => BatchOperationType::SignalWorkflow,
         "delete" => BatchOperationType::DeleteWorkflow,
         "reset" => BatchOperationType::ResetWorkflow,
+        "update_options" => BatchOperationType::UpdateWorkflowExecutionOptions,
         _ => BatchOperationType::Unspecified,
     }
 }
@@ -186,6 +192,14 @@ fn validate(req: &StartBatchOperationRequest) -> Result<()> {
     match &req.operation {
         Some(Operation::SignalOperation(s)) if s.signal.is_empty() => {
             Err(invalid("must provide signal name"))
+        }
+        Some(Operation::UpdateWorkflowOptionsOperation(u))
+            if u.workflow_execution_options.is_none() =>
+        {
+            Err(invalid("must provide UpdateOptions"))
+        }
+        Some(Operation::UpdateWorkflowOptionsOperation(u)) if u.update_mask.is_none() => {
+            Err(invalid("must provide UpdateMask"))
         }
         Some(Operation::ResetOperation(r)) => match &r.options {
             Some(o) if o.target.is_none() => Err(invalid("batch reset missing target")),

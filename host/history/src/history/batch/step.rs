@@ -5,8 +5,11 @@
 
 use sundial_store::RunKey;
 use temporalio_protos::temporal::api::{
-    enums::v1::WorkflowExecutionStatus, history::v1::WorkflowExecutionCompletedEventAttributes,
-    workflowservice::v1::start_batch_operation_request::Operation,
+    enums::v1::WorkflowExecutionStatus,
+    history::v1::WorkflowExecutionCompletedEventAttributes,
+    workflowservice::v1::{
+        UpdateWorkflowExecutionOptionsRequest, start_batch_operation_request::Operation,
+    },
 };
 
 use super::BatchRecord;
@@ -59,6 +62,14 @@ fn call_for(
             }
             call.reset_options = o.options;
             CallKind::Reset
+        }
+        Some(Operation::UpdateWorkflowOptionsOperation(o)) => {
+            call.options = Some(UpdateWorkflowExecutionOptionsRequest {
+                workflow_execution_options: o.workflow_execution_options,
+                update_mask: o.update_mask,
+                ..Default::default()
+            });
+            CallKind::UpdateOptions
         }
         _ => CallKind::Delete,
     } as i32;
