@@ -316,3 +316,45 @@ async def test_reset_to_the_first_workflow_task(client: Client) -> None:
             assert await status_of(original) == WorkflowExecutionStatus.TERMINATED
             await current.signal(WaitingWorkflow.finish)
             assert await current.result() == []
+
+
+async def test_reset_to_a_build_id(client: Client) -> None:
+    """A reset to a build id goes to the first workflow task that build completed (the run's
+    reset point); a target with no point for the build counts as failed."""
+    from temporalio.api.batch.v1 import BatchOperationReset
+    from temporalio.api.common.v1 import ResetOptions
+
+    tq = unique("batch-tq")
+    async with new_worker(client, tq, workflows=[WaitingWorkflow]):
+        handles = await start_waiting(client, tq, 2)
+        for handle in handles:
+            await wait_for_event(handle, "WorkflowTaskCompleted")
+        [build] = {
+            (await handle.describe()).raw_description.workflow_execution_info.auto_reset_points.points[0].build_id
+            for handle in handles
+        }
+        assert build
+        query = f"TaskQueue = '{tq}'"
+        await visible(client, query, 2)
+        reset = BatchOperationReset(identity="batch-tester", options=ResetOptions(build_id=build))
+        job_id = await start_by_query(client, query, "back to the build", reset_operation=reset)
+        done = await finished(client, job_id)
+        assert (done.complete_operation_count, done.failure_operation_count) == (2, 0)
+        for handle in handles:
+            current = client.get_workflow_handle(handle.id)
+            assert (await current.describe()).run_id != handle.result_run_id
+            await current.signal(WaitingWorkflow.finish)
+            assert await current.result() == []
+        await no_open_jobs(client)
+        job_id = str(uuid.uuid4())
+        await client.workflow_service.start_batch_operation(
+            StartBatchOperationRequest(
+                namespace=client.namespace,
+                job_id=job_id,
+                reason="no such build",
+                executions=[WorkflowExecution(workflow_id=handles[0].id)],
+                reset_operation=BatchOperationReset(identity="batch-tester", options=ResetOptions(build_id="no-such-build")),
+            )
+        )
+        done = await finished(client, job_id)
+        assert (done.complete_operation_count, done.failure_operation_count) == (0, 1)

@@ -28,7 +28,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from helpers import history_events, new_worker, run_cli, unique
+from helpers import history_events, new_worker, run_cli, unique, wait_for_event
 from test_batch import finished, no_open_jobs, start_by_query, start_waiting, visible
 from workflows_batch import WaitingWorkflow
 
@@ -207,3 +207,61 @@ async def test_a_worker_runs_on_past_the_options_event(client: Client) -> None:
         await handle.signal(WaitingWorkflow.poke, "after")
         await handle.signal(WaitingWorkflow.finish)
         assert await handle.result() == ["before", "after"]
+
+
+async def test_post_reset_operations_update_the_new_run(client: Client) -> None:
+    """A reset (direct or batch) may update the new run's options; a post-reset signal is
+    refused, as Temporal refuses it."""
+    from temporalio.api.batch.v1 import BatchOperationReset
+    from temporalio.api.common.v1 import ResetOptions
+    from temporalio.api.workflow.v1 import PostResetOperation
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+    from google.protobuf.empty_pb2 import Empty
+
+    upgrade = PostResetOperation(update_workflow_options=PostResetOperation.UpdateWorkflowOptions(
+        workflow_execution_options=WorkflowExecutionOptions(versioning_override=AUTO, priority=Priority(priority_key=5)),
+        update_mask=FieldMask(paths=["versioning_override", "priority"]),
+    ))
+    tq = unique("options-tq")
+    async with new_worker(client, tq, workflows=[WaitingWorkflow]):
+        first, second = await start_waiting(client, tq, 2)
+        for handle in (first, second):
+            await wait_for_event(handle, "WorkflowTaskCompleted")
+
+        def reset(handle, *operations) -> ResetWorkflowExecutionRequest:
+            return ResetWorkflowExecutionRequest(
+                namespace=client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=handle.result_run_id),
+                reason="reset with options", workflow_task_finish_event_id=4, request_id=unique("reset"),
+                post_reset_operations=list(operations),
+            )
+
+        signal = PostResetOperation(signal_workflow=PostResetOperation.SignalWorkflow(signal_name="poke"))
+        with pytest.raises(RPCError) as e:
+            await client.workflow_service.reset_workflow_execution(reset(first, signal))
+        assert (e.value.status, e.value.message) == (
+            RPCStatusCode.INVALID_ARGUMENT, "unsupported post reset operation: *workflow.PostResetOperation_SignalWorkflow_")
+        new_run = (await client.workflow_service.reset_workflow_execution(reset(first, upgrade))).run_id
+        new = client.get_workflow_handle(first.id, run_id=new_run)
+        events = await history_events(new)
+        assert [EventType.Name(e.event_type) for e in events[3:6]] == [
+            "EVENT_TYPE_WORKFLOW_TASK_FAILED",
+            "EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED",
+            "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED",
+        ]
+        assert MessageToDict(events[4].workflow_execution_options_updated_event_attributes) == {
+            "versioningOverride": {"autoUpgrade": True}, "priority": {"priorityKey": 5}}
+        assert await described(client, first.id) == {
+            "versioningInfo": {"versioningOverride": {"behavior": "VERSIONING_BEHAVIOR_AUTO_UPGRADE", "autoUpgrade": True}},
+            "priority": {"priorityKey": 5},
+        }
+        await new.signal(WaitingWorkflow.finish)
+        assert await new.result() == []
+
+        await no_open_jobs(client)
+        job_id = await start_by_query(client, f"WorkflowId = '{second.id}'", "reset them", reset_operation=BatchOperationReset(
+            identity="batch-tester", options=ResetOptions(first_workflow_task=Empty()), post_reset_operations=[upgrade]))
+        done = await finished(client, job_id)
+        assert (done.complete_operation_count, done.failure_operation_count) == (1, 0)
+        assert (await described(client, second.id))["priority"] == {"priorityKey": 5}
+        await client.get_workflow_handle(second.id).signal(WaitingWorkflow.finish)

@@ -12,7 +12,8 @@ use temporalio_protos::temporal::api::{
     enums::v1::VersioningBehavior,
     history::v1::WorkflowExecutionOptionsUpdatedEventAttributes,
     workflow::v1::{
-        VersioningOverride, WorkflowExecutionOptions,
+        PostResetOperation, VersioningOverride, WorkflowExecutionOptions,
+        post_reset_operation::Variant,
         versioning_override::{Override, PinnedOverrideBehavior},
     },
     workflowservice::v1::UpdateWorkflowExecutionOptionsRequest,
@@ -45,18 +46,72 @@ impl Engine {
             &txn.ms.workflow_id,
             &task_queue,
         )?;
-        let current = txn.current_options();
-        let merged = merge(current.clone(), &requested, &paths)
-            .map_err(|e| invalid(format!("error applying update_options: {e}")))?;
-        if merged != current {
-            txn.options_updated(&merged, &r.identity);
+        let (merged, changed) = txn.apply_workflow_options(&requested, &paths, &r.identity)?;
+        if changed {
             self.commit(&mut guard, txn).await?;
         }
         Ok(merged)
     }
 }
 
+/// Refuses a reset's post-reset operations Temporal refuses: any but an options update, and
+/// an options update whose override is refused (checked against the base run's task queue).
+pub(super) fn check_post_reset(
+    operations: &[PostResetOperation],
+    workflow_id: &str,
+    task_queue: &str,
+) -> Result<()> {
+    for operation in operations {
+        match &operation.variant {
+            Some(Variant::UpdateWorkflowOptions(u)) => check_override(
+                u.workflow_execution_options
+                    .as_ref()
+                    .and_then(|o| o.versioning_override.as_ref()),
+                workflow_id,
+                task_queue,
+            )?,
+            Some(Variant::SignalWorkflow(_)) => {
+                return Err(invalid(
+                    "unsupported post reset operation: *workflow.PostResetOperation_SignalWorkflow_",
+                ));
+            }
+            None => return Err(invalid("unsupported post reset operation: <nil>")),
+        }
+    }
+    Ok(())
+}
+
 impl Txn<'_> {
+    /// Merges `requested`'s fields that `paths` name into the run's options, recording a
+    /// change; the options after, and whether they changed.
+    pub(super) fn apply_workflow_options(
+        &mut self,
+        requested: &WorkflowExecutionOptions,
+        paths: &[String],
+        identity: &str,
+    ) -> Result<(WorkflowExecutionOptions, bool)> {
+        let current = self.current_options();
+        let merged = merge(current.clone(), requested, paths)
+            .map_err(|e| invalid(format!("error applying update_options: {e}")))?;
+        let changed = merged != current;
+        if changed {
+            self.options_updated(&merged, identity);
+        }
+        Ok((merged, changed))
+    }
+
+    /// The options updates among a reset's post-reset operations, applied to the new run.
+    pub(super) fn apply_post_reset(&mut self, operations: &[PostResetOperation]) -> Result<()> {
+        for operation in operations {
+            if let Some(Variant::UpdateWorkflowOptions(u)) = &operation.variant {
+                let paths = u.update_mask.clone().map(|m| m.paths).unwrap_or_default();
+                let requested = u.workflow_execution_options.clone().unwrap_or_default();
+                self.apply_workflow_options(&requested, &paths, "")?;
+            }
+        }
+        Ok(())
+    }
+
     /// The run's options now: its override, and its priority (as it started unless changed).
     pub(super) fn current_options(&self) -> WorkflowExecutionOptions {
         let started = self.ms.started.as_ref().and_then(|s| s.priority.clone());

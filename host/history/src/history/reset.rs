@@ -1,6 +1,6 @@
 //! ResetWorkflowExecution: a new run that starts from a copy of the base run's history up to
 //! a workflow task, fails that task (cause RESET_WORKFLOW) and carries on from there, with the
-//! base run's later signals applied again.
+//! base run's later signals applied again, then the request's post-reset options updates.
 //!
 //! Sundial rebuilds the new run's state from the copied events only for reset points where
 //! nothing is in flight (no pending activity, timer, child or external request); other points
@@ -113,6 +113,17 @@ impl Engine {
         let exec = req.workflow_execution.clone().unwrap_or_default();
         let base_key = self.resolve(&ns.id, &exec).await?;
         let base = self.snapshot(&base_key).await?;
+        let task_queue = base
+            .started
+            .as_ref()
+            .and_then(|s| s.task_queue.as_ref())
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
+        super::execution_options::check_post_reset(
+            &req.post_reset_operations,
+            &base_key.workflow_id,
+            task_queue,
+        )?;
         let last = base.next_event_id - 1;
         let finish = req.workflow_task_finish_event_id;
         if finish <= 1 || finish > last {
@@ -232,6 +243,7 @@ impl Engine {
         for s in signals {
             txn.add(s);
         }
+        txn.apply_post_reset(&req.post_reset_operations)?;
         txn.schedule_workflow_task(1);
         if txn.ms.run_expiration > 0 {
             let at = txn.ms.run_expiration;

@@ -7,6 +7,7 @@ use temporalio_protos::temporal::api::{
     common::v1::{Header, Payloads, ResetOptions, WorkflowExecution, reset_options},
     enums::v1::{EventType, ResetType},
     history::v1::HistoryEvent,
+    workflow::v1::PostResetOperation,
     workflowservice::v1::{
         DeleteWorkflowExecutionRequest, RequestCancelWorkflowExecutionRequest,
         ResetWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
@@ -79,6 +80,9 @@ pub struct SystemCallBody {
     /// UpdateOptions: the options and the mask naming those to change.
     #[prost(message, optional, tag = "17")]
     pub options: Option<UpdateWorkflowExecutionOptionsRequest>,
+    /// Reset: what to do to the new run.
+    #[prost(message, repeated, tag = "18")]
+    pub post_reset_operations: Vec<PostResetOperation>,
 }
 
 /// The workflow task a batch reset goes back to, found in the target's history as Temporal's
@@ -92,8 +96,8 @@ fn reset_point(
     let last = match target {
         Some(reset_options::Target::WorkflowTaskId(id)) => return Ok(id),
         Some(reset_options::Target::BuildId(_)) => {
-            return Err(Error::Unimplemented(
-                "a batch reset to a build id is not supported by Sundial".into(),
+            return Err(Error::Internal(
+                "a reset to a build id goes by the run's reset points".into(),
             ));
         }
         Some(reset_options::Target::FirstWorkflowTask(_)) => false,
@@ -122,6 +126,36 @@ fn reset_point(
     match found {
         0 => Err(invalid("unable to find any scheduled or completed task")),
         id => Ok(id),
+    }
+}
+
+/// Where a batch reset to a build id goes, as Temporal's batcher finds it: the run and the
+/// first workflow task that build completed, by the target's reset points.
+fn build_reset_point(
+    ms: &crate::state::MutableState,
+    build_id: &str,
+    current_run_only: bool,
+) -> Result<(String, i64)> {
+    let point = ms
+        .auto_reset_points
+        .iter()
+        .find(|p| p.build_id == build_id)
+        .ok_or_else(|| invalid(format!("Can't find reset point for {build_id}")))?;
+    let expired = point
+        .expire_time
+        .is_some_and(|t| t.seconds * 1_000_000_000 + i64::from(t.nanos) < crate::time::now_nanos());
+    if !point.resettable {
+        Err(invalid(format!(
+            "Reset point for {build_id} is not resettable"
+        )))
+    } else if expired {
+        Err(invalid(format!("Reset point for {build_id} is expired")))
+    } else if current_run_only && point.run_id != ms.run_id {
+        Err(invalid(format!(
+            "Reset point for {build_id} points to previous run and CurrentRunOnly is set"
+        )))
+    } else {
+        Ok((point.run_id.clone(), point.first_workflow_task_completed_id))
     }
 }
 
@@ -224,9 +258,19 @@ impl Engine {
                     .resolve(&ns.id, target.as_ref().expect("set above"))
                     .await?;
                 let ms = self.snapshot(&key).await?;
-                let events = self.read_events(&key, 1, ms.next_event_id - 1).await?;
                 let options = call.reset_options.unwrap_or_default();
-                let event_id = reset_point(&events, Some(&options), call.reset_type)?;
+                let (key, event_id) = match &options.target {
+                    Some(reset_options::Target::BuildId(build_id)) => {
+                        let (run_id, event_id) =
+                            build_reset_point(&ms, build_id, options.current_run_only)?;
+                        (sundial_store::RunKey { run_id, ..key }, event_id)
+                    }
+                    _ => {
+                        let events = self.read_events(&key, 1, ms.next_event_id - 1).await?;
+                        let event_id = reset_point(&events, Some(&options), call.reset_type)?;
+                        (key, event_id)
+                    }
+                };
                 #[allow(deprecated)]
                 let reapply = match options.reset_reapply_type {
                     0 => call.reset_reapply_type,
@@ -244,6 +288,7 @@ impl Engine {
                     reset_reapply_type: reapply,
                     reset_reapply_exclude_types: options.reset_reapply_exclude_types,
                     identity: call.identity,
+                    post_reset_operations: call.post_reset_operations,
                     ..Default::default()
                 };
                 self.reset_workflow(&ns, req).await.map(|_| done)

@@ -96,7 +96,7 @@ fn operation_of(
             o.identity.clone(),
             "delete",
         ),
-        Some(Operation::ResetOperation(o)) if o.post_reset_operations.is_empty() => (
+        Some(Operation::ResetOperation(o)) => (
             BatchOperationType::ResetWorkflow,
             CallKind::Reset,
             o.identity.clone(),
@@ -120,7 +120,6 @@ fn operation_of(
 
 fn operation_name(op: &Operation) -> &'static str {
     match op {
-        Operation::ResetOperation(_) => "reset with post-reset operations",
         Operation::UnpauseActivitiesOperation(_) => "unpause activities",
         Operation::ResetActivitiesOperation(_) => "reset activities",
         Operation::UpdateActivityOptionsOperation(_) => "update activity options",

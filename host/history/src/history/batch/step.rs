@@ -61,6 +61,7 @@ fn call_for(
                 call.reset_reapply_type = o.reset_reapply_type;
             }
             call.reset_options = o.options;
+            call.post_reset_operations = o.post_reset_operations;
             CallKind::Reset
         }
         Some(Operation::UpdateWorkflowOptionsOperation(o)) => {
