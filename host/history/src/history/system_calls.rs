@@ -289,7 +289,6 @@ impl Engine {
                     reset_reapply_exclude_types: options.reset_reapply_exclude_types,
                     identity: call.identity,
                     post_reset_operations: call.post_reset_operations,
-                    ..Default::default()
                 };
                 self.reset_workflow(&ns, req).await.map(|_| done)
             }
