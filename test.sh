@@ -21,6 +21,8 @@ step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 # config/mtls-certs.sh makes the mTLS example's certificates with openssl (a Rust test runs it).
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+# tests/python/test_metrics.py scrapes the servers with a real Prometheus (Debian's package).
+command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
 
 step "python environment (.venv)"
 # The SDK's workflow sandbox wants Python 3.12+ (CPython gh-106905 breaks it on 3.10/3.11).

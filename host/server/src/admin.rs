@@ -38,10 +38,40 @@ pub async fn serve(
 }
 
 async fn metrics(State(admin): State<Admin>) -> String {
+    exposition(&admin.registry)
+}
+
+/// The registry's metrics in Prometheus' text format.
+fn exposition(registry: &prometheus::Registry) -> String {
     use prometheus::Encoder;
     let mut out = Vec::new();
-    let _ = prometheus::TextEncoder::new().encode(&admin.registry.gather(), &mut out);
+    let _ = prometheus::TextEncoder::new().encode(&registry.gather(), &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Serves the metrics alone on `listen` at `path` (Temporal's
+/// `global.metrics.prometheus.listenAddress` and `handlerPath`); returns the bound address.
+pub async fn serve_metrics(
+    listen: &str,
+    path: &str,
+    registry: prometheus::Registry,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        path,
+        get(move || {
+            let registry = registry.clone();
+            async move { exposition(&registry) }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics listener stopped");
+        }
+    });
+    tracing::info!(address = %addr, path, "serving Prometheus metrics");
+    Ok(addr)
 }
 
 async fn reload(State(admin): State<Admin>) -> (StatusCode, String) {

@@ -2,6 +2,7 @@
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
 pub mod admin;
+mod request_metrics;
 mod archiver_plugin;
 pub mod auth;
 pub mod cluster;
@@ -45,6 +46,8 @@ pub struct Running {
     pub plugins: Arc<Plugins>,
     /// Where the admin HTTP listener (metrics, reload) listens, if configured.
     pub admin_addr: Option<SocketAddr>,
+    /// Where Prometheus scrapes the metrics, if configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// This node's membership in the cluster.
     pub membership: Arc<cluster::Membership>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -134,6 +137,21 @@ pub async fn start(
                 .with_context(|| format!("admin.listen {listen}"))?,
         ),
         None => None,
+    };
+    let prometheus = &config.global.metrics.prometheus;
+    let metrics_addr = match &prometheus.listen_address {
+        Some(listen) => Some(
+            admin::serve_metrics(listen, &prometheus.handler_path, registry.clone())
+                .await
+                .with_context(|| format!("global.metrics.prometheus.listenAddress {listen}"))?,
+        ),
+        None => None,
+    };
+    let request_metrics = request_metrics::RequestMetricsLayer {
+        metrics: Arc::new(
+            request_metrics::RequestMetrics::register(&registry)
+                .context("registering the request metrics")?,
+        ),
     };
     let backend = Backend::from_url(&config.persistence.url).context("persistence.url")?;
     let store = SqlStore::connect(&config.persistence.url, config.persistence.max_connections)
@@ -335,6 +353,7 @@ pub async fn start(
         // Authorization first; then the call is routed to the node that serves it.
         .layer(
             tower::ServiceBuilder::new()
+                .layer(request_metrics)
                 .layer(unimplemented::UnimplementedLog)
                 .layer(auth)
                 .layer(routing)
@@ -391,6 +410,7 @@ pub async fn start(
         engine,
         plugins,
         admin_addr,
+        metrics_addr,
         membership,
         shutdown: Some(tx),
         join,

@@ -43,6 +43,9 @@ enum Command {
         /// use are logged and ignored. Repeatable.
         #[arg(long = "dynamic-config-value")]
         dynamic_config_values: Vec<String>,
+        /// Port to serve Prometheus metrics on (`/metrics`, on `--ip`); none: not served.
+        #[arg(long)]
+        metrics_port: Option<u16>,
     },
     /// Server from a YAML config file (PostgreSQL, MySQL or SQLite).
     Start {
@@ -184,8 +187,11 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             log_level,
             headless: _,
             dynamic_config_values,
+            metrics_port,
         } => {
             let mut c = Config::default();
+            c.global.metrics.prometheus.listen_address =
+                metrics_port.map(|p| format!("{ip}:{p}"));
             for v in &dynamic_config_values {
                 c.apply_dynamic_value(v)?;
             }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 mod archival;
 mod dynamic;
+mod metrics;
 mod plugins;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ mod units;
 
 pub use archival::*;
 pub use dynamic::DynamicSettings;
+pub use metrics::*;
 pub use plugins::*;
 pub use tls::*;
 use units::duration_text;
@@ -39,6 +41,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// TLS for the frontend listener and between services (Temporal's `global.tls` keys).
     pub tls: TlsConfig,
+    /// Temporal's `global` keys Sundial takes besides TLS: the metrics endpoint.
+    pub global: GlobalConfig,
     /// This node's place among the Sundial nodes that share the database.
     pub cluster: ClusterConfig,
     /// How the history service holds its shards' tasks.
@@ -150,6 +154,7 @@ impl Default for Config {
             plugins: Vec::new(),
             admin: AdminConfig::default(),
             tls: TlsConfig::default(),
+            global: GlobalConfig::default(),
             cluster: ClusterConfig::default(),
             history: HistoryConfig::default(),
             archival: ArchivalConfig::default(),
@@ -366,6 +371,7 @@ impl Config {
         self.validate_plugins()?;
         self.validate_tls()?;
         self.validate_archival()?;
+        self.validate_metrics()?;
         if let Some(listen) = &self.admin.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
