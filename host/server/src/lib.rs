@@ -2,12 +2,12 @@
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
 pub mod admin;
-mod request_metrics;
 mod archiver_plugin;
 pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod plugins;
+mod request_metrics;
 mod routing;
 pub mod tls;
 mod unimplemented;
@@ -350,7 +350,8 @@ pub async fn start(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Tokens travel in headers: a bound on all of them together.
         .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
-        // Authorization first; then the call is routed to the node that serves it.
+        // Every call is counted and timed; then authorized; then routed to the node that
+        // serves it.
         .layer(
             tower::ServiceBuilder::new()
                 .layer(request_metrics)

@@ -190,8 +190,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             metrics_port,
         } => {
             let mut c = Config::default();
-            c.global.metrics.prometheus.listen_address =
-                metrics_port.map(|p| format!("{ip}:{p}"));
+            c.global.metrics.prometheus.listen_address = metrics_port.map(|p| format!("{ip}:{p}"));
             for v in &dynamic_config_values {
                 c.apply_dynamic_value(v)?;
             }

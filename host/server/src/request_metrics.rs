@@ -10,8 +10,8 @@
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use prost::Message;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prost::Message;
 use sundial_api::methods;
 use sundial_api::protos::google::rpc::Status as RpcStatus;
 use sundial_api::protos::temporal::api::enums::v1::{
@@ -118,7 +118,10 @@ impl RequestMetrics {
             let cause = ResourceExhaustedCause::try_from(failure.cause).unwrap_or_default();
             let scope = ResourceExhaustedScope::try_from(failure.scope).unwrap_or_default();
             namespace_scoped = scope == ResourceExhaustedScope::Namespace;
-            let (cause, scope) = (short_name(cause.as_str_name()), short_name(scope.as_str_name()));
+            let (cause, scope) = (
+                short_name(cause.as_str_name()),
+                short_name(scope.as_str_name()),
+            );
             let exhausted = [labels[0], labels[1], labels[2], &cause, &scope];
             self.resource_exhausted.with_label_values(&exhausted).inc();
         }
@@ -173,7 +176,10 @@ fn short_name(proto_name: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -183,7 +189,13 @@ fn short_name(proto_name: &str) -> String {
 /// A label value as tally writes it: anything but `[A-Za-z0-9_]` becomes `_`.
 fn tally_value(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -291,8 +303,14 @@ mod tests {
     #[test]
     fn names_and_values_as_tally_writes_them() {
         assert_eq!(short_name("RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT"), "RpsLimit");
-        assert_eq!(short_name("RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT"), "ConcurrentLimit");
-        assert_eq!(short_name("RESOURCE_EXHAUSTED_SCOPE_NAMESPACE"), "Namespace");
+        assert_eq!(
+            short_name("RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT"),
+            "ConcurrentLimit"
+        );
+        assert_eq!(
+            short_name("RESOURCE_EXHAUSTED_SCOPE_NAMESPACE"),
+            "Namespace"
+        );
         assert_eq!(tally_value("my-ns.prod"), "my_ns_prod");
     }
 
@@ -307,8 +325,16 @@ mod tests {
         };
         let answer = |status: tonic::Status| status.into_http::<tonic::body::Body>();
         let took = std::time::Duration::from_millis(3);
-        m.record(&call, answer(tonic::Status::not_found("gone")).headers(), took);
-        m.record(&call, answer(tonic::Status::internal("boom")).headers(), took);
+        m.record(
+            &call,
+            answer(tonic::Status::not_found("gone")).headers(),
+            took,
+        );
+        m.record(
+            &call,
+            answer(tonic::Status::internal("boom")).headers(),
+            took,
+        );
         let mut ok = http::HeaderMap::new();
         ok.insert("content-type", "application/grpc".parse().unwrap());
         m.record(&call, &ok, took);
@@ -320,7 +346,13 @@ mod tests {
                 .with_label_values(&[labels[0], labels[1], labels[2], t])
                 .get()
         };
-        assert_eq!((typed("serviceerror_NotFound"), typed("serviceerror_Internal")), (1, 1));
+        assert_eq!(
+            (
+                typed("serviceerror_NotFound"),
+                typed("serviceerror_Internal")
+            ),
+            (1, 1)
+        );
         assert_eq!(m.latency.with_label_values(&labels).get_sample_count(), 3);
     }
 }

@@ -48,10 +48,16 @@ impl super::Config {
         if let Some(listen) = &p.listen_address
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
-            return invalid("listenAddress", format!("{listen:?} is not an ip:port address"));
+            return invalid(
+                "listenAddress",
+                format!("{listen:?} is not an ip:port address"),
+            );
         }
         if !p.handler_path.starts_with('/') {
-            return invalid("handlerPath", format!("{:?} must start with /", p.handler_path));
+            return invalid(
+                "handlerPath",
+                format!("{:?} must start with /", p.handler_path),
+            );
         }
         if !matches!(p.framework.as_str(), "" | "tally") {
             return invalid(

@@ -515,3 +515,42 @@ namespaceDefaults:
         "{e}"
     );
 }
+
+#[test]
+fn global_metrics_section() {
+    let c = Config::parse_yaml(
+        "global: {metrics: {prometheus: {listenAddress: '127.0.0.1:9090', framework: tally}}}",
+        "t.yaml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let p = &c.global.metrics.prometheus;
+    assert_eq!(p.listen_address.as_deref(), Some("127.0.0.1:9090"));
+    assert_eq!(p.handler_path, "/metrics");
+    assert_eq!(
+        Config::default().global.metrics.prometheus.listen_address,
+        None
+    );
+    assert_refused(&[
+        (
+            "global: {metrics: {prometheus: {listenAddress: nine}}}",
+            "global.metrics.prometheus.listenAddress",
+            "not an ip:port",
+        ),
+        (
+            "global: {metrics: {prometheus: {handlerPath: metrics}}}",
+            "global.metrics.prometheus.handlerPath",
+            "must start with /",
+        ),
+        (
+            "global: {metrics: {prometheus: {framework: opentelemetry}}}",
+            "global.metrics.prometheus.framework",
+            "tally",
+        ),
+        (
+            "global: {metrics: {prometheus: {listenAdress: ':9090'}}}",
+            "global.metrics.prometheus",
+            "unknown field `listenAdress`",
+        ),
+    ]);
+}
