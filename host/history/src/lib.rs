@@ -17,6 +17,7 @@ pub mod namespace;
 pub mod peers;
 mod queues;
 mod service;
+mod settings;
 pub mod state;
 pub mod time;
 
@@ -64,6 +65,9 @@ pub struct Options {
     /// Whether ShutdownWorker ends the worker's waiting polls, so SDKs may let their polls
     /// finish on shutdown (Temporal's `frontend.enableCancelWorkerPollsOnShutdown`).
     pub cancel_polls_on_shutdown: bool,
+    /// The live dynamic config: its values, where given, win over the settings above that
+    /// have a key (`settings.rs` reads them).
+    pub dynamic: std::sync::Arc<sundial_dynamic_config::DynamicConfig>,
 }
 
 impl Default for Options {
@@ -84,6 +88,7 @@ impl Default for Options {
             suggest_continue_as_new_bytes: 4 * 1024 * 1024,
             eager_workflow_start: true,
             cancel_polls_on_shutdown: false,
+            dynamic: Default::default(),
         }
     }
 }

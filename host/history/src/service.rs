@@ -25,9 +25,10 @@ impl Engine {
     /// the engine really does, with the dynamic config's switches.
     fn capabilities(&self, info: &mut Option<NamespaceInfo>) {
         if let Some(info) = info {
+            let namespace = info.name.clone();
             info.capabilities = Some(Capabilities {
-                eager_workflow_start: self.inner.options.eager_workflow_start,
-                worker_poll_complete_on_shutdown: self.inner.options.cancel_polls_on_shutdown,
+                eager_workflow_start: self.eager_workflow_start(&namespace),
+                worker_poll_complete_on_shutdown: self.cancel_polls_on_shutdown(&namespace),
                 sync_update: true,
                 async_update: true,
                 ..Default::default()
@@ -147,11 +148,10 @@ impl TaskQueues for Engine {
 #[async_trait::async_trait]
 impl Workflows for Engine {
     fn limits(&self) -> Limits {
-        let o = self.options();
         Limits {
-            poll_timeout: o.poll_timeout,
-            history_poll_timeout: o.history_poll_timeout,
-            num_history_shards: o.num_shards,
+            poll_timeout: self.poll_timeout(),
+            history_poll_timeout: self.history_poll_timeout(),
+            num_history_shards: self.options().num_shards,
         }
     }
 

@@ -6,6 +6,7 @@ mod archiver_plugin;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+mod dynamic_config;
 pub mod plugins;
 mod request_metrics;
 mod routing;
@@ -199,17 +200,13 @@ pub async fn start(
         )
         .await?,
     );
+    let dynamic = dynamic_config::load(config, &registry)?;
     let options = Options {
         num_shards: config.persistence.num_history_shards,
         node_name: node_name.clone(),
         max_tasks_in_memory: config.history.max_tasks_in_memory,
         task_lookahead: config.history.task_lookahead,
-        archive_delay: config.dynamic.archive_delay,
-        retention_override: config.dynamic.retention_override,
-        suggest_continue_as_new_events: config.dynamic.suggest_continue_as_new_events,
-        suggest_continue_as_new_bytes: config.dynamic.suggest_continue_as_new_bytes,
-        eager_workflow_start: config.dynamic.eager_workflow_start,
-        cancel_polls_on_shutdown: config.dynamic.cancel_polls_on_shutdown,
+        dynamic,
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =
@@ -223,16 +220,6 @@ pub async fn start(
             None => store.clone(),
         };
     let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
-    for key in &config.dynamic.ignored {
-        tracing::warn!(key = %key, "dynamic config key not used by Sundial; ignored");
-    }
-    if let Some(after) = config.dynamic.retention_override {
-        tracing::warn!(
-            after = %humantime::format_duration(after),
-            "sundial.testing.retentionOverride: closed runs are deleted this long after their \
-             close, whatever their namespace's retention"
-        );
-    }
     let engine = Engine::without_shards(store, visibility, options);
     engine
         .register_metrics(&registry)

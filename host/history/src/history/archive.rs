@@ -43,7 +43,7 @@ impl Engine {
 
     /// How long after its close a run is archived: a random part of the configured delay.
     pub(crate) fn archive_delay(&self) -> i64 {
-        let max = self.inner.options.archive_delay.as_nanos() as u64;
+        let max = self.archive_delay_limit().as_nanos() as u64;
         if max == 0 {
             return 0;
         }
@@ -53,7 +53,7 @@ impl Engine {
     /// How long after its close a run of the namespace is deleted: its retention, unless
     /// overridden (for tests).
     pub(crate) fn retention(&self, namespace_id: &str) -> i64 {
-        match self.inner.options.retention_override {
+        match self.retention_override() {
             Some(d) => d.as_nanos() as i64,
             None => self.namespaces().cached_retention(namespace_id),
         }

@@ -29,7 +29,7 @@ use crate::time::{dur, dur_nanos, now_nanos, ts, valid_duration};
 pub(crate) fn check_blob(engine: &Engine, payloads: &Option<Payloads>, field: &str) -> Result<()> {
     if let Some(p) = payloads {
         let size = p.encoded_len();
-        let limit = engine.options().blob_size_limit;
+        let limit = engine.blob_size_limit();
         if size > limit {
             return Err(invalid(format!(
                 "Blob data size exceeds limit: {field} is {size} bytes, the limit is {limit} bytes."
@@ -43,11 +43,9 @@ pub(crate) fn check_id(engine: &Engine, value: &str, what: &str) -> Result<()> {
     if value.is_empty() {
         return Err(invalid(format!("{what} is not set on request.")));
     }
-    if value.len() > engine.options().max_id_length {
-        return Err(invalid(format!(
-            "{what} exceeds length limit of {}.",
-            engine.options().max_id_length
-        )));
+    let limit = engine.max_id_length();
+    if value.len() > limit {
+        return Err(invalid(format!("{what} exceeds length limit of {limit}.")));
     }
     Ok(())
 }
@@ -208,7 +206,7 @@ impl Engine {
         req: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
         let workflow_id = req.workflow_id.clone();
-        let eager = req.request_eager_execution && self.inner.options.eager_workflow_start;
+        let eager = req.request_eager_execution && self.eager_workflow_start(&ns.name);
         let mut sreq = SignalWithStartWorkflowExecutionRequest {
             namespace: req.namespace,
             workflow_id: req.workflow_id,

@@ -496,13 +496,13 @@ impl<'a> Txn<'a> {
         wft: &WorkflowTaskInfo,
         started_id: i64,
     ) -> WorkflowTaskStartedEventAttributes {
-        let options = &self.engine.inner.options;
+        let (events, bytes) = self.engine.suggest_continue_as_new(&self.ms.namespace_id);
         let size = self.ms.history_size_bytes;
         let mut reasons = Vec::new();
-        if size >= options.suggest_continue_as_new_bytes {
+        if size >= bytes {
             reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
         }
-        if started_id >= options.suggest_continue_as_new_events {
+        if started_id >= events {
             reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
         }
         WorkflowTaskStartedEventAttributes {

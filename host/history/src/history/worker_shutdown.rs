@@ -18,7 +18,7 @@ const ACTIVITY: i32 = 2;
 
 impl Engine {
     pub async fn shutdown_worker(&self, ns: &Namespace, req: ShutdownWorkerRequest) -> Result<()> {
-        if self.inner.options.cancel_polls_on_shutdown {
+        if self.cancel_polls_on_shutdown(&ns.name) {
             self.cancel_worker_polls(ns, &req).await;
         }
         if req.sticky_task_queue.is_empty() {

@@ -1,136 +1,86 @@
-//! Dynamic config values, as `temporal server start-dev --dynamic-config-value KEY=VALUE`
-//! takes them (the value is YAML/JSON: `history.archivalProcessorArchiveDelay='"2s"'`). The
-//! keys Sundial uses are applied; any other is kept in `ignored` and logged at start, so a
-//! command line written for Temporal works here too.
+//! Dynamic config: `--dynamic-config-value KEY=VALUE` flags, as `temporal server start-dev`
+//! takes them (the value is YAML/JSON: `history.archivalProcessorArchiveDelay='"2s"'`), and
+//! Temporal's dynamic-config file (`dynamicConfigClient: {filepath, pollInterval}`), read again
+//! when it changes. The keys and their lookup live in `sundial-dynamic-config`; keys Sundial
+//! does not use are kept aside and logged at start, so a setup written for Temporal works.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::Deserialize;
+pub use sundial_dynamic_config::Values;
 
 use super::{Config, Error};
 
-/// The settings dynamic config values change.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DynamicSettings {
-    /// `history.archivalProcessorArchiveDelay`: a run is archived within this long of its
-    /// close (default 5 minutes).
-    pub archive_delay: Duration,
-    /// `sundial.testing.retentionOverride` (Sundial's own, for tests): closed runs are deleted
-    /// this long after their close instead of after their namespace's retention.
-    pub retention_override: Option<Duration>,
-    /// `limit.historyCount.suggestContinueAsNew`: a workflow task started at or past this many
-    /// events suggests continue-as-new (default 4096).
-    pub suggest_continue_as_new_events: i64,
-    /// `limit.historySize.suggestContinueAsNew`: likewise for the history's size in bytes
-    /// (default 4 MiB).
-    pub suggest_continue_as_new_bytes: i64,
-    /// `system.enableEagerWorkflowStart`: a start that asks for it gets its first workflow
-    /// task in the response (default true).
-    pub eager_workflow_start: bool,
-    /// `frontend.enableCancelWorkerPollsOnShutdown`: ShutdownWorker ends the worker's waiting
-    /// polls, and namespaces advertise `workerPollCompleteOnShutdown` (default false).
-    pub cancel_polls_on_shutdown: bool,
-    /// Keys given that Sundial does not use.
-    pub ignored: Vec<String>,
+/// Where the dynamic-config file is, and how often it is looked at (Temporal's keys).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct DynamicConfigClient {
+    pub filepath: Option<PathBuf>,
+    #[serde(with = "super::units::duration_required")]
+    pub poll_interval: Duration,
 }
 
-impl Default for DynamicSettings {
+impl Default for DynamicConfigClient {
     fn default() -> Self {
-        let engine = sundial_history::Options::default();
-        DynamicSettings {
-            archive_delay: engine.archive_delay,
-            retention_override: None,
-            suggest_continue_as_new_events: engine.suggest_continue_as_new_events,
-            suggest_continue_as_new_bytes: engine.suggest_continue_as_new_bytes,
-            eager_workflow_start: true,
-            cancel_polls_on_shutdown: engine.cancel_polls_on_shutdown,
-            ignored: Vec::new(),
+        DynamicConfigClient {
+            filepath: None,
+            poll_interval: Duration::from_secs(10),
         }
     }
 }
 
-fn duration(key: &str, value: &serde_norway::Value) -> Result<Duration, Error> {
-    let invalid = |message: String| Error::Invalid {
-        key: key.to_string(),
-        message,
-    };
-    match value {
-        serde_norway::Value::String(text) => humantime::parse_duration(text)
-            .map_err(|e| invalid(format!("invalid duration {text:?}: {e}"))),
-        other => Err(invalid(format!(
-            "{other:?} is not a duration: give a quoted string such as '\"2s\"'"
-        ))),
-    }
-}
+/// The shortest `pollInterval` Temporal allows.
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-fn count(key: &str, value: &serde_norway::Value) -> Result<i64, Error> {
-    match value.as_i64() {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(Error::Invalid {
-            key: key.to_string(),
-            message: format!("{value:?} is not a whole number of at least 1"),
-        }),
-    }
+/// Reads a dynamic-config file; the error names the file and the key.
+pub fn read_file(path: &Path) -> Result<Values, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read dynamic config file {}: {e}", path.display()))?;
+    Values::from_yaml(&text).map_err(|e| format!("dynamic config file {}: {e}", path.display()))
 }
-
-fn flag(key: &str, value: &serde_norway::Value) -> Result<bool, Error> {
-    value.as_bool().ok_or_else(|| Error::Invalid {
-        key: key.to_string(),
-        message: format!("{value:?} is not true or false"),
-    })
-}
-
-/// Temporal keys for behaviours Sundial always has (their production default is on): given
-/// `true` they are accepted quietly; `false` is refused, since Sundial cannot switch them off.
-const ALWAYS_ON: &[&str] = &[
-    "frontend.enableUpdateWorkflowExecution",
-    "frontend.enableUpdateWorkflowExecutionAsyncAccepted",
-    "frontend.enableExecuteMultiOperation",
-    "frontend.activityAPIsEnabled",
-    "system.forceSearchAttributesCacheRefreshOnRead",
-];
 
 impl Config {
     /// Applies one `KEY=VALUE` dynamic config value.
     pub fn apply_dynamic_value(&mut self, pair: &str) -> Result<(), Error> {
-        let Some((key, text)) = pair.split_once('=') else {
-            return Err(Error::Invalid {
-                key: "--dynamic-config-value".into(),
-                message: format!("{pair:?}: give KEY=VALUE"),
-            });
+        self.dynamic.add_flag(pair).map_err(|e| Error::Invalid {
+            key: e.key,
+            message: e.message,
+        })
+    }
+
+    /// The dynamic-config file, resolved against the config file's directory.
+    pub fn dynamic_config_file(&self) -> Option<PathBuf> {
+        self.dynamic_config_client
+            .filepath
+            .as_ref()
+            .map(|p| self.resolve(p))
+    }
+
+    /// What the flags and the file say now.
+    pub fn dynamic_values(&self) -> Result<Values, String> {
+        let file = match self.dynamic_config_file() {
+            Some(path) => read_file(&path)?,
+            None => Values::default(),
         };
-        let key = key.trim();
-        let value: serde_norway::Value =
-            serde_norway::from_str(text).map_err(|e| Error::Invalid {
-                key: key.to_string(),
-                message: format!("{text:?} is not a YAML or JSON value: {e}"),
+        Ok(self.dynamic.clone().then(file))
+    }
+
+    pub(super) fn validate_dynamic(&self) -> Result<(), Error> {
+        if self.dynamic_config_client.poll_interval < MIN_POLL_INTERVAL {
+            return Err(Error::Invalid {
+                key: "dynamicConfigClient.pollInterval".into(),
+                message: format!(
+                    "{} is shorter than 5s",
+                    humantime::format_duration(self.dynamic_config_client.poll_interval)
+                ),
+            });
+        }
+        if let Some(path) = self.dynamic_config_file() {
+            read_file(&path).map_err(|message| Error::Invalid {
+                key: "dynamicConfigClient.filepath".into(),
+                message,
             })?;
-        match key {
-            "history.archivalProcessorArchiveDelay" => {
-                self.dynamic.archive_delay = duration(key, &value)?;
-            }
-            "sundial.testing.retentionOverride" => {
-                self.dynamic.retention_override = Some(duration(key, &value)?);
-            }
-            "limit.historyCount.suggestContinueAsNew" => {
-                self.dynamic.suggest_continue_as_new_events = count(key, &value)?;
-            }
-            "limit.historySize.suggestContinueAsNew" => {
-                self.dynamic.suggest_continue_as_new_bytes = count(key, &value)?;
-            }
-            "system.enableEagerWorkflowStart" => {
-                self.dynamic.eager_workflow_start = flag(key, &value)?;
-            }
-            "frontend.enableCancelWorkerPollsOnShutdown" => {
-                self.dynamic.cancel_polls_on_shutdown = flag(key, &value)?;
-            }
-            _ if ALWAYS_ON.contains(&key) => {
-                if !flag(key, &value)? {
-                    return Err(Error::Invalid {
-                        key: key.to_string(),
-                        message: "Sundial always has this on; it cannot be switched off".into(),
-                    });
-                }
-            }
-            _ => self.dynamic.ignored.push(key.to_string()),
         }
         Ok(())
     }
@@ -139,35 +89,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sundial_dynamic_config::{DynamicConfig, Scope, keys};
 
     #[test]
-    fn known_keys_apply_and_others_are_kept_aside() {
+    fn flags_apply_and_bad_ones_name_their_key() {
         let mut c = Config::default();
         c.apply_dynamic_value("history.archivalProcessorArchiveDelay=\"2s\"")
             .unwrap();
-        assert_eq!(c.dynamic.archive_delay, Duration::from_secs(2));
-        c.apply_dynamic_value("sundial.testing.retentionOverride=\"3s\"")
-            .unwrap();
-        assert_eq!(c.dynamic.retention_override, Some(Duration::from_secs(3)));
         c.apply_dynamic_value("limit.historyCount.suggestContinueAsNew=50")
             .unwrap();
-        assert_eq!(c.dynamic.suggest_continue_as_new_events, 50);
-        assert_eq!(c.dynamic.suggest_continue_as_new_bytes, 4 * 1024 * 1024);
-        c.apply_dynamic_value("system.enableEagerWorkflowStart=false")
-            .unwrap();
-        assert!(!c.dynamic.eager_workflow_start);
-        assert!(!c.dynamic.cancel_polls_on_shutdown);
-        c.apply_dynamic_value("frontend.enableCancelWorkerPollsOnShutdown=true")
-            .unwrap();
-        assert!(c.dynamic.cancel_polls_on_shutdown);
         c.apply_dynamic_value("frontend.enableUpdateWorkflowExecution=true")
             .unwrap();
         c.apply_dynamic_value("worker.buildIdScavengerEnabled=true")
             .unwrap();
-        assert_eq!(c.dynamic.ignored, ["worker.buildIdScavengerEnabled"]);
+        let values = c.dynamic_values().unwrap();
+        assert_eq!(values.ignored, ["worker.buildIdScavengerEnabled"]);
+        let live = DynamicConfig::new(values);
+        assert_eq!(
+            live.duration(&keys::ARCHIVE_DELAY, Scope::default()),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            live.int(&keys::SUGGEST_CAN_EVENTS, Scope::namespace("x")),
+            Some(50)
+        );
         for (bad, words) in [
             ("no-equals", "give KEY=VALUE"),
-            ("history.archivalProcessorArchiveDelay=5", "not a duration"),
             (
                 "history.archivalProcessorArchiveDelay=\"soon\"",
                 "invalid duration",
@@ -189,5 +136,31 @@ mod tests {
             let e = c.apply_dynamic_value(bad).unwrap_err().to_string();
             assert!(e.contains(words), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_file_is_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("sundial-dc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dc.yaml");
+        std::fs::write(&file, "limit.maxIDLength:\n  - value: 200\n").unwrap();
+        let yaml = format!(
+            "dynamicConfigClient: {{filepath: {}, pollInterval: 5s}}",
+            file.display()
+        );
+        let c = Config::parse_yaml(&yaml, "t.yaml").unwrap();
+        c.validate().unwrap();
+        let live = DynamicConfig::new(c.dynamic_values().unwrap());
+        assert_eq!(live.int(&keys::MAX_ID_LENGTH, Scope::default()), Some(200));
+        std::fs::write(&file, "limit.maxIDLength:\n  - value: -1\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("dynamicConfigClient.filepath") && e.contains("limit.maxIDLength"),
+            "{e}"
+        );
+        let c = Config::parse_yaml("dynamicConfigClient: {pollInterval: 1s}", "t.yaml").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("dynamicConfigClient.pollInterval"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -19,7 +19,7 @@ mod tls;
 mod units;
 
 pub use archival::*;
-pub use dynamic::DynamicSettings;
+pub use dynamic::{DynamicConfigClient, Values as DynamicValues, read_file as read_dynamic_config};
 pub use metrics::*;
 pub use plugins::*;
 pub use tls::*;
@@ -52,9 +52,12 @@ pub struct Config {
     /// What a new namespace gets when its registration does not say (Temporal's keys).
     #[serde(rename = "namespaceDefaults")]
     pub namespace_defaults: NamespaceDefaultsConfig,
+    /// Where Temporal's dynamic-config file is (read again when it changes).
+    #[serde(rename = "dynamicConfigClient")]
+    pub dynamic_config_client: DynamicConfigClient,
     /// Values given with `--dynamic-config-value`.
     #[serde(skip)]
-    pub dynamic: DynamicSettings,
+    pub dynamic: DynamicValues,
     /// The file this config came from (relative plugin paths are resolved against its
     /// directory; a reload reads it again).
     #[serde(skip)]
@@ -159,7 +162,8 @@ impl Default for Config {
             history: HistoryConfig::default(),
             archival: ArchivalConfig::default(),
             namespace_defaults: NamespaceDefaultsConfig::default(),
-            dynamic: DynamicSettings::default(),
+            dynamic_config_client: DynamicConfigClient::default(),
+            dynamic: DynamicValues::default(),
             source: None,
         }
     }
@@ -372,6 +376,7 @@ impl Config {
         self.validate_tls()?;
         self.validate_archival()?;
         self.validate_metrics()?;
+        self.validate_dynamic()?;
         if let Some(listen) = &self.admin.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {

@@ -110,10 +110,10 @@ impl Engine {
             return Err(invalid("Schedule action is not set."));
         };
         super::start::check_id(self, &start.workflow_id, "WorkflowId")?;
-        if start.workflow_id.len() + ID_SUFFIX_LEN > self.options().max_id_length {
+        if start.workflow_id.len() + ID_SUFFIX_LEN > self.max_id_length() {
             return Err(invalid(format!(
                 "WorkflowId exceeds length limit of {} (with the time the schedule adds).",
-                self.options().max_id_length
+                self.max_id_length()
             )));
         }
         let wf_type = start.workflow_type.as_ref().map_or("", |t| t.name.as_str());

@@ -1,0 +1,126 @@
+//! The keys Sundial reads, with Temporal's names, and the kind of value each takes.
+
+use std::time::Duration;
+
+use serde_norway::Value;
+
+use crate::{Error, error};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// A whole number of at least 1.
+    Count,
+    /// A string such as `"10s"`, or a number of seconds.
+    Duration,
+    /// A behaviour Sundial always has: `true` is taken, `false` refused.
+    AlwaysOn,
+}
+
+/// One key Sundial reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    pub key: &'static str,
+    pub kind: Kind,
+}
+
+const fn setting(key: &'static str, kind: Kind) -> Setting {
+    Setting { key, kind }
+}
+
+pub const ARCHIVE_DELAY: Setting = setting("history.archivalProcessorArchiveDelay", Kind::Duration);
+/// Sundial's own, for tests: closed runs are deleted this long after their close.
+pub const RETENTION_OVERRIDE: Setting =
+    setting("sundial.testing.retentionOverride", Kind::Duration);
+pub const SUGGEST_CAN_EVENTS: Setting =
+    setting("limit.historyCount.suggestContinueAsNew", Kind::Count);
+pub const SUGGEST_CAN_BYTES: Setting =
+    setting("limit.historySize.suggestContinueAsNew", Kind::Count);
+pub const EAGER_WORKFLOW_START: Setting = setting("system.enableEagerWorkflowStart", Kind::Bool);
+pub const CANCEL_POLLS_ON_SHUTDOWN: Setting =
+    setting("frontend.enableCancelWorkerPollsOnShutdown", Kind::Bool);
+/// How long a task-queue poll waits before answering empty.
+pub const POLL_TIMEOUT: Setting = setting("matching.longPollExpirationInterval", Kind::Duration);
+/// How long a history long poll (`wait_new_event`) waits.
+pub const HISTORY_POLL_TIMEOUT: Setting =
+    setting("history.longPollExpirationInterval", Kind::Duration);
+/// Largest payload blob accepted, in bytes.
+pub const BLOB_SIZE_LIMIT: Setting = setting("limit.blobSize.error", Kind::Count);
+/// Longest id or name accepted.
+pub const MAX_ID_LENGTH: Setting = setting("limit.maxIDLength", Kind::Count);
+
+/// Every key Sundial reads.
+pub const ALL: &[Setting] = &[
+    ARCHIVE_DELAY,
+    RETENTION_OVERRIDE,
+    SUGGEST_CAN_EVENTS,
+    SUGGEST_CAN_BYTES,
+    EAGER_WORKFLOW_START,
+    CANCEL_POLLS_ON_SHUTDOWN,
+    POLL_TIMEOUT,
+    HISTORY_POLL_TIMEOUT,
+    BLOB_SIZE_LIMIT,
+    MAX_ID_LENGTH,
+    setting("frontend.enableUpdateWorkflowExecution", Kind::AlwaysOn),
+    setting(
+        "frontend.enableUpdateWorkflowExecutionAsyncAccepted",
+        Kind::AlwaysOn,
+    ),
+    setting("frontend.enableExecuteMultiOperation", Kind::AlwaysOn),
+    setting("frontend.activityAPIsEnabled", Kind::AlwaysOn),
+    setting(
+        "system.forceSearchAttributesCacheRefreshOnRead",
+        Kind::AlwaysOn,
+    ),
+];
+
+/// The kind of a key Sundial reads (keys are case-insensitive); `None` for others.
+pub fn kind_of(key: &str) -> Option<Kind> {
+    ALL.iter()
+        .find(|s| s.key.eq_ignore_ascii_case(key))
+        .map(|s| s.kind)
+}
+
+impl Kind {
+    /// Refuses a value of the wrong kind.
+    pub fn check(self, key: &str, value: &Value) -> Result<(), Error> {
+        match self {
+            Kind::Bool => value
+                .as_bool()
+                .map(|_| ())
+                .ok_or_else(|| error(key, format!("{value:?} is not true or false"))),
+            Kind::Count => match value.as_i64() {
+                Some(n) if n >= 1 => Ok(()),
+                _ => Err(error(
+                    key,
+                    format!("{value:?} is not a whole number of at least 1"),
+                )),
+            },
+            Kind::Duration => duration(value).map(|_| ()).map_err(|m| error(key, m)),
+            Kind::AlwaysOn => match value.as_bool() {
+                Some(true) => Ok(()),
+                Some(false) => Err(error(
+                    key,
+                    "Sundial always has this on; it cannot be switched off",
+                )),
+                None => Err(error(key, format!("{value:?} is not true or false"))),
+            },
+        }
+    }
+}
+
+/// A duration as Temporal takes one: a string such as `"10s"`, or a number of seconds.
+pub fn duration(value: &Value) -> Result<Duration, String> {
+    match value {
+        Value::String(text) => {
+            humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))
+        }
+        Value::Number(n) => match n.as_u64() {
+            Some(seconds) => Ok(Duration::from_secs(seconds)),
+            None => Err(format!("{n} is not a number of seconds")),
+        },
+        other => Err(format!(
+            "{other:?} is not a duration: give a quoted string such as '\"2s\"'"
+        )),
+    }
+}
