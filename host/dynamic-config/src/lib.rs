@@ -138,7 +138,7 @@ impl Values {
             .map_err(|e| error(key, format!("{text:?} is not a YAML or JSON value: {e}")))?;
         self.add(key, Constraints::default(), value)?;
         // Flags come first.
-        if let Some(list) = self.entries.get_mut(&key.to_lowercase()) {
+        if let Some(list) = self.entries.get_mut(&key.to_ascii_lowercase()) {
             let flag = list.pop().expect("just added");
             list.insert(0, flag);
         }
@@ -169,40 +169,42 @@ impl Values {
             }
         }
         self.entries
-            .entry(key.to_lowercase())
+            .entry(key.to_ascii_lowercase())
             .or_default()
             .push(Entry { constraints, value });
         Ok(())
     }
 
     /// The value of `key` that applies at `scope`, if any is given.
-    fn lookup(&self, key: &str, scope: Scope) -> Option<&Value> {
-        let list = self.entries.get(&key.to_lowercase())?;
-        let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    fn lookup<'s>(&self, key: &str, scope: Scope<'s>) -> Option<&Value> {
+        fn given(s: &str) -> Option<&str> {
+            (!s.is_empty()).then_some(s)
+        }
+        if self.entries.is_empty() {
+            return None;
+        }
+        let list = self.entries.get(&key.to_ascii_lowercase())?;
         let (ns, tq, tt) = (
             given(scope.namespace),
             given(scope.task_queue),
             given(scope.task_type),
         );
         let tries = [
-            (ns.clone(), tq.clone(), tt.clone()),
-            (ns.clone(), tq.clone(), None),
-            (None, tq.clone(), None),
-            (ns.clone(), None, None),
+            (ns, tq, tt),
+            (ns, tq, None),
+            (None, tq, None),
+            (ns, None, None),
             (None, None, None),
         ];
-        tries
-            .into_iter()
-            .find_map(|(namespace, task_queue, task_type)| {
-                let wanted = Constraints {
-                    namespace,
-                    task_queue,
-                    task_type,
-                };
-                list.iter()
-                    .find(|e| e.constraints == wanted)
-                    .map(|e| &e.value)
-            })
+        tries.into_iter().find_map(|(namespace, task_queue, task_type)| {
+            list.iter()
+                .find(|e| {
+                    let c = &e.constraints;
+                    (c.namespace.as_deref(), c.task_queue.as_deref(), c.task_type.as_deref())
+                        == (namespace, task_queue, task_type)
+                })
+                .map(|e| &e.value)
+        })
     }
 }
 
