@@ -33,8 +33,13 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is not installed (test.sh installs it)"),
 ]
 
-#: The request metrics the dashboards chart, and the series the comparison reads.
-REQUEST_METRICS = ["service_requests", "service_latency_bucket", "service_error_with_type"]
+#: Metrics the dashboards chart, with the service whose series the comparison reads.
+COMPARED = [
+    ("service_requests", "frontend"),
+    ("service_latency_bucket", "frontend"),
+    ("service_error_with_type", "frontend"),
+    ("workflow_success", "history"),
+]
 
 
 def serve(argv: list[str], port: int, name: str) -> ServerProcess:
@@ -162,11 +167,18 @@ async def test_dashboard_queries_return_sundials_requests(loaded: str) -> None:
     assert [r["metric"]["namespace"] for r in by_namespace] == ["default"]
 
 
-async def test_request_metrics_carry_temporals_label_keys(loaded: str) -> None:
-    for name in REQUEST_METRICS:
+async def test_workflow_outcomes_are_counted(loaded: str) -> None:
+    successes = query(loaded, 'sum by (workflowType, operation) (workflow_success{job="sundial"})')
+    assert [(r["metric"], float(r["value"][1])) for r in successes] == [
+        ({"workflowType": "GreetingWorkflow", "operation": "CompletionStats"}, 6.0)
+    ]
+
+
+async def test_metrics_carry_temporals_label_keys(loaded: str) -> None:
+    for name, service in COMPARED:
         keys = {}
         for job in ("sundial", "temporal"):
-            series = query(loaded, f'{name}{{job="{job}",service_name="frontend"}}', path="series")
+            series = query(loaded, f'{name}{{job="{job}",service_name="{service}"}}', path="series")
             assert series, (name, job)
             keys[job] = {frozenset(k for k in s if k not in ("job", "instance")) for s in series}
         assert keys["sundial"] == keys["temporal"], name

@@ -196,15 +196,20 @@ impl Values {
             (ns, None, None),
             (None, None, None),
         ];
-        tries.into_iter().find_map(|(namespace, task_queue, task_type)| {
-            list.iter()
-                .find(|e| {
-                    let c = &e.constraints;
-                    (c.namespace.as_deref(), c.task_queue.as_deref(), c.task_type.as_deref())
-                        == (namespace, task_queue, task_type)
-                })
-                .map(|e| &e.value)
-        })
+        tries
+            .into_iter()
+            .find_map(|(namespace, task_queue, task_type)| {
+                list.iter()
+                    .find(|e| {
+                        let c = &e.constraints;
+                        (
+                            c.namespace.as_deref(),
+                            c.task_queue.as_deref(),
+                            c.task_type.as_deref(),
+                        ) == (namespace, task_queue, task_type)
+                    })
+                    .map(|e| &e.value)
+            })
     }
 }
 

@@ -592,6 +592,7 @@ impl<'a> Txn<'a> {
             tasks: self.tasks,
             visibility: self.visibility,
             update_notices: self.update_notices,
+            closed_now: self.closed_now,
         }
     }
 }

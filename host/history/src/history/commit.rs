@@ -1,0 +1,186 @@
+//! Committing runs' changes: one run's, or several runs' of one workflow id at once (a reset,
+//! a continue-as-new), as one database transaction fenced by the shard's range id, with the
+//! change's events, tasks and visibility record; then the tasks are scheduled, waiting
+//! callers told and the outcome counted.
+
+use std::sync::Arc;
+
+use prost::Message;
+use sundial_store::{
+    CurrentRunUpdate, ExecutionWrite, HistoryBatch, RunKey, TaskRow, WorkflowCommit,
+};
+use temporalio_protos::temporal::api::{enums::v1::WorkflowExecutionStatus, history::v1::History};
+
+use super::{Engine, RunGuard, Slot, Staged, Txn, execution_info, paging, workflow_metrics};
+use crate::error::{Error, Result};
+use crate::matching::Queued;
+use crate::state::{MutableState, Task, TaskKind};
+use crate::time::now_nanos;
+
+impl Engine {
+    /// Commits one run's change; on success the guard holds the new state.
+    pub(crate) async fn commit(&self, guard: &mut RunGuard, txn: Txn<'_>) -> Result<()> {
+        let staged = txn.finish(
+            guard.key.clone(),
+            Some(guard.slot.loaded.as_ref().unwrap().1),
+        );
+        let (shard_id, workflow_id) = (guard.shard_id, guard.key.workflow_id.clone());
+        self.commit_staged(shard_id, &workflow_id, None, vec![(Some(guard), staged)])
+            .await
+    }
+
+    /// Commits changes to one or more runs of one workflow id (same shard) atomically.
+    pub(crate) async fn commit_staged(
+        &self,
+        shard_id: i32,
+        workflow_id: &str,
+        current: Option<CurrentRunUpdate>,
+        mut parts: Vec<(Option<&mut RunGuard>, Staged)>,
+    ) -> Result<()> {
+        let namespace_id = parts[0].1.key.namespace_id.clone();
+        // A run locked under an earlier ownership of the shard commits under that one (and
+        // fails if it is gone); a new run under the present one.
+        let range_id = match parts
+            .iter()
+            .find_map(|(g, _)| g.as_ref().map(|g| g.range_id))
+        {
+            Some(r) => r,
+            None => self.inner.shards.range(shard_id)?,
+        };
+        let mut commit = WorkflowCommit {
+            shard_id,
+            range_id,
+            workflow_id: workflow_id.to_string(),
+            namespace_id,
+            current,
+            ..Default::default()
+        };
+        let mut queued = Vec::new();
+        let written_at = now_nanos();
+        for (_, s) in parts.iter_mut() {
+            s.state.state_transitions += 1;
+            let expected = s.expected_db_version;
+            if !s.txn_events.is_empty() {
+                let first = s.txn_events[0].event_id;
+                let last = s.txn_events[s.txn_events.len() - 1].event_id;
+                let data = History {
+                    events: std::mem::take(&mut s.txn_events),
+                }
+                .encode_to_vec();
+                s.state.history_size_bytes += data.len() as i64;
+                commit.history.push(HistoryBatch {
+                    key: s.key.clone(),
+                    first_event_id: first,
+                    last_event_id: last,
+                    data,
+                });
+            }
+            if s.visibility {
+                s.tasks.push(Task {
+                    kind: TaskKind::Visibility as i32,
+                    namespace_id: s.key.namespace_id.clone(),
+                    workflow_id: s.key.workflow_id.clone(),
+                    run_id: s.key.run_id.clone(),
+                    visibility_info: execution_info(&s.state).encode_to_vec(),
+                    ..Default::default()
+                });
+            }
+            for task in s.tasks.drain(..) {
+                let task_id = self.next_task_id(shard_id);
+                let queue_hash = paging::queue_hash(&task);
+                let visible_at = paging::visible_at(&task, written_at);
+                commit.tasks.push(TaskRow {
+                    task_id,
+                    queue_hash,
+                    visible_at,
+                    data: task.encode_to_vec(),
+                });
+                let q = Queued {
+                    shard_id,
+                    range_id,
+                    task_id,
+                    task,
+                };
+                queued.push((q, queue_hash, visible_at));
+            }
+            commit.executions.push(ExecutionWrite {
+                key: s.key.clone(),
+                state: s.state.encode_to_vec(),
+                expected_db_version: expected,
+                new_db_version: expected.unwrap_or(0) + 1,
+            });
+        }
+        // The commit must land whole, with its tasks scheduled, even if the caller goes away
+        // half way (a client that disconnects, a node whose call is cut): it runs in a task of
+        // its own. Meanwhile the runs' cached states count as unknown, so a caller dropped
+        // before the end leaves them to be read again from the database.
+        for (guard, _) in parts.iter_mut() {
+            if let Some(g) = guard {
+                g.slot.loaded = None;
+            }
+        }
+        let new_runs: Vec<(RunKey, MutableState, i64)> = parts
+            .iter()
+            .filter(|(g, _)| g.is_none())
+            .map(|(_, s)| {
+                let version = s.expected_db_version.unwrap_or(0) + 1;
+                (s.key.clone(), s.state.clone(), version)
+            })
+            .collect();
+        let closed: Vec<workflow_metrics::Closed> = parts
+            .iter()
+            .filter(|(_, s)| s.closed_now)
+            .map(|(_, s)| workflow_metrics::Closed::of(&s.state))
+            .collect();
+        let engine = self.clone();
+        let committed = tokio::spawn(async move {
+            engine.inner.store.commit(&commit).await?;
+            for (key, state, version) in new_runs {
+                // A new run: seed the cache before its first tasks run.
+                let slot = Arc::new(tokio::sync::Mutex::new(Slot {
+                    loaded: Some((state, version)),
+                    range_id,
+                }));
+                let mut cache = engine.inner.cache.lock().unwrap();
+                engine.make_room(&mut cache);
+                cache.insert(key, slot);
+            }
+            let now = now_nanos();
+            for (q, queue_hash, visible_at) in queued {
+                if engine.inner.paging.admit(&q, queue_hash, visible_at, now) {
+                    engine.schedule(q);
+                }
+            }
+            for run in &closed {
+                let ns = engine.namespaces().cached_by_id(&run.namespace_id);
+                let name = ns.as_ref().map_or("", |n| n.name.as_str());
+                engine.inner.workflow_metrics.closed(name, run);
+            }
+            Ok::<(), sundial_store::Error>(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the commit task failed: {e}")))?;
+        if let Err(e) = committed {
+            if let sundial_store::Error::ShardOwnershipLost { .. } = e {
+                self.lost_shard(shard_id, range_id);
+            }
+            return Err(e.into());
+        }
+        for (guard, mut s) in parts {
+            let new_version = s.expected_db_version.unwrap_or(0) + 1;
+            let progress = (
+                s.state.next_event_id,
+                s.state.status != WorkflowExecutionStatus::Running as i32,
+            );
+            let key = s.key.clone();
+            self.flush_queries(&key, &s.state);
+            self.publish_updates(&key, std::mem::take(&mut s.update_notices));
+            self.close_updates(&key, &s.state);
+            if let Some(g) = guard {
+                g.slot.loaded = Some((s.state, new_version));
+            }
+            self.publish(&key, progress);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! Workflow outcomes as Temporal's history service counts them (its `CompletionStats`):
+//! `workflow_success`, `workflow_failed`, `workflow_timeout`, `workflow_cancel`,
+//! `workflow_terminate` and `workflow_continued_as_new`, by namespace, task queue and workflow
+//! type, counted once a run's close is committed.
+
+use prometheus::{IntCounterVec, Opts, Registry};
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
+
+use crate::state::MutableState;
+
+const LABELS: [&str; 6] = [
+    "namespace",
+    "namespace_state",
+    "operation",
+    "service_name",
+    "taskqueue",
+    "workflowType",
+];
+
+/// What the counters say of a run that closed.
+pub(crate) struct Closed {
+    pub namespace_id: String,
+    status: i32,
+    task_queue: String,
+    workflow_type: String,
+}
+
+impl Closed {
+    pub(crate) fn of(ms: &MutableState) -> Closed {
+        let started = ms.started.as_ref();
+        Closed {
+            namespace_id: ms.namespace_id.clone(),
+            status: ms.status,
+            task_queue: started
+                .and_then(|s| s.task_queue.as_ref())
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            workflow_type: started
+                .and_then(|s| s.workflow_type.as_ref())
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The outcome counters; created with the engine, exported once registered.
+pub(crate) struct WorkflowMetrics {
+    by_status: Vec<(WorkflowExecutionStatus, IntCounterVec)>,
+}
+
+impl Default for WorkflowMetrics {
+    fn default() -> Self {
+        let counter = |name: &str| {
+            IntCounterVec::new(Opts::new(name, format!("{name} counter")), &LABELS)
+                .expect("valid metric")
+        };
+        use WorkflowExecutionStatus as S;
+        WorkflowMetrics {
+            by_status: vec![
+                (S::Completed, counter("workflow_success")),
+                (S::Failed, counter("workflow_failed")),
+                (S::TimedOut, counter("workflow_timeout")),
+                (S::Canceled, counter("workflow_cancel")),
+                (S::Terminated, counter("workflow_terminate")),
+                (S::ContinuedAsNew, counter("workflow_continued_as_new")),
+            ],
+        }
+    }
+}
+
+/// A label value as Temporal's tally exposition writes it.
+fn tally_value(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl WorkflowMetrics {
+    pub(crate) fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        for (_, c) in &self.by_status {
+            registry.register(Box::new(c.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// A run of the namespace `namespace` closed.
+    pub(crate) fn closed(&self, namespace: &str, run: &Closed) {
+        let Some((_, counter)) = self.by_status.iter().find(|(s, _)| *s as i32 == run.status)
+        else {
+            return;
+        };
+        let (task_queue, workflow_type) = (&run.task_queue, &run.workflow_type);
+        counter
+            .with_label_values(&[
+                &tally_value(namespace),
+                "active",
+                "CompletionStats",
+                "history",
+                &tally_value(task_queue),
+                &tally_value(workflow_type),
+            ])
+            .inc();
+    }
+}
