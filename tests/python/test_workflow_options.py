@@ -83,6 +83,15 @@ async def test_options_merge_by_mask_and_each_change_is_an_event(client: Client)
         "versioningInfo": {"versioningOverride": {"behavior": "VERSIONING_BEHAVIOR_AUTO_UPGRADE", "autoUpgrade": True}},
         "priority": {"priorityKey": 4, "fairnessKey": "k"},
     }
+    # Pinning "to the version it has" names the behavior the override gave the run.
+    pin = VersioningOverride(pinned=VersioningOverride.PinnedOverride(
+        behavior=VersioningOverride.PINNED_OVERRIDE_BEHAVIOR_PINNED))
+    e = await refused(client, wid, WorkflowExecutionOptions(versioning_override=pin), "versioning_override")
+    assert (e.status, e.message) == (
+        RPCStatusCode.FAILED_PRECONDITION,
+        f"must specify a specific pinned override version because workflow with id {wid} has behavior AutoUpgrade"
+        " and is not yet pinned to any version",
+    )
     await update(client, wid, WorkflowExecutionOptions(), "versioning_override")  # unset
     # What is left of the run's versioning info, as on Temporal: nothing, but present.
     assert (await described(client, wid))["versioningInfo"] == {}

@@ -80,9 +80,8 @@ pub fn to_status(e: Error) -> Status {
         Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),
         // The SDKs retry Unavailable: by then the shard has an owner again.
         e @ Error::ShardNotOwned { .. } => Status::unavailable(e.to_string()),
-        Error::Internal(m) => {
-            tracing::error!(error = %m, "internal error");
-            Status::internal(m)
-        }
+        // Logged once, with the call's operation, namespace and workflow id, by the server's
+        // request metrics layer.
+        Error::Internal(m) => Status::internal(m),
     }
 }

@@ -35,6 +35,9 @@ enum Command {
         /// Log level: error, warn, info, debug.
         #[arg(long, default_value = "info")]
         log_level: String,
+        /// Log format: text or json (one JSON object a line).
+        #[arg(long, default_value = "text")]
+        log_format: String,
         /// Accepted for compatibility with `temporal server start-dev`; Sundial has no UI.
         #[arg(long)]
         headless: bool,
@@ -54,6 +57,9 @@ enum Command {
         /// Overrides `log.level` from the file.
         #[arg(long)]
         log_level: Option<String>,
+        /// Overrides `log.format` from the file: text or json.
+        #[arg(long)]
+        log_format: Option<String>,
         /// Overrides `cluster.node_name`: one file can serve every node of a cluster.
         #[arg(long)]
         node_name: Option<String>,
@@ -166,15 +172,20 @@ async fn plugin_reload(admin: Option<String>, config: Option<PathBuf>) -> i32 {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        // One object a line, its fields flattened beside `message`, for log shippers.
+        logs.json().flatten_event(true).init();
+    } else {
         // Colour codes only on a terminal: logs written to files stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 fn build_config(cli: Cli) -> anyhow::Result<Config> {
@@ -185,6 +196,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             db_filename,
             namespaces,
             log_level,
+            log_format,
             headless: _,
             dynamic_config_values,
             metrics_port,
@@ -210,6 +222,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
                 }
             }
             c.log.level = log_level;
+            c.log.format = log_format;
             // As Temporal's development server: archival on for the cluster, with the file
             // archiver; off for each namespace until it turns it on.
             (c.archival, c.namespace_defaults) =
@@ -220,6 +233,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
         Command::Start {
             config,
             log_level,
+            log_format,
             node_name,
             port,
             internal_port,
@@ -232,6 +246,9 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             }
             if let Some(l) = log_level {
                 c.log.level = l;
+            }
+            if let Some(f) = log_format {
+                c.log.format = f;
             }
             if let Some(n) = node_name {
                 c.cluster.node_name = Some(n);
@@ -273,7 +290,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("sundial: {e}");
         std::process::exit(2);
     }
-    init_logging(&config.log.level);
+    init_logging(&config.log.level, &config.log.format);
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -5,7 +5,8 @@
 //! bare method name), `namespace` (`_unknown_` for calls without one) and `service_name`.
 //!
 //! A layer in front of the others, so calls refused by authorization or answered by another
-//! node count too, once, where they arrived.
+//! node count too, once, where they arrived. It also logs, once, every call that fails with an
+//! internal error, with its operation, namespace and workflow id.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -21,7 +22,7 @@ use sundial_api::protos::temporal::api::errordetails::v1::ResourceExhaustedFailu
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::wire::{field_string, first_message, message_bytes, rejoin};
+use crate::wire::{field_at_path, field_string, first_message, message_bytes, rejoin};
 
 /// Temporal's timer buckets, in seconds.
 const TIMER_BUCKETS: [f64; 19] = [
@@ -128,6 +129,19 @@ impl RequestMetrics {
         if !expected(status.code()) && !namespace_scoped {
             self.errors.with_label_values(&labels).inc();
         }
+        if matches!(
+            status.code(),
+            Code::Internal | Code::Unknown | Code::DataLoss
+        ) {
+            tracing::error!(
+                operation = %call.operation,
+                namespace = %call.namespace,
+                workflow_id = %call.workflow_id(),
+                grpc_code = ?status.code(),
+                error = %status.message(),
+                "request failed"
+            );
+        }
     }
 }
 
@@ -199,11 +213,24 @@ fn tally_value(text: &str) -> String {
         .collect()
 }
 
-/// What the labels of a call say.
+/// What the labels of a call say, and what its log line would.
 struct Call {
     operation: String,
     namespace: String,
     service: &'static str,
+    /// The request message and where its workflow id is, read only for a log line.
+    message: Option<bytes::Bytes>,
+    workflow_id_path: &'static [i32],
+}
+
+impl Call {
+    fn workflow_id(&self) -> String {
+        self.message
+            .as_ref()
+            .and_then(|m| field_at_path(m, self.workflow_id_path).ok().flatten())
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone)]
@@ -269,17 +296,17 @@ where
                         operation,
                         namespace: UNKNOWN_NAMESPACE.into(),
                         service,
+                        message: None,
+                        workflow_id_path: &[],
                     };
                     metrics.record(&call, answer.headers(), began.elapsed());
                     return Ok(answer);
                 }
             };
+            let message = message_bytes(&parts.headers, &read).ok();
             let namespace = method
                 .namespace_field
-                .and_then(|field| {
-                    let message = message_bytes(&parts.headers, &read).ok()?;
-                    field_string(&message, field).ok()
-                })
+                .and_then(|field| field_string(message.as_ref()?, field).ok())
                 .filter(|n| !n.is_empty())
                 .map(|n| tally_value(&n))
                 .unwrap_or_else(|| UNKNOWN_NAMESPACE.into());
@@ -289,6 +316,8 @@ where
                 operation,
                 namespace,
                 service,
+                message,
+                workflow_id_path: method.workflow_id_path,
             };
             metrics.record(&call, answer.headers(), began.elapsed());
             Ok(answer)
@@ -315,6 +344,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_call_names_its_workflow() {
+        use sundial_api::protos::temporal::api::common::v1::WorkflowExecution;
+        use sundial_api::protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionRequest;
+        let method = methods::by_path(
+            "/temporal.api.workflowservice.v1.WorkflowService/DescribeWorkflowExecution",
+        )
+        .unwrap();
+        let request = DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "order-7".into(),
+                run_id: String::new(),
+            }),
+        };
+        let call = Call {
+            operation: "DescribeWorkflowExecution".into(),
+            namespace: "default".into(),
+            service: "frontend",
+            message: Some(request.encode_to_vec().into()),
+            workflow_id_path: method.workflow_id_path,
+        };
+        assert_eq!(call.workflow_id(), "order-7");
+    }
+
+    #[test]
     fn an_answer_is_counted_by_its_status_and_details() {
         let registry = Registry::new();
         let m = RequestMetrics::register(&registry).unwrap();
@@ -322,6 +376,8 @@ mod tests {
             operation: "DescribeWorkflowExecution".into(),
             namespace: "default".into(),
             service: "frontend",
+            message: None,
+            workflow_id_path: &[],
         };
         let answer = |status: tonic::Status| status.into_http::<tonic::body::Body>();
         let took = std::time::Duration::from_millis(3);

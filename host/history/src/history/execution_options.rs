@@ -43,6 +43,7 @@ impl Engine {
             .unwrap_or_default();
         check_override(
             requested.versioning_override.as_ref(),
+            txn.ms.versioning_override.as_ref(),
             &txn.ms.workflow_id,
             &task_queue,
         )?;
@@ -58,6 +59,7 @@ impl Engine {
 /// an options update whose override is refused (checked against the base run's task queue).
 pub(super) fn check_post_reset(
     operations: &[PostResetOperation],
+    current: Option<&VersioningOverride>,
     workflow_id: &str,
     task_queue: &str,
 ) -> Result<()> {
@@ -67,6 +69,7 @@ pub(super) fn check_post_reset(
                 u.workflow_execution_options
                     .as_ref()
                     .and_then(|o| o.versioning_override.as_ref()),
+                current,
                 workflow_id,
                 task_queue,
             )?,
@@ -140,9 +143,10 @@ impl Txn<'_> {
 }
 
 /// Refuses an override Temporal refuses: malformed ones, and (no version existing here) any
-/// that pins the run or moves it to a version.
+/// that pins the run or moves it to a version. `current` is the run's override now.
 fn check_override(
     o: Option<&VersioningOverride>,
+    current: Option<&VersioningOverride>,
     workflow_id: &str,
     task_queue: &str,
 ) -> Result<()> {
@@ -161,7 +165,7 @@ fn check_override(
                 // The run would keep the version it is pinned to; it is pinned to none.
                 None if behavior_set => Err(Error::FailedPrecondition(format!(
                     "must specify a specific pinned override version because workflow with id {workflow_id} has behavior {} and is not yet pinned to any version",
-                    effective_behavior_name(None)
+                    effective_behavior_name(current)
                 ))),
                 None => Err(invalid("must provide version if override is pinned.")),
                 Some(_) if !behavior_set => Err(invalid(
@@ -356,9 +360,9 @@ mod tests {
             r#override: Some(Override::AutoUpgrade(true)),
             ..Default::default()
         };
-        assert!(check_override(Some(&auto), "w", "q").is_ok());
-        assert!(check_override(None, "w", "q").is_ok());
-        let e = check_override(Some(&VersioningOverride::default()), "w", "q").unwrap_err();
+        assert!(check_override(Some(&auto), None, "w", "q").is_ok());
+        assert!(check_override(None, None, "w", "q").is_ok());
+        let e = check_override(Some(&VersioningOverride::default()), None, "w", "q").unwrap_err();
         assert_eq!(
             e.to_string(),
             invalid("override behavior is required").to_string()

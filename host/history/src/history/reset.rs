@@ -121,6 +121,7 @@ impl Engine {
             .unwrap_or_default();
         super::execution_options::check_post_reset(
             &req.post_reset_operations,
+            base.versioning_override.as_ref(),
             &base_key.workflow_id,
             task_queue,
         )?;

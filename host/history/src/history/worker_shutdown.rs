@@ -3,7 +3,9 @@
 //! polls end empty wherever their queues are, so the SDK's graceful shutdown
 //! (`workerPollCompleteOnShutdown`) need not wait out a long poll.
 
-use temporalio_protos::temporal::api::workflowservice::v1::ShutdownWorkerRequest;
+use temporalio_protos::temporal::api::{
+    enums::v1::TaskQueueType, workflowservice::v1::ShutdownWorkerRequest,
+};
 
 use super::Engine;
 use crate::error::Result;
@@ -11,10 +13,6 @@ use crate::matching::QueueKind;
 use crate::namespace::Namespace;
 use crate::peers::CancelWorkerPollsRequest;
 use crate::state::TaskKind;
-
-/// Task queue types as the public API numbers them (workflow 1, activity 2).
-const WORKFLOW: i32 = 1;
-const ACTIVITY: i32 = 2;
 
 impl Engine {
     pub async fn shutdown_worker(&self, ns: &Namespace, req: ShutdownWorkerRequest) -> Result<()> {
@@ -54,14 +52,17 @@ impl Engine {
         };
         self.cancel_worker_polls_here(&request);
         let types = match req.task_queue_types.as_slice() {
-            [] => vec![WORKFLOW, ACTIVITY],
+            [] => vec![
+                TaskQueueType::Workflow as i32,
+                TaskQueueType::Activity as i32,
+            ],
             given => given.to_vec(),
         };
         let mut nodes: Vec<String> = types
             .into_iter()
-            .filter_map(|t| match t {
-                WORKFLOW => Some(QueueKind::Workflow),
-                ACTIVITY => Some(QueueKind::Activity),
+            .filter_map(|t| match TaskQueueType::try_from(t) {
+                Ok(TaskQueueType::Workflow) => Some(QueueKind::Workflow),
+                Ok(TaskQueueType::Activity) => Some(QueueKind::Activity),
                 _ => None, // Nexus queues are not served here.
             })
             .filter_map(|kind| self.queue_node(&Self::queue_key(&ns.id, &req.task_queue, kind)))

@@ -141,6 +141,9 @@ impl Default for HistoryConfig {
 pub struct LogConfig {
     /// `error`, `warn`, `info`, `debug` or a tracing filter.
     pub level: String,
+    /// `text` (Temporal's `console` is taken too) or `json`: one JSON object a line, for log
+    /// shippers.
+    pub format: String,
 }
 
 impl Default for Config {
@@ -194,6 +197,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
+            format: "text".into(),
         }
     }
 }
@@ -383,6 +387,12 @@ impl Config {
             return invalid(
                 "admin.listen",
                 format!("{listen:?} is not an ip:port address"),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "console" | "json") {
+            return invalid(
+                "log.format",
+                format!("{:?}: use text or json", self.log.format),
             );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

@@ -554,3 +554,12 @@ fn global_metrics_section() {
         ),
     ]);
 }
+
+#[test]
+fn log_format() {
+    let c = Config::parse_yaml("log: {format: json}", "t.yaml").unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.log.format, "json");
+    assert_eq!(Config::default().log.format, "text");
+    assert_refused(&[("log: {format: yaml}", "log.format", "use text or json")]);
+}
