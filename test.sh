@@ -129,7 +129,9 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
       --ignore tests/python/test_durability.py \
       --ignore tests/python/test_plugins.py --ignore tests/python/test_tls.py \
       --ignore tests/python/test_auth.py --ignore tests/python/test_archival.py \
-      --ignore tests/python/test_archiver_plugins.py
+      --ignore tests/python/test_archiver_plugins.py \
+      --ignore tests/python/test_metrics.py --ignore tests/python/test_logs.py \
+      --ignore tests/python/test_dynamic_config.py
   done
 
   echo "-- visibility in the file-visibility-store component"

@@ -19,6 +19,7 @@ use sundial_api::protos::temporal::api::enums::v1::{
     ResourceExhaustedCause, ResourceExhaustedScope,
 };
 use sundial_api::protos::temporal::api::errordetails::v1::ResourceExhaustedFailure;
+use sundial_services::tally_label;
 use tonic::Code;
 use tower::{Layer, Service};
 
@@ -200,18 +201,6 @@ fn short_name(proto_name: &str) -> String {
         .collect()
 }
 
-/// A label value as tally writes it: anything but `[A-Za-z0-9_]` becomes `_`.
-fn tally_value(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 /// What the labels of a call say, and what its log line would.
 struct Call {
@@ -308,7 +297,7 @@ where
                 .namespace_field
                 .and_then(|field| field_string(message.as_ref()?, field).ok())
                 .filter(|n| !n.is_empty())
-                .map(|n| tally_value(&n))
+                .map(|n| tally_label(&n))
                 .unwrap_or_else(|| UNKNOWN_NAMESPACE.into());
             let req = http::Request::from_parts(parts, rejoin(read, rest));
             let answer = inner.call(req).await?;
@@ -340,7 +329,7 @@ mod tests {
             short_name("RESOURCE_EXHAUSTED_SCOPE_NAMESPACE"),
             "Namespace"
         );
-        assert_eq!(tally_value("my-ns.prod"), "my_ns_prod");
+        assert_eq!(tally_label("my-ns.prod"), "my_ns_prod");
     }
 
     #[test]

@@ -6,6 +6,14 @@
 
 mod error;
 
+/// Label values as Temporal's default (tally) Prometheus exposition writes them: any character
+/// but `[A-Za-z0-9_]` becomes `_` (`my-ns` is `my_ns`), so its dashboards' queries match.
+pub fn tally_label(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect()
+}
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -6,6 +6,8 @@
 use prometheus::{IntCounterVec, Opts, Registry};
 use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
+use sundial_services::tally_label;
+
 use crate::state::MutableState;
 
 const LABELS: [&str; 6] = [
@@ -68,18 +70,6 @@ impl Default for WorkflowMetrics {
     }
 }
 
-/// A label value as Temporal's tally exposition writes it.
-fn tally_value(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 impl WorkflowMetrics {
     pub(crate) fn register(&self, registry: &Registry) -> prometheus::Result<()> {
@@ -98,12 +88,12 @@ impl WorkflowMetrics {
         let (task_queue, workflow_type) = (&run.task_queue, &run.workflow_type);
         counter
             .with_label_values(&[
-                &tally_value(namespace),
+                &tally_label(namespace),
                 "active",
                 "CompletionStats",
                 "history",
-                &tally_value(task_queue),
-                &tally_value(workflow_type),
+                &tally_label(task_queue),
+                &tally_label(workflow_type),
             ])
             .inc();
     }
