@@ -201,7 +201,6 @@ fn short_name(proto_name: &str) -> String {
         .collect()
 }
 
-
 /// What the labels of a call say, and what its log line would.
 struct Call {
     operation: String,

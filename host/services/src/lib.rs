@@ -10,7 +10,13 @@ mod error;
 /// but `[A-Za-z0-9_]` becomes `_` (`my-ns` is `my_ns`), so its dashboards' queries match.
 pub fn tally_label(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

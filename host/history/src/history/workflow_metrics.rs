@@ -70,7 +70,6 @@ impl Default for WorkflowMetrics {
     }
 }
 
-
 impl WorkflowMetrics {
     pub(crate) fn register(&self, registry: &Registry) -> prometheus::Result<()> {
         for (_, c) in &self.by_status {
