@@ -106,3 +106,25 @@ async def test_a_worker_shutting_down_ends_its_polls(client: Client) -> None:
             DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=tq), task_queue_type=kind)
         )
         assert [p.identity for p in described.pollers] == [], TaskQueueType.Name(kind)
+
+
+async def test_activities_go_out_at_the_worker_s_dispatch_rate(client: Client) -> None:
+    """`max_task_queue_activities_per_second` (the poll's `max_tasks_per_second`) holds the
+    queue's activity tasks back: ten at two a second take more than two and a half seconds to start
+    (Temporal's four partitions share the rate, and their bursts: four at once, then two a
+    second)."""
+    tq = unique("rated-tq")
+    handles = [
+        await client.start_workflow(GreetingWorkflow.run, f"r{i}", id=unique("rated"), task_queue=tq)
+        for i in range(10)
+    ]
+    async with new_worker(client, tq, [GreetingWorkflow], [greet], max_task_queue_activities_per_second=2):
+        results = await asyncio.gather(*(h.result() for h in handles))
+    assert sorted(results) == sorted(f"Hello, r{i}!" for i in range(10))
+    started = []
+    for handle in handles:
+        async for event in handle.fetch_history_events():
+            if event.HasField("activity_task_started_event_attributes"):
+                started.append(event.event_time.ToDatetime())
+    assert len(started) == 10
+    assert (max(started) - min(started)).total_seconds() >= 2.5, sorted(started)

@@ -13,6 +13,8 @@ pub enum Kind {
     Count,
     /// A string such as `"10s"`, or a number of seconds.
     Duration,
+    /// A number of at least 0 (a rate, a ratio, a limit).
+    Number,
     /// A behaviour Sundial always has: `true` is taken, `false` refused.
     AlwaysOn,
 }
@@ -49,8 +51,62 @@ pub const BLOB_SIZE_LIMIT: Setting = setting("limit.blobSize.error", Kind::Count
 /// Longest id or name accepted.
 pub const MAX_ID_LENGTH: Setting = setting("limit.maxIDLength", Kind::Count);
 
+/// Calls a second per frontend (`frontend.globalRPS`: across the cluster, split between
+/// the frontends, when above 0).
+pub const FRONTEND_RPS: Setting = setting("frontend.rps", Kind::Number);
+pub const FRONTEND_GLOBAL_RPS: Setting = setting("frontend.globalRPS", Kind::Number);
+/// Calls a second per frontend to RegisterNamespace, UpdateNamespace and versioning updates.
+pub const FRONTEND_NAMESPACE_CHANGE_RPS: Setting = setting(
+    "frontend.rps.namespaceReplicationInducingAPIs",
+    Kind::Number,
+);
+/// Calls a second per namespace, and the burst as a ratio of the rate.
+pub const NAMESPACE_RPS: Setting = setting("frontend.namespaceRPS", Kind::Number);
+pub const GLOBAL_NAMESPACE_RPS: Setting = setting("frontend.globalNamespaceRPS", Kind::Number);
+pub const NAMESPACE_BURST_RATIO: Setting = setting("frontend.namespaceBurstRatio", Kind::Number);
+/// The same for the visibility calls (list, count, scan).
+pub const NAMESPACE_VISIBILITY_RPS: Setting =
+    setting("frontend.namespaceRPS.visibility", Kind::Number);
+pub const GLOBAL_NAMESPACE_VISIBILITY_RPS: Setting =
+    setting("frontend.globalNamespaceRPS.visibility", Kind::Number);
+pub const NAMESPACE_VISIBILITY_BURST_RATIO: Setting =
+    setting("frontend.namespaceBurstRatio.visibility", Kind::Number);
+/// The same for the namespace-changing calls.
+pub const NAMESPACE_CHANGE_RPS: Setting = setting(
+    "frontend.namespaceRPS.namespaceReplicationInducingAPIs",
+    Kind::Number,
+);
+pub const GLOBAL_NAMESPACE_CHANGE_RPS: Setting = setting(
+    "frontend.globalNamespaceRPS.namespaceReplicationInducingAPIs",
+    Kind::Number,
+);
+pub const NAMESPACE_CHANGE_BURST_RATIO: Setting = setting(
+    "frontend.namespaceBurstRatio.namespaceReplicationInducingAPIs",
+    Kind::Number,
+);
+/// Long-running calls (polls, queries, updates) at once per namespace and method.
+pub const NAMESPACE_COUNT: Setting = setting("frontend.namespaceCount", Kind::Number);
+pub const GLOBAL_NAMESPACE_COUNT: Setting = setting("frontend.globalNamespaceCount", Kind::Number);
+/// The share of a rate that the operator's calls (priority 0) fill at.
+pub const OPERATOR_RPS_RATIO: Setting = setting("system.operatorRPSRatio", Kind::Number);
+
 /// Every key Sundial reads.
 pub const ALL: &[Setting] = &[
+    FRONTEND_RPS,
+    FRONTEND_GLOBAL_RPS,
+    FRONTEND_NAMESPACE_CHANGE_RPS,
+    NAMESPACE_RPS,
+    GLOBAL_NAMESPACE_RPS,
+    NAMESPACE_BURST_RATIO,
+    NAMESPACE_VISIBILITY_RPS,
+    GLOBAL_NAMESPACE_VISIBILITY_RPS,
+    NAMESPACE_VISIBILITY_BURST_RATIO,
+    NAMESPACE_CHANGE_RPS,
+    GLOBAL_NAMESPACE_CHANGE_RPS,
+    NAMESPACE_CHANGE_BURST_RATIO,
+    NAMESPACE_COUNT,
+    GLOBAL_NAMESPACE_COUNT,
+    OPERATOR_RPS_RATIO,
     ARCHIVE_DELAY,
     RETENTION_OVERRIDE,
     SUGGEST_CAN_EVENTS,
@@ -94,6 +150,13 @@ impl Kind {
                 _ => Err(error(
                     key,
                     format!("{value:?} is not a whole number of at least 1"),
+                )),
+            },
+            Kind::Number => match value.as_f64() {
+                Some(n) if n >= 0.0 && n.is_finite() => Ok(()),
+                _ => Err(error(
+                    key,
+                    format!("{value:?} is not a number of at least 0"),
                 )),
             },
             Kind::Duration => duration(value).map(|_| ()).map_err(|m| error(key, m)),

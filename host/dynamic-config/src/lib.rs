@@ -12,6 +12,7 @@
 pub mod keys;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -258,17 +259,26 @@ fn parse_constraints(key: &str, v: Value) -> Result<Constraints, Error> {
 #[derive(Debug, Default)]
 pub struct DynamicConfig {
     values: RwLock<Arc<Values>>,
+    /// Counts the replacements, so readers can keep what they derive until it changes.
+    generation: AtomicU64,
 }
 
 impl DynamicConfig {
     pub fn new(values: Values) -> DynamicConfig {
         DynamicConfig {
             values: RwLock::new(Arc::new(values)),
+            generation: AtomicU64::new(0),
         }
     }
 
     pub fn set(&self, values: Values) {
         *self.values.write().unwrap() = Arc::new(values);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes whenever the values are replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn values(&self) -> Arc<Values> {
@@ -285,6 +295,10 @@ impl DynamicConfig {
 
     pub fn int(&self, s: &Setting, scope: Scope) -> Option<i64> {
         self.value(s, scope, Value::as_i64)
+    }
+
+    pub fn number(&self, s: &Setting, scope: Scope) -> Option<f64> {
+        self.value(s, scope, Value::as_f64)
     }
 
     pub fn duration(&self, s: &Setting, scope: Scope) -> Option<Duration> {

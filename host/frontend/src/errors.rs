@@ -3,9 +3,6 @@
 
 use prost::Message;
 use sundial_api::protos::google::rpc::Status as RpcStatus;
-use sundial_api::protos::temporal::api::enums::v1::{
-    ResourceExhaustedCause, ResourceExhaustedScope,
-};
 use sundial_api::protos::temporal::api::errordetails::v1::{
     NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
     ResourceExhaustedFailure, WorkflowExecutionAlreadyStartedFailure,
@@ -23,6 +20,27 @@ pub fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail
         }],
     };
     Status::with_details(code, message, status.encode_to_vec().into())
+}
+
+/// A Temporal enum value's name as its Go code prints it: `RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT`
+/// is `RpsLimit`.
+pub fn short_enum_name(proto_name: &str) -> String {
+    let rest = ["RESOURCE_EXHAUSTED_CAUSE_", "RESOURCE_EXHAUSTED_SCOPE_"]
+        .iter()
+        .find_map(|p| proto_name.strip_prefix(p))
+        .unwrap_or(proto_name);
+    rest.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
+                None => String::new(),
+            }
+        })
+        .collect()
 }
 
 pub fn to_status(e: Error) -> Status {
@@ -67,14 +85,30 @@ pub fn to_status(e: Error) -> Status {
             },
         ),
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
-        Error::ResourceExhausted(message) => with_detail(
-            Code::ResourceExhausted,
+        Error::ResourceExhausted {
             message,
-            ResourceExhaustedFailure {
-                cause: ResourceExhaustedCause::ConcurrentLimit as i32,
-                scope: ResourceExhaustedScope::Namespace as i32,
-            },
-        ),
+            cause,
+            scope,
+        } => {
+            let mut status = with_detail(
+                Code::ResourceExhausted,
+                message,
+                ResourceExhaustedFailure {
+                    cause: cause as i32,
+                    scope: scope as i32,
+                },
+            );
+            // Temporal names the cause and scope in headers too, as its Go enums print them.
+            for (header, name) in [
+                ("x-resource-exhausted-cause", cause.as_str_name()),
+                ("x-resource-exhausted-scope", scope.as_str_name()),
+            ] {
+                if let Ok(value) = short_enum_name(name).parse() {
+                    status.metadata_mut().insert(header, value);
+                }
+            }
+            status
+        }
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Unimplemented(m) => Status::unimplemented(m),
         Error::Unavailable(m) | Error::Conflict(m) => Status::unavailable(m),

@@ -21,8 +21,8 @@ use std::time::Duration;
 use sundial_services::{Batches, Namespaces, Schedules, TaskQueues, Workflows};
 use tonic::Status;
 
-pub use errors::to_status;
 pub use errors::with_detail;
+pub use errors::{short_enum_name, to_status};
 pub use operator::OperatorHandler;
 pub use workflow::WorkflowHandler;
 

@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sundial_quotas::{Bucket, Quota};
 use tokio::sync::oneshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,14 +34,39 @@ pub struct QueueKey {
     pub kind: QueueKind,
 }
 
+/// What a waiting poll is handed: a task, or word to look at the backlog again (a task
+/// waits there for the queue's dispatch rate).
+enum Handoff<T> {
+    Task(T),
+    Retry,
+}
+
+/// A queue's dispatch rate, the workers' `max_tasks_per_second`.
+struct Dispatch {
+    quota: Quota,
+    bucket: Bucket,
+}
+
 struct Queue<T> {
     backlog: VecDeque<T>,
     /// Waiting polls: their id, their worker's instance key, and where a task reaches them.
-    pollers: VecDeque<(u64, String, oneshot::Sender<T>)>,
+    pollers: VecDeque<(u64, String, oneshot::Sender<Handoff<T>>)>,
+    /// None: tasks go out as fast as they are polled.
+    dispatch: Option<Dispatch>,
     last_poll: Option<Instant>,
     /// Workers that polled (by identity: their build id), and when they last did (for
     /// DescribeTaskQueue).
     seen: HashMap<String, (String, std::time::SystemTime)>,
+}
+
+impl<T> Queue<T> {
+    /// Takes a dispatch token, or says how long until there is one (`None`: paused).
+    fn take_token(&self) -> Result<(), Option<Duration>> {
+        match &self.dispatch {
+            None => Ok(()),
+            Some(d) => d.bucket.take_or_wait(Instant::now(), d.quota),
+        }
+    }
 }
 
 impl<T> Default for Queue<T> {
@@ -48,6 +74,7 @@ impl<T> Default for Queue<T> {
         Queue {
             backlog: VecDeque::new(),
             pollers: VecDeque::new(),
+            dispatch: None,
             last_poll: None,
             seen: HashMap::new(),
         }
@@ -57,6 +84,15 @@ impl<T> Default for Queue<T> {
 /// How long the polls of a worker that shut down are answered empty at once (a poll it sent
 /// as it shut down must not take a task it would never run).
 const SHUT_DOWN_FOR: Duration = Duration::from_secs(30);
+
+/// Tells the oldest waiting poller that can still hear it to look at the backlog.
+fn wake<T>(q: &mut Queue<T>) {
+    while let Some((_, _, tx)) = q.pollers.pop_front() {
+        if tx.send(Handoff::Retry).is_ok() {
+            return;
+        }
+    }
+}
 
 /// How long a worker that stopped polling is still listed by DescribeTaskQueue.
 const POLLER_LISTED_FOR: Duration = Duration::from_secs(300);
@@ -145,7 +181,7 @@ struct PollerGuard<T> {
     matching: Arc<Matching<T>>,
     key: QueueKey,
     id: u64,
-    rx: Option<oneshot::Receiver<T>>,
+    rx: Option<oneshot::Receiver<Handoff<T>>>,
 }
 
 impl<T> Drop for PollerGuard<T> {
@@ -159,25 +195,74 @@ impl<T> Drop for PollerGuard<T> {
                 }
             }
             rx.close();
-            if let Ok(item) = rx.try_recv() {
-                self.matching.add(&self.key, item);
+            match rx.try_recv() {
+                Ok(Handoff::Task(item)) => self.matching.add(&self.key, item),
+                // Another poll looks at the backlog in its place.
+                Ok(Handoff::Retry) => self.matching.wake_one(&self.key),
+                Err(_) => {}
             }
         }
     }
 }
 
 impl<T> Matching<T> {
-    /// Offers a task: to the oldest waiting poller, else to the backlog.
+    /// Offers a task: to the oldest waiting poller, else to the backlog. Over the queue's
+    /// dispatch rate it waits in the backlog, and a waiting poller is told to wait for the
+    /// next token there.
     pub fn add(&self, key: &QueueKey, mut item: T) {
         let mut queues = self.queues.lock().unwrap();
         let q = queues.entry(key.clone()).or_default();
+        if q.pollers.is_empty() {
+            q.backlog.push_back(item);
+            return;
+        }
+        if q.take_token().is_err() {
+            q.backlog.push_back(item);
+            wake(q);
+            return;
+        }
         while let Some((_, _, tx)) = q.pollers.pop_front() {
-            match tx.send(item) {
+            match tx.send(Handoff::Task(item)) {
                 Ok(()) => return,
-                Err(back) => item = back,
+                Err(Handoff::Task(back)) => item = back,
+                Err(Handoff::Retry) => unreachable!("a task was sent"),
             }
         }
         q.backlog.push_back(item);
+    }
+
+    /// Tells one waiting poller of `key` to look at the backlog.
+    fn wake_one(&self, key: &QueueKey) {
+        if let Some(q) = self.queues.lock().unwrap().get_mut(key)
+            && !q.backlog.is_empty()
+        {
+            wake(q);
+        }
+    }
+
+    /// Sets the rate at which `key`'s tasks go out, a second (the burst is one second's worth;
+    /// 0 pauses the queue).
+    pub fn set_dispatch_rate(&self, key: &QueueKey, rate: f64) {
+        let rate = rate.max(0.0);
+        let quota = Quota {
+            rate,
+            burst: if rate > 0.0 {
+                rate.ceil().max(1.0)
+            } else {
+                0.0
+            },
+        };
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(key.clone()).or_default();
+        match &mut q.dispatch {
+            Some(d) => d.quota = quota,
+            None => {
+                q.dispatch = Some(Dispatch {
+                    quota,
+                    bucket: Bucket::default(),
+                })
+            }
+        }
     }
 
     /// Waits up to `timeout` for a task, for the worker instance `instance_key` (may be empty);
@@ -188,45 +273,70 @@ impl<T> Matching<T> {
         instance_key: &str,
         timeout: Duration,
     ) -> Option<TaskGuard<T>> {
-        let (id, rx) = {
-            let mut queues = self.queues.lock().unwrap();
-            let q = queues.entry(key.clone()).or_default();
-            q.last_poll = Some(Instant::now());
-            if let Some(item) = q.backlog.pop_front() {
-                return Some(TaskGuard {
-                    matching: self.clone(),
-                    key: key.clone(),
-                    item: Some(item),
-                });
-            }
-            let id = self
-                .next_poller
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (tx, rx) = oneshot::channel();
-            q.pollers.push_back((id, instance_key.to_string(), tx));
-            (id, rx)
-        };
-        let mut guard = PollerGuard {
-            matching: self.clone(),
-            key: key.clone(),
-            id,
-            rx: Some(rx),
-        };
-        let rx = guard.rx.as_mut().expect("receiver set");
-        let got = tokio::time::timeout(timeout, rx).await;
-        match got {
-            Ok(Ok(item)) => {
-                guard.rx = None;
-                if let Some(q) = self.queues.lock().unwrap().get_mut(key) {
-                    q.last_poll = Some(Instant::now());
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let waiting = {
+                let mut queues = self.queues.lock().unwrap();
+                let q = queues.entry(key.clone()).or_default();
+                q.last_poll = Some(Instant::now());
+                if q.backlog.is_empty() {
+                    let id = self
+                        .next_poller
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (tx, rx) = oneshot::channel();
+                    q.pollers.push_back((id, instance_key.to_string(), tx));
+                    Ok((id, rx))
+                } else {
+                    match q.take_token() {
+                        Ok(()) => {
+                            let item = q.backlog.pop_front();
+                            return Some(TaskGuard {
+                                matching: self.clone(),
+                                key: key.clone(),
+                                item,
+                            });
+                        }
+                        Err(until_token) => Err(until_token.unwrap_or(left).min(left)),
+                    }
                 }
-                Some(TaskGuard {
-                    matching: self.clone(),
-                    key: key.clone(),
-                    item: Some(item),
-                })
+            };
+            let (id, rx) = match waiting {
+                Ok(parked) => parked,
+                // Over the dispatch rate: back when the next token is there.
+                Err(pause) => {
+                    if left.is_zero() {
+                        return None;
+                    }
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            let mut guard = PollerGuard {
+                matching: self.clone(),
+                key: key.clone(),
+                id,
+                rx: Some(rx),
+            };
+            let rx = guard.rx.as_mut().expect("receiver set");
+            match tokio::time::timeout(left, rx).await {
+                Ok(Ok(Handoff::Task(item))) => {
+                    guard.rx = None;
+                    if let Some(q) = self.queues.lock().unwrap().get_mut(key) {
+                        q.last_poll = Some(Instant::now());
+                    }
+                    return Some(TaskGuard {
+                        matching: self.clone(),
+                        key: key.clone(),
+                        item: Some(item),
+                    });
+                }
+                Ok(Ok(Handoff::Retry)) => {
+                    guard.rx = None;
+                }
+                // PollerGuard's drop deregisters and rescues a late hand-off.
+                _ => return None,
             }
-            _ => None, // PollerGuard's drop deregisters and rescues a late hand-off.
         }
     }
 
@@ -398,6 +508,51 @@ mod tests {
             .unwrap()
             .consume();
         assert_eq!(a, 1);
+    }
+
+    #[tokio::test]
+    async fn tasks_go_out_at_the_dispatch_rate() {
+        let m = Arc::new(Matching::<i64>::default());
+        m.set_dispatch_rate(&key(), 10.0);
+        for i in 0..15 {
+            m.add(&key(), item(i));
+        }
+        let began = Instant::now();
+        let mut got = Vec::new();
+        for _ in 0..15 {
+            let task = m.poll(&key(), "", Duration::from_secs(5)).await.unwrap();
+            got.push(task.consume());
+        }
+        assert_eq!(got, (0..15).collect::<Vec<_>>());
+        // Ten at once (the burst), then five at ten a second.
+        assert!(
+            began.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            began.elapsed()
+        );
+
+        // A poller waiting when a task comes over the rate gets it once a token is there.
+        let m2 = m.clone();
+        let waiting = tokio::spawn(async move {
+            m2.poll(&key(), "", Duration::from_secs(5))
+                .await
+                .map(|g| g.consume())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        m.add(&key(), item(99));
+        assert_eq!(waiting.await.unwrap(), Some(99));
+
+        // Rate 0 pauses the queue; a rate again resumes it.
+        m.set_dispatch_rate(&key(), 0.0);
+        m.add(&key(), item(100));
+        assert!(
+            m.poll(&key(), "", Duration::from_millis(200))
+                .await
+                .is_none()
+        );
+        m.set_dispatch_rate(&key(), 100.0);
+        let resumed = m.poll(&key(), "", Duration::from_secs(1)).await.unwrap();
+        assert_eq!(resumed.consume(), 100);
     }
 
     #[tokio::test]

@@ -23,13 +23,16 @@ pub enum Start<R> {
 }
 
 /// The worker behind a poll.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Poller {
     pub identity: String,
     /// The worker's instance key (empty from SDKs that send none).
     pub instance_key: String,
     /// The build id the worker says it runs (empty: none), which the started events record.
     pub build_id: String,
+    /// The tasks a second the worker asks the queue to hand out at most (activity workers'
+    /// `max_tasks_per_second`); the last poll that says sets the queue's rate.
+    pub max_tasks_per_second: Option<f64>,
 }
 
 /// History, as matching's pollers reach it.
@@ -62,6 +65,9 @@ impl<T: Send + Sync + 'static> Matching<T> {
                 return Ok(None);
             }
             self.record_poller(key, poller);
+            if let Some(rate) = poller.max_tasks_per_second {
+                self.set_dispatch_rate(key, rate);
+            }
             let Some(guard) = self.poll(key, &poller.instance_key, left).await else {
                 return Ok(None);
             };

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 mod dynamic_config;
 pub mod plugins;
+mod rate_limit;
 mod request_metrics;
 mod routing;
 pub mod tls;
@@ -201,6 +202,11 @@ pub async fn start(
         .await?,
     );
     let dynamic = dynamic_config::load(config, &registry)?;
+    let rate_limits = Arc::new(
+        rate_limit::RateLimits::new(dynamic.clone(), &registry)
+            .context("registering the rate-limit metrics")?,
+    );
+    rate_limit::follow_frontends(&rate_limits, membership.subscribe());
     let options = Options {
         num_shards: config.persistence.num_history_shards,
         node_name: node_name.clone(),
@@ -337,13 +343,16 @@ pub async fn start(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Tokens travel in headers: a bound on all of them together.
         .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
-        // Every call is counted and timed; then authorized; then routed to the node that
-        // serves it.
+        // Every call is counted and timed; then authorized; then held to the rate limits;
+        // then routed to the node that serves it.
         .layer(
             tower::ServiceBuilder::new()
                 .layer(request_metrics)
                 .layer(unimplemented::UnimplementedLog)
                 .layer(auth)
+                .layer(rate_limit::RateLimitLayer {
+                    limits: rate_limits,
+                })
                 .layer(routing)
                 .into_inner(),
         )

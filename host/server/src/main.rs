@@ -203,6 +203,9 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
         } => {
             let mut c = Config::default();
             c.global.metrics.prometheus.listen_address = metrics_port.map(|p| format!("{ip}:{p}"));
+            // The dev server's own default, as Temporal's: a visibility rate ten times the
+            // production one. Given first, so a flag overrides it.
+            c.apply_dynamic_value("frontend.namespaceRPS.visibility=100")?;
             for v in &dynamic_config_values {
                 c.apply_dynamic_value(v)?;
             }

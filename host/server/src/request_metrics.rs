@@ -19,11 +19,12 @@ use sundial_api::protos::temporal::api::enums::v1::{
     ResourceExhaustedCause, ResourceExhaustedScope,
 };
 use sundial_api::protos::temporal::api::errordetails::v1::ResourceExhaustedFailure;
+use sundial_frontend::short_enum_name;
 use sundial_services::tally_label;
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::wire::{field_at_path, field_string, first_message, message_bytes, rejoin};
+use crate::wire::{CallInfo, field_at_path, field_string, first_message, message_bytes, rejoin};
 
 /// Temporal's timer buckets, in seconds.
 const TIMER_BUCKETS: [f64; 19] = [
@@ -121,8 +122,8 @@ impl RequestMetrics {
             let scope = ResourceExhaustedScope::try_from(failure.scope).unwrap_or_default();
             namespace_scoped = scope == ResourceExhaustedScope::Namespace;
             let (cause, scope) = (
-                short_name(cause.as_str_name()),
-                short_name(scope.as_str_name()),
+                short_enum_name(cause.as_str_name()),
+                short_enum_name(scope.as_str_name()),
             );
             let exhausted = [labels[0], labels[1], labels[2], &cause, &scope];
             self.resource_exhausted.with_label_values(&exhausted).inc();
@@ -178,27 +179,6 @@ fn code_type(code: Code) -> &'static str {
         Code::DataLoss => "DataLoss",
         _ => "Internal",
     }
-}
-
-/// An enum value's name as Temporal's Go enums print it: `RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT`
-/// is `RpsLimit`.
-fn short_name(proto_name: &str) -> String {
-    let rest = ["RESOURCE_EXHAUSTED_CAUSE_", "RESOURCE_EXHAUSTED_SCOPE_"]
-        .iter()
-        .find_map(|p| proto_name.strip_prefix(p))
-        .unwrap_or(proto_name);
-    rest.split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f
-                    .to_uppercase()
-                    .chain(c.flat_map(char::to_lowercase))
-                    .collect(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 /// What the labels of a call say, and what its log line would.
@@ -292,13 +272,21 @@ where
                 }
             };
             let message = message_bytes(&parts.headers, &read).ok();
-            let namespace = method
+            let named = method
                 .namespace_field
                 .and_then(|field| field_string(message.as_ref()?, field).ok())
-                .filter(|n| !n.is_empty())
-                .map(|n| tally_label(&n))
-                .unwrap_or_else(|| UNKNOWN_NAMESPACE.into());
-            let req = http::Request::from_parts(parts, rejoin(read, rest));
+                .unwrap_or_default();
+            let namespace = if named.is_empty() {
+                UNKNOWN_NAMESPACE.into()
+            } else {
+                tally_label(&named)
+            };
+            let mut req = http::Request::from_parts(parts, rejoin(read, rest));
+            req.extensions_mut().insert(CallInfo {
+                method,
+                namespace: named,
+                message: message.clone(),
+            });
             let answer = inner.call(req).await?;
             let call = Call {
                 operation,
@@ -319,13 +307,16 @@ mod tests {
 
     #[test]
     fn names_and_values_as_tally_writes_them() {
-        assert_eq!(short_name("RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT"), "RpsLimit");
         assert_eq!(
-            short_name("RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT"),
+            short_enum_name("RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT"),
+            "RpsLimit"
+        );
+        assert_eq!(
+            short_enum_name("RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT"),
             "ConcurrentLimit"
         );
         assert_eq!(
-            short_name("RESOURCE_EXHAUSTED_SCOPE_NAMESPACE"),
+            short_enum_name("RESOURCE_EXHAUSTED_SCOPE_NAMESPACE"),
             "Namespace"
         );
         assert_eq!(tally_label("my-ns.prod"), "my_ns_prod");

@@ -6,6 +6,22 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tonic::Status;
 
+/// What the first layer read of a call, left in the request's extensions for the layers
+/// after it: the method, the namespace it names (empty for none) and its message.
+#[derive(Clone, Debug)]
+pub(crate) struct CallInfo {
+    pub method: &'static sundial_api::methods::Method,
+    pub namespace: String,
+    pub message: Option<Bytes>,
+}
+
+impl CallInfo {
+    /// The method's bare name, e.g. `StartWorkflowExecution`.
+    pub fn operation(&self) -> &'static str {
+        self.method.path.rsplit('/').next().unwrap_or_default()
+    }
+}
+
 /// Largest request body read (the services' own limit).
 const MAX_BODY: usize = crate::MAX_MESSAGE_SIZE + 5;
 

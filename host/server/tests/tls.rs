@@ -336,7 +336,11 @@ async fn common_plain_call(addr: std::net::SocketAddr) -> Result<(), String> {
 #[tokio::test]
 async fn certificates_are_reloaded_under_load_without_failed_calls() {
     let pki = Pki::new();
-    let running = sundial_server::start(&pki.config(), None).await.unwrap();
+    let mut config = pki.config();
+    // GetSystemInfo as fast as four clients can call it: over the operator's share of the
+    // default rate (480 a second).
+    config.apply_dynamic_value("frontend.rps=1000000").unwrap();
+    let running = sundial_server::start(&config, None).await.unwrap();
     let good = pki.ca.leaf("worker", &[], 30);
     let connector = Connector::new(running.addr, client_config(&pki.ca.pem(), Some(&good)));
     let old_cert = certs(&std::fs::read_to_string(pki.path("server.pem")).unwrap()).remove(0);
@@ -418,7 +422,11 @@ async fn certificates_are_reloaded_under_load_without_failed_calls() {
 #[tokio::test]
 async fn broken_replacement_keeps_the_current_certificate() {
     let pki = Pki::new();
-    let running = sundial_server::start(&pki.config(), None).await.unwrap();
+    let mut config = pki.config();
+    // GetSystemInfo as fast as four clients can call it: over the operator's share of the
+    // default rate (480 a second).
+    config.apply_dynamic_value("frontend.rps=1000000").unwrap();
+    let running = sundial_server::start(&config, None).await.unwrap();
     let good = pki.ca.leaf("worker", &[], 30);
     let connector = Connector::new(running.addr, client_config(&pki.ca.pem(), Some(&good)));
     let old_cert = certs(&std::fs::read_to_string(pki.path("server.pem")).unwrap()).remove(0);

@@ -1,5 +1,7 @@
 //! The error of every service operation. The frontend maps each variant to a gRPC status.
 
+use temporalio_protos::temporal::api::enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope};
+
 /// Errors returned by service operations.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,9 +35,13 @@ pub enum Error {
     },
     #[error("{0}")]
     DeadlineExceeded(String),
-    /// A namespace's limit of concurrent work (batch operations) is reached.
-    #[error("{0}")]
-    ResourceExhausted(String),
+    /// A limit is reached: a rate, or a namespace's concurrent work (batch operations).
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        cause: ResourceExhaustedCause,
+        scope: ResourceExhaustedScope,
+    },
     /// The run's history shard is not owned by this node (now): another node serves it, or
     /// nobody does for a moment while it moves.
     #[error("shard {shard_id} is not owned by this node")]

@@ -106,12 +106,16 @@ impl Engine {
         wait: std::time::Duration,
     ) -> Result<PollActivityTaskQueueResponse> {
         let name = req.task_queue.as_ref().map(|t| t.name.as_str());
-        let poller = poller(
+        let mut poller = poller(
             &req.identity,
             &req.worker_instance_key,
             &req.deployment_options,
             &req.worker_version_capabilities,
         );
+        poller.max_tasks_per_second = req
+            .task_queue_metadata
+            .as_ref()
+            .and_then(|m| m.max_tasks_per_second);
         match self
             .poll(ns, name, QueueKind::Activity, &poller, wait)
             .await?
@@ -210,5 +214,6 @@ fn poller(
         identity: identity.to_string(),
         instance_key: instance_key.to_string(),
         build_id,
+        max_tasks_per_second: None,
     }
 }

@@ -9,7 +9,8 @@ use temporalio_protos::temporal::api::{
     batch::v1::BatchOperationInfo,
     common::v1::{Execution, WorkflowExecution},
     enums::v1::{
-        BatchOperationState, BatchOperationType, ExecutionType, ResetType, WorkflowExecutionStatus,
+        BatchOperationState, BatchOperationType, ExecutionType, ResetType, ResourceExhaustedCause,
+        ResourceExhaustedScope, WorkflowExecutionStatus,
     },
     workflowservice::v1::{
         DescribeBatchOperationRequest, DescribeBatchOperationResponse, ListBatchOperationsRequest,
@@ -235,9 +236,11 @@ impl Engine {
         self.flush_visibility().await;
         let open = format!("{NAMESPACE_DIVISION} = '{DIVISION}' AND ExecutionStatus = 'Running'");
         if self.count_workflows(ns, &open).await?.count >= MAX_CONCURRENT {
-            return Err(Error::ResourceExhausted(
-                "Max concurrent batch operations is reached".into(),
-            ));
+            return Err(Error::ResourceExhausted {
+                message: "Max concurrent batch operations is reached".into(),
+                cause: ResourceExhaustedCause::ConcurrentLimit,
+                scope: ResourceExhaustedScope::Namespace,
+            });
         }
         let mut record = BatchRecord {
             operation_type: operation_type as i32,
