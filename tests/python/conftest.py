@@ -57,6 +57,9 @@ SDK_DYNAMIC_CONFIG = [
     "frontend.activityAPIsEnabled=true",
     "frontend.enableCancelWorkerPollsOnShutdown=true",
     "system.forceSearchAttributesCacheRefreshOnRead=true",
+    # The dev server's visibility rate (the production default is 10 a second), also for the
+    # runs that start Sundial from a config file.
+    "frontend.namespaceRPS.visibility=100",
 ]
 
 

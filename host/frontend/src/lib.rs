@@ -45,6 +45,21 @@ fn ok<T>(v: T) -> Res<T> {
     Ok(tonic::Response::new(v))
 }
 
+/// What an answer says that its request does not, for Temporal's `action` metric (it counts
+/// only starts that started a run, and activity tasks past their first attempt); left in the
+/// response's extensions for the server's request metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    Started(bool),
+    ActivityAttempt(i32),
+}
+
+fn ok_answered<T>(v: T, answered: Answered) -> Res<T> {
+    let mut response = tonic::Response::new(v);
+    response.extensions_mut().insert(answered);
+    Ok(response)
+}
+
 /// Parses the `grpc-timeout` header (e.g. `69999m`).
 fn grpc_timeout(meta: &tonic::metadata::MetadataMap) -> Option<Duration> {
     parse_grpc_timeout(meta.get("grpc-timeout")?.to_str().ok()?)

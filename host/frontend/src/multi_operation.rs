@@ -4,7 +4,7 @@ use sundial_api::protos::temporal::api::workflowservice::v1::*;
 use tonic::{Request, Status};
 
 use super::workflow::WorkflowHandler;
-use super::{Res, long_poll_wait, ok, to_status};
+use super::{Answered, Res, long_poll_wait, ok_answered, to_status};
 
 impl WorkflowHandler {
     pub(super) async fn update_with_start(
@@ -30,16 +30,20 @@ impl WorkflowHandler {
             .await
             .map_err(to_status)?
         {
-            Ok((s, u)) => ok(ExecuteMultiOperationResponse {
-                responses: vec![
-                    OpResponse {
-                        response: Some(R::StartWorkflow(s)),
-                    },
-                    OpResponse {
-                        response: Some(R::UpdateWorkflow(u)),
-                    },
-                ],
-            }),
+            Ok((s, u)) => {
+                let started = Answered::Started(s.started);
+                let response = ExecuteMultiOperationResponse {
+                    responses: vec![
+                        OpResponse {
+                            response: Some(R::StartWorkflow(s)),
+                        },
+                        OpResponse {
+                            response: Some(R::UpdateWorkflow(u)),
+                        },
+                    ],
+                };
+                ok_answered(response, started)
+            }
             Err((failed, e)) => Err(multi_operation_failure(failed, to_status(e))),
         }
     }

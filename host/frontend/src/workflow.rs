@@ -6,7 +6,7 @@ use sundial_api::workflowservice::workflow_service_server::WorkflowService;
 use sundial_services::{ActivityRef, Workflows};
 use tonic::Request;
 
-use super::{Frontend, Res, long_poll_wait, ok, query_wait, to_status};
+use super::{Answered, Frontend, Res, long_poll_wait, ok, ok_answered, query_wait, to_status};
 use super::{activity_ops, batches, execution_options, namespaces, schedules};
 
 pub struct WorkflowHandler {
@@ -54,7 +54,9 @@ impl WorkflowService for WorkflowHandler {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> Res<StartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        ok(self.wf().start_workflow(r).await.map_err(to_status)?)
+        let response = self.wf().start_workflow(r).await.map_err(to_status)?;
+        let started = Answered::Started(response.started);
+        ok_answered(response, started)
     }
 
     async fn signal_with_start_workflow_execution(
@@ -120,12 +122,14 @@ impl WorkflowService for WorkflowHandler {
     ) -> Res<PollActivityTaskQueueResponse> {
         let wait = long_poll_wait(r.metadata(), self.wf().limits().poll_timeout);
         let r = r.into_inner();
-        ok(self
+        let response = self
             .fe
             .task_queues
             .poll_activity_task(r, wait)
             .await
-            .map_err(to_status)?)
+            .map_err(to_status)?;
+        let attempt = Answered::ActivityAttempt(response.attempt);
+        ok_answered(response, attempt)
     }
 
     async fn record_activity_task_heartbeat(

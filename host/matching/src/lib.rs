@@ -156,6 +156,8 @@ pub struct TaskGuard<T> {
     matching: Arc<Matching<T>>,
     key: QueueKey,
     item: Option<T>,
+    /// Handed to the poll as it was added (a sync match), not taken from the backlog.
+    pub sync_match: bool,
 }
 
 impl<T> TaskGuard<T> {
@@ -295,6 +297,7 @@ impl<T> Matching<T> {
                                 matching: self.clone(),
                                 key: key.clone(),
                                 item,
+                                sync_match: false,
                             });
                         }
                         Err(until_token) => Err(until_token.unwrap_or(left).min(left)),
@@ -329,6 +332,7 @@ impl<T> Matching<T> {
                         matching: self.clone(),
                         key: key.clone(),
                         item: Some(item),
+                        sync_match: true,
                     });
                 }
                 Ok(Ok(Handoff::Retry)) => {

@@ -47,14 +47,15 @@ pub trait Starter<T>: Send + Sync {
 
 impl<T: Send + Sync + 'static> Matching<T> {
     /// A worker's long poll of `key`: waits up to `wait` for a task that `starter` starts,
-    /// and answers its response; `None` when the wait ends first.
+    /// and answers its response and whether the task was a sync match; `None` when the wait
+    /// ends first.
     pub async fn poll_and_start<S: Starter<T>>(
         self: &Arc<Self>,
         key: &QueueKey,
         poller: &Poller,
         wait: Duration,
         starter: &S,
-    ) -> Result<Option<S::Response>, S::Error> {
+    ) -> Result<Option<(S::Response, bool)>, S::Error> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -74,8 +75,9 @@ impl<T: Send + Sync + 'static> Matching<T> {
             // On an error the guard goes out of scope unconsumed: the task goes back.
             match starter.start(guard.task(), poller).await? {
                 Start::Started(response) => {
+                    let sync_match = guard.sync_match;
                     guard.consume();
-                    return Ok(Some(response));
+                    return Ok(Some((response, sync_match)));
                 }
                 Start::Dropped => {
                     guard.consume();
@@ -146,7 +148,7 @@ mod tests {
         let got = m
             .poll_and_start(&key(), &w(), Duration::from_secs(1), &s)
             .await;
-        assert_eq!(got, Ok(Some("w:4".to_string())));
+        assert_eq!(got, Ok(Some(("w:4".to_string(), false))));
         assert_eq!(m.backlog_len(&key()), 0);
         assert_eq!(m.pollers(&key())[0].0.identity, "w");
     }
@@ -166,7 +168,7 @@ mod tests {
         let got = m
             .poll_and_start(&key(), &w(), Duration::from_secs(2), &s)
             .await;
-        assert_eq!(got, Ok(Some("w:200".to_string())));
+        assert_eq!(got, Ok(Some(("w:200".to_string(), false))));
         assert_eq!(*s.asked.lock().unwrap(), vec![100, 200, 200]);
     }
 
@@ -218,7 +220,10 @@ mod tests {
             )
             .await;
         assert_eq!(late, Ok(None));
-        assert_eq!(staying.await.unwrap(), Ok(Some("id-b:2".to_string())));
+        assert_eq!(
+            staying.await.unwrap(),
+            Ok(Some(("id-b:2".to_string(), true)))
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The Sundial server: configuration, listeners, and the wiring of store, engine (history and
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
+mod action_metrics;
 pub mod admin;
 mod archiver_plugin;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod plugins;
 mod rate_limit;
 mod request_metrics;
 mod routing;
+mod runtime_metrics;
 pub mod tls;
 mod unimplemented;
 mod visibility_plugin;
@@ -182,7 +184,11 @@ pub async fn start(
     let addr = frontend_addr
         .or(internal_addr)
         .context("a node without the frontend service needs an internal listener")?;
-    let store = Arc::new(store);
+    let sql_store = Arc::new(store);
+    let store = Arc::new(
+        sundial_store::Metered::new(sql_store.clone(), &registry)
+            .context("registering the persistence metrics")?,
+    );
     let node_name = config.node_name();
     let membership = Arc::new(
         cluster::Membership::join(
@@ -202,6 +208,8 @@ pub async fn start(
         .await?,
     );
     let dynamic = dynamic_config::load(config, &registry)?;
+    runtime_metrics::register(&registry, &config.services())
+        .context("registering the runtime metrics")?;
     let rate_limits = Arc::new(
         rate_limit::RateLimits::new(dynamic.clone(), &registry)
             .context("registering the rate-limit metrics")?,
@@ -223,10 +231,11 @@ pub async fn start(
                     plugins: plugins.clone(),
                 })
             }
-            None => store.clone(),
+            None => sql_store.clone(),
         };
     let store_for_placement: Arc<dyn sundial_store::ClusterStore> = store.clone();
-    let engine = Engine::without_shards(store, visibility, options);
+    let engine = Engine::without_shards(store.clone(), visibility, options);
+    store.name_namespaces(engine.namespace_names());
     engine
         .register_metrics(&registry)
         .context("registering the engine's metrics")?;

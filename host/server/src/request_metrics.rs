@@ -19,7 +19,9 @@ use sundial_api::protos::temporal::api::enums::v1::{
     ResourceExhaustedCause, ResourceExhaustedScope,
 };
 use sundial_api::protos::temporal::api::errordetails::v1::ResourceExhaustedFailure;
-use sundial_frontend::short_enum_name;
+use sundial_frontend::{Answered, short_enum_name};
+
+use crate::action_metrics::ActionMetrics;
 use sundial_services::tally_label;
 use tonic::Code;
 use tower::{Layer, Service};
@@ -43,6 +45,7 @@ pub struct RequestMetrics {
     errors_by_type: IntCounterVec,
     resource_exhausted: IntCounterVec,
     latency: HistogramVec,
+    actions: ActionMetrics,
 }
 
 impl RequestMetrics {
@@ -81,22 +84,33 @@ impl RequestMetrics {
                 &["resource_exhausted_cause", "resource_exhausted_scope"],
             )?,
             latency,
+            actions: ActionMetrics::register(registry)?,
         })
     }
 
     /// Records one answered call.
-    fn record(&self, call: &Call, answer: &http::HeaderMap, took: std::time::Duration) {
+    fn record(
+        &self,
+        call: &Call,
+        answer: &http::HeaderMap,
+        answered: Option<Answered>,
+        took: std::time::Duration,
+    ) {
         let labels = [call.operation.as_str(), &call.namespace, call.service];
         self.requests.with_label_values(&labels).inc();
         self.latency
             .with_label_values(&labels)
             .observe(took.as_secs_f64());
-        let Some(status) = tonic::Status::from_header_map(answer) else {
+        let status = tonic::Status::from_header_map(answer);
+        let Some(status) = status.filter(|s| s.code() != Code::Ok) else {
+            self.actions.succeeded(
+                &call.operation,
+                &call.namespace,
+                call.message.as_deref(),
+                answered,
+            );
             return;
         };
-        if status.code() == Code::Ok {
-            return;
-        }
         let details = RpcStatus::decode(status.details()).unwrap_or_default();
         let detail_type = details
             .details
@@ -267,7 +281,7 @@ where
                         message: None,
                         workflow_id_path: &[],
                     };
-                    metrics.record(&call, answer.headers(), began.elapsed());
+                    metrics.record(&call, answer.headers(), None, began.elapsed());
                     return Ok(answer);
                 }
             };
@@ -295,7 +309,8 @@ where
                 message,
                 workflow_id_path: method.workflow_id_path,
             };
-            metrics.record(&call, answer.headers(), began.elapsed());
+            let answered = answer.extensions().get::<Answered>().copied();
+            metrics.record(&call, answer.headers(), answered, began.elapsed());
             Ok(answer)
         })
     }
@@ -363,16 +378,18 @@ mod tests {
         m.record(
             &call,
             answer(tonic::Status::not_found("gone")).headers(),
+            None,
             took,
         );
         m.record(
             &call,
             answer(tonic::Status::internal("boom")).headers(),
+            None,
             took,
         );
         let mut ok = http::HeaderMap::new();
         ok.insert("content-type", "application/grpc".parse().unwrap());
-        m.record(&call, &ok, took);
+        m.record(&call, &ok, None, took);
         let labels = ["DescribeWorkflowExecution", "default", "frontend"];
         assert_eq!(m.requests.with_label_values(&labels).get(), 3);
         assert_eq!(m.errors.with_label_values(&labels).get(), 1);

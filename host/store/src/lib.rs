@@ -9,6 +9,7 @@
 
 mod cluster;
 mod group_commit;
+mod metered;
 mod sql;
 mod visibility;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 pub use sundial_visquery::{Filter, GroupBy, Resolved, Value, ValueType};
 
 pub use cluster::{ClusterMetadata, ClusterStore, Member, MemberRow, ShardOwner};
+pub use metered::{Metered, NamespaceNames};
 pub use sql::{Backend, SqlStore};
 
 /// Errors from the persistence layer.

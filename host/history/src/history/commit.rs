@@ -127,6 +127,10 @@ impl Engine {
                 (s.key.clone(), s.state.clone(), version)
             })
             .collect();
+        let transitions: Vec<(String, i64)> = parts
+            .iter()
+            .map(|(_, s)| (s.state.namespace_id.clone(), s.state.state_transitions))
+            .collect();
         let closed: Vec<workflow_metrics::Closed> = parts
             .iter()
             .filter(|(_, s)| s.closed_now)
@@ -151,10 +155,15 @@ impl Engine {
                     engine.schedule(q);
                 }
             }
+            let metrics = &engine.inner.workflow_metrics;
+            let name_of = |id: &str| engine.namespaces().cached_by_id(id);
+            for (namespace_id, count) in &transitions {
+                let ns = name_of(namespace_id);
+                metrics.committed(ns.as_ref().map_or("", |n| n.name.as_str()), *count);
+            }
             for run in &closed {
-                let ns = engine.namespaces().cached_by_id(&run.namespace_id);
-                let name = ns.as_ref().map_or("", |n| n.name.as_str());
-                engine.inner.workflow_metrics.closed(name, run);
+                let ns = name_of(&run.namespace_id);
+                metrics.closed(ns.as_ref().map_or("", |n| n.name.as_str()), run);
             }
             Ok::<(), sundial_store::Error>(())
         })

@@ -17,11 +17,13 @@ mod external;
 mod ops;
 mod ownership;
 mod paging;
+mod poll_metrics;
 mod polls;
 mod queries;
 mod read;
 mod reset;
 pub(crate) mod schedules;
+mod shard_metrics;
 mod shards;
 mod start;
 pub(crate) mod system_calls;
@@ -129,6 +131,8 @@ pub(crate) struct Inner {
     handed_out: Mutex<HashMap<(i32, i64), HandedOut>>,
     archive_metrics: archive_metrics::ArchiveMetrics,
     workflow_metrics: workflow_metrics::WorkflowMetrics,
+    shard_metrics: shard_metrics::ShardMetrics,
+    poll_metrics: poll_metrics::PollMetrics,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -204,6 +208,8 @@ impl Engine {
             handed_out: Mutex::new(HashMap::new()),
             archive_metrics: Default::default(),
             workflow_metrics: Default::default(),
+            shard_metrics: Default::default(),
+            poll_metrics: Default::default(),
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);
@@ -224,7 +230,16 @@ impl Engine {
     /// Exports the engine's metrics (archival) in `registry`.
     pub fn register_metrics(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
         self.inner.archive_metrics.register(registry)?;
+        self.inner.shard_metrics.register(registry)?;
+        self.inner.poll_metrics.register(registry)?;
         self.inner.workflow_metrics.register(registry)
+    }
+
+    /// A namespace's name by its id, from the cache, while the engine lives (the store's
+    /// metrics label calls with it).
+    pub fn namespace_names(&self) -> sundial_store::NamespaceNames {
+        let inner = Arc::downgrade(&self.inner);
+        Arc::new(move |id| Some(inner.upgrade()?.namespaces.cached_by_id(id)?.name.clone()))
     }
 
     pub fn namespaces(&self) -> &Registry {

@@ -30,6 +30,9 @@ impl Engine {
         let queues = self.inner.store.task_queue_hashes(shard_id).await?;
         self.inner.paging.add_queues(shard_id, range_id, &queues);
         shards.set_owned(shard_id, range_id);
+        let metrics = &self.inner.shard_metrics;
+        metrics.created.inc();
+        metrics.owned.set(shards.owned().len() as i64);
         tracing::debug!(shard_id, range_id, queues = queues.len(), "shard acquired");
         self.page_in_due();
         Ok(())
@@ -43,6 +46,11 @@ impl Engine {
             self.forget_shard(shard_id, range_id);
             tracing::debug!(shard_id, "shard released");
         }
+    }
+
+    /// The cluster's membership changed (the shard controller's count).
+    pub fn membership_changed(&self) {
+        self.inner.shard_metrics.membership_changed.inc();
     }
 
     /// Connects the engine to the other nodes of its cluster (once, before it serves).
@@ -230,6 +238,7 @@ impl Engine {
             .is_some()
         {
             tracing::warn!(shard_id, range_id, "shard taken over by another node");
+            self.inner.shard_metrics.closed.inc();
             self.forget_shard(shard_id, range_id);
         }
     }
@@ -237,6 +246,9 @@ impl Engine {
     /// Drops what this node holds of its ownership `range_id` of a shard: queued tasks (in its
     /// queues, tasks of that shard sent by other owners stay), acks and cached runs.
     fn forget_shard(&self, shard_id: i32, range_id: i64) {
+        let metrics = &self.inner.shard_metrics;
+        metrics.removed.inc();
+        metrics.owned.set(self.inner.shards.owned().len() as i64);
         self.inner.paging.stop(shard_id, range_id);
         self.inner
             .timers

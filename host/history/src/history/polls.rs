@@ -8,6 +8,8 @@ use sundial_matching::{Poller, Start, Starter};
 use temporalio_protos::temporal::api::{
     common::v1::WorkerVersionCapabilities,
     deployment::v1::WorkerDeploymentOptions,
+    enums::v1::TaskQueueKind,
+    taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
         PollWorkflowTaskQueueResponse,
@@ -16,11 +18,26 @@ use temporalio_protos::temporal::api::{
 
 use super::Engine;
 use super::cross::{queued_to_wire, unexpected};
+use super::poll_metrics::Polled;
 use crate::error::{Error, Result};
 use crate::matching::{QueueKind, Queued};
 use crate::namespace::Namespace;
 use crate::peers::{Op, QueryTask, RecordTaskStarted, Reply};
 use crate::state::TaskKind;
+
+/// Counts a poll dropped before it ended (its client went away) as a timeout.
+struct Unanswered<'a> {
+    engine: &'a Engine,
+    polled: Option<&'a Polled<'a>>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(polled) = self.polled {
+            self.engine.inner.poll_metrics.polled(polled, None);
+        }
+    }
+}
 
 /// A started task's poll response.
 pub(crate) enum Started {
@@ -80,7 +97,6 @@ impl Engine {
         req: PollWorkflowTaskQueueRequest,
         wait: std::time::Duration,
     ) -> Result<PollWorkflowTaskQueueResponse> {
-        let name = req.task_queue.as_ref().map(|t| t.name.as_str());
         let poller = poller(
             &req.identity,
             &req.worker_instance_key,
@@ -88,7 +104,13 @@ impl Engine {
             &req.worker_version_capabilities,
         );
         match self
-            .poll(ns, name, QueueKind::Workflow, &poller, wait)
+            .poll(
+                ns,
+                req.task_queue.as_ref(),
+                QueueKind::Workflow,
+                &poller,
+                wait,
+            )
             .await?
         {
             None => Ok(Default::default()),
@@ -105,7 +127,6 @@ impl Engine {
         req: PollActivityTaskQueueRequest,
         wait: std::time::Duration,
     ) -> Result<PollActivityTaskQueueResponse> {
-        let name = req.task_queue.as_ref().map(|t| t.name.as_str());
         let mut poller = poller(
             &req.identity,
             &req.worker_instance_key,
@@ -117,7 +138,13 @@ impl Engine {
             .as_ref()
             .and_then(|m| m.max_tasks_per_second);
         match self
-            .poll(ns, name, QueueKind::Activity, &poller, wait)
+            .poll(
+                ns,
+                req.task_queue.as_ref(),
+                QueueKind::Activity,
+                &poller,
+                wait,
+            )
             .await?
         {
             None => Ok(Default::default()),
@@ -131,18 +158,50 @@ impl Engine {
     async fn poll(
         &self,
         ns: &Namespace,
-        queue: Option<&str>,
+        task_queue: Option<&TaskQueue>,
         kind: QueueKind,
         poller: &Poller,
         wait: std::time::Duration,
     ) -> Result<Option<Started>> {
-        let queue = queue.unwrap_or_default();
+        let queue = task_queue.map_or("", |t| t.name.as_str());
         super::start::check_id(self, queue, "TaskQueue")?;
         let key = Self::queue_key(&ns.id, queue, kind);
-        self.inner
+        let sticky = task_queue.is_some_and(|t| t.kind == TaskQueueKind::Sticky as i32);
+        let polled = Polled {
+            namespace: &ns.name,
+            task_queue: match task_queue {
+                Some(t) if sticky && !t.normal_name.is_empty() => &t.normal_name,
+                _ => queue,
+            },
+            sticky,
+            kind,
+        };
+        // A poll its client gave up on ends empty, as a timeout.
+        let mut unanswered = Unanswered {
+            engine: self,
+            polled: Some(&polled),
+        };
+        let started = self
+            .inner
             .matching
             .poll_and_start(&key, poller, wait, self)
-            .await
+            .await;
+        unanswered.polled = None;
+        let started = started?;
+        let times = started.as_ref().map(|(s, sync_match)| match s {
+            Started::Workflow(r) => (
+                *sync_match,
+                r.scheduled_time.as_ref(),
+                r.started_time.as_ref(),
+            ),
+            Started::Activity(r) => (
+                *sync_match,
+                r.current_attempt_scheduled_time.as_ref(),
+                r.started_time.as_ref(),
+            ),
+        });
+        self.inner.poll_metrics.polled(&polled, times);
+        Ok(started.map(|(s, _)| s))
     }
 
     /// Starts a task of a shard this node owns (its current ownership) and acknowledges it:

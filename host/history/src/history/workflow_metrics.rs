@@ -1,9 +1,10 @@
-//! Workflow outcomes as Temporal's history service counts them (its `CompletionStats`):
-//! `workflow_success`, `workflow_failed`, `workflow_timeout`, `workflow_cancel`,
-//! `workflow_terminate` and `workflow_continued_as_new`, by namespace, task queue and workflow
-//! type, counted once a run's close is committed.
+//! Workflow metrics as Temporal's history service records them: the outcomes (its
+//! `CompletionStats`: `workflow_success`, `workflow_failed`, `workflow_timeout`,
+//! `workflow_cancel`, `workflow_terminate` and `workflow_continued_as_new`, by namespace, task
+//! queue and workflow type), counted once a run's close is committed; and
+//! `state_transition_count`, a run's count of state transitions at each committed change.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
 use sundial_services::tally_label;
@@ -45,9 +46,16 @@ impl Closed {
     }
 }
 
-/// The outcome counters; created with the engine, exported once registered.
+/// Temporal's buckets for counts.
+const COUNT_BUCKETS: [f64; 16] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
+    50000.0, 100000.0,
+];
+
+/// The counters; created with the engine, exported once registered.
 pub(crate) struct WorkflowMetrics {
     by_status: Vec<(WorkflowExecutionStatus, IntCounterVec)>,
+    state_transitions: HistogramVec,
 }
 
 impl Default for WorkflowMetrics {
@@ -66,6 +74,15 @@ impl Default for WorkflowMetrics {
                 (S::Terminated, counter("workflow_terminate")),
                 (S::ContinuedAsNew, counter("workflow_continued_as_new")),
             ],
+            state_transitions: HistogramVec::new(
+                HistogramOpts::new(
+                    "state_transition_count",
+                    "A run's state transitions, at each committed change.",
+                )
+                .buckets(COUNT_BUCKETS.to_vec()),
+                &["namespace", "namespace_state", "operation", "service_name"],
+            )
+            .expect("valid metric"),
         }
     }
 }
@@ -75,7 +92,19 @@ impl WorkflowMetrics {
         for (_, c) in &self.by_status {
             registry.register(Box::new(c.clone()))?;
         }
-        Ok(())
+        registry.register(Box::new(self.state_transitions.clone()))
+    }
+
+    /// A change to a run of `namespace` was committed; the run has made `transitions`.
+    pub(crate) fn committed(&self, namespace: &str, transitions: i64) {
+        self.state_transitions
+            .with_label_values(&[
+                &tally_label(namespace),
+                "active",
+                "WorkflowContext",
+                "history",
+            ])
+            .observe(transitions as f64);
     }
 
     /// A run of the namespace `namespace` closed.

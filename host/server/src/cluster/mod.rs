@@ -321,8 +321,18 @@ pub fn spawn_placement(
     mut view: watch::Receiver<View>,
 ) {
     tokio::spawn(async move {
+        let mut members: Option<Vec<String>> = None;
         loop {
             let current = view.borrow_and_update().clone();
+            let now: Vec<String> = current
+                .members
+                .iter()
+                .map(|m| m.member.node_name.clone())
+                .collect();
+            if members.as_ref() != Some(&now) {
+                engine.membership_changed();
+                members = Some(now);
+            }
             engine.redispatch_moved();
             engine.hand_over_queues();
             // A shard another node took (its range id moved on) is not this node's any more,

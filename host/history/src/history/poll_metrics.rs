@@ -1,0 +1,147 @@
+//! The task queues' poll figures, as Temporal's matching and history services report them:
+//! `poll_success`, `poll_success_sync` (the task went to a waiting poll as it was added) and
+//! `poll_timeouts` (operation `TaskQueueMgr`, service `matching`), and
+//! `task_schedule_to_start_latency` (history, operation `RecordWorkflowTaskStarted` or
+//! `RecordActivityTaskStarted`), by namespace, task queue, partition and task type.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prost_types::Timestamp;
+use sundial_services::tally_label;
+
+use crate::matching::QueueKind;
+
+/// Temporal's timer buckets, in seconds.
+const TIMER_BUCKETS: [f64; 19] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+    200.0, 500.0, 1000.0,
+];
+
+const POLL_LABELS: [&str; 10] = [
+    "namespace",
+    "namespace_state",
+    "operation",
+    "partition",
+    "service_name",
+    "task_type",
+    "taskqueue",
+    "worker_build_id",
+    "worker_deployment_name",
+    "worker_version",
+];
+
+/// One poll, as the labels name it.
+pub(crate) struct Polled<'a> {
+    pub namespace: &'a str,
+    /// The queue's name (a sticky queue's normal queue).
+    pub task_queue: &'a str,
+    pub sticky: bool,
+    pub kind: QueueKind,
+}
+
+impl Polled<'_> {
+    fn task_type(&self) -> &'static str {
+        match self.kind {
+            QueueKind::Workflow => "Workflow",
+            QueueKind::Activity => "Activity",
+        }
+    }
+}
+
+pub(crate) struct PollMetrics {
+    success: IntCounterVec,
+    success_sync: IntCounterVec,
+    timeouts: IntCounterVec,
+    schedule_to_start: HistogramVec,
+}
+
+impl Default for PollMetrics {
+    fn default() -> Self {
+        let counter = |name: &str| {
+            IntCounterVec::new(Opts::new(name, format!("{name} counter")), &POLL_LABELS)
+                .expect("valid metric")
+        };
+        PollMetrics {
+            success: counter("poll_success"),
+            success_sync: counter("poll_success_sync"),
+            timeouts: counter("poll_timeouts"),
+            schedule_to_start: HistogramVec::new(
+                HistogramOpts::new(
+                    "task_schedule_to_start_latency",
+                    "From a task's scheduling to its start, in seconds.",
+                )
+                .buckets(TIMER_BUCKETS.to_vec()),
+                &[
+                    "namespace",
+                    "operation",
+                    "partition",
+                    "service_name",
+                    "task_type",
+                    "taskqueue",
+                ],
+            )
+            .expect("valid metric"),
+        }
+    }
+}
+
+impl PollMetrics {
+    pub(crate) fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        for c in [&self.success, &self.success_sync, &self.timeouts] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        registry.register(Box::new(self.schedule_to_start.clone()))
+    }
+
+    /// A poll ended: with a task (and whether it was a sync match, and when the task was
+    /// scheduled and started), or empty.
+    pub(crate) fn polled(
+        &self,
+        poll: &Polled,
+        outcome: Option<(bool, Option<&Timestamp>, Option<&Timestamp>)>,
+    ) {
+        let (namespace, queue) = (tally_label(poll.namespace), tally_label(poll.task_queue));
+        let partition = if poll.sticky { "__sticky__" } else { "0" };
+        let labels = [
+            namespace.as_str(),
+            "active",
+            "TaskQueueMgr",
+            partition,
+            "matching",
+            poll.task_type(),
+            queue.as_str(),
+            "",
+            "",
+            "__unversioned__",
+        ];
+        let Some((sync_match, scheduled, started)) = outcome else {
+            self.timeouts.with_label_values(&labels).inc();
+            return;
+        };
+        self.success.with_label_values(&labels).inc();
+        if sync_match {
+            self.success_sync.with_label_values(&labels).inc();
+        }
+        if let (Some(scheduled), Some(started)) = (scheduled, started) {
+            let nanos = |t: &Timestamp| t.seconds as f64 + t.nanos as f64 / 1e9;
+            let operation = match poll.kind {
+                QueueKind::Workflow => "RecordWorkflowTaskStarted",
+                QueueKind::Activity => "RecordActivityTaskStarted",
+            };
+            let partition = if poll.sticky {
+                "__sticky__"
+            } else {
+                "__normal__"
+            };
+            self.schedule_to_start
+                .with_label_values(&[
+                    namespace.as_str(),
+                    operation,
+                    partition,
+                    "history",
+                    poll.task_type(),
+                    queue.as_str(),
+                ])
+                .observe((nanos(started) - nanos(scheduled)).max(0.0));
+        }
+    }
+}
