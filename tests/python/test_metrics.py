@@ -193,6 +193,7 @@ DASHBOARD = [
     "service_errors", "service_errors_resource_exhausted", "service_latency_bucket",
     "service_requests", "shard_closed_count", "sharditem_created_count", "sharditem_removed_count",
     "state_transition_count_count", "task_schedule_to_start_latency_bucket", "workflow_cancel",
+    "syncmatch_latency_bucket", "cache_requests", "cache_miss", "cache_latency_bucket",
     "workflow_failed", "workflow_success", "workflow_terminate", "workflow_timeout",
 ]
 
@@ -205,8 +206,6 @@ NOT_EMITTED = {
     "memory_num_gc": "Go's garbage collector; Rust has none",
     "memory_gc_pause_ms_bucket": "as memory_num_gc",
     "approximate_backlog_count": "not yet",
-    "syncmatch_latency_bucket": "not yet",
-    "cache_requests": "not yet",
 }
 
 

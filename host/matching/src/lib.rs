@@ -37,7 +37,8 @@ pub struct QueueKey {
 /// What a waiting poll is handed: a task, or word to look at the backlog again (a task
 /// waits there for the queue's dispatch rate).
 enum Handoff<T> {
-    Task(T),
+    /// A task, and when it was handed over.
+    Task(T, Instant),
     Retry,
 }
 
@@ -156,8 +157,9 @@ pub struct TaskGuard<T> {
     matching: Arc<Matching<T>>,
     key: QueueKey,
     item: Option<T>,
-    /// Handed to the poll as it was added (a sync match), not taken from the backlog.
-    pub sync_match: bool,
+    /// Handed to the poll as it was added (a sync match), not taken from the backlog: how
+    /// long the poll took to wake up with it.
+    pub sync_match: Option<Duration>,
 }
 
 impl<T> TaskGuard<T> {
@@ -198,7 +200,7 @@ impl<T> Drop for PollerGuard<T> {
             }
             rx.close();
             match rx.try_recv() {
-                Ok(Handoff::Task(item)) => self.matching.add(&self.key, item),
+                Ok(Handoff::Task(item, _)) => self.matching.add(&self.key, item),
                 // Another poll looks at the backlog in its place.
                 Ok(Handoff::Retry) => self.matching.wake_one(&self.key),
                 Err(_) => {}
@@ -224,9 +226,9 @@ impl<T> Matching<T> {
             return;
         }
         while let Some((_, _, tx)) = q.pollers.pop_front() {
-            match tx.send(Handoff::Task(item)) {
+            match tx.send(Handoff::Task(item, Instant::now())) {
                 Ok(()) => return,
-                Err(Handoff::Task(back)) => item = back,
+                Err(Handoff::Task(back, _)) => item = back,
                 Err(Handoff::Retry) => unreachable!("a task was sent"),
             }
         }
@@ -297,7 +299,7 @@ impl<T> Matching<T> {
                                 matching: self.clone(),
                                 key: key.clone(),
                                 item,
-                                sync_match: false,
+                                sync_match: None,
                             });
                         }
                         Err(until_token) => Err(until_token.unwrap_or(left).min(left)),
@@ -323,7 +325,7 @@ impl<T> Matching<T> {
             };
             let rx = guard.rx.as_mut().expect("receiver set");
             match tokio::time::timeout(left, rx).await {
-                Ok(Ok(Handoff::Task(item))) => {
+                Ok(Ok(Handoff::Task(item, handed))) => {
                     guard.rx = None;
                     if let Some(q) = self.queues.lock().unwrap().get_mut(key) {
                         q.last_poll = Some(Instant::now());
@@ -332,7 +334,7 @@ impl<T> Matching<T> {
                         matching: self.clone(),
                         key: key.clone(),
                         item: Some(item),
-                        sync_match: true,
+                        sync_match: Some(handed.elapsed()),
                     });
                 }
                 Ok(Ok(Handoff::Retry)) => {

@@ -47,15 +47,15 @@ pub trait Starter<T>: Send + Sync {
 
 impl<T: Send + Sync + 'static> Matching<T> {
     /// A worker's long poll of `key`: waits up to `wait` for a task that `starter` starts,
-    /// and answers its response and whether the task was a sync match; `None` when the wait
-    /// ends first.
+    /// and answers its response and, for a sync match, how long the poll took to wake up with
+    /// the task; `None` when the wait ends first.
     pub async fn poll_and_start<S: Starter<T>>(
         self: &Arc<Self>,
         key: &QueueKey,
         poller: &Poller,
         wait: Duration,
         starter: &S,
-    ) -> Result<Option<(S::Response, bool)>, S::Error> {
+    ) -> Result<Option<(S::Response, Option<Duration>)>, S::Error> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -148,7 +148,7 @@ mod tests {
         let got = m
             .poll_and_start(&key(), &w(), Duration::from_secs(1), &s)
             .await;
-        assert_eq!(got, Ok(Some(("w:4".to_string(), false))));
+        assert_eq!(got, Ok(Some(("w:4".to_string(), None))));
         assert_eq!(m.backlog_len(&key()), 0);
         assert_eq!(m.pollers(&key())[0].0.identity, "w");
     }
@@ -168,7 +168,7 @@ mod tests {
         let got = m
             .poll_and_start(&key(), &w(), Duration::from_secs(2), &s)
             .await;
-        assert_eq!(got, Ok(Some(("w:200".to_string(), false))));
+        assert_eq!(got, Ok(Some(("w:200".to_string(), None))));
         assert_eq!(*s.asked.lock().unwrap(), vec![100, 200, 200]);
     }
 
@@ -220,10 +220,9 @@ mod tests {
             )
             .await;
         assert_eq!(late, Ok(None));
-        assert_eq!(
-            staying.await.unwrap(),
-            Ok(Some(("id-b:2".to_string(), true)))
-        );
+        let staying = staying.await.unwrap().unwrap().unwrap();
+        assert_eq!(staying.0, "id-b:2");
+        assert!(staying.1.is_some(), "a sync match");
     }
 
     #[tokio::test]

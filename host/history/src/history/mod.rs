@@ -6,6 +6,7 @@ mod activity_ops;
 mod archive;
 mod archive_metrics;
 pub(crate) mod batch;
+mod cache_metrics;
 mod children;
 mod closing;
 mod commands;
@@ -133,6 +134,7 @@ pub(crate) struct Inner {
     workflow_metrics: workflow_metrics::WorkflowMetrics,
     shard_metrics: shard_metrics::ShardMetrics,
     poll_metrics: poll_metrics::PollMetrics,
+    cache_metrics: cache_metrics::CacheMetrics,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -210,6 +212,7 @@ impl Engine {
             workflow_metrics: Default::default(),
             shard_metrics: Default::default(),
             poll_metrics: Default::default(),
+            cache_metrics: Default::default(),
         });
         let engine = Engine { inner };
         engine.spawn_visibility_writer(visibility_rx);
@@ -232,6 +235,7 @@ impl Engine {
         self.inner.archive_metrics.register(registry)?;
         self.inner.shard_metrics.register(registry)?;
         self.inner.poll_metrics.register(registry)?;
+        self.inner.cache_metrics.register(registry)?;
         self.inner.workflow_metrics.register(registry)
     }
 
@@ -311,6 +315,7 @@ impl Engine {
 
     /// Locks a run and loads its state; `NotFound` if it does not exist.
     pub(crate) async fn lock(&self, key: &RunKey) -> Result<RunGuard> {
+        let began = std::time::Instant::now();
         let shard_id = self.shard_of(&key.namespace_id, &key.workflow_id);
         let range_id = self.inner.shards.range(shard_id)?;
         let slot = {
@@ -324,7 +329,8 @@ impl Engine {
         if slot.range_id != range_id {
             slot.loaded = None;
         }
-        if slot.loaded.is_none() {
+        let missed = slot.loaded.is_none();
+        if missed {
             // Changes to the run read its namespace from the cache (closing it schedules the
             // deletion after the namespace's retention). After a restart a background task can
             // be the first to touch a namespace, so load it here.
@@ -348,6 +354,9 @@ impl Engine {
                 }
             }
         }
+        self.inner
+            .cache_metrics
+            .looked_up(&key.namespace_id, missed, began.elapsed());
         Ok(RunGuard {
             key: key.clone(),
             shard_id,

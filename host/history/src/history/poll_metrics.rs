@@ -1,8 +1,12 @@
 //! The task queues' poll figures, as Temporal's matching and history services report them:
 //! `poll_success`, `poll_success_sync` (the task went to a waiting poll as it was added) and
-//! `poll_timeouts` (operation `TaskQueueMgr`, service `matching`), and
+//! `poll_timeouts` (operation `TaskQueueMgr`, service `matching`), `syncmatch_latency` (from
+//! handing a task to a waiting poll to the poll taking it up; operation `AddWorkflowTask` or
+//! `AddActivityTask`), and
 //! `task_schedule_to_start_latency` (history, operation `RecordWorkflowTaskStarted` or
 //! `RecordActivityTaskStarted`), by namespace, task queue, partition and task type.
+
+use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use prost_types::Timestamp;
@@ -29,6 +33,16 @@ const POLL_LABELS: [&str; 10] = [
     "worker_version",
 ];
 
+/// The labels of the timers.
+const QUEUE_LABELS: [&str; 6] = [
+    "namespace",
+    "operation",
+    "partition",
+    "service_name",
+    "task_type",
+    "taskqueue",
+];
+
 /// One poll, as the labels name it.
 pub(crate) struct Polled<'a> {
     pub namespace: &'a str,
@@ -51,6 +65,7 @@ pub(crate) struct PollMetrics {
     success: IntCounterVec,
     success_sync: IntCounterVec,
     timeouts: IntCounterVec,
+    sync_match: HistogramVec,
     schedule_to_start: HistogramVec,
 }
 
@@ -64,20 +79,22 @@ impl Default for PollMetrics {
             success: counter("poll_success"),
             success_sync: counter("poll_success_sync"),
             timeouts: counter("poll_timeouts"),
+            sync_match: HistogramVec::new(
+                HistogramOpts::new(
+                    "syncmatch_latency",
+                    "From handing a task to a waiting poll to the poll taking it, in seconds.",
+                )
+                .buckets(TIMER_BUCKETS.to_vec()),
+                &QUEUE_LABELS,
+            )
+            .expect("valid metric"),
             schedule_to_start: HistogramVec::new(
                 HistogramOpts::new(
                     "task_schedule_to_start_latency",
                     "From a task's scheduling to its start, in seconds.",
                 )
                 .buckets(TIMER_BUCKETS.to_vec()),
-                &[
-                    "namespace",
-                    "operation",
-                    "partition",
-                    "service_name",
-                    "task_type",
-                    "taskqueue",
-                ],
+                &QUEUE_LABELS,
             )
             .expect("valid metric"),
         }
@@ -89,15 +106,16 @@ impl PollMetrics {
         for c in [&self.success, &self.success_sync, &self.timeouts] {
             registry.register(Box::new(c.clone()))?;
         }
+        registry.register(Box::new(self.sync_match.clone()))?;
         registry.register(Box::new(self.schedule_to_start.clone()))
     }
 
-    /// A poll ended: with a task (and whether it was a sync match, and when the task was
-    /// scheduled and started), or empty.
+    /// A poll ended: with a task (for a sync match, how long the poll took to take it up;
+    /// when the task was scheduled and started), or empty.
     pub(crate) fn polled(
         &self,
         poll: &Polled,
-        outcome: Option<(bool, Option<&Timestamp>, Option<&Timestamp>)>,
+        outcome: Option<(Option<Duration>, Option<&Timestamp>, Option<&Timestamp>)>,
     ) {
         let (namespace, queue) = (tally_label(poll.namespace), tally_label(poll.task_queue));
         let partition = if poll.sticky { "__sticky__" } else { "0" };
@@ -118,8 +136,22 @@ impl PollMetrics {
             return;
         };
         self.success.with_label_values(&labels).inc();
-        if sync_match {
+        if let Some(took) = sync_match {
             self.success_sync.with_label_values(&labels).inc();
+            let operation = match poll.kind {
+                QueueKind::Workflow => "AddWorkflowTask",
+                QueueKind::Activity => "AddActivityTask",
+            };
+            self.sync_match
+                .with_label_values(&[
+                    namespace.as_str(),
+                    operation,
+                    partition,
+                    "matching",
+                    poll.task_type(),
+                    queue.as_str(),
+                ])
+                .observe(took.as_secs_f64());
         }
         if let (Some(scheduled), Some(started)) = (scheduled, started) {
             let nanos = |t: &Timestamp| t.seconds as f64 + t.nanos as f64 / 1e9;
