@@ -199,7 +199,8 @@ DASHBOARD = [
 
 #: Dashboard metrics Sundial does not emit, and why.
 NOT_EMITTED = {
-    "client_requests": "Sundial's services call each other in process (calls between nodes are not counted yet)",
+    "client_requests": "on one node Sundial's services call each other in process; calls between nodes are "
+                       "counted (host/server/tests/cluster.rs)",
     "client_errors": "as client_requests",
     "client_latency_bucket": "as client_requests",
     "memory_stack": "Go's runtime figure; Rust has no goroutine stacks",

@@ -5,6 +5,7 @@ mod action_metrics;
 pub mod admin;
 mod archiver_plugin;
 pub mod auth;
+mod client_metrics;
 pub mod cluster;
 pub mod config;
 mod dynamic_config;
@@ -242,11 +243,16 @@ pub async fn start(
     let mut archival = config.archival_settings()?;
     archiver_plugin::serve_plugins(&mut archival, config, &plugins);
     engine.namespaces().set_archival(Arc::new(archival));
+    let client_metrics = Arc::new(
+        client_metrics::ClientMetrics::register(&registry)
+            .context("registering the client metrics")?,
+    );
     let peers = cluster::peers::ClusterPeers::new(
         node_name.clone(),
         membership.subscribe(),
         &membership.metadata.internal_secret,
         &internode,
+        client_metrics.clone(),
     )?;
     if internal_listener.is_some() {
         engine.set_peers(peers.clone());
@@ -255,6 +261,7 @@ pub async fn start(
         engine: engine.clone(),
         peers,
         clustered: internal_listener.is_some(),
+        client_metrics,
     };
     // This node's first shards are taken before it serves, so its first calls find them.
     let first_view = membership.view();

@@ -177,7 +177,7 @@ fn expected(code: Code) -> bool {
 }
 
 /// The Go error type Temporal's SDK-side `serviceerror` package gives a status without details.
-fn code_type(code: Code) -> &'static str {
+pub(crate) fn code_type(code: Code) -> &'static str {
     match code {
         Code::Cancelled => "Canceled",
         Code::InvalidArgument => "InvalidArgument",

@@ -20,8 +20,11 @@ use sundial_history::Engine;
 use tonic::Status;
 use tower::{Layer, Service};
 
+use crate::client_metrics::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
 use crate::cluster::peers::{ClusterPeers, SECRET_HEADER};
+use crate::wire::CallInfo;
 use crate::wire::{field_at_path, field_bytes, field_string, first_message, message_bytes, rejoin};
+use sundial_services::tally_label;
 
 const HOPS_HEADER: &str = "sundial-hops";
 const MAX_HOPS: u32 = 2;
@@ -46,6 +49,7 @@ pub struct RoutingLayer {
     pub peers: Arc<ClusterPeers>,
     /// False for a node that can have no peers (SQLite): every call is served here.
     pub clustered: bool,
+    pub client_metrics: Arc<ClientMetrics>,
 }
 
 impl<S> Layer<S> for RoutingLayer {
@@ -135,7 +139,7 @@ where
                             .call(request)
                             .await?
                     }
-                    Some(node) => layer.forward(node, hops, request).await,
+                    Some((node, role)) => layer.forward(node, role, hops, request).await,
                 };
                 let unavailable = response
                     .headers()
@@ -195,8 +199,39 @@ fn routed(m: &Method) -> bool {
 
 impl RoutingLayer {
     /// Sends a call to `node`'s internal listener as it came, plus the hop count and the
-    /// cluster's secret; a node that does not answer is an `Unavailable` answer.
-    async fn forward(&self, node: &str, hops: u32, request: Req) -> Res {
+    /// cluster's secret; a node that does not answer is an `Unavailable` answer. Counted as a
+    /// call from this node's frontend to `role` there.
+    async fn forward(&self, node: &str, role: &str, hops: u32, request: Req) -> Res {
+        let began = std::time::Instant::now();
+        let namespace = request
+            .extensions()
+            .get::<CallInfo>()
+            .map(|c| c.namespace.as_str())
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| UNKNOWN_NAMESPACE.to_string(), tally_label);
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let answer = self.send(node, hops, request).await;
+        let failed = tonic::Status::from_header_map(answer.headers())
+            .filter(|s| s.code() != tonic::Code::Ok)
+            .map(|s| error_type(s.code()));
+        let call = ClientCall {
+            namespace: &namespace,
+            method: &method,
+            from: "frontend",
+            to: role,
+        };
+        self.client_metrics
+            .record(&call, began.elapsed(), failed.as_deref());
+        answer
+    }
+
+    async fn send(&self, node: &str, hops: u32, request: Req) -> Res {
         tracing::trace!(method = %request.uri().path(), node, hops, "forwarding");
         let mut channel = match self.peers.channel(node) {
             Ok(c) => c,
@@ -223,8 +258,9 @@ impl RoutingLayer {
         }
     }
 
-    /// The node that serves this call, when it is not this one.
-    async fn owner(&self, method: &Method, message: &[u8]) -> Option<String> {
+    /// The node that serves this call, when it is not this one, and the service there that
+    /// does (`history` for a shard's call, `matching` for a queue's).
+    async fn owner(&self, method: &Method, message: &[u8]) -> Option<(String, &'static str)> {
         let route = self.route(method, message).await.ok().flatten()?;
         match route {
             Route::Shard {
@@ -235,13 +271,16 @@ impl RoutingLayer {
                 if self.engine.owns_shard(shard) {
                     return None;
                 }
-                self.peers.shard_node(shard)
+                Some((self.peers.shard_node(shard)?, "history"))
             }
             Route::Queue {
                 namespace_id,
                 queue,
                 kind,
-            } => self.peers.queue_node(&namespace_id, &queue, kind),
+            } => Some((
+                self.peers.queue_node(&namespace_id, &queue, kind)?,
+                "matching",
+            )),
         }
     }
 

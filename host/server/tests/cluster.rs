@@ -9,8 +9,10 @@ mod common;
 use prost::Message;
 use sundial_server::config::Config;
 use sundial_store::{ClusterStore, SqlStore};
+use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    GetClusterInfoRequest, GetClusterInfoResponse,
+    DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse, GetClusterInfoRequest,
+    GetClusterInfoResponse,
 };
 
 fn uid() -> String {
@@ -84,6 +86,22 @@ fn config(url: &str, node: &str) -> Config {
     c
 }
 
+/// The text a node's Prometheus endpoint serves.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap()
+}
+
 /// Waits (at most 15 s) until every shard is owned by exactly one of `nodes`, as the
 /// placement over them says.
 async fn settle(nodes: &[&sundial_server::Running]) {
@@ -124,9 +142,9 @@ async fn refusal(c: &Config) -> String {
 
 async fn identity_and_membership(url: &str) {
     let url = url.to_string();
-    let n1 = sundial_server::start(&config(&url, "n1"), None)
-        .await
-        .unwrap();
+    let mut first = config(&url, "n1");
+    first.global.metrics.prometheus.listen_address = Some("127.0.0.1:0".into());
+    let n1 = sundial_server::start(&first, None).await.unwrap();
     let store = SqlStore::connect(&url, 2).await.unwrap();
     let cluster_id = n1.membership.metadata.cluster_id.clone();
 
@@ -160,6 +178,57 @@ async fn identity_and_membership(url: &str) {
         .await
         .unwrap();
     settle(&[&n1, &n2, &n3]).await;
+
+    // A call about a workflow whose shard another node owns goes there, and counts as the
+    // frontend's call to history (a client call), its error included.
+    let namespace_id = n1
+        .engine
+        .namespaces()
+        .by_name("default")
+        .await
+        .unwrap()
+        .id
+        .clone();
+    let workflow_id = (0..)
+        .map(|i| format!("w{i}"))
+        .find(|w| !n1.engine.owns_shard(n1.engine.shard_for(&namespace_id, w)))
+        .unwrap();
+    let missing = DescribeWorkflowExecutionRequest {
+        namespace: "default".into(),
+        execution: Some(WorkflowExecution {
+            workflow_id,
+            run_id: String::new(),
+        }),
+    };
+    let err = common::raw_call::<DescribeWorkflowExecutionResponse>(
+        &channel,
+        "DescribeWorkflowExecution",
+        missing.encode_to_vec(),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    let metrics = scrape(n1.metrics_addr.unwrap()).await;
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter(|l| l.contains("operation=\"HistoryClientDescribeWorkflowExecution\""))
+            .filter(|l| l.contains("namespace=\"default\""))
+            .filter(|l| l.contains("service_name=\"frontend\",service_role=\"history\""))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(series("client_requests").len(), 1, "{metrics}");
+    let errors = series("client_errors");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("error_type=\"serviceerror_NotFound\"")),
+        "{errors:?}"
+    );
+
     let table = sundial_server::cluster::members_table(&store)
         .await
         .unwrap();

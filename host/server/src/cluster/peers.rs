@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{View, placement};
+use crate::client_metrics::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
 
 /// The header that carries the cluster's internal secret between nodes.
 pub const SECRET_HEADER: &str = "sundial-cluster-secret";
@@ -28,6 +29,7 @@ pub struct ClusterPeers {
     channels: Mutex<HashMap<String, Channel>>,
     /// Dials peers with TLS when `tls.internode` is set.
     tls: Option<super::internode::TlsConnector>,
+    metrics: Arc<ClientMetrics>,
 }
 
 impl ClusterPeers {
@@ -36,6 +38,7 @@ impl ClusterPeers {
         view: watch::Receiver<View>,
         secret: &str,
         internode: &super::internode::Internode,
+        metrics: Arc<ClientMetrics>,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(ClusterPeers {
             me,
@@ -43,7 +46,28 @@ impl ClusterPeers {
             secret: secret.parse()?,
             channels: Mutex::new(HashMap::new()),
             tls: internode.connector(),
+            metrics,
         }))
+    }
+
+    /// Counts an internal call from this node's `from` service to `to` on another.
+    fn count<T>(
+        &self,
+        from: &str,
+        to: &str,
+        method: &str,
+        began: std::time::Instant,
+        result: &std::result::Result<T, tonic::Status>,
+    ) {
+        let call = ClientCall {
+            namespace: UNKNOWN_NAMESPACE,
+            method,
+            from,
+            to,
+        };
+        let failed = result.as_ref().err().map(|s| error_type(s.code()));
+        self.metrics
+            .record(&call, began.elapsed(), failed.as_deref());
     }
 
     /// The owner among the live nodes running `service`; `None` for this node.
@@ -142,9 +166,11 @@ impl Peers for ClusterPeers {
         let mut client = HistoryClient::new(self.channel(node)?)
             .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
             .max_encoding_message_size(crate::MAX_MESSAGE_SIZE);
-        client
-            .apply(self.request(request))
-            .await
+        let method = history_method(&request);
+        let began = std::time::Instant::now();
+        let result = client.apply(self.request(request)).await;
+        self.count("history", "history", method, began, &result);
+        result
             .map(|r| r.into_inner())
             .map_err(|s| unavailable(node, s))
     }
@@ -153,9 +179,15 @@ impl Peers for ClusterPeers {
         let mut client = MatchingClient::new(self.channel(node)?)
             .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
             .max_encoding_message_size(crate::MAX_MESSAGE_SIZE);
-        client
-            .add_task(self.request(request))
-            .await
+        let method = if request.kind == 2 {
+            "AddActivityTask"
+        } else {
+            "AddWorkflowTask"
+        };
+        let began = std::time::Instant::now();
+        let result = client.add_task(self.request(request)).await;
+        self.count("history", "matching", method, began, &result);
+        result
             .map(|r| !r.into_inner().sticky_unavailable)
             .map_err(|s| unavailable(node, s))
     }
@@ -166,10 +198,26 @@ impl Peers for ClusterPeers {
         request: CancelWorkerPollsRequest,
     ) -> Result<()> {
         let mut client = MatchingClient::new(self.channel(node)?);
-        client
-            .cancel_worker_polls(self.request(request))
-            .await
-            .map(|_| ())
-            .map_err(|s| unavailable(node, s))
+        let began = std::time::Instant::now();
+        let result = client.cancel_worker_polls(self.request(request)).await;
+        self.count("frontend", "matching", "CancelWorkerPolls", began, &result);
+        result.map(|_| ()).map_err(|s| unavailable(node, s))
+    }
+}
+
+/// The name of a history call between nodes, for the client metrics.
+fn history_method(request: &HistoryRequest) -> &'static str {
+    use sundial_history::peers::Op;
+    match &request.op {
+        Some(Op::StartChild(_)) => "StartChildWorkflowExecution",
+        Some(Op::SignalExternal(_)) => "SignalWorkflowExecution",
+        Some(Op::CancelExternal(_)) => "RequestCancelWorkflowExecution",
+        Some(Op::RecordChildClosed(_)) => "RecordChildExecutionCompleted",
+        Some(Op::ParentClosePolicy(_)) => "ApplyParentClosePolicy",
+        Some(Op::RecordTaskStarted(_)) => "RecordTaskStarted",
+        Some(Op::QueryTask(_)) => "QueryWorkflow",
+        Some(Op::RunTimerTask(_)) => "RunTimerTask",
+        Some(Op::SystemCall(_)) => "SystemCall",
+        None => "Unknown",
     }
 }
