@@ -194,6 +194,7 @@ DASHBOARD = [
     "service_requests", "shard_closed_count", "sharditem_created_count", "sharditem_removed_count",
     "state_transition_count_count", "task_schedule_to_start_latency_bucket", "workflow_cancel",
     "syncmatch_latency_bucket", "cache_requests", "cache_miss", "cache_latency_bucket",
+    "approximate_backlog_count",
     "workflow_failed", "workflow_success", "workflow_terminate", "workflow_timeout",
 ]
 
@@ -206,7 +207,6 @@ NOT_EMITTED = {
     "memory_stack": "Go's runtime figure; Rust has no goroutine stacks",
     "memory_num_gc": "Go's garbage collector; Rust has none",
     "memory_gc_pause_ms_bucket": "as memory_num_gc",
-    "approximate_backlog_count": "not yet",
 }
 
 

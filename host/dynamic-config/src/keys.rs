@@ -130,11 +130,14 @@ pub const ALL: &[Setting] = &[
     ),
 ];
 
-/// The kind of a key Sundial reads (keys are case-insensitive); `None` for others.
-pub fn kind_of(key: &str) -> Option<Kind> {
-    ALL.iter()
-        .find(|s| s.key.eq_ignore_ascii_case(key))
-        .map(|s| s.kind)
+/// The key Sundial reads that `key` names (keys are case-insensitive); `None` for others.
+pub fn setting_of(key: &str) -> Option<&'static Setting> {
+    ALL.iter().find(|s| s.key.eq_ignore_ascii_case(key))
+}
+
+/// A key as Sundial spells it.
+pub fn canonical(key: &str) -> Option<&'static str> {
+    setting_of(key).map(|s| s.key)
 }
 
 impl Kind {

@@ -76,8 +76,8 @@ fn error(key: &str, message: impl Into<String>) -> Error {
 /// One set of values: what a file and the flags say.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Values {
-    /// By lower-cased key.
-    entries: HashMap<String, Vec<Entry>>,
+    /// By the key as [`keys`] spells it, so a lookup neither folds case nor allocates.
+    entries: HashMap<&'static str, Vec<Entry>>,
     /// Keys given that Sundial does not use, as given.
     pub ignored: Vec<String>,
 }
@@ -139,7 +139,7 @@ impl Values {
             .map_err(|e| error(key, format!("{text:?} is not a YAML or JSON value: {e}")))?;
         self.add(key, Constraints::default(), value)?;
         // Flags come first.
-        if let Some(list) = self.entries.get_mut(&key.to_ascii_lowercase()) {
+        if let Some(list) = keys::canonical(key).and_then(|k| self.entries.get_mut(k)) {
             let flag = list.pop().expect("just added");
             list.insert(0, flag);
         }
@@ -160,17 +160,15 @@ impl Values {
     }
 
     fn add(&mut self, key: &str, constraints: Constraints, value: Value) -> Result<(), Error> {
-        match keys::kind_of(key) {
-            Some(kind) => kind.check(key, &value)?,
-            None => {
-                if !self.ignored.iter().any(|k| k == key) {
-                    self.ignored.push(key.to_string());
-                }
-                return Ok(());
+        let Some(setting) = keys::setting_of(key) else {
+            if !self.ignored.iter().any(|k| k == key) {
+                self.ignored.push(key.to_string());
             }
-        }
+            return Ok(());
+        };
+        setting.kind.check(key, &value)?;
         self.entries
-            .entry(key.to_ascii_lowercase())
+            .entry(setting.key)
             .or_default()
             .push(Entry { constraints, value });
         Ok(())
@@ -184,7 +182,7 @@ impl Values {
         if self.entries.is_empty() {
             return None;
         }
-        let list = self.entries.get(&key.to_ascii_lowercase())?;
+        let list = self.entries.get(key)?;
         let (ns, tq, tt) = (
             given(scope.namespace),
             given(scope.task_queue),

@@ -4,15 +4,19 @@
 //! handing a task to a waiting poll to the poll taking it up; operation `AddWorkflowTask` or
 //! `AddActivityTask`), and
 //! `task_schedule_to_start_latency` (history, operation `RecordWorkflowTaskStarted` or
-//! `RecordActivityTaskStarted`), by namespace, task queue, partition and task type.
+//! `RecordActivityTaskStarted`), by namespace, task queue, partition and task type; and
+//! `approximate_backlog_count` (operation `TaskQueuePartitionManager`), the tasks waiting in a
+//! queue, counted in the database at most every 10 s while the queue is polled.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use prost_types::Timestamp;
 use sundial_services::tally_label;
 
-use crate::matching::QueueKind;
+use crate::matching::{QueueKey, QueueKind};
 
 /// Temporal's timer buckets, in seconds.
 const TIMER_BUCKETS: [f64; 19] = [
@@ -61,7 +65,16 @@ impl Polled<'_> {
     }
 }
 
+/// How often a polled queue's backlog is counted.
+const BACKLOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Queues whose backlog was counted, kept at most before the stale ones are forgotten.
+const BACKLOG_QUEUES_KEPT: usize = 10_000;
+
 pub(crate) struct PollMetrics {
+    backlog: IntGaugeVec,
+    /// When each queue's backlog was last counted.
+    counted: Mutex<HashMap<QueueKey, Instant>>,
     success: IntCounterVec,
     success_sync: IntCounterVec,
     timeouts: IntCounterVec,
@@ -75,7 +88,18 @@ impl Default for PollMetrics {
             IntCounterVec::new(Opts::new(name, format!("{name} counter")), &POLL_LABELS)
                 .expect("valid metric")
         };
+        let mut backlog_labels = POLL_LABELS.to_vec();
+        backlog_labels.insert(5, "task_priority");
         PollMetrics {
+            backlog: IntGaugeVec::new(
+                Opts::new(
+                    "approximate_backlog_count",
+                    "Tasks waiting in a task queue, as last counted.",
+                ),
+                &backlog_labels,
+            )
+            .expect("valid metric"),
+            counted: Mutex::default(),
             success: counter("poll_success"),
             success_sync: counter("poll_success_sync"),
             timeouts: counter("poll_timeouts"),
@@ -106,8 +130,46 @@ impl PollMetrics {
         for c in [&self.success, &self.success_sync, &self.timeouts] {
             registry.register(Box::new(c.clone()))?;
         }
+        registry.register(Box::new(self.backlog.clone()))?;
         registry.register(Box::new(self.sync_match.clone()))?;
         registry.register(Box::new(self.schedule_to_start.clone()))
+    }
+
+    /// Whether `key`'s backlog is due to be counted again (and if so, it counts as counted).
+    pub(crate) fn backlog_due(&self, key: &QueueKey) -> bool {
+        let now = Instant::now();
+        let mut counted = self.counted.lock().unwrap();
+        if counted
+            .get(key)
+            .is_some_and(|at| now.duration_since(*at) < BACKLOG_EVERY)
+        {
+            return false;
+        }
+        if counted.len() >= BACKLOG_QUEUES_KEPT {
+            counted.retain(|_, at| now.duration_since(*at) < BACKLOG_EVERY * 6);
+        }
+        counted.insert(key.clone(), now);
+        true
+    }
+
+    /// The queue polled as `poll` has `tasks` waiting.
+    pub(crate) fn set_backlog(&self, poll: &Polled, tasks: i64) {
+        let (namespace, queue) = (tally_label(poll.namespace), tally_label(poll.task_queue));
+        self.backlog
+            .with_label_values(&[
+                namespace.as_str(),
+                "active",
+                "TaskQueuePartitionManager",
+                if poll.sticky { "__sticky__" } else { "0" },
+                "matching",
+                "3",
+                poll.task_type(),
+                queue.as_str(),
+                "",
+                "",
+                "__unversioned__",
+            ])
+            .set(tasks);
     }
 
     /// A poll ended: with a task (for a sync match, how long the poll took to take it up;

@@ -20,10 +20,11 @@ use super::Engine;
 use super::cross::{queued_to_wire, unexpected};
 use super::poll_metrics::Polled;
 use crate::error::{Error, Result};
-use crate::matching::{QueueKind, Queued};
+use crate::matching::{QueueKey, QueueKind, Queued};
 use crate::namespace::Namespace;
 use crate::peers::{Op, QueryTask, RecordTaskStarted, Reply};
 use crate::state::TaskKind;
+use crate::time::now_nanos;
 
 /// Counts a poll dropped before it ended (its client went away) as a timeout.
 struct Unanswered<'a> {
@@ -201,7 +202,38 @@ impl Engine {
             ),
         });
         self.inner.poll_metrics.polled(&polled, times);
+        if self.inner.poll_metrics.backlog_due(&key) {
+            self.count_backlog(&key, &polled);
+        }
         Ok(started.map(|(s, _)| s))
+    }
+
+    /// Counts a queue's waiting tasks in the database, in the background, for the
+    /// `approximate_backlog_count` gauge.
+    fn count_backlog(&self, key: &QueueKey, polled: &Polled) {
+        let engine = self.clone();
+        let hash = super::paging::hash_of_queue(&key.namespace_id, key.kind, &key.name);
+        let (namespace, queue) = (polled.namespace.to_string(), polled.task_queue.to_string());
+        let (sticky, kind) = (polled.sticky, polled.kind);
+        tokio::spawn(async move {
+            match engine
+                .inner
+                .store
+                .count_queue_tasks(hash, now_nanos())
+                .await
+            {
+                Ok(tasks) => {
+                    let polled = Polled {
+                        namespace: &namespace,
+                        task_queue: &queue,
+                        sticky,
+                        kind,
+                    };
+                    engine.inner.poll_metrics.set_backlog(&polled, tasks);
+                }
+                Err(e) => tracing::debug!(error = %e, "could not count a queue's backlog"),
+            }
+        });
     }
 
     /// Starts a task of a shard this node owns (its current ownership) and acknowledges it:
