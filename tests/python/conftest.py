@@ -28,6 +28,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -179,6 +180,36 @@ async def connect_with_retry(address: str, namespace: str = NAMESPACE, timeout: 
             last = err
             await asyncio.sleep(0.25)
     raise RuntimeError(f"could not connect to {address} within {timeout}s: {last!r}")
+
+
+@contextlib.contextmanager
+def sundial_with_dynamic_config(
+    dynamic: str, namespaces: list[str], name: str
+) -> Iterator[tuple[str, Path, str]]:
+    """A Sundial started from a config file (in-memory SQLite, the given namespaces, metrics
+    on) that names a dynamic-config file holding `dynamic`, read again every 5 s: its address,
+    the dynamic-config file and the metrics URL."""
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    (work / "dynamic.yaml").write_text(dynamic)
+    port, metrics = free_port(), free_port()
+    listed = ", ".join(f"{{name: {n}}}" for n in namespaces)
+    (work / "sundial.yaml").write_text(
+        f"server: {{ip: 127.0.0.1, port: {port}}}\n"
+        "persistence: {url: 'sqlite::memory:'}\n"
+        f"namespaces: [{listed}]\n"
+        "dynamicConfigClient: {filepath: dynamic.yaml, pollInterval: 5s}\n"
+        f"global: {{metrics: {{prometheus: {{listenAddress: '127.0.0.1:{metrics}'}}}}}}\n"
+    )
+    process = ServerProcess(
+        [str(sundial_bin()), "start", "--config", str(work / "sundial.yaml"), "--log-level", "info"],
+        "127.0.0.1", port, name,
+    )
+    process.start()
+    try:
+        process.wait_port()
+        yield process.address, work / "dynamic.yaml", f"http://127.0.0.1:{metrics}/metrics"
+    finally:
+        process.kill()
 
 
 def cluster_nodes() -> int:

@@ -5,7 +5,6 @@ file changes (no restart), a bad edit reported and ignored (the previous values 
 
 from __future__ import annotations
 
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -15,8 +14,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin
-from helpers import free_port, unique, wait_until
+from conftest import connect_with_retry, suite_starts_sundial, sundial_with_dynamic_config
+from helpers import unique, wait_until
 from workflows import GreetingWorkflow
 
 pytestmark = pytest.mark.skipif(not suite_starts_sundial(), reason="starts a Sundial of its own from a config file")
@@ -35,27 +34,8 @@ system.enableEagerWorkflowStart:
 def server() -> Iterator[tuple[str, Path, str]]:
     """A Sundial started from a config file naming a dynamic-config file: its address, the
     dynamic-config file and the metrics URL."""
-    work = Path(tempfile.mkdtemp(prefix="sundial-dynamic-"))
-    dynamic = work / "dynamic.yaml"
-    dynamic.write_text(FIRST)
-    port, metrics = free_port(), free_port()
-    (work / "sundial.yaml").write_text(
-        f"server: {{ip: 127.0.0.1, port: {port}}}\n"
-        "persistence: {url: 'sqlite::memory:'}\n"
-        "namespaces: [{name: default}, {name: eager}]\n"
-        "dynamicConfigClient: {filepath: dynamic.yaml, pollInterval: 5s}\n"
-        f"global: {{metrics: {{prometheus: {{listenAddress: '127.0.0.1:{metrics}'}}}}}}\n"
-    )
-    process = ServerProcess(
-        [str(sundial_bin()), "start", "--config", str(work / "sundial.yaml"), "--log-level", "info"],
-        "127.0.0.1", port, "sundial-dynamic-config",
-    )
-    process.start()
-    try:
-        process.wait_port()
-        yield process.address, dynamic, f"http://127.0.0.1:{metrics}/metrics"
-    finally:
-        process.kill()
+    with sundial_with_dynamic_config(FIRST, ["default", "eager"], "sundial-dynamic-config") as server:
+        yield server
 
 
 def gauge(url: str) -> float:

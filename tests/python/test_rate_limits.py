@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
 import urllib.request
 from datetime import timedelta
@@ -29,7 +28,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin
+from conftest import ServerProcess, connect_with_retry, suite_starts_sundial, sundial_bin, sundial_with_dynamic_config
 from helpers import find_cli, free_port, new_worker, unique, wait_until
 from workflows import GreetingWorkflow, greet
 
@@ -54,27 +53,8 @@ frontend.namespaceCount:
 def server() -> Iterator[tuple[str, Path, str]]:
     """A Sundial with the limits above in its dynamic-config file: its address, the file and
     its metrics URL."""
-    work = Path(tempfile.mkdtemp(prefix="sundial-rate-limits-"))
-    dynamic = work / "dynamic.yaml"
-    dynamic.write_text(LIMITS)
-    port, metrics = free_port(), free_port()
-    (work / "sundial.yaml").write_text(
-        f"server: {{ip: 127.0.0.1, port: {port}}}\n"
-        "persistence: {url: 'sqlite::memory:'}\n"
-        "namespaces: [{name: default}, {name: noisy}, {name: quiet}, {name: polls}]\n"
-        "dynamicConfigClient: {filepath: dynamic.yaml, pollInterval: 5s}\n"
-        f"global: {{metrics: {{prometheus: {{listenAddress: '127.0.0.1:{metrics}'}}}}}}\n"
-    )
-    process = ServerProcess(
-        [str(sundial_bin()), "start", "--config", str(work / "sundial.yaml"), "--log-level", "info"],
-        "127.0.0.1", port, "sundial-rate-limits",
-    )
-    process.start()
-    try:
-        process.wait_port()
-        yield process.address, dynamic, f"http://127.0.0.1:{metrics}/metrics"
-    finally:
-        process.kill()
+    with sundial_with_dynamic_config(LIMITS, ["default", "noisy", "quiet", "polls"], "sundial-rate-limits") as server:
+        yield server
 
 
 def describe_missing(namespace: str) -> DescribeWorkflowExecutionRequest:

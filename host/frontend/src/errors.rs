@@ -23,12 +23,16 @@ pub fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail
 }
 
 /// A Temporal enum value's name as its Go code prints it: `RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT`
-/// is `RpsLimit`.
+/// is `RpsLimit`, `COMMAND_TYPE_START_TIMER` is `StartTimer`.
 pub fn short_enum_name(proto_name: &str) -> String {
-    let rest = ["RESOURCE_EXHAUSTED_CAUSE_", "RESOURCE_EXHAUSTED_SCOPE_"]
-        .iter()
-        .find_map(|p| proto_name.strip_prefix(p))
-        .unwrap_or(proto_name);
+    let rest = [
+        "RESOURCE_EXHAUSTED_CAUSE_",
+        "RESOURCE_EXHAUSTED_SCOPE_",
+        "COMMAND_TYPE_",
+    ]
+    .iter()
+    .find_map(|p| proto_name.strip_prefix(p))
+    .unwrap_or(proto_name);
     rest.split('_')
         .map(|w| {
             let mut c = w.chars();

@@ -23,7 +23,7 @@ pub mod time;
 
 pub use error::{Error, Result};
 pub use history::schedules::workflow_id as scheduler_workflow_id;
-pub use history::{ActivityRef, Engine, MAX_PAGE_SIZE, validate_search_attributes};
+pub use history::{ActivityRef, Engine, MAX_PAGE_SIZE, NamespaceNames, validate_search_attributes};
 
 /// Engine settings.
 #[derive(Clone, Debug)]

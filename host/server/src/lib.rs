@@ -1,19 +1,16 @@
 //! The Sundial server: configuration, listeners, and the wiring of store, engine (history and
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
-mod action_metrics;
 pub mod admin;
 mod archiver_plugin;
 pub mod auth;
-mod client_metrics;
 pub mod cluster;
 pub mod config;
 mod dynamic_config;
+mod metrics;
 pub mod plugins;
 mod rate_limit;
-mod request_metrics;
 mod routing;
-mod runtime_metrics;
 pub mod tls;
 mod unimplemented;
 mod visibility_plugin;
@@ -152,9 +149,9 @@ pub async fn start(
         ),
         None => None,
     };
-    let request_metrics = request_metrics::RequestMetricsLayer {
+    let request_metrics = metrics::request::RequestMetricsLayer {
         metrics: Arc::new(
-            request_metrics::RequestMetrics::register(&registry)
+            metrics::request::RequestMetrics::register(&registry)
                 .context("registering the request metrics")?,
         ),
     };
@@ -187,7 +184,7 @@ pub async fn start(
         .context("a node without the frontend service needs an internal listener")?;
     let sql_store = Arc::new(store);
     let store = Arc::new(
-        sundial_store::Metered::new(sql_store.clone(), &registry)
+        metrics::store::Metered::new(sql_store.clone(), &registry)
             .context("registering the persistence metrics")?,
     );
     let node_name = config.node_name();
@@ -209,7 +206,7 @@ pub async fn start(
         .await?,
     );
     let dynamic = dynamic_config::load(config, &registry)?;
-    runtime_metrics::register(&registry, &config.services())
+    metrics::runtime::register(&registry, &config.services())
         .context("registering the runtime metrics")?;
     let rate_limits = Arc::new(
         rate_limit::RateLimits::new(dynamic.clone(), &registry)
@@ -244,7 +241,7 @@ pub async fn start(
     archiver_plugin::serve_plugins(&mut archival, config, &plugins);
     engine.namespaces().set_archival(Arc::new(archival));
     let client_metrics = Arc::new(
-        client_metrics::ClientMetrics::register(&registry)
+        metrics::client::ClientMetrics::register(&registry)
             .context("registering the client metrics")?,
     );
     let peers = cluster::peers::ClusterPeers::new(

@@ -20,8 +20,8 @@ use sundial_history::Engine;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::client_metrics::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
 use crate::cluster::peers::{ClusterPeers, SECRET_HEADER};
+use crate::metrics::client::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
 use crate::wire::CallInfo;
 use crate::wire::{field_at_path, field_bytes, field_string, first_message, message_bytes, rejoin};
 use sundial_services::tally_label;

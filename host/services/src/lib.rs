@@ -6,6 +6,12 @@
 
 mod error;
 
+/// Temporal's buckets for timers, in seconds, as its default (tally) exposition writes them.
+pub const TIMER_BUCKETS: [f64; 19] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+    200.0, 500.0, 1000.0,
+];
+
 /// Label values as Temporal's default (tally) Prometheus exposition writes them: any character
 /// but `[A-Za-z0-9_]` becomes `_` (`my-ns` is `my_ns`), so its dashboards' queries match.
 pub fn tally_label(text: &str) -> String {

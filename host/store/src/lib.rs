@@ -9,7 +9,6 @@
 
 mod cluster;
 mod group_commit;
-mod metered;
 mod sql;
 mod visibility;
 
@@ -17,7 +16,6 @@ use async_trait::async_trait;
 pub use sundial_visquery::{Filter, GroupBy, Resolved, Value, ValueType};
 
 pub use cluster::{ClusterMetadata, ClusterStore, Member, MemberRow, ShardOwner};
-pub use metered::{Metered, NamespaceNames};
 pub use sql::{Backend, SqlStore};
 
 /// Errors from the persistence layer.

@@ -6,13 +6,7 @@
 use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use sundial_services::tally_label;
-
-/// Temporal's timer buckets, in seconds.
-const TIMER_BUCKETS: [f64; 19] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
-    200.0, 500.0, 1000.0,
-];
+use sundial_services::{TIMER_BUCKETS, tally_label};
 
 const LABELS: [&str; 4] = ["cache_type", "namespace_id", "operation", "service_name"];
 

@@ -59,6 +59,9 @@ use crate::state::{MutableState, Task};
 use crate::time::opt_ts;
 
 pub use activity::ActivityRef;
+
+/// A namespace's name by its id, as the engine knows it (for metrics' labels).
+pub type NamespaceNames = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub(crate) use txn::Txn;
 pub use visibility::{MAX_PAGE_SIZE, validate_search_attributes};
 
@@ -241,7 +244,7 @@ impl Engine {
 
     /// A namespace's name by its id, from the cache, while the engine lives (the store's
     /// metrics label calls with it).
-    pub fn namespace_names(&self) -> sundial_store::NamespaceNames {
+    pub fn namespace_names(&self) -> NamespaceNames {
         let inner = Arc::downgrade(&self.inner);
         Arc::new(move |id| Some(inner.upgrade()?.namespaces.cached_by_id(id)?.name.clone()))
     }

@@ -14,15 +14,9 @@ use std::time::{Duration, Instant};
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use prost_types::Timestamp;
-use sundial_services::tally_label;
+use sundial_services::{TIMER_BUCKETS, tally_label};
 
 use crate::matching::{QueueKey, QueueKind};
-
-/// Temporal's timer buckets, in seconds.
-const TIMER_BUCKETS: [f64; 19] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
-    200.0, 500.0, 1000.0,
-];
 
 const POLL_LABELS: [&str; 10] = [
     "namespace",

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{View, placement};
-use crate::client_metrics::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
+use crate::metrics::client::{ClientCall, ClientMetrics, UNKNOWN_NAMESPACE, error_type};
 
 /// The header that carries the cluster's internal secret between nodes.
 pub const SECRET_HEADER: &str = "sundial-cluster-secret";

@@ -8,12 +8,7 @@
 use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-
-/// Temporal's timer buckets, in seconds.
-const TIMER_BUCKETS: [f64; 19] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
-    200.0, 500.0, 1000.0,
-];
+use sundial_services::TIMER_BUCKETS;
 
 const LABELS: [&str; 4] = ["namespace", "operation", "service_name", "service_role"];
 
@@ -85,5 +80,5 @@ impl ClientMetrics {
 
 /// The error type of a gRPC status, as Temporal's metrics name it.
 pub fn error_type(code: tonic::Code) -> String {
-    format!("serviceerror_{}", crate::request_metrics::code_type(code))
+    format!("serviceerror_{}", crate::metrics::request::code_type(code))
 }

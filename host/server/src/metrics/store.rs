@@ -11,25 +11,18 @@ use std::time::Instant;
 use async_trait::async_trait;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-use crate::{
+use sundial_history::NamespaceNames;
+use sundial_services::{TIMER_BUCKETS, tally_label};
+use sundial_store::{
     ClusterMetadata, ClusterStore, Error, ExecutionStore, HistoryBatch, Member, MemberRow,
     NamespaceRow, NamespaceStore, Result, RunKey, ShardOwner, ShardStore, StateRow, Store, TaskRow,
     VisibilityPage, VisibilityQuery, VisibilityStore, VisibilityWrite, WorkflowCommit,
 };
 
-/// Temporal's timer buckets, in seconds.
-const TIMER_BUCKETS: [f64; 19] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
-    200.0, 500.0, 1000.0,
-];
-
 const LABELS: [&str; 3] = ["namespace", "operation", "service_name"];
 
 /// The namespace label of the server's own calls, as Temporal writes it.
 const SYSTEM: &str = "system";
-
-/// Gives a namespace's name for its id, once the server knows its namespaces.
-pub type NamespaceNames = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A store whose calls are counted and timed.
 pub struct Metered {
@@ -39,21 +32,6 @@ pub struct Metered {
     errors_by_type: IntCounterVec,
     latency: HistogramVec,
     names: OnceLock<NamespaceNames>,
-}
-
-/// A Prometheus label value as tally writes one: other characters than letters, digits and
-/// `_` become `_`.
-fn label(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 impl Metered {
@@ -97,7 +75,7 @@ impl Metered {
         self.names
             .get()
             .and_then(|names| names(id))
-            .map(|name| label(&name))
+            .map(|name| tally_label(&name))
             .unwrap_or_else(|| SYSTEM.to_string())
     }
 

@@ -21,18 +21,12 @@ use sundial_api::protos::temporal::api::enums::v1::{
 use sundial_api::protos::temporal::api::errordetails::v1::ResourceExhaustedFailure;
 use sundial_frontend::{Answered, short_enum_name};
 
-use crate::action_metrics::ActionMetrics;
-use sundial_services::tally_label;
+use crate::metrics::action::ActionMetrics;
+use sundial_services::{TIMER_BUCKETS, tally_label};
 use tonic::Code;
 use tower::{Layer, Service};
 
 use crate::wire::{CallInfo, field_at_path, field_string, first_message, message_bytes, rejoin};
-
-/// Temporal's timer buckets, in seconds.
-const TIMER_BUCKETS: [f64; 19] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
-    200.0, 500.0, 1000.0,
-];
 
 /// The namespace label of a call that names none.
 const UNKNOWN_NAMESPACE: &str = "_unknown_";

@@ -9,7 +9,7 @@ use sundial_api::protos::temporal::api::enums::v1::CommandType;
 use sundial_api::protos::temporal::api::workflowservice::v1::{
     QueryWorkflowRequest, RespondWorkflowTaskCompletedRequest,
 };
-use sundial_frontend::Answered;
+use sundial_frontend::{Answered, short_enum_name};
 
 /// Calls that are actions when they succeed.
 const GRPC_ACTIONS: [&str; 17] = [
@@ -104,7 +104,7 @@ impl ActionMetrics {
                     let Ok(kind) = CommandType::try_from(command.command_type) else {
                         continue;
                     };
-                    let name = command_name(kind);
+                    let name = short_enum_name(kind.as_str_name());
                     self.command
                         .with_label_values(&[&name, namespace, operation, "history"])
                         .inc();
@@ -156,24 +156,6 @@ impl ActionMetrics {
             _ => count(&format!("grpc_{operation}")),
         }
     }
-}
-
-/// A command type as Temporal's Go enums print it: `COMMAND_TYPE_START_TIMER` is `StartTimer`.
-fn command_name(kind: CommandType) -> String {
-    kind.as_str_name()
-        .trim_start_matches("COMMAND_TYPE_")
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f
-                    .to_uppercase()
-                    .chain(c.flat_map(char::to_lowercase))
-                    .collect(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
