@@ -129,7 +129,9 @@ async def loaded(servers: dict[str, tuple[str, int]], prometheus: str) -> str:
     """Both servers loaded twice, with a scrape between (a counter's first sample is its
     starting point, so rate() sees what comes after)."""
     clients = [await connect_with_retry(address) for address, _ in servers.values()]
-    for at_least in (4, 8):
+    # Each load makes five start calls, the last of them after everything else it does, so a
+    # count of 5 (then 10) scraped means the whole load is in the scrape.
+    for at_least in (5, 10):
         for client in clients:
             await load(client)
 

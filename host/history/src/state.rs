@@ -337,6 +337,9 @@ pub enum TaskKind {
     ScheduledRunClosed = 18,
     /// A batch job's next step.
     BatchWake = 19,
+    /// The run was deleted: remove its visibility record (stored with the deletion, so a
+    /// crash right after cannot leave the record behind).
+    DeleteVisibility = 20,
 }
 
 /// A durable task of a shard: stored in the same transaction as the change that made it.

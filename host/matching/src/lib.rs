@@ -107,6 +107,8 @@ pub struct Matching<T> {
     next_poller: std::sync::atomic::AtomicU64,
     /// Worker instances that shut down lately, and when.
     shut_down: Mutex<HashMap<String, Instant>>,
+    /// The node is stopping: every poll ends empty, at once.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl<T> Default for Matching<T> {
@@ -115,6 +117,7 @@ impl<T> Default for Matching<T> {
             queues: Mutex::new(HashMap::new()),
             next_poller: std::sync::atomic::AtomicU64::new(0),
             shut_down: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -282,6 +285,11 @@ impl<T> Matching<T> {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let waiting = {
                 let mut queues = self.queues.lock().unwrap();
+                // Read under the lock that `stop_polls` clears the pollers under: no poll
+                // parks after it.
+                if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
                 let q = queues.entry(key.clone()).or_default();
                 q.last_poll = Some(Instant::now());
                 if q.backlog.is_empty() {
@@ -351,6 +359,22 @@ impl<T> Matching<T> {
         for q in self.queues.lock().unwrap().values_mut() {
             q.backlog.retain(&mut keep);
         }
+    }
+
+    /// The node is stopping: the polls waiting here end empty now, and later ones at once;
+    /// tasks stay in their queues (and in the database) for the next owner. Answers how
+    /// many polls it ended.
+    pub fn stop_polls(&self) -> usize {
+        let mut queues = self.queues.lock().unwrap();
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut ended = 0;
+        for q in queues.values_mut() {
+            ended += q.pollers.len();
+            // Dropping a poll's sender ends its wait with nothing.
+            q.pollers.clear();
+        }
+        ended
     }
 
     /// A worker instance shut down: its waiting polls end empty now, and the polls it sends in

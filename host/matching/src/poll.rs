@@ -226,6 +226,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stopping_node_ends_every_poll_at_once() {
+        let m = Arc::new(Matching::<i64>::default());
+        let m1 = m.clone();
+        let waiting = tokio::spawn(async move {
+            m1.poll_and_start(&key(), &w(), Duration::from_secs(30), &Evens::default())
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(m.stop_polls(), 1);
+        let ended = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(ended.expect("ended at once").unwrap(), Ok(None));
+        // Later polls take nothing, even with a task there; the task stays queued.
+        m.add(&key(), 2);
+        let late = tokio::time::timeout(
+            Duration::from_secs(5),
+            m.poll_and_start(&key(), &w(), Duration::from_secs(30), &Evens::default()),
+        )
+        .await;
+        assert_eq!(late.expect("at once"), Ok(None));
+    }
+
+    #[tokio::test]
     async fn an_idle_poll_ends_empty() {
         let m = Arc::new(Matching::<i64>::default());
         let got = m

@@ -323,20 +323,7 @@ pub async fn start(
     let operator = OperatorServiceServer::new(OperatorHandler { fe: fe.clone() })
         .accept_compressed(CompressionEncoding::Gzip);
     let auth = AuthLayer {
-        auth: Arc::new(
-            Auth::new(
-                plugins.clone(),
-                engine.clone(),
-                config.authorization.claims_cache_entries,
-                config
-                    .authorization
-                    .record_decisions
-                    .as_ref()
-                    .map(|p| config.resolve(p))
-                    .as_deref(),
-            )
-            .context("authorization.record_decisions")?,
-        ),
+        auth: Arc::new(Auth::new(plugins.clone(), engine.clone())),
     };
     let (tx, rx) = oneshot::channel();
     let external = shutdown_signal;
@@ -373,6 +360,7 @@ pub async fn start(
         .add_service(workflow)
         .add_service(operator);
     let leaving = membership.clone();
+    let draining = engine.clone();
     let stop = async move {
         match external {
             Some(ext) => {
@@ -383,8 +371,14 @@ pub async fn start(
             }
         }
         // Leave first: the other nodes take this node's shards and queues at once, while
-        // the calls in flight here finish (or fail over: callers retry Unavailable).
+        // the calls in flight here finish (or fail over: callers retry Unavailable). Long
+        // polls end empty, so the workers poll elsewhere (or again, after a restart).
         leaving.leave().await;
+        let ended = draining.stop_polls();
+        tracing::info!(
+            polls = ended,
+            "stopping: long polls ended; finishing the calls in flight"
+        );
         let _ = stopping_tx.send(true);
     };
     let tls_on = frontend_tls.is_some();

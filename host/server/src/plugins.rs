@@ -18,6 +18,7 @@ use sundial_plugin_host::{
 };
 use tokio::sync::OnceCell;
 
+use crate::auth::{ClaimsCache, DecisionRecord};
 use crate::config::{AuthorizationConfig, Config, PluginConfig};
 
 /// The largest memory cap a plugin may ask for.
@@ -78,6 +79,10 @@ pub struct Live {
     pub visibility: Option<Arc<VisibilityStorePlugin>>,
     /// Changes whenever the mapper does: cached claims of another generation are not used.
     pub generation: u64,
+    /// Claims per credentials, sized by `authorization.claims_cache_entries`.
+    pub claims: Arc<ClaimsCache>,
+    /// Where decisions are recorded (`authorization.record_decisions`), if anywhere.
+    pub decisions: Option<Arc<DecisionRecord>>,
     entries: HashMap<String, Entry>,
 }
 
@@ -98,10 +103,20 @@ pub struct Report {
     pub loaded: Vec<(String, String)>,
     /// Plugins whose new version was refused (the old one still serves): (name, error).
     pub refused: Vec<(String, String)>,
+    /// Config sections that changed but apply only at the next start (their YAML keys).
+    pub unapplied: Vec<&'static str>,
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.unapplied.is_empty() {
+            let names: Vec<String> = self.unapplied.iter().map(|s| format!("`{s}`")).collect();
+            writeln!(
+                f,
+                "warning: {} changed in the file; applied at the next start, not now",
+                names.join(", ")
+            )?;
+        }
         if self.loaded.is_empty() && self.refused.is_empty() {
             return writeln!(f, "no plugin changed");
         }
@@ -194,27 +209,20 @@ impl Plugins {
     pub async fn reload(&self) -> anyhow::Result<Report> {
         let _one = self.reloading.lock().await;
         let current = self.config.lock().expect("config").clone();
+        let mut unapplied = Vec::new();
         let next = match &current.source {
             Some(path) => {
                 let mut next = Config::from_yaml(path)?;
                 next.validate()?;
                 // Only the plugin and authorization sections apply without a restart.
-                if next.server != current.server
-                    || next.persistence != current.persistence
-                    || next.namespaces != current.namespaces
-                    || next.admin != current.admin
-                    || next.log != current.log
-                {
+                unapplied = next.keep_running_sections(&current);
+                if !unapplied.is_empty() {
                     tracing::warn!(
+                        sections = ?unapplied,
                         "config reload: only `plugins` and `authorization` apply while running; \
-                         other changes take effect at the next start"
+                         the other sections changed take effect at the next start"
                     );
                 }
-                next.server = current.server.clone();
-                next.persistence = current.persistence.clone();
-                next.namespaces = current.namespaces.clone();
-                next.admin = current.admin.clone();
-                next.log = current.log.clone();
                 if next.archiver_schemes() != current.archiver_schemes() {
                     tracing::warn!(
                         "config reload: archivers' `schemes` apply at the next start; \
@@ -227,7 +235,10 @@ impl Plugins {
         };
         let runtime = &self.runtime;
         let previous = self.live();
-        let mut report = Report::default();
+        let mut report = Report {
+            unapplied,
+            ..Report::default()
+        };
         let live = build(
             runtime,
             &next,
@@ -385,7 +396,27 @@ fn build(
             (Ok(None), None) => unreachable!("unchanged needs a previous version"),
         }
     }
-    let settings = config.authorization.clone();
+    let mut settings = config.authorization.clone();
+    settings.record_decisions = settings.record_decisions.map(|p| config.resolve(&p));
+    let claims = match previous {
+        Some(prev) if prev.claims.entries() == settings.claims_cache_entries => prev.claims.clone(),
+        _ => Arc::new(ClaimsCache::new(settings.claims_cache_entries)),
+    };
+    let decisions = match previous.and_then(|prev| prev.decisions.as_ref()) {
+        Some(record) if record.serves(&settings) => Some(record.clone()),
+        _ => DecisionRecord::open(&settings)
+            .with_context(|| {
+                format!(
+                    "authorization.record_decisions: cannot open {:?}",
+                    settings
+                        .record_decisions
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            })?
+            .map(Arc::new),
+    };
     let mapper = settings
         .claim_mapper
         .as_ref()
@@ -424,6 +455,8 @@ fn build(
         authorizer,
         visibility,
         generation,
+        claims,
+        decisions,
         entries,
     })
 }

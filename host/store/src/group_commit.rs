@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::{Backend, SqlStore};
-use crate::{CurrentRunUpdate, Error, Result, WorkflowCommit};
+use crate::{CurrentRunUpdate, Error, Result, TaskRow, WorkflowCommit};
 
 /// Largest group: bounds a transaction's size and the wait of its first commit.
 const MAX_GROUP: usize = 128;
@@ -117,6 +117,17 @@ impl SqlStore {
             .iter()
             .flat_map(|c| c.tasks.iter().map(move |t| (c.shard_id, t)))
             .collect();
+        self.insert_tasks(&mut tx, &tasks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts task rows, each with its shard id, in as few statements as the backend allows.
+    pub(crate) async fn insert_tasks(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tasks: &[(i32, &TaskRow)],
+    ) -> Result<()> {
         for chunk in tasks.chunks(ROWS_PER_INSERT) {
             let text = self.multi_insert(
                 "INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data) VALUES ",
@@ -132,9 +143,8 @@ impl SqlStore {
                     .bind(t.visible_at)
                     .bind(&t.data);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

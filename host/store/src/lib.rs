@@ -190,8 +190,15 @@ pub trait ExecutionStore: Send + Sync {
     /// Removes finished tasks.
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()>;
     /// Removes a run entirely: state, history, and the current pointer if it still names
-    /// this run (retention). Its visibility record goes separately.
-    async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()>;
+    /// this run (retention), and stores `tasks` in the same transaction (the removal of its
+    /// visibility record, which goes separately).
+    async fn delete_run(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        key: &RunKey,
+        tasks: &[TaskRow],
+    ) -> Result<()>;
 }
 
 /// One run's visibility record: the columns queries filter on, its search attributes with

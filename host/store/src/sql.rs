@@ -635,7 +635,13 @@ impl ExecutionStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()> {
+    async fn delete_run(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        key: &RunKey,
+        tasks: &[TaskRow],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         self.check_range(&mut tx, shard_id, range_id).await?;
         for stmt in ["current_delete", "exec_delete", "history_delete"] {
@@ -647,6 +653,8 @@ impl ExecutionStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let rows: Vec<_> = tasks.iter().map(|t| (shard_id, t)).collect();
+        self.insert_tasks(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }

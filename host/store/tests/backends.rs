@@ -379,8 +379,26 @@ async fn executions(store: &SqlStore) {
             .iter()
             .any(|t| t.task_id == 100)
     );
-    store.delete_run(0, range, &k1).await.unwrap();
+    let follow_up = TaskRow {
+        task_id: 300,
+        queue_hash: 0,
+        visible_at: 0,
+        data: vec![9],
+    };
+    store
+        .delete_run(0, range, &k1, std::slice::from_ref(&follow_up))
+        .await
+        .unwrap();
     assert!(store.get_state(0, &k1).await.unwrap().is_none());
+    assert!(
+        store
+            .read_tasks(0, 0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.task_id == 300 && t.data == [9]),
+        "the deletion's follow-up task is stored with it"
+    );
     assert!(store.read_history(0, &k1, 1, 10).await.unwrap().is_empty());
     assert_eq!(
         store.get_current_run(0, &ns, &wf).await.unwrap(),

@@ -211,6 +211,21 @@ pub struct Case {
     pub expect: Expect,
     #[serde(default)]
     pub reason: Option<String>,
+    /// When and for whom a server recorded the case (`authorization.record_decisions`);
+    /// not part of the question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedAt>,
+}
+
+/// `recorded` in a case a server wrote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedAt {
+    /// The decision's time (RFC 3339, UTC).
+    pub at: String,
+    /// The caller's address, when known.
+    #[serde(default)]
+    pub peer: Option<String>,
 }
 
 /// `claims` in a case file (the WIT record, kebab-case keys).

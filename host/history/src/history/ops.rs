@@ -10,10 +10,14 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use super::Engine;
+use sundial_store::TaskRow;
+
+use super::{Engine, RunGuard, paging};
 use crate::error::{Result, invalid};
+use crate::matching::Queued;
 use crate::namespace::Namespace;
-use crate::state::HistoryPageToken;
+use crate::state::{HistoryPageToken, Task, TaskKind};
+use crate::time::now_nanos;
 
 const DEFAULT_PAGE_SIZE: i64 = 1000;
 
@@ -88,17 +92,50 @@ impl Engine {
             txn.terminate("Delete workflow execution", None, "");
             self.commit(&mut guard, txn).await?;
         }
-        let shard = guard.shard_id;
-        let range = guard.range_id;
-        let result = self.inner.store.delete_run(shard, range, &key).await;
+        let result = self.delete_run(guard).await;
+        self.forget(&key);
+        result
+    }
+
+    /// Deletes the locked run from the store. The removal of its visibility record is a task
+    /// stored in the same transaction, run once the deletion is committed: a crash in between
+    /// leaves the task to run at the next start, never a listed run that no longer exists.
+    pub(super) async fn delete_run(&self, mut guard: RunGuard) -> Result<()> {
+        let (shard_id, range_id) = (guard.shard_id, guard.range_id);
+        let task = Task {
+            kind: TaskKind::DeleteVisibility as i32,
+            namespace_id: guard.key.namespace_id.clone(),
+            workflow_id: guard.key.workflow_id.clone(),
+            run_id: guard.key.run_id.clone(),
+            ..Default::default()
+        };
+        let row = TaskRow {
+            task_id: self.next_task_id(shard_id),
+            queue_hash: paging::queue_hash(&task),
+            visible_at: paging::visible_at(&task, now_nanos()),
+            data: task.encode_to_vec(),
+        };
+        let result = self
+            .inner
+            .store
+            .delete_run(shard_id, range_id, &guard.key, std::slice::from_ref(&row))
+            .await;
         guard.slot.loaded = None;
         drop(guard);
-        self.forget(&key);
         result?;
-        self.queue_visibility(super::visibility::Op::Delete {
-            namespace_id: key.namespace_id.clone(),
-            run_id: key.run_id.clone(),
-        });
+        let queued = Queued {
+            shard_id,
+            range_id,
+            task_id: row.task_id,
+            task,
+        };
+        if self
+            .inner
+            .paging
+            .admit(&queued, row.queue_hash, row.visible_at, now_nanos())
+        {
+            self.schedule(queued);
+        }
         Ok(())
     }
 }

@@ -48,15 +48,7 @@ impl Engine {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {
                 return Ok(());
             }
-            let shard = guard.shard_id;
-            let range = guard.range_id;
-            self.inner.store.delete_run(shard, range, &key).await?;
-            guard.slot.loaded = None;
-            drop(guard);
-            self.queue_visibility(super::visibility::Op::Delete {
-                namespace_id: key.namespace_id.clone(),
-                run_id: key.run_id.clone(),
-            });
+            self.delete_run(guard).await?;
             tracing::debug!(workflow_id = %key.workflow_id, run_id = %key.run_id, "retention elapsed; run deleted");
             return Ok(());
         }
@@ -127,7 +119,9 @@ impl Engine {
                 let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
                 self.dispatch(key, q);
             }
-            TaskKind::Visibility => self.queue_visibility(visibility::Op::Task(Box::new(q))),
+            TaskKind::Visibility | TaskKind::DeleteVisibility => {
+                self.queue_visibility(visibility::Op::Task(Box::new(q)))
+            }
             TaskKind::Unspecified => {
                 tracing::warn!(task_id = q.task_id, "dropping task of unknown kind");
                 self.ack(&q);

@@ -4,7 +4,8 @@
 //! `WorkflowExecutionInfo`) in the same commit as the change. A single writer drains those
 //! tasks in batches into the visibility store, versioned by task id so a replayed or late
 //! task never regresses a record; a workflow update never waits on the visibility index.
-//! Deletions go through the same queue, after the writes that came before them.
+//! Deletions go through the same queue, after the writes that came before them: a run's
+//! deletion stores a `DeleteVisibility` task with it.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ use super::Engine;
 use crate::error::{Error, Result, invalid};
 use crate::matching::Queued;
 use crate::namespace::Namespace;
+use crate::state::TaskKind;
 use crate::time::SECOND;
 
 /// Largest page a listing returns (a larger or unset page size gets this, as on Temporal).
@@ -35,12 +37,8 @@ const BATCH: usize = 500;
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub(crate) enum Op {
-    /// A durable visibility task, acknowledged once written.
+    /// A durable visibility task (a write or a deletion), acknowledged once written.
     Task(Box<Queued>),
-    Delete {
-        namespace_id: String,
-        run_id: String,
-    },
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -226,6 +224,13 @@ impl Engine {
         let mut types: HashMap<String, Option<std::sync::Arc<Namespace>>> = HashMap::new();
         for op in ops {
             match op {
+                Op::Task(q) if q.task.task_kind() == TaskKind::DeleteVisibility => {
+                    writes.push(VisibilityWrite::Delete {
+                        namespace_id: q.task.namespace_id.clone(),
+                        run_id: q.task.run_id.clone(),
+                    });
+                    acks.push(q);
+                }
                 Op::Task(q) => {
                     let info =
                         match WorkflowExecutionInfo::decode(q.task.visibility_info.as_slice()) {
@@ -251,13 +256,6 @@ impl Engine {
                     ))));
                     acks.push(q);
                 }
-                Op::Delete {
-                    namespace_id,
-                    run_id,
-                } => writes.push(VisibilityWrite::Delete {
-                    namespace_id,
-                    run_id,
-                }),
                 Op::Flush(done) => flushes.push(done),
             }
         }

@@ -80,6 +80,12 @@ impl Engine {
         }
     }
 
+    /// This node is stopping: every poll waiting here ends empty now, later ones at once.
+    /// Answers how many it ended.
+    pub fn stop_polls(&self) -> usize {
+        self.inner.matching.stop_polls()
+    }
+
     /// Ends a shut-down worker's polls waiting on this node; answers how many.
     pub fn cancel_worker_polls_here(&self, request: &CancelWorkerPollsRequest) -> usize {
         let queues: Vec<&str> = request.task_queues.iter().map(String::as_str).collect();

@@ -221,6 +221,57 @@ pub enum Error {
 }
 
 impl Config {
+    /// For a reload: the sections that apply only at start. Those of `self` that differ from
+    /// the `running` config are named (by their YAML keys, for the warning) and set back to
+    /// the running values, so what a reload applies is `authorization` and `plugins` only.
+    pub fn keep_running_sections(&mut self, running: &Config) -> Vec<&'static str> {
+        // Spelled out field by field: a new section must say whether a reload applies it.
+        let Config {
+            server,
+            persistence,
+            namespaces,
+            log,
+            authorization: _,
+            plugins: _,
+            admin,
+            tls,
+            global,
+            cluster,
+            history,
+            archival,
+            namespace_defaults,
+            dynamic_config_client,
+            dynamic,
+            source: _,
+        } = self;
+        let mut changed = Vec::new();
+        macro_rules! keep {
+            ($($field:ident => $key:literal),*) => {$(
+                if *$field != running.$field {
+                    changed.push($key);
+                    *$field = running.$field.clone();
+                }
+            )*};
+        }
+        keep!(
+            admin => "admin",
+            archival => "archival",
+            cluster => "cluster",
+            dynamic_config_client => "dynamicConfigClient",
+            global => "global",
+            history => "history",
+            log => "log",
+            namespace_defaults => "namespaceDefaults",
+            namespaces => "namespaces",
+            persistence => "persistence",
+            server => "server",
+            tls => "tls"
+        );
+        // Command-line values, never in the file.
+        *dynamic = running.dynamic.clone();
+        changed
+    }
+
     pub fn from_yaml(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.display().to_string(),

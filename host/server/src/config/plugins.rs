@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::units::{byte_size_opt, duration_required, duration_text};
+use super::units::{byte_size, byte_size_opt, duration_required, duration_text};
 use super::{Config, Error};
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -36,6 +36,12 @@ pub struct AuthorizationConfig {
     /// `sundial-plugin-test` (request included): recorded requests to test a plugin against.
     /// For debugging: requests hold payloads.
     pub record_decisions: Option<PathBuf>,
+    /// Past this size (e.g. `64MiB`) the record starts a new file; the full one is kept as
+    /// `<file>.1`, older ones shift up to `<file>.<record_decisions_keep>`.
+    #[serde(with = "byte_size")]
+    pub record_decisions_max_size: usize,
+    /// How many full records are kept beside the current one (0: none).
+    pub record_decisions_keep: usize,
 }
 
 /// One plugin component.
@@ -145,6 +151,8 @@ impl Default for AuthorizationConfig {
             claims_cache_entries: 10_000,
             claims_cache_ttl: Duration::from_secs(300),
             record_decisions: None,
+            record_decisions_max_size: 64 << 20,
+            record_decisions_keep: 3,
         }
     }
 }
@@ -318,6 +326,15 @@ impl Config {
             return invalid(
                 "authorization.max_token_bytes".into(),
                 "must be above zero".into(),
+            );
+        }
+        if a.record_decisions_max_size < 1024 {
+            return invalid(
+                "authorization.record_decisions_max_size".into(),
+                format!(
+                    "{} bytes: at least 1KiB (one recorded decision holds its request)",
+                    a.record_decisions_max_size
+                ),
             );
         }
         Ok(())

@@ -233,8 +233,14 @@ impl ExecutionStore for Metered {
         self.timed("CompleteHistoryTask", HISTORY, SYSTEM.into(), call)
             .await
     }
-    async fn delete_run(&self, shard_id: i32, range_id: i64, key: &RunKey) -> Result<()> {
-        let call = self.inner.delete_run(shard_id, range_id, key);
+    async fn delete_run(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        key: &RunKey,
+        tasks: &[TaskRow],
+    ) -> Result<()> {
+        let call = self.inner.delete_run(shard_id, range_id, key, tasks);
         let ns = self.namespace(&key.namespace_id);
         self.timed("DeleteWorkflowExecution", HISTORY, ns, call)
             .await

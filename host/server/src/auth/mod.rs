@@ -27,6 +27,7 @@ use tower::{Layer, Service};
 
 use crate::plugins::{Live, Plugins};
 use crate::wire::{field_bytes, field_string, first_message, message_bytes, rejoin};
+use claims_cache::cache_key;
 
 const WORKFLOW_SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
 const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
@@ -34,106 +35,23 @@ const GET_SYSTEM_INFO: &str = "/temporal.api.workflowservice.v1.WorkflowService/
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// What the layer shares between calls.
+mod claims_cache;
+mod record;
+
+pub use claims_cache::ClaimsCache;
+pub use record::DecisionRecord;
+
+/// What the layer shares between calls. The claims cache and the decision record follow
+/// the `authorization` settings, so they live with the plugins ([`Live`]) and change with a
+/// reload.
 pub struct Auth {
     plugins: Arc<Plugins>,
     engine: Engine,
-    cache: moka::sync::Cache<[u8; 32], Arc<Cached>>,
-    /// Where decisions are recorded, if anywhere.
-    recorder: Option<std::sync::Mutex<std::fs::File>>,
-}
-
-/// Claims for one set of credentials, valid until `until`.
-struct Cached {
-    claims: Claims,
-    until: SystemTime,
-    generation: u64,
-}
-
-struct Expiry;
-
-impl moka::Expiry<[u8; 32], Arc<Cached>> for Expiry {
-    fn expire_after_create(
-        &self,
-        _key: &[u8; 32],
-        value: &Arc<Cached>,
-        _now: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(
-            value
-                .until
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
-    }
 }
 
 impl Auth {
-    pub fn new(
-        plugins: Arc<Plugins>,
-        engine: Engine,
-        entries: u64,
-        record: Option<&std::path::Path>,
-    ) -> std::io::Result<Auth> {
-        let recorder = match record {
-            Some(path) => Some(std::sync::Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            )),
-            None => None,
-        };
-        Ok(Auth {
-            plugins,
-            engine,
-            recorder,
-            cache: moka::sync::Cache::builder()
-                .max_capacity(entries)
-                .expire_after(Expiry)
-                .build(),
-        })
-    }
-
-    /// Appends one decision as a case line (see `sundial-plugin-harness`).
-    fn record(
-        &self,
-        claims: Option<&Claims>,
-        target: &CallTarget,
-        allowed: bool,
-        reason: Option<&str>,
-    ) {
-        use base64::Engine as _;
-        let Some(file) = &self.recorder else { return };
-        let claims = claims.map(|c| {
-            serde_json::json!({
-                "subject": c.subject,
-                "system": c.system,
-                "namespaces": c.namespaces.iter()
-                    .map(|n| serde_json::json!({"namespace": n.namespace, "role": n.role}))
-                    .collect::<Vec<_>>(),
-                "auth-type": c.auth_type,
-                "extensions": c.extensions,
-                "expires-at": c.expires_at,
-            })
-        });
-        let line = serde_json::json!({
-            "name": format!("recorded {} on {:?}", target.api_name, target.namespace),
-            "claims": claims,
-            "target": {
-                "api-name": target.api_name,
-                "namespace": target.namespace,
-                "request-type": target.request_type,
-                "request-base64": base64::engine::general_purpose::STANDARD.encode(&target.request),
-            },
-            "expect": if allowed { "allow" } else { "deny" },
-            "reason": reason,
-        });
-        use std::io::Write;
-        let mut f = file.lock().expect("recorder");
-        if let Err(e) = writeln!(f, "{line}") {
-            tracing::warn!(error = %e, "cannot record an authorization decision");
-        }
+    pub fn new(plugins: Arc<Plugins>, engine: Engine) -> Auth {
+        Auth { plugins, engine }
     }
 }
 
@@ -250,8 +168,15 @@ impl Auth {
             .extensions()
             .get::<crate::tls::TlsConnectInfo>()
             .cloned();
-        let peer = tls.as_ref().and_then(|t| t.peer.clone());
-        let no_credentials = token.is_empty() && peer.is_none();
+        let subject = tls.as_ref().and_then(|t| t.peer.clone());
+        let no_credentials = token.is_empty() && subject.is_none();
+        let peer = match &tls {
+            Some(t) => t.remote_addr,
+            None => req
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|c| c.remote_addr()),
+        };
         if settings.require_credentials && no_credentials && !exempt {
             return Err(unauthenticated("missing credentials"));
         }
@@ -296,13 +221,14 @@ impl Auth {
                 request: request.to_vec(),
             };
             let answer = authorizer.authorize(claims.as_ref(), &target).await;
-            if let Ok(d) = &answer {
-                self.record(
-                    claims.as_ref(),
-                    &target,
-                    d.decision == Decision::Allow,
-                    d.reason.as_deref(),
-                );
+            if let (Ok(d), Some(record)) = (&answer, &live.decisions) {
+                record.append(&record::Recorded {
+                    claims: claims.as_ref(),
+                    target: &target,
+                    allowed: d.decision == Decision::Allow,
+                    reason: d.reason.as_deref(),
+                    peer,
+                });
             }
             match answer {
                 Ok(d) if d.decision == Decision::Allow => {}
@@ -333,11 +259,8 @@ impl Auth {
         let subject = tls.and_then(|t| t.peer.as_deref());
         let server_name = tls.and_then(|t| t.server_name.as_deref());
         let key = cache_key(token, extras, &settings.audience, subject, server_name);
-        if let Some(hit) = self.cache.get(&key)
-            && hit.generation == live.generation
-            && hit.until > SystemTime::now()
-        {
-            return Ok(hit.claims.clone());
+        if let Some(claims) = live.claims.get(&key, live.generation) {
+            return Ok(claims);
         }
         let mapper = live.mapper.as_ref().expect("checked by the caller");
         let info = AuthInfo {
@@ -361,16 +284,8 @@ impl Auth {
                         SystemTime::UNIX_EPOCH + Duration::from_nanos(expires as u64)
                     };
                     let until = expires.min(SystemTime::now() + settings.claims_cache_ttl);
-                    if until > SystemTime::now() {
-                        self.cache.insert(
-                            key,
-                            Arc::new(Cached {
-                                claims: claims.clone(),
-                                until,
-                                generation: live.generation,
-                            }),
-                        );
-                    }
+                    live.claims
+                        .insert(key, claims.clone(), until, live.generation);
                 }
                 Ok(claims)
             }
@@ -455,45 +370,6 @@ impl Auth {
     }
 }
 
-/// Everything the claim mapper sees, hashed: two callers share cached claims only when they
-/// presented the same token, extras and certificate subject.
-fn cache_key(
-    token: &str,
-    extras: &str,
-    audience: &str,
-    subject: Option<&crate::tls::PeerSubject>,
-    server_name: Option<&str>,
-) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut part = |p: Option<&str>| match p {
-        None => h.update([0u8]),
-        Some(p) => {
-            h.update([1u8]);
-            h.update((p.len() as u64).to_le_bytes());
-            h.update(p.as_bytes());
-        }
-    };
-    part(Some(token));
-    part(Some(extras));
-    part(Some(audience));
-    part(server_name);
-    match subject {
-        None => part(None),
-        Some(s) => {
-            part(Some(&s.distinguished_name));
-            part(s.common_name.as_deref());
-            for list in [&s.organization, &s.organizational_unit] {
-                part(Some(&list.len().to_string()));
-                for item in list {
-                    part(Some(item));
-                }
-            }
-        }
-    }
-    h.finalize().into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,30 +387,5 @@ mod tests {
         assert_eq!(field_string(&bytes, 1).unwrap(), "orders");
         assert_eq!(field_string(&bytes, 99).unwrap(), "");
         assert!(field_string(&bytes[..bytes.len() - 1], 1).is_err());
-    }
-
-    #[test]
-    fn certificate_subjects_have_their_own_cached_claims() {
-        let subject = |cn: &str| crate::tls::PeerSubject {
-            distinguished_name: format!("CN={cn}"),
-            common_name: Some(cn.into()),
-            organization: vec![],
-            organizational_unit: vec![],
-        };
-        let (a, b) = (subject("a"), subject("b"));
-        let none = cache_key("", "", "", None, None);
-        assert_ne!(none, cache_key("", "", "", Some(&a), None));
-        assert_ne!(
-            cache_key("", "", "", Some(&a), None),
-            cache_key("", "", "", Some(&b), None)
-        );
-        assert_ne!(
-            cache_key("", "", "", Some(&a), Some("x")),
-            cache_key("", "", "", Some(&a), None)
-        );
-        assert_eq!(
-            cache_key("t", "", "", Some(&a), None),
-            cache_key("t", "", "", Some(&subject("a")), None)
-        );
     }
 }
