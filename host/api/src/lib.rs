@@ -20,6 +20,7 @@ pub mod operatorservice {
 pub mod codec;
 pub mod field_mask;
 pub mod json;
+pub mod wire;
 
 /// Every method of the services above, generated from the official descriptors.
 pub mod methods {

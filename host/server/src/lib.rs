@@ -1,6 +1,7 @@
 //! The Sundial server: configuration, listeners, and the wiring of store, engine (history and
 //! matching) and frontend (the composition root). Tests start it in-process as `main` does.
 
+mod accept;
 pub mod admin;
 mod archiver_plugin;
 pub mod auth;
@@ -393,9 +394,7 @@ pub async fn start(
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
         }
         (Some(listener), None) => {
-            // TCP_NODELAY: without it small replies wait for the peer's delayed ACK (~40 ms).
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            let incoming = accept::incoming(listener);
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
         }
     };

@@ -413,21 +413,10 @@ pub fn incoming(
     let (tx, rx) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
     tokio::spawn(async move {
         loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
+            let (tcp, remote) = tokio::select! {
+                a = crate::accept::accept(&listener) => a,
                 _ = tx.closed() => break,
             };
-            let (tcp, remote) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors and the like: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            // Without it small replies wait for the peer's delayed ACK (~40 ms).
-            let _ = tcp.set_nodelay(true);
             let acceptor = tokio_rustls::TlsAcceptor::from(server.config());
             let tx = tx.clone();
             tokio::spawn(async move {

@@ -518,8 +518,7 @@ pub fn serve_internal(
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }
             None => {
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = crate::accept::incoming(listener);
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }
         };
