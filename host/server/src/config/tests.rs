@@ -34,6 +34,45 @@ fn shipped_examples_are_valid() {
     assert!(seen >= 5, "the examples were not found in {dir}");
 }
 
+/// Every input of the `config_yaml` fuzz target's corpus (the seeds and the inputs that once
+/// crashed it) is read and validated, or refused, without a panic.
+#[test]
+fn fuzz_corpus_is_read_without_panics() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/engine/corpus/config_yaml"
+    );
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && let Ok(config) = Config::parse_yaml(text, "fuzz.yaml")
+        {
+            let _ = config.validate();
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "the corpus was not found in {dir}");
+}
+
+#[test]
+fn log_levels_with_spaces_and_wide_characters_are_checked_without_a_panic() {
+    for level in [
+        " warn, sundial=debug",
+        "  \u{e4}=info, x",
+        "info ,  \u{1f600}",
+    ] {
+        let _ = log_filter(level);
+    }
+    assert!(log_filter(" warn , sundial_server=debug ").is_ok());
+    assert!(
+        log_filter("loud").is_ok(),
+        "a bare word is a target, as RUST_LOG reads it"
+    );
+    assert!(log_filter("x=notalevel").is_err());
+    assert!(log_filter("sundial[call{namespace=a.*}]=debug").is_err());
+}
+
 #[test]
 fn unknown_key_is_named() {
     let err = Config::parse_yaml("persistence:\n  urll: x\n", "t.yaml")
