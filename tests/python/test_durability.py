@@ -29,6 +29,25 @@ from workflows import TwoStepWorkflow, count_execution
 WORKFLOWS = 20
 
 
+async def complete_each_once(client: Client, tq: str, keys: list[str], timeout: float) -> None:
+    """Runs a worker until every TwoStepWorkflow of `keys` (started earlier, before a crash or
+    a stop) has completed, and checks that each history holds every step exactly once."""
+    async with new_worker(client, tq, [TwoStepWorkflow], [count_execution]):
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.get_workflow_handle(key).result() for key in keys)),
+            timeout=timeout,
+        )
+    assert results == [[f"{key}/a:done", f"{key}/b:done"] for key in keys]
+    for key in keys:
+        types = await history_event_types(client.get_workflow_handle(key))
+        assert count(types, "WorkflowExecutionStarted") == 1, (key, types)
+        assert count(types, "ActivityTaskScheduled") == 2, (key, types)
+        assert count(types, "ActivityTaskCompleted") == 2, (key, types)
+        assert count(types, "TimerFired") == 1, (key, types)
+        assert count(types, "WorkflowExecutionCompleted") == 1, (key, types)
+        assert types[-1] == "WorkflowExecutionCompleted", (key, types)
+
+
 async def stop_worker(worker, task: asyncio.Task) -> None:
     """Shut a worker down even though its server is gone."""
     try:
@@ -72,21 +91,7 @@ async def test_kill_dash_nine_and_restart(tmp_path: Path) -> None:
         restarted.start()
         restarted.wait_port()
         client = await connect_with_retry(restarted.address)  # a fresh client
-        async with new_worker(client, tq, [TwoStepWorkflow], [count_execution]):
-            results = await asyncio.wait_for(
-                asyncio.gather(*(client.get_workflow_handle(key).result() for key in keys)),
-                timeout=90,
-            )
-        assert results == [[f"{key}/a:done", f"{key}/b:done"] for key in keys]
-
-        for key in keys:
-            types = await history_event_types(client.get_workflow_handle(key))
-            assert count(types, "WorkflowExecutionStarted") == 1, (key, types)
-            assert count(types, "ActivityTaskScheduled") == 2, (key, types)
-            assert count(types, "ActivityTaskCompleted") == 2, (key, types)
-            assert count(types, "TimerFired") == 1, (key, types)
-            assert count(types, "WorkflowExecutionCompleted") == 1, (key, types)
-            assert types[-1] == "WorkflowExecutionCompleted", (key, types)
+        await complete_each_once(client, tq, keys, timeout=90)
     finally:
         server.kill(sig_kill=True)
         if restarted is not None:

@@ -20,8 +20,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
 
 from conftest import ServerProcess, connect_with_retry, sundial_argv
-from helpers import count, free_port, history_event_types, new_worker, unique
-from test_durability import stop_worker
+from helpers import free_port, new_worker, unique
+from test_durability import complete_each_once, stop_worker
 from workflows import TwoStepWorkflow, count_execution
 
 pytestmark = pytest.mark.sundial_only
@@ -94,16 +94,7 @@ async def test_sigterm_drains_and_a_restart_loses_nothing(tmp_path: Path) -> Non
         restarted.start()
         restarted.wait_port()
         client = await connect_with_retry(restarted.address)
-        async with new_worker(client, tq, [TwoStepWorkflow], [count_execution]):
-            results = await asyncio.wait_for(
-                asyncio.gather(*(client.get_workflow_handle(key).result() for key in acknowledged)),
-                timeout=120,
-            )
-        assert results == [[f"{key}/a:done", f"{key}/b:done"] for key in acknowledged]
-        for key in acknowledged:
-            types = await history_event_types(client.get_workflow_handle(key))
-            assert count(types, "WorkflowExecutionStarted") == 1, (key, types)
-            assert count(types, "WorkflowExecutionCompleted") == 1, (key, types)
+        await complete_each_once(client, tq, acknowledged, timeout=120)
     finally:
         server.kill(sig_kill=True)
         if restarted is not None:
