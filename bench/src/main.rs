@@ -45,6 +45,9 @@ struct LoadArgs {
     /// Signals per workflow in the `signals` scenario.
     #[arg(long, default_value_t = 10)]
     signals: usize,
+    /// Start at most this many workflows (the run also ends at `--seconds`).
+    #[arg(long)]
+    workflows: Option<u64>,
     /// Python with `temporalio` for the `python-sdk` scenario.
     #[arg(long, default_value = ".venv/bin/python")]
     python: PathBuf,
@@ -128,6 +131,8 @@ enum BenchScenario {
     Timer,
     Signals,
     BurstStarts,
+    /// Workflows left open, each holding a timer of `--timer-ms`.
+    OpenTimer,
     /// The Python SDK as worker and client (one activity per workflow).
     PythonSdk,
 }
@@ -146,6 +151,7 @@ impl BenchScenario {
             BenchScenario::Timer => Scenario::Timer,
             BenchScenario::Signals => Scenario::Signals,
             BenchScenario::BurstStarts => Scenario::BurstStarts,
+            BenchScenario::OpenTimer => Scenario::OpenTimer,
             BenchScenario::PythonSdk => return None,
         })
     }
@@ -169,6 +175,7 @@ async fn drive(
         pollers: args.pollers,
         timer: Duration::from_millis(args.timer_ms),
         signals: args.signals,
+        max_workflows: args.workflows,
     };
     Ok(worker::run(client, load).await)
 }

@@ -35,6 +35,9 @@ pub enum Scenario {
     Signals,
     /// Starts only, as fast as they go, with no worker.
     BurstStarts,
+    /// One durable timer (`--timer-ms`, say a day), and the workflow counts as done once the
+    /// timer is started: it stays open, holding the timer (fills a server with open runs).
+    OpenTimer,
 }
 
 impl Scenario {
@@ -45,6 +48,7 @@ impl Scenario {
             Scenario::Timer => "timer",
             Scenario::Signals => "signals",
             Scenario::BurstStarts => "burst-starts",
+            Scenario::OpenTimer => "open-timer",
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct Load {
     pub pollers: usize,
     pub timer: Duration,
     pub signals: usize,
+    /// Stop starting workflows after this many (none: only the duration bounds the run).
+    pub max_workflows: Option<u64>,
 }
 
 /// What one run measured on the client side.
@@ -80,6 +86,8 @@ struct Shared {
     task_queue: String,
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     stop: AtomicBool,
+    /// Workflows the drivers have begun to start (for `max_workflows`).
+    begun: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
@@ -109,6 +117,7 @@ pub async fn run(client: Client, load: Load) -> Measured {
         load: load.clone(),
         waiting: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
+        begun: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
     });
@@ -157,6 +166,10 @@ async fn driver(shared: Arc<Shared>, deadline: Instant) -> (Vec<f64>, Vec<f64>) 
     let mut e2e_ms = Vec::new();
     let mut first = true;
     while std::mem::take(&mut first) || Instant::now() < deadline {
+        let begun = shared.begun.fetch_add(1, Ordering::Relaxed);
+        if shared.load.max_workflows.is_some_and(|max| begun >= max) {
+            break;
+        }
         let workflow_id = format!("bench-{}", uuid::Uuid::new_v4().simple());
         let (tx, rx) = oneshot::channel();
         let worker_finishes = shared.load.scenario != Scenario::BurstStarts;
@@ -293,9 +306,13 @@ async fn workflow_poller(shared: Arc<Shared>) {
             }
         }
         let commands = decide(&shared.load, shared.task_queue(), &events);
-        let completes = commands
-            .iter()
-            .any(|c| c.command_type == CommandType::CompleteWorkflowExecution as i32);
+        // The workflow is done for the driver when it completes (an open-timer one: when its
+        // timer starts).
+        let done_with = match shared.load.scenario {
+            Scenario::OpenTimer => CommandType::StartTimer,
+            _ => CommandType::CompleteWorkflowExecution,
+        };
+        let completes = commands.iter().any(|c| c.command_type == done_with as i32);
         let req = RespondWorkflowTaskCompletedRequest {
             namespace: shared.client.namespace.clone(),
             task_token: polled.task_token,
@@ -411,7 +428,7 @@ fn decide(load: &Load, task_queue: TaskQueue, events: &[HistoryEvent]) -> Vec<Co
                 vec![]
             }
         }
-        Scenario::Timer => {
+        Scenario::Timer | Scenario::OpenTimer => {
             if count(events, EventType::TimerFired) > 0 {
                 complete()
             } else if count(events, EventType::TimerStarted) == 0 {
@@ -483,6 +500,7 @@ mod tests {
             Scenario::Timer,
             Scenario::Signals,
             Scenario::BurstStarts,
+            Scenario::OpenTimer,
         ] {
             let client = Client::connect(&address, "default").await.unwrap();
             let load = Load {
@@ -490,8 +508,12 @@ mod tests {
                 concurrency: 4,
                 duration: Duration::from_millis(300),
                 pollers: 2,
-                timer: Duration::from_millis(20),
+                timer: Duration::from_millis(match scenario {
+                    Scenario::OpenTimer => 3_600_000,
+                    _ => 20,
+                }),
                 signals: 3,
+                max_workflows: None,
             };
             let m = run(client, load).await;
             assert_eq!(m.errors, 0, "{scenario:?}: {:?}", m.first_error);

@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,38 +25,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import ServerProcess, connect_with_retry, sundial_bin
+from databases import scratch
 from helpers import free_port, history_events, new_worker, unique
 from workflows import ClusterLoadWorkflow, cluster_step
 
 pytestmark = pytest.mark.sundial_only
 
 SHARDS = 16
-PG = os.environ.get("SUNDIAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-MY = os.environ.get("SUNDIAL_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-
-
-def scratch(kind: str) -> tuple[str, callable]:
-    """A fresh schema (PostgreSQL) or database (MariaDB): its URL, and how to drop it."""
-    name = "sundial_cl_" + uuid.uuid4().hex[:10]
-    if kind == "postgres":
-        if not shutil.which("psql"):
-            pytest.skip("psql not found")
-        run = lambda sql: subprocess.run(["psql", "-q", PG, "-c", sql], check=True, capture_output=True)  # noqa: E731
-        run(f"CREATE SCHEMA {name}")
-        sep = "&" if "?" in PG else "?"
-        return f"{PG}{sep}options=-c%20search_path%3D{name}", lambda: run(f"DROP SCHEMA {name} CASCADE")
-    m = re.match(r"^mysql://([^:@/]+)(?::([^@]*))?@([^:/]+)(?::(\d+))?/", MY)
-    cli = shutil.which("mariadb") or shutil.which("mysql")
-    if not m or not cli:
-        pytest.skip("no mariadb client or unparsable SUNDIAL_TEST_MYSQL_URL")
-    user, password, host, port = m.group(1), m.group(2) or "", m.group(3), m.group(4) or "3306"
-
-    def run(sql: str) -> None:
-        subprocess.run([cli, "-h", host, "-P", port, "-u", user, "-e", sql], check=True,
-                       capture_output=True, env={**os.environ, "MYSQL_PWD": password})
-
-    run(f"CREATE DATABASE {name}")
-    return f"{MY.rsplit('/', 1)[0]}/{name}", lambda: run(f"DROP DATABASE {name}")
 
 
 class Cluster:

@@ -116,12 +116,18 @@ where
             let message = message_bytes(&parts.headers, &read).ok();
             // The node a call was routed to serves it; the node it came to retries it, with the
             // owner looked up again, while the owner is unreachable or moving (Unavailable),
-            // within the call's deadline: a node's death costs callers time, not errors.
+            // within the call's deadline: a node's death costs callers time, not errors. The
+            // last Unavailable is answered with a tenth of the deadline left, so that the caller
+            // gets it rather than a deadline of its own.
             let budget = sundial_frontend::grpc_timeout_of(&parts.headers)
-                .unwrap_or(RETRY_BUDGET)
+                .map_or(RETRY_BUDGET, |t| t - t / 10)
                 .min(RETRY_BUDGET);
             let deadline = tokio::time::Instant::now() + budget;
             let mut backoff = std::time::Duration::from_millis(50);
+            // The Unavailable answer of the try before: a try again that outlasts the budget
+            // (the database is away, say, and a call waits for a connection) is dropped, and
+            // this answer stands.
+            let mut previous: Option<Res> = None;
             loop {
                 let node = match &message {
                     Some(m) if hops < MAX_HOPS => layer.owner(method, m).await,
@@ -131,15 +137,24 @@ where
                     parts.clone(),
                     rejoin(read.clone(), tonic::body::Body::empty()),
                 );
-                let response = match &node {
-                    None => {
-                        let mut local = inner.clone();
-                        tower::ServiceExt::ready(&mut local)
-                            .await?
-                            .call(request)
-                            .await?
-                    }
-                    Some((node, role)) => layer.forward(node, role, hops, request).await,
+                let (mut local, target, via) = (inner.clone(), node.clone(), layer.clone());
+                let attempt = async move {
+                    Ok(match &target {
+                        None => {
+                            tower::ServiceExt::ready(&mut local)
+                                .await?
+                                .call(request)
+                                .await?
+                        }
+                        Some((node, role)) => via.forward(node, role, hops, request).await,
+                    })
+                };
+                let response = match previous.take() {
+                    None => attempt.await?,
+                    Some(previous) => match tokio::time::timeout_at(deadline, attempt).await {
+                        Ok(response) => response?,
+                        Err(_) => return Ok(previous),
+                    },
                 };
                 let unavailable = response
                     .headers()
@@ -154,6 +169,7 @@ where
                 tracing::debug!(method = %parts.uri.path(), node = ?node, "Unavailable; trying again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+                previous = Some(response);
             }
         })
     }

@@ -66,6 +66,7 @@ impl From<sundial_store::Error> for Error {
                 Error::InvalidArgument("Invalid NextPageToken.".into())
             }
             sundial_store::Error::External { message, .. } => Error::Unavailable(message),
+            other if other.is_transient() => Error::Unavailable(other.to_string()),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -51,6 +51,32 @@ pub enum Error {
     External { message: String, retryable: bool },
 }
 
+impl Error {
+    /// Whether trying again later may succeed: the database could not be reached, a connection
+    /// broke (the server restarted, the connection was killed, a reply was lost), or the
+    /// database refused for now (out of disk, busy, a deadlock). Callers get `Unavailable` for
+    /// these, as Temporal reports its persistence faults, so SDKs back off and retry. The rest
+    /// (a violated constraint, a row that does not decode) are defects, not outages.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Closed => true,
+            Error::External { retryable, .. } => *retryable,
+            Error::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::BeginFailed => true,
+                sqlx::Error::Database(db) => db.kind() == sqlx::error::ErrorKind::Other,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A namespace row: the engine encodes everything but the keys into `data`.

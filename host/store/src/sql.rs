@@ -170,6 +170,12 @@ fn rewrite_placeholders(sql: &str) -> String {
     out
 }
 
+/// How long a call waits for a database connection: the pool's all busy, or the database cannot
+/// be reached (restarting, its connections killed) and sqlx keeps trying to connect. Then the
+/// call fails with `PoolTimedOut`, which callers get as `Unavailable` and retry, rather than
+/// hanging on a database that is away.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl SqlStore {
     /// Connects, applies the embedded migrations for the backend, and returns the store.
     ///
@@ -201,10 +207,26 @@ impl SqlStore {
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None),
+                .max_lifetime(None)
+                // SQLite rolls a transaction back by itself on some errors (a full disk, an I/O
+                // error); sqlx's ROLLBACK then fails and it goes on counting a transaction
+                // that is not there, so the connection's next transaction would be a savepoint
+                // that never commits: acknowledged writes, then lost. Such a connection is
+                // closed, not reused (the ping lets sqlx finish its rollback first).
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                        if conn.is_in_transaction() {
+                            tracing::warn!("a SQLite connection left in a transaction is closed");
+                            return Ok(false);
+                        }
+                        Ok(true)
+                    })
+                }),
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 // Statements are cached per connection; after a few runs PostgreSQL would
                 // plan them once for any parameters, and such a generic plan cannot know how
                 // selective a visibility filter (or a 500-entry IN list) is. Plan each run.
@@ -218,7 +240,7 @@ impl SqlStore {
                 }),
             Backend::Mysql => AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
-                .acquire_timeout(Duration::from_secs(30)),
+                .acquire_timeout(ACQUIRE_TIMEOUT),
         };
         let pool = pool_options.connect_with(options).await?;
         if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {

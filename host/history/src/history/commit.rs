@@ -86,22 +86,9 @@ impl Engine {
                 });
             }
             for task in s.tasks.drain(..) {
-                let task_id = self.next_task_id(shard_id);
-                let queue_hash = paging::queue_hash(&task);
-                let visible_at = paging::visible_at(&task, written_at);
-                commit.tasks.push(TaskRow {
-                    task_id,
-                    queue_hash,
-                    visible_at,
-                    data: task.encode_to_vec(),
-                });
-                let q = Queued {
-                    shard_id,
-                    range_id,
-                    task_id,
-                    task,
-                };
-                queued.push((q, queue_hash, visible_at));
+                let (row, q) = self.stored_task(shard_id, range_id, task, written_at);
+                queued.push((q, row.queue_hash, row.visible_at));
+                commit.tasks.push(row);
             }
             commit.executions.push(ExecutionWrite {
                 key: s.key.clone(),
@@ -136,6 +123,7 @@ impl Engine {
             .filter(|(_, s)| s.closed_now)
             .map(|(_, s)| workflow_metrics::Closed::of(&s.state))
             .collect();
+        let buffers: Vec<i64> = queued.iter().map(|(_, hash, _)| *hash).collect();
         let engine = self.clone();
         let committed = tokio::spawn(async move {
             engine.inner.store.commit(&commit).await?;
@@ -149,12 +137,7 @@ impl Engine {
                 engine.make_room(&mut cache);
                 cache.insert(key, slot);
             }
-            let now = now_nanos();
-            for (q, queue_hash, visible_at) in queued {
-                if engine.inner.paging.admit(&q, queue_hash, visible_at, now) {
-                    engine.schedule(q);
-                }
-            }
+            engine.schedule_committed(queued);
             let metrics = &engine.inner.workflow_metrics;
             let name_of = |id: &str| engine.namespaces().cached_by_id(id);
             for (namespace_id, count) in &transitions {
@@ -172,6 +155,8 @@ impl Engine {
         if let Err(e) = committed {
             if let sundial_store::Error::ShardOwnershipLost { .. } = e {
                 self.lost_shard(shard_id, range_id);
+            } else {
+                self.reread_tasks(shard_id, range_id, buffers);
             }
             return Err(e.into());
         }
@@ -191,5 +176,53 @@ impl Engine {
             self.publish(&key, progress);
         }
         Ok(())
+    }
+
+    /// Numbers a task in its shard and makes the row to store and the copy to schedule once
+    /// that row is committed.
+    pub(super) fn stored_task(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        task: Task,
+        written_at: i64,
+    ) -> (TaskRow, Queued) {
+        let task_id = self.next_task_id(shard_id);
+        let row = TaskRow {
+            task_id,
+            queue_hash: paging::queue_hash(&task),
+            visible_at: paging::visible_at(&task, written_at),
+            data: task.encode_to_vec(),
+        };
+        let queued = Queued {
+            shard_id,
+            range_id,
+            task_id,
+            task,
+        };
+        (row, queued)
+    }
+
+    /// After a commit that failed, which the database may have applied all the same (the
+    /// connection broke after the COMMIT went out): its tasks may be rows that nothing holds,
+    /// so the buffers they would be in are read again from the database.
+    pub(super) fn reread_tasks(&self, shard_id: i32, range_id: i64, mut buffers: Vec<i64>) {
+        buffers.sort_unstable();
+        buffers.dedup();
+        if !buffers.is_empty() {
+            self.inner.paging.add_queues(shard_id, range_id, &buffers);
+            self.page_in_due();
+        }
+    }
+
+    /// Schedules the committed tasks the pager holds in memory, each given with its row's
+    /// queue hash and due time; the others wait in the database until the pager reads them.
+    pub(super) fn schedule_committed(&self, tasks: impl IntoIterator<Item = (Queued, i64, i64)>) {
+        let now = now_nanos();
+        for (q, queue_hash, visible_at) in tasks {
+            if self.inner.paging.admit(&q, queue_hash, visible_at, now) {
+                self.schedule(q);
+            }
+        }
     }
 }

@@ -10,11 +10,8 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use sundial_store::TaskRow;
-
-use super::{Engine, RunGuard, paging};
+use super::{Engine, RunGuard};
 use crate::error::{Result, invalid};
-use crate::matching::Queued;
 use crate::namespace::Namespace;
 use crate::state::{HistoryPageToken, Task, TaskKind};
 use crate::time::now_nanos;
@@ -109,12 +106,7 @@ impl Engine {
             run_id: guard.key.run_id.clone(),
             ..Default::default()
         };
-        let row = TaskRow {
-            task_id: self.next_task_id(shard_id),
-            queue_hash: paging::queue_hash(&task),
-            visible_at: paging::visible_at(&task, now_nanos()),
-            data: task.encode_to_vec(),
-        };
+        let (row, queued) = self.stored_task(shard_id, range_id, task, now_nanos());
         let result = self
             .inner
             .store
@@ -122,20 +114,11 @@ impl Engine {
             .await;
         guard.slot.loaded = None;
         drop(guard);
-        result?;
-        let queued = Queued {
-            shard_id,
-            range_id,
-            task_id: row.task_id,
-            task,
-        };
-        if self
-            .inner
-            .paging
-            .admit(&queued, row.queue_hash, row.visible_at, now_nanos())
-        {
-            self.schedule(queued);
+        if result.is_err() {
+            self.reread_tasks(shard_id, range_id, vec![row.queue_hash]);
         }
+        result?;
+        self.schedule_committed([(queued, row.queue_hash, row.visible_at)]);
         Ok(())
     }
 }
