@@ -28,18 +28,10 @@ from pathlib import Path
 from temporalio.client import Client
 
 from ports import free_port, wait_port
+from procfs import proc_figures
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = os.environ.get("SUNDIAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def proc_figures(pid: int) -> tuple[float, int]:
-    """RSS in MiB and open descriptors of a process."""
-    rss = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class Server:
@@ -69,9 +61,16 @@ def bench(bench_bin: Path, address: str, pid: int, *args: str) -> dict:
     return json.loads(out.stdout)
 
 
-async def open_runs(address: str) -> int:
+async def open_runs(address: str, expected: int) -> int:
+    """The count of running workflows once it reaches `expected` (visibility writes left
+    pending at the stop are done after the restart), or what it is after two minutes."""
     client = await Client.connect(address)
-    return (await client.count_workflows("ExecutionStatus = 'Running'")).count
+    deadline = time.monotonic() + 120
+    while True:
+        count = (await client.count_workflows("ExecutionStatus = 'Running'")).count
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.5)
 
 
 def main() -> None:
@@ -118,7 +117,7 @@ def main() -> None:
 
         figures["restart_to_port_s"] = server.start()
         began = time.monotonic()
-        figures["open_runs"] = asyncio.run(open_runs(address))
+        figures["open_runs"] = asyncio.run(open_runs(address, filled["completed"]))
         figures["restart_count_s"] = time.monotonic() - began
         time.sleep(5)
         figures["restarted_rss_mib"], figures["restarted_fds"] = proc_figures(server.proc.pid)
@@ -146,7 +145,7 @@ def main() -> None:
         ("RSS filled, 5 s after (MiB)", f"{figures['filled_rss_mib']:.0f}"),
         ("SIGTERM to exit (s)", f"{figures['stop_s']:.2f}"),
         ("restart: start to port open (s)", f"{figures['restart_to_port_s']:.2f}"),
-        ("restart: count of open runs answered in (s)", f"{figures['restart_count_s']:.2f}"),
+        ("restart: until every open run is listed (s)", f"{figures['restart_count_s']:.2f}"),
         ("RSS after the restart (MiB)", f"{figures['restarted_rss_mib']:.0f}"),
         ("one-activity beside them: workflows/s", f"{figures['beside']['throughput']:.0f}"),
         ("one-activity beside them: e2e p99 (ms)", f"{figures['beside']['e2e_p99_ms']:.1f}"),

@@ -33,6 +33,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ports import free_port, wait_port
+from procfs import proc_figures
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,14 +92,6 @@ class Window:
     signal_ms: list[float] = field(default_factory=list)
     update_ms: list[float] = field(default_factory=list)
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, fds)
-
-
-def proc_figures(pid: int) -> tuple[float, int]:
-    rss = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 async def soak(address: str, pid: int, minutes: float, window_s: float, concurrency: int) -> list[Window]:
@@ -179,7 +172,8 @@ def main() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
 
-    windows = [w for w in windows if w.completed or w.samples]
+    # Workflows still finishing after the end would make a last window of their own.
+    windows = [w for w in windows if w.began - windows[0].began < args.minutes * 60 - 1e-6]
     if args.json:
         Path(args.json).write_text(json.dumps([w.__dict__ for w in windows]))
     print(f"\nsoak: {args.minutes:g} min, {args.concurrency} drivers, SQLite file, {args.bin}\n")

@@ -151,6 +151,17 @@ async def each_completes_once(client: Client, load: Load) -> int:
     return len(keys)
 
 
+async def served_again_and_each_completes_once(db: Setup, load: Load, worker, running) -> int:
+    """After a fault: new starts are acknowledged again with no restart of Sundial; then the
+    load and its worker stop and every workflow started completes exactly once."""
+    before = len(load.acknowledged)
+    await load.until_acknowledged(before + 10)
+    await load.stop()
+    assert db.alive(), db.server.log_tail()
+    await stop_worker(worker, running)
+    return await each_completes_once(db.client, load)
+
+
 async def with_worker(setup: Setup, load: Load):
     worker = new_worker(setup.client, load.tq, [TwoStepWorkflow], [count_execution])
     return worker, asyncio.create_task(worker.run())
@@ -167,22 +178,17 @@ async def test_killed_sessions(db: Setup) -> None:
         killed += await asyncio.to_thread(kill_connections, db.kind, db.proxy.upstream_ports())
         await asyncio.sleep(0.5)
     assert killed >= 6, killed
-    before = len(load.acknowledged)
-    await load.until_acknowledged(before + 10)  # served again, no restart
-    await load.stop()
-    assert db.alive(), db.server.log_tail()
-    await stop_worker(worker, running)
-    done = await each_completes_once(db.client, load)
+    done = await served_again_and_each_completes_once(db, load, worker, running)
     print(f"\n[{db.kind}] {killed} sessions killed; {done} workflows each completed once; "
           f"{len(load.given_up)} starts given up by the SDK")
 
 
 async def test_database_away_then_back(db: Setup) -> None:
     """The database goes away (its connections cut, new ones refused, as while it restarts)
-    for 6 to 11 s: a call meanwhile gets Unavailable within its deadline; then Sundial serves
-    again by itself. (A node that cannot heartbeat gives its shards up after 3 s, as in a cluster; a
-    call then waits for an owner until a tenth of its deadline is left, at most 20 s, and the
-    SDKs retry it: an outage shorter than that costs callers time, not errors.)"""
+    for about 10 s: a call meanwhile gets Unavailable within its deadline; then Sundial serves
+    again by itself. (A node that cannot heartbeat gives its shards up after 3 s, as in a
+    cluster; a call then waits for an owner until a tenth of its deadline is left, at most 20 s,
+    and the SDKs retry it: an outage shorter than that costs callers time, not errors.)"""
     load = Load(db.client)
     worker, running = await with_worker(db, load)
     load.start()
@@ -204,11 +210,7 @@ async def test_database_away_then_back(db: Setup) -> None:
     assert db.alive(), db.server.log_tail()
     away = time.monotonic() - went_down
     await db.proxy.up()
-    before = len(load.acknowledged)
-    await load.until_acknowledged(before + 10)
-    await load.stop()
-    await stop_worker(worker, running)
-    done = await each_completes_once(db.client, load)
+    done = await served_again_and_each_completes_once(db, load, worker, running)
     print(f"\n[{db.kind}] database away {away:.1f} s: Unavailable after {answered_in:.2f} s; "
           f"{done} workflows each completed once; {len(load.given_up)} starts given up by the SDK")
 
@@ -225,12 +227,7 @@ async def test_commit_applied_but_reply_lost(db: Setup) -> None:
     while db.proxy.lost_commit_replies < 8:
         assert time.monotonic() < deadline, db.proxy.lost_commit_replies
         await asyncio.sleep(0.05)
-    before = len(load.acknowledged)
-    await load.until_acknowledged(before + 10)
-    await load.stop()
-    assert db.alive(), db.server.log_tail()
-    await stop_worker(worker, running)
-    done = await each_completes_once(db.client, load)
+    done = await served_again_and_each_completes_once(db, load, worker, running)
     print(f"\n[{db.kind}] {db.proxy.lost_commit_replies} commit replies lost; {done} workflows "
           f"each completed once; {len(load.given_up)} starts given up by the SDK")
 
