@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import tempfile
 import time
 import uuid
@@ -27,7 +25,9 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio import workflow
 
-from ports import free_port, wait_port
+from ports import free_port
+from procfs import proc_figures
+from server_process import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,34 +37,6 @@ class Backlog:
     @workflow.run
     async def run(self) -> None:
         return None
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Server:
-    def __init__(self, binary: Path, config: Path, port: int):
-        self.binary, self.config, self.port = binary, config, port
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> float:
-        began = time.monotonic()
-        self.proc = subprocess.Popen(
-            [str(self.binary), "start", "--config", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(self.port, timeout=120)
-        return time.monotonic() - began
-
-    def stop(self) -> None:
-        assert self.proc
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
 
 
 async def start_all(address: str, n: int, queue: str) -> float:
@@ -117,13 +89,12 @@ async def variant(binary: Path, workflows: int, drain_n: int, budget: int | None
     server.start()
     rate = await start_all(address, workflows, queue)
     await asyncio.sleep(3)
-    assert server.proc
-    rss_filled = rss_mib(server.proc.pid)
+    rss_filled = proc_figures(server.pid)[0]
     server.stop()
     began = time.monotonic()
-    ready = server.start()
+    ready = server.start(timeout=120)
     first, drain_rate = await drain(address, drain_n, queue, began)
-    rss_restarted = rss_mib(server.proc.pid)
+    rss_restarted = proc_figures(server.pid)[0]
     server.stop()
     return {
         "start_rate": rate,

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,32 +26,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from ports import free_port, wait_port
+from ports import free_port
 from procfs import proc_figures
+from server_process import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = os.environ.get("SUNDIAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-class Server:
-    def __init__(self, binary: Path, config: Path, port: int, log: Path):
-        self.binary, self.config, self.port, self.log = binary, config, port, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> float:
-        began = time.monotonic()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([str(self.binary), "start", "--config", str(self.config)],
-                                         stdout=log, stderr=subprocess.STDOUT)
-        wait_port(self.port, timeout=600)
-        return time.monotonic() - began
-
-    def stop(self) -> float:
-        assert self.proc
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
-        return time.monotonic() - began
 
 
 def bench(bench_bin: Path, address: str, pid: int, *args: str) -> dict:
@@ -105,14 +84,13 @@ def main() -> None:
     figures: dict = {"storage": args.storage, "workflows": args.workflows}
     try:
         figures["first_start_s"] = server.start()
-        assert server.proc
-        figures["idle_rss_mib"], figures["idle_fds"] = proc_figures(server.proc.pid)
-        filled = bench(Path(args.bench_bin), address, server.proc.pid, "--scenario", "open-timer",
+        figures["idle_rss_mib"], figures["idle_fds"] = proc_figures(server.pid)
+        filled = bench(Path(args.bench_bin), address, server.pid, "--scenario", "open-timer",
                        "--timer-ms", str(24 * 3600 * 1000), "--workflows", str(args.workflows),
                        "--seconds", "100000", "--concurrency", str(args.concurrency))
         figures["fill"] = filled
         time.sleep(5)
-        figures["filled_rss_mib"], figures["filled_fds"] = proc_figures(server.proc.pid)
+        figures["filled_rss_mib"], figures["filled_fds"] = proc_figures(server.pid)
         figures["stop_s"] = server.stop()
 
         figures["restart_to_port_s"] = server.start()
@@ -120,11 +98,11 @@ def main() -> None:
         figures["open_runs"] = asyncio.run(open_runs(address, filled["completed"]))
         figures["restart_count_s"] = time.monotonic() - began
         time.sleep(5)
-        figures["restarted_rss_mib"], figures["restarted_fds"] = proc_figures(server.proc.pid)
-        beside = bench(Path(args.bench_bin), address, server.proc.pid, "--scenario", "one-activity",
+        figures["restarted_rss_mib"], figures["restarted_fds"] = proc_figures(server.pid)
+        beside = bench(Path(args.bench_bin), address, server.pid, "--scenario", "one-activity",
                        "--seconds", "20", "--concurrency", "32")
         figures["beside"] = beside
-        figures["after_load_rss_mib"], figures["after_load_fds"] = proc_figures(server.proc.pid)
+        figures["after_load_rss_mib"], figures["after_load_fds"] = proc_figures(server.pid)
         server.stop()
         if args.storage == "sqlite":
             figures["database_mib"] = sum(f.stat().st_size for f in work.glob("db*")) / 2**20

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -149,6 +150,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--bin", default=str(ROOT / "target" / "release" / "sundial"))
     parser.add_argument("--json", help="also write every window here")
+    parser.add_argument("--wrap", default="", help="a command to run the server under, e.g. "
+                        "'heaptrack -o FILE' (the samples are then of the wrapper's process)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sundial-soak-"))
@@ -161,7 +164,7 @@ def main() -> None:
         "global": {"metrics": {"prometheus": {"listenAddress": f"127.0.0.1:{metrics}"}}},
     }))
     with open(work / "sundial.log", "ab") as log:
-        proc = subprocess.Popen([args.bin, "start", "--config", str(work / "sundial.yaml"),
+        proc = subprocess.Popen([*shlex.split(args.wrap), args.bin, "start", "--config", str(work / "sundial.yaml"),
                                  "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
                                 stdout=log, stderr=subprocess.STDOUT)
     try:

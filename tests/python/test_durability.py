@@ -23,7 +23,7 @@ from temporalio.client import (
 )
 
 from conftest import ServerProcess, connect_with_retry, sundial_argv
-from helpers import count, free_port, history_event_types, new_worker, unique
+from helpers import count, event_type_name, free_port, history_events, new_worker, unique
 from workflows import TwoStepWorkflow, count_execution
 
 WORKFLOWS = 20
@@ -31,7 +31,8 @@ WORKFLOWS = 20
 
 async def complete_each_once(client: Client, tq: str, keys: list[str], timeout: float) -> None:
     """Runs a worker until every TwoStepWorkflow of `keys` (started earlier, before a crash or
-    a stop) has completed, and checks that each history holds every step exactly once."""
+    a stop) has completed, and checks that each history holds every step exactly once, its
+    event ids contiguous from 1."""
     async with new_worker(client, tq, [TwoStepWorkflow], [count_execution]):
         results = await asyncio.wait_for(
             asyncio.gather(*(client.get_workflow_handle(key).result() for key in keys)),
@@ -39,7 +40,10 @@ async def complete_each_once(client: Client, tq: str, keys: list[str], timeout: 
         )
     assert results == [[f"{key}/a:done", f"{key}/b:done"] for key in keys]
     for key in keys:
-        types = await history_event_types(client.get_workflow_handle(key))
+        events = await history_events(client.get_workflow_handle(key))
+        ids = [e.event_id for e in events]
+        assert ids == list(range(1, len(ids) + 1)), (key, ids)
+        types = [event_type_name(e) for e in events]
         assert count(types, "WorkflowExecutionStarted") == 1, (key, types)
         assert count(types, "ActivityTaskScheduled") == 2, (key, types)
         assert count(types, "ActivityTaskCompleted") == 2, (key, types)

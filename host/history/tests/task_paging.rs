@@ -177,3 +177,56 @@ async fn a_restarted_node_pages_its_backlog_back_in() {
     assert_eq!(got.len(), 12);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts a workflow whose workflow tasks time out after 50 s (within the lookahead).
+async fn start_slow_timeout(engine: &Engine, id: &str, task_queue: &str) {
+    let ns = engine.namespaces().by_name("default").await.unwrap();
+    engine
+        .start_workflow(
+            &ns,
+            StartWorkflowExecutionRequest {
+                namespace: "default".into(),
+                workflow_id: id.into(),
+                workflow_type: Some(WorkflowType { name: "T".into() }),
+                task_queue: queue(task_queue),
+                workflow_task_timeout: Some(prost_types::Duration {
+                    seconds: 50,
+                    nanos: 0,
+                }),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn due_tasks_run_while_later_timers_fill_the_budget() {
+    let engine = engine_on("sqlite::memory:").await;
+    // Each workflow task handed out makes its timeout timer, due in 50 s: the shard's buffer
+    // is then full of later tasks, and two more wait in the database.
+    for i in 0..BUDGET + 2 {
+        start_slow_timeout(&engine, &format!("held-{i}"), "q").await;
+        poll(&engine, "q").await.expect("a workflow task");
+    }
+    // The handed-out tasks' rows are deleted on the next ticks; then only timers are held.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle(&engine, BUDGET).await;
+    // A new start's visibility write is due now: it is held beyond the budget and written at
+    // once, not when half the timers have fired.
+    start(&engine, "late", "other").await;
+    let ns = engine.namespaces().by_name("default").await.unwrap();
+    for _ in 0..200 {
+        let count = engine
+            .count_workflows(&ns, "WorkflowId = 'late'")
+            .await
+            .unwrap()
+            .count;
+        if count == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the new workflow's visibility write waited behind the held timers");
+}

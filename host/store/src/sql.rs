@@ -212,10 +212,15 @@ impl SqlStore {
                 // error); sqlx's ROLLBACK then fails and it goes on counting a transaction
                 // that is not there, so the connection's next transaction would be a savepoint
                 // that never commits: acknowledged writes, then lost. Such a connection is
-                // closed, not reused (the ping lets sqlx finish its rollback first).
+                // closed, not reused. A connection that counts one may only have a rollback
+                // of a dropped transaction pending: the ping lets sqlx finish it, then it is
+                // looked at again.
                 .after_release(|conn, _| {
                     Box::pin(async move {
                         use sqlx::Connection;
+                        if !conn.is_in_transaction() {
+                            return Ok(true);
+                        }
                         conn.ping().await?;
                         if conn.is_in_transaction() {
                             tracing::warn!("a SQLite connection left in a transaction is closed");

@@ -9,6 +9,12 @@
 //! (visible_at, task id) order, as room frees and as they come due. So a queue with a backlog
 //! nobody polls holds `budget` tasks of it, and the other queues and timers of its shard go on.
 //!
+//! In a shard's own buffer (hash 0), tasks due within [`DUE_SOON`] have a second budget:
+//! they run at once and leave, so a buffer full of later tasks (the timeouts of every
+//! workflow and activity in flight) never keeps a due task waiting until half of those later
+//! ones have fired. That buffer thus holds at most twice its budget. A task queue's tasks
+//! wait for pollers however due they are, so their buffers keep the one budget.
+//!
 //! A task is held from when it is scheduled until its row is deleted. The reader skips held
 //! ids, and ids deleted while it read (its page may still show their rows).
 
@@ -61,6 +67,11 @@ pub(crate) fn visible_at(task: &Task, now: i64) -> i64 {
     task.fire_time.max(now)
 }
 
+/// How soon a task must be due to count against a buffer's second budget, the one for tasks
+/// that run now (a little more than the tick that starts reads, so a timer due before the
+/// next tick is held rather than read late).
+pub(crate) const DUE_SOON: i64 = 1_000_000_000;
+
 /// Buffers are keyed by (shard id, queue hash).
 type BufferKey = (i32, i64);
 
@@ -94,13 +105,15 @@ pub(crate) struct Paging {
     lookahead: i64,
 }
 
-/// A page to read: the buffer, the ownership, how many rows and how many of them to take.
+/// A page to read: the buffer, the ownership, how many rows and how many of them to take
+/// (any, and those due soon).
 pub(crate) struct Read {
     pub shard_id: i32,
     pub queue_hash: i64,
     pub range_id: i64,
     pub limit: usize,
     free: usize,
+    free_due: usize,
     left_count: u64,
 }
 
@@ -155,6 +168,15 @@ impl Paging {
         st.holder.retain(|(s, _), _| *s != shard_id);
     }
 
+    /// Room left in a buffer holding `held` tasks: for any task, and for a task due soon.
+    fn room(&self, queue_hash: i64, held: usize) -> (usize, usize) {
+        let free = self.budget.saturating_sub(held);
+        match queue_hash {
+            0 => (free, (2 * self.budget).saturating_sub(held)),
+            _ => (free, 0),
+        }
+    }
+
     /// Whether a task just committed is to be held (then the caller schedules it); else it
     /// stays in the database until a reader pages it in.
     pub fn admit(&self, q: &Queued, queue_hash: i64, visible_at: i64, now: i64) -> bool {
@@ -166,7 +188,9 @@ impl Paging {
             return false; // the shard moved on: its owner reads the row
         }
         let b = st.buffers.entry((q.shard_id, queue_hash)).or_default();
-        let fits = b.held < self.budget
+        let (free, free_due) = self.room(queue_hash, b.held);
+        let due = visible_at <= now.saturating_add(DUE_SOON);
+        let fits = (free > 0 || (due && free_due > 0))
             && visible_at <= now.saturating_add(self.lookahead)
             && b.left.is_none_or(|l| visible_at < l);
         if fits {
@@ -202,9 +226,11 @@ impl Paging {
 
     /// The pages to read now: buffers with tasks left in the database that are due within the
     /// lookahead, and room for at least half a budget of them (or for anything, when nothing
-    /// of the buffer is known yet). Each returned read is marked as running.
+    /// of the buffer is known yet, or when the first task left is due soon). Each returned
+    /// read is marked as running.
     pub fn due_reads(&self, now: i64) -> Vec<Read> {
         let horizon = now.saturating_add(self.lookahead);
+        let soon = now.saturating_add(DUE_SOON);
         let mut st = self.state.lock().unwrap();
         let State {
             ranges, buffers, ..
@@ -212,8 +238,12 @@ impl Paging {
         let mut out = Vec::new();
         for ((shard_id, hash), b) in buffers.iter_mut() {
             let Some(left) = b.left else { continue };
-            let free = self.budget.saturating_sub(b.held);
-            let room = free > 0 && (left == i64::MIN || free >= self.budget.div_ceil(2));
+            let (free, mut free_due) = self.room(*hash, b.held);
+            if left > soon {
+                free_due = 0;
+            }
+            let room =
+                (free > 0 && (left == i64::MIN || free >= self.budget.div_ceil(2))) || free_due > 0;
             if b.reading || left > horizon || !room {
                 continue;
             }
@@ -225,8 +255,9 @@ impl Paging {
                 shard_id: *shard_id,
                 queue_hash: *hash,
                 range_id: *range_id,
-                limit: b.held + free + 1,
+                limit: b.held + free.max(free_due) + 1,
                 free,
+                free_due,
                 left_count: b.left_count,
             });
         }
@@ -252,6 +283,7 @@ impl Paging {
             return Vec::new(); // tried again on a later tick
         };
         let horizon = now.saturating_add(self.lookahead);
+        let soon = now.saturating_add(DUE_SOON);
         let complete = rows.len() < read.limit;
         let mut taken = Vec::new();
         let mut first_untaken = None;
@@ -260,7 +292,9 @@ impl Paging {
             if holder.contains_key(&id) || deleted.contains(&row.task_id) {
                 continue;
             }
-            if taken.len() < read.free && row.visible_at <= horizon {
+            let room =
+                taken.len() < read.free || (row.visible_at <= soon && taken.len() < read.free_due);
+            if room && row.visible_at <= horizon {
                 holder.insert(id, read.queue_hash);
                 taken.push(row);
             } else {
@@ -332,6 +366,11 @@ mod tests {
         assert_eq!(queue_hash(&timer), 0);
     }
 
+    /// A time well after `now` (not due soon), `n` apart.
+    fn later(n: i64) -> i64 {
+        10 * DUE_SOON + n
+    }
+
     #[test]
     fn over_budget_tasks_wait_in_the_database_and_are_read_in_order() {
         let p = Paging::new(2, std::time::Duration::from_secs(60));
@@ -339,32 +378,76 @@ mod tests {
         // Nothing is known of the shard yet: new tasks wait behind what the database holds.
         let t = task("q");
         let h = queue_hash(&t);
-        assert!(!p.admit(&queued(1, t.clone()), 0, 10, 10));
+        assert!(!p.admit(&queued(1, t.clone()), 0, later(10), 10));
         let reads = p.due_reads(10);
         assert_eq!(reads.len(), 1);
-        let rows = vec![row(1, 10)];
+        let rows = vec![row(1, later(10))];
         assert_eq!(p.finish(&reads[0], Some(rows), 10).len(), 1);
         // The shard's buffer is read; a queue's buffer takes two, then leaves the rest.
-        assert!(p.admit(&queued(2, t.clone()), h, 11, 11));
-        assert!(p.admit(&queued(3, t.clone()), h, 12, 12));
-        assert!(!p.admit(&queued(4, t.clone()), h, 13, 13));
+        assert!(p.admit(&queued(2, t.clone()), h, later(11), 11));
+        assert!(p.admit(&queued(3, t.clone()), h, later(12), 12));
+        assert!(!p.admit(&queued(4, t.clone()), h, later(13), 13));
         // A later task waits behind the one left, even once there is room.
         p.deleted(0, 7, &[2]);
-        assert!(!p.admit(&queued(5, t.clone()), h, 14, 14));
+        assert!(!p.admit(&queued(5, t.clone()), h, later(14), 14));
         let reads = p.due_reads(15);
         assert_eq!(reads.len(), 1);
         assert_eq!(reads[0].limit, 3);
         let ids = |got: Vec<TaskRow>| got.iter().map(|r| r.task_id).collect::<Vec<_>>();
-        let rows = vec![row(3, 12), row(4, 13), row(5, 14)];
+        let rows = vec![row(3, later(12)), row(4, later(13)), row(5, later(14))];
         assert_eq!(ids(p.finish(&reads[0], Some(rows), 15)), vec![4]);
         assert!(p.due_reads(15).is_empty(), "no room");
         p.deleted(0, 7, &[3, 4]);
         let reads = p.due_reads(16);
-        let rows = vec![row(5, 14)];
+        let rows = vec![row(5, later(14))];
         assert_eq!(ids(p.finish(&reads[0], Some(rows), 16)), vec![5]);
         assert_eq!(p.held(), 2, "task 1 of the shard and 5");
         // All read: new tasks are held again while there is room.
-        assert!(p.admit(&queued(6, t), h, 16, 16));
+        assert!(p.admit(&queued(6, t), h, later(16), 16));
+    }
+
+    #[test]
+    fn a_buffer_full_of_later_tasks_still_takes_due_ones_up_to_a_second_budget() {
+        let p = Paging::new(2, std::time::Duration::from_secs(60));
+        p.start(0, 7);
+        let r = p.due_reads(0);
+        p.finish(&r[0], Some(Vec::new()), 0);
+        let t = Task::default();
+        assert!(p.admit(&queued(1, t.clone()), 0, later(1), 0));
+        assert!(p.admit(&queued(2, t.clone()), 0, later(2), 0));
+        assert!(
+            !p.admit(&queued(3, t.clone()), 0, later(3), 0),
+            "over budget"
+        );
+        // Due now, or before the next tick: held beyond the budget, up to twice it.
+        assert!(p.admit(&queued(4, t.clone()), 0, 0, 0));
+        assert!(p.admit(&queued(5, t.clone()), 0, DUE_SOON / 2, 0));
+        assert!(
+            !p.admit(&queued(6, t.clone()), 0, 0, 0),
+            "over the second budget"
+        );
+        assert!(p.due_reads(0).is_empty(), "no room for anything");
+        // A due task ran: the one left due is read although the buffer is over its budget.
+        p.deleted(0, 7, &[4]);
+        let r = p.due_reads(0);
+        assert_eq!(r.len(), 1);
+        let rows = vec![
+            row(6, 0),
+            row(5, DUE_SOON / 2),
+            row(1, later(1)),
+            row(2, later(2)),
+            row(3, later(3)),
+        ];
+        let got = p.finish(&r[0], Some(rows), 0);
+        assert_eq!(got.iter().map(|r| r.task_id).collect::<Vec<_>>(), vec![6]);
+        assert_eq!(p.held(), 4);
+        // The later task left waits for room under the first budget.
+        p.deleted(0, 7, &[5, 6]);
+        assert!(p.due_reads(0).is_empty(), "no room for a later task");
+        p.deleted(0, 7, &[1]);
+        let r = p.due_reads(0);
+        let got = p.finish(&r[0], Some(vec![row(2, later(2)), row(3, later(3))]), 0);
+        assert_eq!(got.iter().map(|r| r.task_id).collect::<Vec<_>>(), vec![3]);
     }
 
     #[test]

@@ -118,8 +118,8 @@ pub struct ClusterConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HistoryConfig {
     /// Most pending tasks held in memory for each task queue of a shard, and for a shard's
-    /// other tasks (timers, transfers, visibility writes); the rest wait in the database and
-    /// are paged in as these finish.
+    /// other tasks (timers, transfers, visibility writes; as many again of these when due
+    /// within a second); the rest wait in the database and are paged in as these finish.
     pub max_tasks_in_memory: usize,
     /// Tasks due further ahead than this wait in the database (e.g. `60s`).
     #[serde(with = "units::duration_required")]
