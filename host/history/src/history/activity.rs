@@ -545,7 +545,7 @@ impl Engine {
             }
         }
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(reply)
     }
 

@@ -431,7 +431,7 @@ impl Engine {
                 self.commit(&mut guard, txn).await
             }
         };
-        self.release_closed(guard);
+        drop(guard);
         match result {
             Err(Error::NotFound(_)) => Ok(()),
             other => other,

@@ -204,7 +204,7 @@ impl Engine {
         }
         txn.terminate(&req.reason, req.details.clone(), &req.identity);
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(())
     }
 

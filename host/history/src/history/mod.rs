@@ -84,6 +84,9 @@ struct Slot {
     range_id: i64,
 }
 
+/// The runs whose state is in memory, each behind its own lock.
+type RunCache = Mutex<HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>>;
+
 /// A locked run: its mutable state as last committed and its db version.
 pub(crate) struct RunGuard {
     key: RunKey,
@@ -91,11 +94,35 @@ pub(crate) struct RunGuard {
     /// The shard ownership the run was locked under; its commits are fenced on it.
     range_id: i64,
     slot: OwnedMutexGuard<Slot>,
+    cache: Arc<RunCache>,
 }
 
 impl RunGuard {
     pub fn state(&self) -> &MutableState {
         &self.slot.loaded.as_ref().expect("loaded while locked").0
+    }
+}
+
+/// A closed run leaves the cache when the last one to lock it lets go: it is seldom touched
+/// again, and a read of it (the long poll for a result, a describe) must not keep it there.
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let closed = self
+            .slot
+            .loaded
+            .as_ref()
+            .is_some_and(|(ms, _)| ms.status != WorkflowExecutionStatus::Running as i32);
+        if !closed {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap();
+        // Held by the cache and this guard only: nobody else waits to lock it.
+        if let Some(slot) = cache.get(&self.key)
+            && Arc::strong_count(slot) == 2
+            && Arc::ptr_eq(slot, OwnedMutexGuard::mutex(&self.slot))
+        {
+            cache.remove(&self.key);
+        }
     }
 }
 
@@ -111,6 +138,41 @@ struct HandedOut {
 /// (next event id, closed) of a run, published after each commit for long polls.
 type Progress = (i64, bool);
 
+/// The runs someone long-polls, each with the sender of its progress.
+type Watchers = Mutex<HashMap<RunKey, watch::Sender<Progress>>>;
+
+/// A long poll's view of a run's progress. The run's sender goes when the last view of it
+/// does (a run that closed is published to no more, so nothing else would remove it).
+pub(crate) struct RunWatch {
+    key: RunKey,
+    rx: Option<watch::Receiver<Progress>>,
+    watchers: Arc<Watchers>,
+}
+
+impl RunWatch {
+    /// Waits for the next commit of the run.
+    pub async fn changed(&mut self) -> std::result::Result<(), watch::error::RecvError> {
+        self.rx
+            .as_mut()
+            .expect("held until dropped")
+            .changed()
+            .await
+    }
+}
+
+impl Drop for RunWatch {
+    fn drop(&mut self) {
+        let mut watchers = self.watchers.lock().unwrap();
+        drop(self.rx.take());
+        if watchers
+            .get(&self.key)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            watchers.remove(&self.key);
+        }
+    }
+}
+
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     /// Where visibility records go: the database's own tables, or a plugin.
@@ -119,11 +181,11 @@ pub(crate) struct Inner {
     pub matching: Arc<Matching>,
     pub options: Options,
     shards: shards::Shards,
-    cache: Mutex<HashMap<RunKey, Arc<tokio::sync::Mutex<Slot>>>>,
+    cache: Arc<RunCache>,
     timers: TimerQueue,
     acks: Acks,
     paging: paging::Paging,
-    watchers: Mutex<HashMap<RunKey, watch::Sender<Progress>>>,
+    watchers: Arc<Watchers>,
     queries: queries::Queries,
     updates: updates::Updates,
     visibility: visibility::Sender,
@@ -201,11 +263,11 @@ impl Engine {
             matching: Arc::new(Matching::default()),
             shards: shards::Shards::new(options.num_shards),
             options,
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::default(),
             timers: TimerQueue::default(),
             acks: Acks::default(),
             paging,
-            watchers: Mutex::new(HashMap::new()),
+            watchers: Arc::default(),
             queries: Default::default(),
             updates: Default::default(),
             visibility: visibility_tx,
@@ -226,6 +288,11 @@ impl Engine {
     /// Runs whose mutable state is cached now.
     pub fn cached_runs(&self) -> usize {
         self.inner.cache.lock().unwrap().len()
+    }
+
+    /// Runs whose progress someone waits for (or has waited for and not let go) now.
+    pub fn watched_runs(&self) -> usize {
+        self.inner.watchers.lock().unwrap().len()
     }
 
     /// Durable tasks of this node's shards held in memory now (the rest wait in the database).
@@ -365,6 +432,7 @@ impl Engine {
             shard_id,
             range_id,
             slot,
+            cache: self.inner.cache.clone(),
         })
     }
 
@@ -424,21 +492,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn watch(&self, key: &RunKey) -> watch::Receiver<Progress> {
+    pub(crate) fn watch(&self, key: &RunKey) -> RunWatch {
         let mut watchers = self.inner.watchers.lock().unwrap();
-        watchers
+        let rx = watchers
             .entry(key.clone())
             .or_insert_with(|| watch::channel((0, false)).0)
-            .subscribe()
-    }
-
-    /// Drops a closed run from the cache once nobody holds it.
-    pub(crate) fn release_closed(&self, guard: RunGuard) {
-        let key = guard.key.clone();
-        let closed = guard.state().status != WorkflowExecutionStatus::Running as i32;
-        drop(guard);
-        if closed {
-            self.forget(&key);
+            .subscribe();
+        RunWatch {
+            key: key.clone(),
+            rx: Some(rx),
+            watchers: self.inner.watchers.clone(),
         }
     }
 

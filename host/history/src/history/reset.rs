@@ -278,7 +278,7 @@ impl Engine {
         parts.push((None, staged_new));
         self.commit_staged(shard, &base_key.workflow_id, current, parts)
             .await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(ResetWorkflowExecutionResponse { run_id: new_run_id })
     }
 }

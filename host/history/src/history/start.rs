@@ -538,7 +538,7 @@ impl Engine {
                 vec![(Some(&mut guard), old), (None, staged)],
             )
             .await?;
-            self.release_closed(guard);
+            drop(guard);
             return Ok((run_id, true));
         }
         let closed_ok = match reuse {

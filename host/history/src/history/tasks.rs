@@ -97,7 +97,7 @@ impl Engine {
             return Ok(());
         }
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(())
     }
 }

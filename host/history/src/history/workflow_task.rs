@@ -435,7 +435,7 @@ impl Engine {
                 .await?;
             }
         }
-        self.release_closed(guard);
+        drop(guard);
         Ok(RespondWorkflowTaskCompletedResponse::default())
     }
 

@@ -395,7 +395,7 @@ impl Engine {
         }
         txn.terminate(&req.reason, None, &req.identity);
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(())
     }
 

@@ -146,7 +146,7 @@ impl Engine {
             txn.task(TaskKind::BatchWake, next, 0);
         }
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(())
     }
 }

@@ -163,7 +163,7 @@ impl Engine {
         }
         txn.terminate("schedule deleted", None, &req.identity);
         self.commit(&mut guard, txn).await?;
-        self.release_closed(guard);
+        drop(guard);
         Ok(())
     }
 }
