@@ -32,6 +32,16 @@ fn queue(name: &str) -> Option<TaskQueue> {
 }
 
 async fn start(engine: &Engine, id: &str, task_queue: &str) {
+    start_with(engine, id, task_queue, None).await
+}
+
+/// Starts a workflow, with this workflow task timeout if given.
+async fn start_with(
+    engine: &Engine,
+    id: &str,
+    task_queue: &str,
+    workflow_task_timeout: Option<prost_types::Duration>,
+) {
     let ns = engine.namespaces().by_name("default").await.unwrap();
     engine
         .start_workflow(
@@ -41,6 +51,7 @@ async fn start(engine: &Engine, id: &str, task_queue: &str) {
                 workflow_id: id.into(),
                 workflow_type: Some(WorkflowType { name: "T".into() }),
                 task_queue: queue(task_queue),
+                workflow_task_timeout,
                 request_id: uuid::Uuid::new_v4().to_string(),
                 ..Default::default()
             },
@@ -178,36 +189,18 @@ async fn a_restarted_node_pages_its_backlog_back_in() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Starts a workflow whose workflow tasks time out after 50 s (within the lookahead).
-async fn start_slow_timeout(engine: &Engine, id: &str, task_queue: &str) {
-    let ns = engine.namespaces().by_name("default").await.unwrap();
-    engine
-        .start_workflow(
-            &ns,
-            StartWorkflowExecutionRequest {
-                namespace: "default".into(),
-                workflow_id: id.into(),
-                workflow_type: Some(WorkflowType { name: "T".into() }),
-                task_queue: queue(task_queue),
-                workflow_task_timeout: Some(prost_types::Duration {
-                    seconds: 50,
-                    nanos: 0,
-                }),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn due_tasks_run_while_later_timers_fill_the_budget() {
     let engine = engine_on("sqlite::memory:").await;
     // Each workflow task handed out makes its timeout timer, due in 50 s: the shard's buffer
     // is then full of later tasks, and two more wait in the database.
     for i in 0..BUDGET + 2 {
-        start_slow_timeout(&engine, &format!("held-{i}"), "q").await;
+        // Workflow tasks that time out after 50 s, within the lookahead.
+        let timeout = prost_types::Duration {
+            seconds: 50,
+            nanos: 0,
+        };
+        start_with(&engine, &format!("held-{i}"), "q", Some(timeout)).await;
         poll(&engine, "q").await.expect("a workflow task");
     }
     // The handed-out tasks' rows are deleted on the next ticks; then only timers are held.
