@@ -166,13 +166,14 @@ def main() -> None:
     with open(work / "sundial.log", "ab") as log:
         proc = subprocess.Popen([*shlex.split(args.wrap), args.bin, "start", "--config", str(work / "sundial.yaml"),
                                  "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_port(port)
         windows = asyncio.run(soak(f"127.0.0.1:{port}", proc.pid, args.minutes,
                                    args.window_minutes * 60, args.concurrency))
     finally:
-        proc.send_signal(signal.SIGTERM)
+        # The whole group: a wrapper (heaptrack) does not pass the signal on.
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
 
     # Workflows still finishing after the end would make a last window of their own.
