@@ -69,10 +69,7 @@ async fn evicted_runs_reload_from_the_database() {
                 &ns,
                 SignalWorkflowExecutionRequest {
                     namespace: "default".into(),
-                    workflow_execution: Some(WorkflowExecution {
-                        workflow_id: id.clone(),
-                        run_id: String::new(),
-                    }),
+                    workflow_execution: execution(id),
                     signal_name: "s".into(),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     ..Default::default()
@@ -87,10 +84,7 @@ async fn evicted_runs_reload_from_the_database() {
                 &ns,
                 GetWorkflowExecutionHistoryRequest {
                     namespace: "default".into(),
-                    execution: Some(WorkflowExecution {
-                        workflow_id: id.clone(),
-                        run_id: String::new(),
-                    }),
+                    execution: execution(id),
                     ..Default::default()
                 },
                 std::time::Duration::ZERO,

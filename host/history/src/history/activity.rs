@@ -545,7 +545,6 @@ impl Engine {
             }
         }
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(reply)
     }
 

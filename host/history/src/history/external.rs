@@ -204,7 +204,6 @@ impl Engine {
         }
         txn.terminate(&req.reason, req.details.clone(), &req.identity);
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(())
     }
 

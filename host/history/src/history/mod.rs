@@ -145,28 +145,24 @@ type Watchers = Mutex<HashMap<RunKey, watch::Sender<Progress>>>;
 /// does (a run that closed is published to no more, so nothing else would remove it).
 pub(crate) struct RunWatch {
     key: RunKey,
-    rx: Option<watch::Receiver<Progress>>,
+    rx: watch::Receiver<Progress>,
     watchers: Arc<Watchers>,
 }
 
 impl RunWatch {
     /// Waits for the next commit of the run.
     pub async fn changed(&mut self) -> std::result::Result<(), watch::error::RecvError> {
-        self.rx
-            .as_mut()
-            .expect("held until dropped")
-            .changed()
-            .await
+        self.rx.changed().await
     }
 }
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
+        // Under the lock no one can subscribe meanwhile: a count of one is this watch alone.
         let mut watchers = self.watchers.lock().unwrap();
-        drop(self.rx.take());
         if watchers
             .get(&self.key)
-            .is_some_and(|tx| tx.receiver_count() == 0)
+            .is_some_and(|tx| tx.receiver_count() == 1)
         {
             watchers.remove(&self.key);
         }
@@ -500,7 +496,7 @@ impl Engine {
             .subscribe();
         RunWatch {
             key: key.clone(),
-            rx: Some(rx),
+            rx,
             watchers: self.inner.watchers.clone(),
         }
     }

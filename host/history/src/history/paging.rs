@@ -366,6 +366,16 @@ mod tests {
         assert_eq!(queue_hash(&timer), 0);
     }
 
+    /// Paging with shard 0 (range 7) started and its first read back empty: the database
+    /// holds nothing more, so new tasks are held while there is room.
+    fn read_shard(budget: usize, lookahead: std::time::Duration) -> Paging {
+        let p = Paging::new(budget, lookahead);
+        p.start(0, 7);
+        let r = p.due_reads(0);
+        p.finish(&r[0], Some(Vec::new()), 0);
+        p
+    }
+
     /// A time well after `now` (not due soon), `n` apart.
     fn later(n: i64) -> i64 {
         10 * DUE_SOON + n
@@ -408,10 +418,7 @@ mod tests {
 
     #[test]
     fn a_buffer_full_of_later_tasks_still_takes_due_ones_up_to_a_second_budget() {
-        let p = Paging::new(2, std::time::Duration::from_secs(60));
-        p.start(0, 7);
-        let r = p.due_reads(0);
-        p.finish(&r[0], Some(Vec::new()), 0);
+        let p = read_shard(2, std::time::Duration::from_secs(60));
         let t = Task::default();
         assert!(p.admit(&queued(1, t.clone()), 0, later(1), 0));
         assert!(p.admit(&queued(2, t.clone()), 0, later(2), 0));
@@ -452,10 +459,7 @@ mod tests {
 
     #[test]
     fn tasks_beyond_the_lookahead_are_read_when_they_come_due() {
-        let p = Paging::new(10, std::time::Duration::from_nanos(100));
-        p.start(0, 7);
-        let r = p.due_reads(0);
-        p.finish(&r[0], Some(Vec::new()), 0);
+        let p = read_shard(10, std::time::Duration::from_nanos(100));
         let t = Task::default();
         assert!(p.admit(&queued(1, t.clone()), 0, 50, 0));
         assert!(!p.admit(&queued(2, t.clone()), 0, 500, 0));
@@ -468,10 +472,7 @@ mod tests {
 
     #[test]
     fn a_row_deleted_during_a_read_is_not_taken_again() {
-        let p = Paging::new(10, std::time::Duration::from_secs(1));
-        p.start(0, 7);
-        let r = p.due_reads(0);
-        p.finish(&r[0], Some(Vec::new()), 0);
+        let p = read_shard(10, std::time::Duration::from_secs(1));
         let t = Task::default();
         assert!(p.admit(&queued(1, t.clone()), 0, 0, 0));
         assert!(!p.admit(&queued(2, t.clone()), 0, i64::MAX, 0));

@@ -278,7 +278,6 @@ impl Engine {
         parts.push((None, staged_new));
         self.commit_staged(shard, &base_key.workflow_id, current, parts)
             .await?;
-        drop(guard);
         Ok(ResetWorkflowExecutionResponse { run_id: new_run_id })
     }
 }

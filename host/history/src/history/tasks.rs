@@ -97,7 +97,6 @@ impl Engine {
             return Ok(());
         }
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(())
     }
 }

@@ -435,7 +435,6 @@ impl Engine {
                 .await?;
             }
         }
-        drop(guard);
         Ok(RespondWorkflowTaskCompletedResponse::default())
     }
 

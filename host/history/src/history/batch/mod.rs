@@ -395,7 +395,6 @@ impl Engine {
         }
         txn.terminate(&req.reason, None, &req.identity);
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(())
     }
 

@@ -146,7 +146,6 @@ impl Engine {
             txn.task(TaskKind::BatchWake, next, 0);
         }
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(())
     }
 }

@@ -163,7 +163,6 @@ impl Engine {
         }
         txn.terminate("schedule deleted", None, &req.identity);
         self.commit(&mut guard, txn).await?;
-        drop(guard);
         Ok(())
     }
 }
