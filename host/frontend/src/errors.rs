@@ -58,10 +58,9 @@ pub fn to_status(e: Error) -> Status {
         Error::NotFound(m) => with_detail(
             Code::NotFound,
             m,
-            NotFoundFailure {
-                current_cluster: "active".into(),
-                active_cluster: "active".into(),
-            },
+            // Empty, as Temporal's: the clusters are named only when a namespace is active
+            // elsewhere.
+            NotFoundFailure::default(),
         ),
         Error::NamespaceAlreadyExists(name) => with_detail(
             Code::AlreadyExists,

@@ -21,6 +21,9 @@ pub(super) fn system_info() -> GetSystemInfoResponse {
             // The SDKs then send the worker's build id as a version stamp, which the events
             // record, not as a binary checksum (worker versioning itself is not served yet).
             build_id_based_versioning: true,
+            // Counts grouped by ExecutionStatus, and schedules, are served.
+            count_group_by_execution_status: true,
+            supports_schedules: true,
             ..Default::default()
         }),
     }

@@ -275,6 +275,16 @@ impl Registry {
     }
 
     pub async fn register(&self, req: RegisterNamespaceRequest) -> Result<()> {
+        self.register_in_state(req, ReplicationState::Normal).await
+    }
+
+    /// Registers a namespace whose replication state reads `state`: `Normal` for one a caller
+    /// registers, unset for those the server makes itself (as Temporal's dev server does).
+    async fn register_in_state(
+        &self,
+        req: RegisterNamespaceRequest,
+        state: ReplicationState,
+    ) -> Result<()> {
         validate_name(&req.namespace)?;
         let retention = validate_retention(&req.workflow_execution_retention_period)?;
         if req.is_global_namespace {
@@ -321,7 +331,7 @@ impl Registry {
                     cluster_name: CLUSTER_NAME.into(),
                     ..Default::default()
                 }],
-                state: ReplicationState::Normal as i32,
+                state: state as i32,
             }),
             config_version: 0,
             failover_version: 0,
@@ -355,7 +365,10 @@ impl Registry {
             workflow_execution_retention_period: Some(dur(retention_nanos)),
             ..Default::default()
         };
-        match self.register(req).await {
+        match self
+            .register_in_state(req, ReplicationState::Unspecified)
+            .await
+        {
             Ok(()) | Err(Error::NamespaceAlreadyExists(_)) => Ok(()),
             Err(e) => Err(e),
         }

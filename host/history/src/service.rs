@@ -33,6 +33,7 @@ impl Engine {
                 async_update: true,
                 ..Default::default()
             });
+            info.supports_schedules = true;
         }
     }
 

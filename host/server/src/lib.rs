@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 mod dynamic_config;
+mod http_api;
 mod metrics;
 pub mod plugins;
 mod rate_limit;
@@ -51,6 +52,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// Where Prometheus scrapes the metrics, if configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the HTTP API listens, if configured.
+    pub http_addr: Option<SocketAddr>,
     /// This node's membership in the cluster.
     pub membership: Arc<cluster::Membership>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -168,6 +171,11 @@ pub async fn start(
         None
     };
     let frontend_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let http_listener = match (config.server.http_port, &listener) {
+        (Some(port), Some(_)) => Some(bind(&config.server.ip, port, "server.http_port").await?),
+        _ => None,
+    };
+    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     // Nodes on PostgreSQL or MySQL call each other on an internal listener (a SQLite
     // database serves one node, which needs none).
     let internal_listener = match (backend, config.server.internal_port) {
@@ -340,23 +348,30 @@ pub async fn start(
             stopping.clone(),
         );
     }
+    // Every call is counted and timed; then authorized; then held to the rate limits;
+    // then routed to the node that serves it. HTTP API calls pass the same layers.
+    let layers = tower::ServiceBuilder::new()
+        .layer(request_metrics)
+        .layer(unimplemented::UnimplementedLog)
+        .layer(auth)
+        .layer(rate_limit::RateLimitLayer {
+            limits: rate_limits,
+        })
+        .layer(routing)
+        .into_inner();
+    if let Some(http_listener) = http_listener {
+        let routes = tonic::service::Routes::new(health_service.clone())
+            .add_service(workflow.clone())
+            .add_service(operator.clone());
+        let grpc = sundial_http::GrpcService::new(tower::Layer::layer(&layers, routes));
+        let gateway = sundial_http::Gateway::new(grpc, env!("CARGO_PKG_VERSION"));
+        http_api::serve(http_listener, gateway, stopping.clone());
+    }
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Tokens travel in headers: a bound on all of them together.
         .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
-        // Every call is counted and timed; then authorized; then held to the rate limits;
-        // then routed to the node that serves it.
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(request_metrics)
-                .layer(unimplemented::UnimplementedLog)
-                .layer(auth)
-                .layer(rate_limit::RateLimitLayer {
-                    limits: rate_limits,
-                })
-                .layer(routing)
-                .into_inner(),
-        )
+        .layer(layers)
         .add_service(health_service)
         .add_service(workflow)
         .add_service(operator);
@@ -401,6 +416,7 @@ pub async fn start(
     tracing::info!(
         address = ?frontend_addr,
         internal = ?internal_addr,
+        http = ?http_addr,
         services = ?config.services(),
         tls = tls_on,
         persistence = %fe.persistence,
@@ -414,6 +430,7 @@ pub async fn start(
         plugins,
         admin_addr,
         metrics_addr,
+        http_addr,
         membership,
         shutdown: Some(tx),
         join,

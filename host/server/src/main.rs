@@ -41,6 +41,9 @@ enum Command {
         /// Accepted for compatibility with `temporal server start-dev`; Sundial has no UI.
         #[arg(long)]
         headless: bool,
+        /// Port of the HTTP API (on `--ip`); default: a free port, logged at start.
+        #[arg(long, default_value_t = 0)]
+        http_port: u16,
         /// A dynamic config value, `KEY=VALUE` (the value in YAML or JSON), as Temporal's
         /// flag: e.g. `history.archivalProcessorArchiveDelay='"2s"'`. Keys Sundial does not
         /// use are logged and ignored. Repeatable.
@@ -198,6 +201,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             log_level,
             log_format,
             headless: _,
+            http_port,
             dynamic_config_values,
             metrics_port,
         } => {
@@ -211,6 +215,7 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             }
             c.server.ip = ip;
             c.server.port = port;
+            c.server.http_port = Some(http_port);
             if let Some(path) = db_filename {
                 c.persistence.url = format!("sqlite://{}?mode=rwc", path.display());
             }

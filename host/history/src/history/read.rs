@@ -186,12 +186,8 @@ impl Engine {
                 most_recent_worker_version_stamp: ms.most_recent_worker_version.clone(),
                 // Present even when empty, as on Temporal.
                 memo: Some(ms.memo.clone().unwrap_or_default()),
-                priority: Some(
-                    ms.priority
-                        .clone()
-                        .or(started.priority.clone())
-                        .unwrap_or_default(),
-                ),
+                // As the start set it (the SDKs send an empty one); none if it set none.
+                priority: ms.priority.clone().or(started.priority.clone()),
                 versioning_info: ms
                     .has_versioning_info
                     .then(|| WorkflowExecutionVersioningInfo {

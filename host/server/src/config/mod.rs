@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// Where the other nodes of a cluster call this one (on `ip`). Unset: a free port is
     /// taken on PostgreSQL and MySQL (the membership table publishes it) and none on SQLite.
     pub internal_port: Option<u16>,
+    /// Where the HTTP API listens (on `ip`; Temporal's `rpc.httpPort`); 0 takes a free
+    /// port; unset: not served.
+    pub http_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -178,6 +181,7 @@ impl Default for ServerConfig {
             ip: "127.0.0.1".into(),
             port: 7233,
             internal_port: None,
+            http_port: None,
         }
     }
 }
@@ -385,6 +389,13 @@ impl Config {
             return invalid(
                 "persistence.num_history_shards",
                 "must be between 1 and 16384".into(),
+            );
+        }
+        if self.server.http_port.is_some() && self.tls.frontend.server.enabled() {
+            return invalid(
+                "server.http_port",
+                "the HTTP API is not served over TLS yet; with tls.frontend set, leave it unset"
+                    .into(),
             );
         }
         for (i, ns) in self.namespaces.iter().enumerate() {

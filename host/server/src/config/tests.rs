@@ -602,3 +602,16 @@ fn log_format() {
     assert_eq!(Config::default().log.format, "text");
     assert_refused(&[("log: {format: yaml}", "log.format", "use text or json")]);
 }
+
+#[test]
+fn http_port_is_read_and_refused_beside_frontend_tls() {
+    let c = Config::parse_yaml("server: {port: 7233, http_port: 7243}", "t.yaml").unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.server.http_port, Some(7243));
+    assert_eq!(Config::default().server.http_port, None, "off unless set");
+    assert_refused(&[(
+        "server: {http_port: 7243}\ntls: {frontend: {server: {certData: YQ==, keyData: YQ==}}}",
+        "server.http_port",
+        "not served over TLS",
+    )]);
+}

@@ -1,0 +1,275 @@
+//! Temporal's HTTP API: every WorkflowService and OperatorService method under the paths the
+//! protos' `google.api.http` options give it (`/api/v1/namespaces/{namespace}/workflows`, and
+//! the same without `/api/v1`), in Temporal's JSON dialect. Each call is made in process to
+//! the gRPC service with the caller's `authorization` header and connection details, so it is
+//! counted, authorized and limited exactly like a gRPC call.
+
+mod call;
+mod descriptors;
+mod dialect;
+mod errors;
+mod query;
+mod routes;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use prost::Message;
+use serde_json::{Map, Value, json};
+
+pub use call::GrpcService;
+use routes::{Body, Miss, Routes};
+
+/// The largest request body read, as Temporal's.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Serves HTTP calls by passing them to a gRPC service.
+#[derive(Clone)]
+pub struct Gateway {
+    routes: std::sync::Arc<Routes>,
+    grpc: GrpcService,
+    /// `client-version` sent with calls whose caller names none.
+    version: HeaderValue,
+}
+
+/// How the answer is written and the body read, from the query and the media types.
+struct Form {
+    pretty: bool,
+    shorthand_out: bool,
+    shorthand_in: bool,
+}
+
+impl Gateway {
+    /// A gateway to `grpc` (the service stack gRPC calls go through).
+    pub fn new(grpc: GrpcService, server_version: &str) -> Gateway {
+        let routes = Routes::from_pool(&descriptors::POOL)
+            .expect("the routes of the compiled protos are well formed");
+        Gateway {
+            routes: std::sync::Arc::new(routes),
+            grpc,
+            version: HeaderValue::from_str(server_version).unwrap_or(HeaderValue::from_static("0")),
+        }
+    }
+
+    /// Answers one HTTP request. Its extensions (the connection's details) go with the call.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let params = query_pairs(parts.uri.query());
+        let form = form(&parts.headers, &params);
+        let (route, bindings) = match self.routes.find(&parts.method, parts.uri.path()) {
+            Ok(found) => found,
+            Err(Miss::NotFound) => {
+                return answer(
+                    StatusCode::NOT_FOUND,
+                    &json!({"code": 5, "message": "Not Found"}),
+                    false,
+                );
+            }
+            Err(Miss::WrongVerb) => {
+                return answer(
+                    StatusCode::NOT_IMPLEMENTED,
+                    &json!({"code": 12, "message": "Method Not Allowed"}),
+                    false,
+                );
+            }
+        };
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return invalid(&format!("reading the body: {e}"), form.pretty),
+        };
+        let desc = route.method.input();
+        let mut object = match &route.body {
+            Body::None => Map::new(),
+            Body::Whole => match parse_object(&body) {
+                Ok(o) => o,
+                Err(e) => return invalid(&e, form.pretty),
+            },
+            Body::Field(field) => {
+                let mut object = Map::new();
+                if !body.is_empty() {
+                    match serde_json::from_slice::<Value>(&body) {
+                        Ok(v) => {
+                            object.insert(field.clone(), v);
+                        }
+                        Err(e) => {
+                            return invalid(&format!("the body is not JSON: {e}"), form.pretty);
+                        }
+                    }
+                }
+                object
+            }
+        };
+        if route.body != Body::Whole {
+            for (name, value) in &params {
+                if name == "pretty" || name == "noPayloadShorthand" {
+                    continue;
+                }
+                let path: Vec<String> = name.split('.').map(str::to_string).collect();
+                if let Err(e) = query::set(&desc, &mut object, &path, value, true) {
+                    return invalid(&e, form.pretty);
+                }
+            }
+        }
+        for (path, value) in &bindings {
+            if let Err(e) = query::set(&desc, &mut object, path, value, false) {
+                return invalid(&e, form.pretty);
+            }
+        }
+        let message = match dialect::read(desc, Value::Object(object), form.shorthand_in) {
+            Ok(m) => m,
+            Err(e) => return invalid(&e, form.pretty),
+        };
+        let metadata = self.forwarded(&parts.headers);
+        let reply = call::unary(
+            self.grpc.clone(),
+            &route.grpc_path(),
+            message.encode_to_vec(),
+            metadata,
+            parts.extensions,
+        )
+        .await;
+        let written = reply.map(|bytes| {
+            prost_reflect::DynamicMessage::decode(route.method.output(), bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|reply| dialect::write(&reply, form.shorthand_out))
+        });
+        match written {
+            Ok(Ok(json)) => answer(StatusCode::OK, &json, form.pretty),
+            Ok(Err(e)) => {
+                tracing::error!(method = %route.grpc_path(), error = %e, "a reply cannot be written as JSON");
+                let status =
+                    tonic::Status::internal(format!("the reply cannot be written as JSON: {e}"));
+                answer(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &errors::status_body(&status),
+                    form.pretty,
+                )
+            }
+            Err(status) => answer(
+                errors::http_status(status.code()),
+                &errors::status_body(&status),
+                form.pretty,
+            ),
+        }
+    }
+
+    /// The headers a call carries on as gRPC metadata: credentials, `Grpc-Metadata-*` with
+    /// the prefix taken off, the forwarding chain, and the client's name and version (this
+    /// server's when the caller gives none).
+    fn forwarded(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut out = HeaderMap::new();
+        for (name, value) in headers {
+            let n = name.as_str();
+            if matches!(
+                n,
+                "authorization"
+                    | "authorization-extras"
+                    | "x-forwarded-for"
+                    | "client-name"
+                    | "client-version"
+            ) {
+                out.append(name.clone(), value.clone());
+            } else if let Some(rest) = n.strip_prefix("grpc-metadata-")
+                && let Ok(name) = HeaderName::from_bytes(rest.as_bytes())
+                && !rest.starts_with("grpc-")
+                && !matches!(rest, "content-type" | "te")
+            {
+                out.append(name, value.clone());
+            }
+        }
+        if !out.contains_key("client-name") {
+            out.insert(
+                "client-name",
+                HeaderValue::from_static("temporal-server-http"),
+            );
+            out.insert("client-version", self.version.clone());
+        }
+        out
+    }
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    let decode = |s: &str| {
+                        percent_encoding::percent_decode_str(&s.replace('+', " "))
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn form(headers: &HeaderMap, params: &[(String, String)]) -> Form {
+    let has = |name: &str| params.iter().any(|(k, _)| k == name);
+    let media = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let accept = media(header::ACCEPT);
+    let content = media(header::CONTENT_TYPE);
+    Form {
+        pretty: has("pretty") || accept.contains("+pretty"),
+        shorthand_out: !(has("noPayloadShorthand") || accept.contains("no-payload-shorthand")),
+        shorthand_in: !content.contains("no-payload-shorthand"),
+    }
+}
+
+/// The body as a JSON object; an empty body is an empty object.
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err("the body must be a JSON object".into()),
+        Err(e) => Err(format!("the body is not JSON: {e}")),
+    }
+}
+
+fn invalid(message: &str, pretty: bool) -> Response<Full<Bytes>> {
+    answer(
+        StatusCode::BAD_REQUEST,
+        &json!({"code": tonic::Code::InvalidArgument as i32, "message": message}),
+        pretty,
+    )
+}
+
+fn answer(status: StatusCode, body: &Value, pretty: bool) -> Response<Full<Bytes>> {
+    let text = if pretty {
+        serde_json::to_vec_pretty(body)
+    } else {
+        serde_json::to_vec(body)
+    }
+    .expect("JSON values serialize");
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Methods a gateway serves: for tests and the README.
+pub fn served_methods() -> Vec<(Method, String, String)> {
+    Routes::from_pool(&descriptors::POOL)
+        .expect("routes")
+        .iter()
+        .map(|r| (r.verb.clone(), r.template.clone(), r.grpc_path()))
+        .collect()
+}
