@@ -12,7 +12,7 @@ mod query;
 mod routes;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use prost::Message;
 use serde_json::{Map, Value, json};
@@ -126,7 +126,7 @@ impl Gateway {
         let metadata = self.forwarded(&parts.headers);
         let reply = call::unary(
             self.grpc.clone(),
-            &route.grpc_path(),
+            &route.grpc_path,
             message.encode_to_vec(),
             metadata,
             parts.extensions,
@@ -140,7 +140,7 @@ impl Gateway {
         match written {
             Ok(Ok(json)) => answer(StatusCode::OK, &json, form.pretty),
             Ok(Err(e)) => {
-                tracing::error!(method = %route.grpc_path(), error = %e, "a reply cannot be written as JSON");
+                tracing::error!(method = %route.grpc_path, route = %route.template, error = %e, "a reply cannot be written as JSON");
                 let status =
                     tonic::Status::internal(format!("the reply cannot be written as JSON: {e}"));
                 answer(
@@ -192,23 +192,11 @@ impl Gateway {
     }
 }
 
+/// The query string's pairs, decoded as HTML forms and grpc-gateway do (`+` is a space).
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    let decode = |s: &str| {
-                        percent_encoding::percent_decode_str(&s.replace('+', " "))
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    };
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn form(headers: &HeaderMap, params: &[(String, String)]) -> Form {
@@ -263,13 +251,4 @@ fn answer(status: StatusCode, body: &Value, pretty: bool) -> Response<Full<Bytes
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Methods a gateway serves: for tests and the README.
-pub fn served_methods() -> Vec<(Method, String, String)> {
-    Routes::from_pool(&descriptors::POOL)
-        .expect("routes")
-        .iter()
-        .map(|r| (r.verb.clone(), r.template.clone(), r.grpc_path()))
-        .collect()
 }

@@ -38,20 +38,11 @@ pub struct Route {
     segments: Vec<Segment>,
     pub body: Body,
     pub method: MethodDescriptor,
-    /// The template as written in the protos, e.g. `/namespaces/{namespace}/workflows`.
-    pub template: String,
-}
-
-impl Route {
     /// The gRPC path of the method, e.g.
     /// `/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution`.
-    pub fn grpc_path(&self) -> String {
-        format!(
-            "/{}/{}",
-            self.method.parent_service().full_name(),
-            self.method.name()
-        )
-    }
+    pub grpc_path: String,
+    /// The template as written in the protos, e.g. `/namespaces/{namespace}/workflows`.
+    pub template: String,
 }
 
 /// A path variable as found in a request: the field path and the text.
@@ -108,7 +99,8 @@ impl Routes {
         Ok(Routes { routes })
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
     }
 
@@ -179,6 +171,7 @@ fn add_rule(
         segments,
         body,
         method: method.clone(),
+        grpc_path: format!("/{}/{}", method.parent_service().full_name(), method.name()),
         template,
     });
     Ok(())
@@ -274,7 +267,7 @@ mod tests {
         let mut methods = std::collections::BTreeMap::<String, Vec<String>>::new();
         for r in routes.iter() {
             methods
-                .entry(r.grpc_path())
+                .entry(r.grpc_path.clone())
                 .or_default()
                 .push(r.template.clone());
         }
