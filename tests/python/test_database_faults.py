@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -69,7 +70,8 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
         "server": {"ip": "127.0.0.1", "port": port},
         "persistence": {"url": through(url, proxy_port)},
         "namespaces": [{"name": "default", "retention": "1day"}],
-        "log": {"level": "warn"},
+        # SUNDIAL_FAULTS_LOG: a finer level to look into a failure (e.g. "info,sundial_history=debug").
+        "log": {"level": os.environ.get("SUNDIAL_FAULTS_LOG", "warn")},
     }))
     argv = [str(sundial_bin()), "start", "--config", str(config), *dynamic_config_args()]
     server = ServerProcess(argv, "127.0.0.1", port, f"sundial-db-faults-{kind}")

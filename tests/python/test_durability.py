@@ -34,10 +34,15 @@ async def complete_each_once(client: Client, tq: str, keys: list[str], timeout: 
     a stop) has completed, and checks that each history holds every step exactly once, its
     event ids contiguous from 1."""
     async with new_worker(client, tq, [TwoStepWorkflow], [count_execution]):
-        results = await asyncio.wait_for(
-            asyncio.gather(*(client.get_workflow_handle(key).result() for key in keys)),
-            timeout=timeout,
-        )
+        waits = [asyncio.ensure_future(client.get_workflow_handle(key).result()) for key in keys]
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        if pending:
+            stuck = [key for key, w in zip(keys, waits) if w in pending]
+            for w in pending:
+                w.cancel()
+            raise AssertionError(f"{len(stuck)} of {len(keys)} workflows did not complete "
+                                 f"within {timeout} s:\n" + await where_stuck(client, stuck[:5]))
+        results = [w.result() for w in waits]
     assert results == [[f"{key}/a:done", f"{key}/b:done"] for key in keys]
     for key in keys:
         events = await history_events(client.get_workflow_handle(key))
@@ -50,6 +55,23 @@ async def complete_each_once(client: Client, tq: str, keys: list[str], timeout: 
         assert count(types, "TimerFired") == 1, (key, types)
         assert count(types, "WorkflowExecutionCompleted") == 1, (key, types)
         assert types[-1] == "WorkflowExecutionCompleted", (key, types)
+
+
+async def where_stuck(client: Client, keys: list[str]) -> str:
+    """What a stuck workflow shows: its history's event types and what is pending."""
+    lines = []
+    for key in keys:
+        handle = client.get_workflow_handle(key)
+        try:
+            types = [event_type_name(e) for e in await history_events(handle)]
+            d = await handle.describe()
+            raw = d.raw_description
+            lines.append(f"{key}: {d.status.name if d.status else None}; events {types}; "
+                         f"pending activities {[str(a) for a in raw.pending_activities]}; "
+                         f"pending workflow task {raw.pending_workflow_task}")
+        except Exception as e:  # noqa: BLE001 - a report, whatever the server answers
+            lines.append(f"{key}: {e!r}")
+    return "\n".join(lines)
 
 
 async def stop_worker(worker, task: asyncio.Task) -> None:

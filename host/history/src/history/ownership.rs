@@ -30,6 +30,9 @@ impl Engine {
         let queues = self.inner.store.task_queue_hashes(shard_id).await?;
         self.inner.paging.add_queues(shard_id, range_id, &queues);
         shards.set_owned(shard_id, range_id);
+        // Only now may its tasks be read: one run before it counted as owned would be
+        // dropped as a stale ownership's.
+        self.inner.paging.open(shard_id, range_id);
         let metrics = &self.inner.shard_metrics;
         metrics.created.inc();
         metrics.owned.set(shards.owned().len() as i64);

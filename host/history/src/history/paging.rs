@@ -18,7 +18,7 @@
 //! A task is held from when it is scheduled until its row is deleted. The reader skips held
 //! ids, and ids deleted while it read (its page may still show their rows).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use sundial_store::TaskRow;
@@ -94,6 +94,9 @@ struct Buffer {
 struct State {
     /// The shards being paged, with the range id of this node's ownership.
     ranges: HashMap<i32, i64>,
+    /// The shards whose ownership is in force ([`Paging::open`]): only their tasks are read.
+    /// A task read before that would run, or be dropped as another owner's, too early.
+    open: HashSet<i32>,
     buffers: HashMap<BufferKey, Buffer>,
     /// The held tasks (shard id, task id), each with the buffer it is in.
     holder: HashMap<(i32, i64), i64>,
@@ -126,8 +129,9 @@ impl Paging {
         }
     }
 
-    /// Starts paging a shard just acquired: nothing of it is held, everything is to be read.
-    /// The queues it has tasks for are named by [`Paging::add_queues`].
+    /// Starts paging a shard being acquired: nothing of it is held, everything is to be read
+    /// once the ownership is in force ([`Paging::open`]). The queues it has tasks for are
+    /// named by [`Paging::add_queues`].
     pub fn start(&self, shard_id: i32, range_id: i64) {
         let mut st = self.state.lock().unwrap();
         Self::drop_shard(&mut st, shard_id);
@@ -139,6 +143,14 @@ impl Paging {
                 ..Default::default()
             },
         );
+    }
+
+    /// The ownership `range_id` of a shard is in force: its tasks may be read and run.
+    pub fn open(&self, shard_id: i32, range_id: i64) {
+        let mut st = self.state.lock().unwrap();
+        if st.ranges.get(&shard_id) == Some(&range_id) {
+            st.open.insert(shard_id);
+        }
     }
 
     /// Notes that the database holds tasks of these queues of a shard.
@@ -164,6 +176,7 @@ impl Paging {
 
     fn drop_shard(st: &mut State, shard_id: i32) {
         st.ranges.remove(&shard_id);
+        st.open.remove(&shard_id);
         st.buffers.retain(|(s, _), _| *s != shard_id);
         st.holder.retain(|(s, _), _| *s != shard_id);
     }
@@ -233,7 +246,10 @@ impl Paging {
         let soon = now.saturating_add(DUE_SOON);
         let mut st = self.state.lock().unwrap();
         let State {
-            ranges, buffers, ..
+            ranges,
+            open,
+            buffers,
+            ..
         } = &mut *st;
         let mut out = Vec::new();
         for ((shard_id, hash), b) in buffers.iter_mut() {
@@ -244,7 +260,7 @@ impl Paging {
             }
             let room =
                 (free > 0 && (left == i64::MIN || free >= self.budget.div_ceil(2))) || free_due > 0;
-            if b.reading || left > horizon || !room {
+            if b.reading || left > horizon || !room || !open.contains(shard_id) {
                 continue;
             }
             let Some(range_id) = ranges.get(shard_id) else {
@@ -371,6 +387,7 @@ mod tests {
     fn read_shard(budget: usize, lookahead: std::time::Duration) -> Paging {
         let p = Paging::new(budget, lookahead);
         p.start(0, 7);
+        p.open(0, 7);
         let r = p.due_reads(0);
         p.finish(&r[0], Some(Vec::new()), 0);
         p
@@ -385,6 +402,7 @@ mod tests {
     fn over_budget_tasks_wait_in_the_database_and_are_read_in_order() {
         let p = Paging::new(2, std::time::Duration::from_secs(60));
         p.start(0, 7);
+        p.open(0, 7);
         // Nothing is known of the shard yet: new tasks wait behind what the database holds.
         let t = task("q");
         let h = queue_hash(&t);
@@ -487,10 +505,31 @@ mod tests {
     fn a_shard_given_up_forgets_its_buffers() {
         let p = Paging::new(10, std::time::Duration::from_secs(1));
         p.start(0, 7);
+        p.open(0, 7);
         let r = p.due_reads(0);
         p.stop(0, 7);
         assert!(p.finish(&r[0], Some(vec![row(1, 0)]), 0).is_empty());
         assert!(!p.admit(&queued(1, Task::default()), 0, 0, 0));
         assert_eq!(p.held(), 0);
+    }
+
+    /// Between taking a shard in the database and holding it here, nothing of it is read:
+    /// a task read then would be dropped as another ownership's, and, held, never read
+    /// again (a workflow's timer lost after its shard came back, in a fault test).
+    #[test]
+    fn a_shard_is_read_only_once_its_ownership_is_in_force() {
+        let p = Paging::new(10, std::time::Duration::from_secs(1));
+        p.start(0, 7);
+        assert!(p.due_reads(0).is_empty(), "not open yet");
+        p.open(0, 6);
+        assert!(p.due_reads(0).is_empty(), "another ownership opened");
+        p.open(0, 7);
+        assert_eq!(p.due_reads(0).len(), 1);
+        p.stop(0, 7);
+        p.start(0, 8);
+        assert!(
+            p.due_reads(0).is_empty(),
+            "a new ownership is closed until opened"
+        );
     }
 }
