@@ -23,6 +23,9 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasi
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 # tests/python/test_metrics.py scrapes the servers with a real Prometheus (Debian's package).
 command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
+# tests/python/test_ui.py drives Debian's Chromium with Playwright (from .venv; it downloads
+# no browser of its own).
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 step "python environment (.venv)"
 # The SDK's workflow sandbox wants Python 3.12+ (CPython gh-106905 breaks it on 3.10/3.11).

@@ -54,7 +54,7 @@ HISTORIES = {
 def server_config(archiver: str, archive: Path, port: int, s3_port: int) -> list[str]:
     """The command line of the server for `archiver` (a config file beside the archive)."""
     if archiver == "file":
-        return ["start-dev", "--port", str(port)]
+        return ["start-dev", "--headless", "--port", str(port)]
     kind = {"state": "enabled", "enableRead": True, "provider": {"filestore": {}}}
     plugin = {
         "s3": {

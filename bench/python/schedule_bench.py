@@ -47,7 +47,7 @@ def cpu_seconds(pid: int) -> float:
 
 def server_argv(kind: str, port: int) -> list[str]:
     if kind == "sundial":
-        return [str(REPO / "target/release/sundial"), "start-dev", "--port", str(port), "--ip", "127.0.0.1", "--log-level", "error"]
+        return [str(REPO / "target/release/sundial"), "start-dev", "--headless", "--port", str(port), "--ip", "127.0.0.1", "--log-level", "error"]
     return [
         str(REPO / ".venv/bin/temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
         "--port", str(port), "--ui-port", str(free_port()), "--log-level", "error",

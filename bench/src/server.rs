@@ -95,12 +95,18 @@ impl Server {
                 let mut c = Command::new(bin);
                 match storage {
                     Storage::Memory => {
-                        c.args(["start-dev", "--port", &port.to_string()]);
+                        c.args(["start-dev", "--headless", "--port", &port.to_string()]);
                     }
                     Storage::SqliteFile => {
                         let db = scratch.path().join("sundial.db");
-                        c.args(["start-dev", "--port", &port.to_string(), "--db-filename"])
-                            .arg(db);
+                        c.args([
+                            "start-dev",
+                            "--headless",
+                            "--port",
+                            &port.to_string(),
+                            "--db-filename",
+                        ])
+                        .arg(db);
                     }
                     Storage::Postgres | Storage::Mysql => {
                         let name = format!("bench_{}", uuid::Uuid::new_v4().simple());

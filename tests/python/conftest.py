@@ -254,6 +254,7 @@ def sundial_argv(port: int, extra: list[str] | None = None, node: int = 1) -> li
     return [
         str(sundial_bin()),
         "start-dev",
+        "--headless",
         "--port",
         str(port),
         "--ip",

@@ -44,7 +44,7 @@ DEFAULT_HISTORY_URI = "file:///tmp/sundial_archival/development"
 def start_dev(name: str, *dynamic_values: str) -> Iterator[str]:
     """A `sundial start-dev` with these `--dynamic-config-value`s: its address, until closed."""
     port = free_port()
-    argv = [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--log-level", "warn"]
+    argv = [str(sundial_bin()), "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port), "--log-level", "warn"]
     for value in dynamic_values:
         argv += ["--dynamic-config-value", value]
     server = ServerProcess(argv, "127.0.0.1", port, name)

@@ -38,7 +38,7 @@ def bases(cli: str) -> Iterator[dict[str, str]]:
     for name in ("sundial", "temporal"):
         port, http = free_port(), free_port()
         if name == "sundial":
-            argv = [str(sundial_bin()), "start-dev"]
+            argv = [str(sundial_bin()), "start-dev", "--headless"]
         else:
             argv = [cli, "server", "start-dev", "--headless", "--ui-port", str(free_port())]
         argv += ["--ip", "127.0.0.1", "--port", str(port), "--http-port", str(http),

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not suite_starts_sundial(), reason="starts a Sun
 async def test_json_logs_are_one_object_a_line() -> None:
     port = free_port()
     server = ServerProcess(
-        [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--log-format", "json",
+        [str(sundial_bin()), "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port), "--log-format", "json",
          "--dynamic-config-value", "some.unknownKey=1"],
         "127.0.0.1", port, "sundial-json-logs",
     )

@@ -60,7 +60,7 @@ def servers() -> Iterator[dict[str, tuple[str, int]]]:
     try:
         port, metrics = ports["sundial"]
         started.append(serve(
-            [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+            [str(sundial_bin()), "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
              "--metrics-port", str(metrics), "--log-level", "warn"],
             port, "sundial-metrics",
         ))

@@ -253,7 +253,7 @@ def both_limited() -> Iterator[dict[str, str]]:
     started = []
     try:
         for name, argv in {
-            "sundial": [str(sundial_bin()), "start-dev", "--ip", "127.0.0.1", "--port", str(ports["sundial"]),
+            "sundial": [str(sundial_bin()), "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(ports["sundial"]),
                         "--log-level", "warn", *limits],
             "temporal": [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
                          "--port", str(ports["temporal"]), "--ui-port", str(free_port()),

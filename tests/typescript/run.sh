@@ -56,7 +56,7 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
   port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
   server_log="$(mktemp -t sundial-ts-XXXXXX.log)"
   echo "== starting $bin start-dev on 127.0.0.1:$port"
-  "$bin" start-dev --port "$port" --ip 127.0.0.1 --log-level warn >"$server_log" 2>&1 &
+  "$bin" start-dev --headless --port "$port" --ip 127.0.0.1 --log-level warn >"$server_log" 2>&1 &
   server_pid=$!
   deadline=$((SECONDS + 30))
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do

@@ -54,6 +54,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the HTTP API listens, if configured.
     pub http_addr: Option<SocketAddr>,
+    /// Where the web UI listens, if configured.
+    pub ui_addr: Option<SocketAddr>,
     /// This node's membership in the cluster.
     pub membership: Arc<cluster::Membership>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -176,6 +178,11 @@ pub async fn start(
         _ => None,
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let ui_listener = match (config.server.ui_port, &listener) {
+        (Some(port), Some(_)) => Some(bind(&config.server.ip, port, "server.ui_port").await?),
+        _ => None,
+    };
+    let ui_addr = ui_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     // Nodes on PostgreSQL or MySQL call each other on an internal listener (a SQLite
     // database serves one node, which needs none).
     let internal_listener = match (backend, config.server.internal_port) {
@@ -359,13 +366,18 @@ pub async fn start(
         })
         .layer(routing)
         .into_inner();
-    if let Some(http_listener) = http_listener {
+    if http_listener.is_some() || ui_listener.is_some() {
         let routes = tonic::service::Routes::new(health_service.clone())
             .add_service(workflow.clone())
             .add_service(operator.clone());
         let grpc = sundial_http::GrpcService::new(tower::Layer::layer(&layers, routes));
         let gateway = sundial_http::Gateway::new(grpc, env!("CARGO_PKG_VERSION"));
-        http_api::serve(http_listener, gateway, stopping.clone());
+        if let Some(l) = http_listener {
+            http_api::serve(l, http_api::api(gateway.clone()), stopping.clone());
+        }
+        if let Some(l) = ui_listener {
+            http_api::serve(l, http_api::ui(gateway), stopping.clone());
+        }
     }
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -417,6 +429,7 @@ pub async fn start(
         address = ?frontend_addr,
         internal = ?internal_addr,
         http = ?http_addr,
+        ui = ?ui_addr,
         services = ?config.services(),
         tls = tls_on,
         persistence = %fe.persistence,
@@ -431,6 +444,7 @@ pub async fn start(
         admin_addr,
         metrics_addr,
         http_addr,
+        ui_addr,
         membership,
         shutdown: Some(tx),
         join,

@@ -38,9 +38,12 @@ enum Command {
         /// Log format: text or json (one JSON object a line).
         #[arg(long, default_value = "text")]
         log_format: String,
-        /// Accepted for compatibility with `temporal server start-dev`; Sundial has no UI.
+        /// Serve no web UI.
         #[arg(long)]
         headless: bool,
+        /// Port of the web UI (on `--ip`); default: `--port` + 1000, as Temporal's.
+        #[arg(long)]
+        ui_port: Option<u16>,
         /// Port of the HTTP API (on `--ip`); default: a free port, logged at start.
         #[arg(long, default_value_t = 0)]
         http_port: u16,
@@ -200,7 +203,8 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             namespaces,
             log_level,
             log_format,
-            headless: _,
+            headless,
+            ui_port,
             http_port,
             dynamic_config_values,
             metrics_port,
@@ -216,6 +220,13 @@ fn build_config(cli: Cli) -> anyhow::Result<Config> {
             c.server.ip = ip;
             c.server.port = port;
             c.server.http_port = Some(http_port);
+            c.server.ui_port = match (headless, ui_port) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p),
+                (false, None) => Some(port.checked_add(1000).ok_or_else(|| {
+                    anyhow::anyhow!("--port {port} leaves no --ui-port at +1000; give --ui-port")
+                })?),
+            };
             if let Some(path) = db_filename {
                 c.persistence.url = format!("sqlite://{}?mode=rwc", path.display());
             }

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// Where the HTTP API listens (on `ip`; Temporal's `rpc.httpPort`); 0 takes a free
     /// port; unset: not served.
     pub http_port: Option<u16>,
+    /// Where the web UI listens (on `ip`), with the HTTP API beside it on the same origin;
+    /// 0 takes a free port; unset: not served.
+    pub ui_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -182,6 +185,7 @@ impl Default for ServerConfig {
             port: 7233,
             internal_port: None,
             http_port: None,
+            ui_port: None,
         }
     }
 }
@@ -391,12 +395,18 @@ impl Config {
                 "must be between 1 and 16384".into(),
             );
         }
-        if self.server.http_port.is_some() && self.tls.frontend.server.enabled() {
-            return invalid(
-                "server.http_port",
-                "the HTTP API is not served over TLS yet; with tls.frontend set, leave it unset"
-                    .into(),
-            );
+        for (key, set) in [
+            ("server.http_port", self.server.http_port.is_some()),
+            ("server.ui_port", self.server.ui_port.is_some()),
+        ] {
+            if set && self.tls.frontend.server.enabled() {
+                return invalid(
+                    key,
+                    "the HTTP API and the UI are not served over TLS yet; with tls.frontend \
+                     set, leave it unset"
+                        .into(),
+                );
+            }
         }
         for (i, ns) in self.namespaces.iter().enumerate() {
             if ns.name.is_empty() {

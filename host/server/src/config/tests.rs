@@ -604,14 +604,28 @@ fn log_format() {
 }
 
 #[test]
-fn http_port_is_read_and_refused_beside_frontend_tls() {
-    let c = Config::parse_yaml("server: {port: 7233, http_port: 7243}", "t.yaml").unwrap();
+fn http_and_ui_ports_are_read_and_refused_beside_frontend_tls() {
+    let c = Config::parse_yaml(
+        "server: {port: 7233, http_port: 7243, ui_port: 8233}",
+        "t.yaml",
+    )
+    .unwrap();
     c.validate().unwrap();
     assert_eq!(c.server.http_port, Some(7243));
+    assert_eq!(c.server.ui_port, Some(8233));
     assert_eq!(Config::default().server.http_port, None, "off unless set");
-    assert_refused(&[(
-        "server: {http_port: 7243}\ntls: {frontend: {server: {certData: YQ==, keyData: YQ==}}}",
-        "server.http_port",
-        "not served over TLS",
-    )]);
+    assert_eq!(Config::default().server.ui_port, None, "off unless set");
+    let tls = "tls: {frontend: {server: {certData: YQ==, keyData: YQ==}}}";
+    assert_refused(&[
+        (
+            &format!("server: {{http_port: 7243}}\n{tls}"),
+            "server.http_port",
+            "not served over TLS",
+        ),
+        (
+            &format!("server: {{ui_port: 8233}}\n{tls}"),
+            "server.ui_port",
+            "not served over TLS",
+        ),
+    ]);
 }
