@@ -7,12 +7,16 @@ certificate's CN and the default authorizer enforcing them; the real Python SDK 
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
+import ssl
+import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from cryptography import x509
@@ -109,6 +113,8 @@ class Tls:
     dir: Path
     ca: Authority
     server: ServerProcess
+    http_port: int
+    ui_port: int
 
     def client_files(self, cn: str) -> tuple[Path, Path]:
         issued = self.ca.issue(cn)
@@ -126,9 +132,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     server_cert = ca.issue("sundial", server=True)
     (directory / "server.pem").write_bytes(server_cert.cert)
     (directory / "server.key").write_bytes(server_cert.key)
-    port = free_port()
+    port, http_port, ui_port = free_port(), free_port(), free_port()
     config = {
-        "server": {"ip": "127.0.0.1", "port": port},
+        "server": {"ip": "127.0.0.1", "port": port, "http_port": http_port, "ui_port": ui_port},
         "log": {"level": "warn"},
         "tls": {
             "frontend": {
@@ -158,7 +164,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     )
     server.start()
     server.wait_port(timeout=60)
-    yield Tls(directory, ca, server)
+    yield Tls(directory, ca, server, http_port, ui_port)
     server.kill()
 
 
@@ -247,3 +253,70 @@ async def test_cli_lists_workflows_with_a_client_certificate(tls: Tls, cli: str)
     refused = await run_cli(cli, "workflow", "list", *common, timeout=60)
     assert refused.returncode != 0
     assert "client certificate" in refused.stderr, refused.stderr
+
+
+def https(tls: Tls, port: int, cn: str | None, method: str, path: str, body: Any = None,
+          alpn: list[str] | None = None) -> tuple[int, Any, str]:
+    """One HTTPS call to the server with a client certificate for `cn` (none: no certificate):
+    the status, the JSON answer (or the text) and the protocol ALPN settled on."""
+    context = ssl.create_default_context(cafile=str(tls.dir / "ca.pem"))
+    if cn is not None:
+        cert, key = tls.client_files(cn)
+        context.load_cert_chain(cert, key)
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    connection = http.client.HTTPSConnection("localhost", port, context=context, timeout=20)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        reply = connection.getresponse()
+        text = reply.read().decode()
+        protocol = connection.sock.selected_alpn_protocol() or ""
+        try:
+            return reply.status, json.loads(text), protocol
+        except json.JSONDecodeError:
+            return reply.status, text, protocol
+    finally:
+        connection.close()
+
+
+def test_http_api_and_ui_over_tls(tls: Tls) -> None:
+    """The HTTP API and the UI speak TLS with the frontend's certificates, and a call's client
+    certificate reaches the claim mapper as a gRPC call's does."""
+    wid = f"https-{uuid.uuid4().hex[:8]}"
+    start = {"workflowType": {"name": "GreetingWorkflow"}, "taskQueue": {"name": "https"}, "input": ["x"]}
+    status, body, protocol = https(tls, tls.http_port, "writer", "POST",
+                                   f"/api/v1/namespaces/default/workflows/{wid}", start,
+                                   alpn=["http/1.1"])
+    assert status == 200 and body.get("runId"), (status, body)
+    assert protocol == "http/1.1"
+    status, body, _ = https(tls, tls.http_port, "reader", "GET", f"/api/v1/namespaces/default/workflows/{wid}")
+    assert status == 200 and body["workflowExecutionInfo"]["execution"]["workflowId"] == wid, body
+    # The reader's certificate maps to read only: a start is refused, as over gRPC.
+    status, body, _ = https(tls, tls.http_port, "reader", "POST",
+                            f"/api/v1/namespaces/default/workflows/{wid}-2", start)
+    assert status == 403 and body["code"] == 7, (status, body)
+    # No certificate: the handshake is refused.
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        https(tls, tls.http_port, None, "GET", "/api/v1/namespaces/default/workflows")
+    # The UI: its page, and the API on its origin.
+    status, page, protocol = https(tls, tls.ui_port, "reader", "GET", "/namespaces/default/workflows",
+                                   alpn=["http/1.1"])
+    assert status == 200 and "<title>Sundial</title>" in page, (status, page)
+    deadline = time.monotonic() + 10
+    while True:
+        status, body, _ = https(tls, tls.ui_port, "reader", "GET", "/api/v1/namespaces/default/workflows")
+        assert status == 200, body
+        if any(e["execution"]["workflowId"] == wid for e in body.get("executions", [])):
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+    # HTTP/2 by ALPN, as a browser or curl negotiates it.
+    cert, key = tls.client_files("reader")
+    version = subprocess.run(
+        ["curl", "-sS", "--http2", "--cacert", str(tls.dir / "ca.pem"), "--cert", str(cert), "--key", str(key),
+         "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+         f"https://localhost:{tls.ui_port}/api/v1/namespaces/default/workflows"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout
+    assert version == "2 200", version

@@ -373,10 +373,16 @@ pub async fn start(
         let grpc = sundial_http::GrpcService::new(tower::Layer::layer(&layers, routes));
         let gateway = sundial_http::Gateway::new(grpc, env!("CARGO_PKG_VERSION"));
         if let Some(l) = http_listener {
-            http_api::serve(l, http_api::api(gateway.clone()), stopping.clone());
+            let app = http_api::api(gateway.clone());
+            http_api::serve(l, frontend_tls.clone(), app, stopping.clone())?;
         }
         if let Some(l) = ui_listener {
-            http_api::serve(l, http_api::ui(gateway), stopping.clone());
+            http_api::serve(
+                l,
+                frontend_tls.clone(),
+                http_api::ui(gateway),
+                stopping.clone(),
+            )?;
         }
     }
     let router = tonic::transport::Server::builder()
@@ -417,7 +423,7 @@ pub async fn start(
             Ok(())
         }),
         (Some(listener), Some(server)) => {
-            let incoming = tls::incoming(listener, server);
+            let incoming = tls::incoming(listener, server, tls::Protocols::Grpc);
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
         }
         (Some(listener), None) => {

@@ -514,7 +514,7 @@ pub fn serve_internal(
         };
         let served = match tls {
             Some(server) => {
-                let incoming = crate::tls::incoming(listener, server);
+                let incoming = crate::tls::incoming(listener, server, crate::tls::Protocols::Grpc);
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }
             None => {

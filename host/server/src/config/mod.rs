@@ -395,19 +395,6 @@ impl Config {
                 "must be between 1 and 16384".into(),
             );
         }
-        for (key, set) in [
-            ("server.http_port", self.server.http_port.is_some()),
-            ("server.ui_port", self.server.ui_port.is_some()),
-        ] {
-            if set && self.tls.frontend.server.enabled() {
-                return invalid(
-                    key,
-                    "the HTTP API and the UI are not served over TLS yet; with tls.frontend \
-                     set, leave it unset"
-                        .into(),
-                );
-            }
-        }
         for (i, ns) in self.namespaces.iter().enumerate() {
             if ns.name.is_empty() {
                 return invalid(&format!("namespaces[{i}].name"), "must not be empty".into());

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{PeerSubject, TlsServer, subject};
+use super::{PeerSubject, Protocols, TlsServer, subject};
 
 /// Longest a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +89,7 @@ impl AsyncWrite for TlsConn {
 pub fn incoming(
     listener: TcpListener,
     server: Arc<TlsServer>,
+    protocols: Protocols,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
     tokio::spawn(async move {
@@ -97,7 +98,7 @@ pub fn incoming(
                 a = crate::accept::accept(&listener) => a,
                 _ = tx.closed() => break,
             };
-            let acceptor = tokio_rustls::TlsAcceptor::from(server.config());
+            let acceptor = tokio_rustls::TlsAcceptor::from(server.config(protocols));
             let tx = tx.clone();
             tokio::spawn(async move {
                 let handshake = acceptor.accept(tcp).into_fallible();

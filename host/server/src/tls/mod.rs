@@ -166,7 +166,31 @@ struct ServerInputs {
 
 struct Loaded {
     inputs: ServerInputs,
+    /// For gRPC: ALPN `h2` only.
     config: Arc<rustls::ServerConfig>,
+    /// For the HTTP API and the UI: the same, with ALPN `h2` and `http/1.1`.
+    http: Arc<rustls::ServerConfig>,
+}
+
+impl Loaded {
+    fn new(inputs: ServerInputs, config: Arc<rustls::ServerConfig>) -> Loaded {
+        let mut http = (*config).clone();
+        http.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Loaded {
+            inputs,
+            config,
+            http: Arc::new(http),
+        }
+    }
+}
+
+/// What a listener speaks, which its handshakes offer by ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// gRPC (HTTP/2 only).
+    Grpc,
+    /// The HTTP API and the UI (HTTP/1.1 or HTTP/2).
+    Http,
 }
 
 /// The server side of one TLS group, reloadable.
@@ -237,7 +261,7 @@ impl TlsServer {
         let config = spec.build(&inputs)?;
         Ok(Some(Arc::new(TlsServer {
             spec,
-            current: ArcSwap::from_pointee(Loaded { inputs, config }),
+            current: ArcSwap::from_pointee(Loaded::new(inputs, config)),
         })))
     }
 
@@ -249,13 +273,17 @@ impl TlsServer {
             return Ok(false);
         }
         let config = self.spec.build(&inputs)?;
-        self.current.store(Arc::new(Loaded { inputs, config }));
+        self.current.store(Arc::new(Loaded::new(inputs, config)));
         Ok(true)
     }
 
-    /// The config new handshakes use.
-    pub fn config(&self) -> Arc<rustls::ServerConfig> {
-        self.current.load().config.clone()
+    /// The config new handshakes of a listener speaking `protocols` use.
+    pub fn config(&self, protocols: Protocols) -> Arc<rustls::ServerConfig> {
+        let loaded = self.current.load();
+        match protocols {
+            Protocols::Grpc => loaded.config.clone(),
+            Protocols::Http => loaded.http.clone(),
+        }
     }
 
     /// Refreshes every `every` until `this` is dropped.
