@@ -128,7 +128,7 @@ async def until(what: Any, timeout: float = 15) -> None:
 async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], browser: Any) -> None:
     base, client = ui
     tq = unique("ui")
-    ids = {k: unique(f"ui-{k}") for k in ("done", "failed", "pending", "waiting")}
+    ids = {k: unique(f"ui-{k}") for k in ("done", "failed", "pending", "waiting", "cancel")}
     blocker = ids["pending"]
     async with new_worker(client, tq, [GreetingWorkflow, FailingWorkflow, RunActivityWorkflow, SignalWorkflow],
                           [greet, blocking_activity]):
@@ -139,6 +139,7 @@ async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], bro
             ActivityCall("blocking_activity", [blocker], activity_id="held", start_to_close_s=120),
             id=ids["pending"], task_queue=tq)
         waiting = await client.start_workflow(SignalWorkflow.run, id=ids["waiting"], task_queue=tq)
+        to_cancel = await client.start_workflow(SignalWorkflow.run, id=ids["cancel"], task_queue=tq)
         assert await done.result() == "Hello, browser!"
         with pytest.raises(Exception):
             await failed.result()
@@ -152,7 +153,7 @@ async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], bro
             await page.wait_for_url(re.compile(r"/namespaces/default/workflows$"))
             assert set(await rows(page)) == set(ids.values())
             filters = page.get_by_role("group", name="Filter by status")
-            await until(lambda: filters.get_by_role("button", name=re.compile(r"^Running\s*2$")).count())
+            await until(lambda: filters.get_by_role("button", name=re.compile(r"^Running\s*3$")).count())
             assert await filters.get_by_role("button", name=re.compile(r"^Completed\s*1$")).count() == 1
             assert await filters.get_by_role("button", name=re.compile(r"^Failed\s*1$")).count() == 1
             await tab.shot("workflows")
@@ -166,7 +167,7 @@ async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], bro
             # The status filter.
             await filters.get_by_role("button", name=re.compile(r"^Running")).click()
             await page.wait_for_url(re.compile(r"status=Running"))
-            await until(lambda: _only(page, [ids["pending"], ids["waiting"]]))
+            await until(lambda: _only(page, [ids["pending"], ids["waiting"], ids["cancel"]]))
             await page.get_by_role("link", name=ids["pending"]).click()
 
             # The run: summary, its pending activity, the history, expandable events.
@@ -220,6 +221,24 @@ async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], bro
             assert "Workflow execution signaled" in await page.locator("ol.timeline").inner_text()
             await tab.shot("workflow-completed")
 
+            # Cancel, behind a confirmation: the workflow's code takes the request and ends.
+            await page.goto(f"{base}/namespaces/default/workflows/{ids['cancel']}/{to_cancel.result_run_id}")
+            await page.get_by_role("button", name="Cancel", exact=True).click()
+            await page.get_by_role("dialog").get_by_role("button", name="Request cancellation").click()
+            await until(lambda: _status(to_cancel, WorkflowExecutionStatus.CANCELED))
+
+            # Reset the completed one to its last workflow task: a new run, shown at once.
+            await page.goto(f"{base}/namespaces/default/workflows/{ids['done']}/{done.result_run_id}")
+            await page.get_by_role("button", name="Reset").click()
+            dialog = page.get_by_role("dialog")
+            await dialog.get_by_label("Reason (optional)").fill("again, from the UI")
+            await dialog.get_by_role("button", name="Reset").click()
+            await page.wait_for_url(re.compile(rf"/workflows/{ids['done']}/(?!{done.result_run_id})[0-9a-f-]+$"))
+            new_run = page.url.rsplit("/", 1)[1]
+            reset_run = client.get_workflow_handle(ids["done"], run_id=new_run)
+            assert await reset_run.result() == "Hello, browser!"
+            assert (await client.get_workflow_handle(ids["done"]).describe()).run_id == new_run
+
             # Schedules: the list, and one schedule's page.
             schedule_id = unique("ui-schedule")
             await client.create_schedule(schedule_id, Schedule(
@@ -241,6 +260,10 @@ async def test_list_filter_open_signal_and_terminate(ui: tuple[str, Client], bro
             RELEASED.add(blocker)
             await context.close()
     assert not tab.problems, tab.problems
+
+
+async def _status(handle: Any, status: WorkflowExecutionStatus) -> bool:
+    return (await handle.describe()).status == status
 
 
 async def _only(page: Any, expected: list[str]) -> bool:
