@@ -1,13 +1,14 @@
 //! A call made in process to the gRPC service, through every layer a gRPC client's call
-//! passes (metrics, authorization, rate limits, routing): the request framed as gRPC frames
-//! it, the answer read back from the frame and the status trailers.
+//! passes (metrics, authorization, rate limits, routing): tonic's client frames the encoded
+//! request and reads the answer and its status back, with a codec that leaves messages as
+//! bytes (the gateway encodes and decodes them by their descriptors).
 
 use std::convert::Infallible;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full};
-use tower::ServiceExt;
+use bytes::{Buf, BufMut, Bytes};
+use http::{HeaderMap, Request, Response};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
 
 /// The gRPC service as a value the gateway can clone per call.
 pub type GrpcService = tower::util::BoxCloneSyncService<
@@ -26,54 +27,53 @@ pub async fn unary(
     metadata: HeaderMap,
     extensions: http::Extensions,
 ) -> Result<Bytes, tonic::Status> {
-    let mut frame = BytesMut::with_capacity(message.len() + 5);
-    frame.put_u8(0);
-    frame.put_u32(message.len() as u32);
-    frame.put_slice(&message);
-    let mut request = Request::builder()
-        .method(http::Method::POST)
-        .uri(format!("http://sundial{path}"))
-        .version(http::Version::HTTP_2)
-        .body(tonic::body::Body::new(Full::new(frame.freeze())))
-        .map_err(|e| tonic::Status::internal(format!("building the call: {e}")))?;
-    *request.extensions_mut() = extensions;
-    let headers = request.headers_mut();
-    headers.extend(metadata);
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    let response = match service.oneshot(request).await {
-        Ok(r) => r,
-        Err(never) => match never {},
-    };
-    // A call refused before it ran answers with its status in the headers alone.
-    if let Some(status) = tonic::Status::from_header_map(response.headers())
-        && status.code() != tonic::Code::Ok
-    {
-        return Err(status);
+    let path: http::uri::PathAndQuery = path
+        .parse()
+        .map_err(|e| tonic::Status::internal(format!("the method path {path:?}: {e}")))?;
+    let mut grpc =
+        tonic::client::Grpc::with_origin(service, http::Uri::from_static("http://sundial"));
+    if let Err(never) = grpc.ready().await {
+        match never {}
     }
-    let collected = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| tonic::Status::internal(format!("reading the reply: {e}")))?;
-    let status = collected
-        .trailers()
-        .and_then(tonic::Status::from_header_map)
-        .unwrap_or_else(|| tonic::Status::internal("the reply carried no status"));
-    if status.code() != tonic::Code::Ok {
-        return Err(status);
+    let request =
+        tonic::Request::from_parts(MetadataMap::from_headers(metadata), extensions, message);
+    Ok(grpc.unary(request, path, RawCodec).await?.into_inner())
+}
+
+/// Messages as they are on the wire: written and read without decoding.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
     }
-    let mut body = collected.to_bytes();
-    if body.len() < 5 {
-        return Err(tonic::Status::internal("the reply carried no message"));
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
     }
-    let compressed = body.get_u8();
-    let len = body.get_u32() as usize;
-    if compressed != 0 || body.len() < len {
-        return Err(tonic::Status::internal("the reply's frame cannot be read"));
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
     }
-    Ok(body.split_to(len))
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
 }
