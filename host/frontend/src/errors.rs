@@ -71,13 +71,14 @@ pub fn to_status(e: Error) -> Status {
             message,
             start_request_id,
             run_id,
+            first_execution_run_id,
         } => with_detail(
             Code::AlreadyExists,
             message,
             WorkflowExecutionAlreadyStartedFailure {
                 start_request_id,
                 run_id,
-                ..Default::default()
+                first_execution_run_id,
             },
         ),
         Error::QueryFailed { message, failure } => with_detail(

@@ -75,10 +75,12 @@ pub fn failure(e: Error) -> Failure {
         Error::WorkflowAlreadyStarted {
             start_request_id,
             run_id,
+            first_execution_run_id,
             ..
         } => {
             f.run_id = run_id;
             f.start_request_id = start_request_id;
+            f.first_execution_run_id = first_execution_run_id;
             "already_started"
         }
         Error::ShardNotOwned { shard_id } => {
@@ -108,6 +110,7 @@ pub fn error(f: Failure) -> Error {
             message: f.message,
             start_request_id: f.start_request_id,
             run_id: f.run_id,
+            first_execution_run_id: f.first_execution_run_id,
         },
         "shard_not_owned" => Error::ShardNotOwned {
             shard_id: f.shard_id,
@@ -137,6 +140,7 @@ mod tests {
                 message: "started".into(),
                 start_request_id: "r".into(),
                 run_id: "run".into(),
+                first_execution_run_id: "first".into(),
             },
             Error::ShardNotOwned { shard_id: 3 },
             Error::Unavailable("later".into()),

@@ -390,6 +390,20 @@ pub struct Task {
     pub normal_task_queue: String,
 }
 
+impl MutableState {
+    /// The first run of the chain this run belongs to (itself when it began the chain).
+    pub fn first_execution_run_id(&self) -> &str {
+        match self
+            .started
+            .as_ref()
+            .map(|s| s.first_execution_run_id.as_str())
+        {
+            Some(first) if !first.is_empty() => first,
+            _ => &self.run_id,
+        }
+    }
+}
+
 impl Task {
     /// The run this task belongs to.
     pub fn run_key(&self) -> sundial_store::RunKey {

@@ -18,6 +18,8 @@ pub enum Error {
         message: String,
         start_request_id: String,
         run_id: String,
+        /// The first run of the chain the running (or last) run belongs to.
+        first_execution_run_id: String,
     },
     #[error("{0}")]
     FailedPrecondition(String),

@@ -524,8 +524,9 @@ pub(crate) fn execution_info(ms: &MutableState) -> WorkflowExecutionInfo {
         status: ms.status,
         history_length: ms.next_event_id - 1,
         execution_time: opt_ts(ms.execution_time),
-        memo: ms.memo.clone(),
-        search_attributes: ms.search_attributes.clone(),
+        // Present even when empty, as Temporal writes them (`{}` in JSON).
+        memo: Some(ms.memo.clone().unwrap_or_default()),
+        search_attributes: Some(ms.search_attributes.clone().unwrap_or_default()),
         task_queue: started
             .task_queue
             .as_ref()

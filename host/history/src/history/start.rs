@@ -3,10 +3,10 @@
 use prost::Message;
 use sundial_store::{CurrentRunUpdate, RunKey};
 use temporalio_protos::temporal::api::{
-    common::v1::{Payloads, RetryPolicy, WorkflowExecution},
+    common::v1::{Link, Payloads, RetryPolicy, WorkflowExecution, link},
     enums::v1::{
-        ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
-        WorkflowIdReusePolicy,
+        ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus,
+        WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     },
     history::v1::{
         WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
@@ -256,12 +256,29 @@ impl Engine {
             }
             false => None,
         };
+        // A run this call did not start (its conflict policy took the running one) may
+        // continue an earlier chain; one it started begins its own.
+        let first_execution_run_id = match started {
+            true => run_id.clone(),
+            false => {
+                let key = RunKey {
+                    namespace_id: ns.id.clone(),
+                    workflow_id: workflow_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                self.snapshot(&key)
+                    .await?
+                    .first_execution_run_id()
+                    .to_string()
+            }
+        };
         Ok(StartWorkflowExecutionResponse {
+            link: Some(started_event_link(&ns.name, &workflow_id, &run_id)),
             run_id,
+            first_execution_run_id,
             started,
             status: WorkflowExecutionStatus::Running as i32,
             eager_workflow_task,
-            ..Default::default()
         })
     }
 
@@ -514,6 +531,7 @@ impl Engine {
                         "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
                         cur.workflow_id, cur.run_id
                     ),
+                    first_execution_run_id: cur.first_execution_run_id().to_string(),
                     start_request_id: cur.start_request_id,
                     run_id: cur.run_id,
                 });
@@ -559,6 +577,7 @@ impl Engine {
                     "Workflow execution already finished and Workflow ID reuse policy does not allow it to be started again. WorkflowId: {}, RunId: {}.",
                     cur.workflow_id, cur.run_id
                 ),
+                first_execution_run_id: cur.first_execution_run_id().to_string(),
                 start_request_id: cur.start_request_id,
                 run_id: cur.run_id,
             });
@@ -578,5 +597,22 @@ impl Engine {
         )
         .await?;
         Ok((run_id, true))
+    }
+}
+
+/// The link a start answers with, as Temporal's: to the run's started event.
+pub(crate) fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
+    Link {
+        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
+            namespace: namespace.to_string(),
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+            reference: Some(link::workflow_event::Reference::EventRef(
+                link::workflow_event::EventReference {
+                    event_id: 1,
+                    event_type: EventType::WorkflowExecutionStarted as i32,
+                },
+            )),
+        })),
     }
 }

@@ -298,6 +298,7 @@ impl Engine {
                 ),
                 start_request_id: ms.start_request_id.clone(),
                 run_id: ms.run_id.clone(),
+                first_execution_run_id: ms.first_execution_run_id().to_string(),
             }))
         };
         self.create_system_run(ns, &job_id, run, &existing).await?;

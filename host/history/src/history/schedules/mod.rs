@@ -214,6 +214,7 @@ impl Engine {
                         message: format!("schedule {schedule_id:?} is already registered"),
                         start_request_id: ms.start_request_id.clone(),
                         run_id: ms.run_id.clone(),
+                        first_execution_run_id: ms.first_execution_run_id().to_string(),
                     })
                 }
             })
