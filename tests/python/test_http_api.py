@@ -156,9 +156,23 @@ def test_calls_answer_as_the_real_servers_do(bases: dict[str, str]) -> None:
         assert body["details"][0]["firstExecutionRunId"] == started[name]["runId"]
         assert body["details"][0]["@type"].endswith("WorkflowExecutionAlreadyStartedFailure")
 
-    # Known difference: Sundial's signal reply has no link to the signaled event yet.
-    check("signal", both(bases, "POST", f"{ns}/workflows/{wf}/signal/go", body={"input": [1]}), 200,
-          {"link"})
+    signaled = check("signal", both(bases, "POST", f"{ns}/workflows/{wf}/signal/go",
+                                    body={"input": [1], "requestId": "signal-1"}), 200)
+    for name, body in signaled.items():
+        assert body["link"]["workflowEvent"]["runId"] == started[name]["runId"]
+        assert body["link"]["workflowEvent"]["requestIdRef"] == {
+            "requestId": "signal-1", "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"}
+    sws = {**start, "requestId": "sws-1"}
+    with_start = check("signal-with-start", both(bases, "POST", f"{ns}/workflows/{wf}-sws/signal-with-start/go",
+                                                 body=sws), 200)
+    for body in with_start.values():
+        assert body["started"] is True and body["firstExecutionRunId"] == body["runId"]
+        assert body["signalLink"]["workflowEvent"]["requestIdRef"]["requestId"] == "sws-1"
+    again_sws = check("signal-with-start, running", both(
+        bases, "POST", f"{ns}/workflows/{wf}-sws/signal-with-start/go", body={**sws, "requestId": "sws-2"}), 200)
+    for name, body in again_sws.items():
+        assert "started" not in body and body["runId"] == with_start[name]["runId"], body
+        assert body["firstExecutionRunId"] == body["runId"]
 
     history = check("history", both(bases, "GET", f"{ns}/workflows/{wf}/history"), 200)
     for body in history.values():

@@ -64,12 +64,7 @@ impl WorkflowService for WorkflowHandler {
         r: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Res<SignalWithStartWorkflowExecutionResponse> {
         let r = r.into_inner();
-        let (run_id, started) = self.wf().signal_with_start(r).await.map_err(to_status)?;
-        ok(SignalWithStartWorkflowExecutionResponse {
-            run_id,
-            started,
-            ..Default::default()
-        })
+        ok(self.wf().signal_with_start(r).await.map_err(to_status)?)
     }
 
     async fn get_workflow_execution_history(
@@ -287,9 +282,7 @@ impl WorkflowService for WorkflowHandler {
         &self,
         r: Request<SignalWorkflowExecutionRequest>,
     ) -> Res<SignalWorkflowExecutionResponse> {
-        let r = r.into_inner();
-        self.wf().signal(r).await.map_err(to_status)?;
-        ok(SignalWorkflowExecutionResponse::default())
+        ok(self.wf().signal(r.into_inner()).await.map_err(to_status)?)
     }
 
     async fn terminate_workflow_execution(

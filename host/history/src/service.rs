@@ -18,6 +18,7 @@ use temporalio_protos::temporal::api::{
 
 use crate::Engine;
 use crate::history::ActivityRef as EngineActivity;
+use crate::history::links;
 use crate::namespace::Namespace;
 
 impl Engine {
@@ -166,13 +167,31 @@ impl Workflows for Engine {
     async fn signal_with_start(
         &self,
         r: SignalWithStartWorkflowExecutionRequest,
-    ) -> Result<(String, bool)> {
+    ) -> Result<SignalWithStartWorkflowExecutionResponse> {
         let ns = self.ns(&r.namespace).await?;
-        self.start_or_signal(&ns, r, true).await
+        Engine::signal_with_start(self, &ns, r).await
     }
-    async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<()> {
+    async fn signal(
+        &self,
+        r: SignalWorkflowExecutionRequest,
+    ) -> Result<SignalWorkflowExecutionResponse> {
         let ns = self.ns(&r.namespace).await?;
-        Engine::signal(self, &ns, r).await
+        let (workflow_id, request_id) = (
+            r.workflow_execution
+                .as_ref()
+                .map(|e| e.workflow_id.clone())
+                .unwrap_or_default(),
+            r.request_id.clone(),
+        );
+        let run_id = Engine::signal(self, &ns, r).await?;
+        Ok(SignalWorkflowExecutionResponse {
+            link: Some(links::signaled(
+                &ns.name,
+                &workflow_id,
+                &run_id,
+                &request_id,
+            )),
+        })
     }
     async fn request_cancel(&self, r: RequestCancelWorkflowExecutionRequest) -> Result<()> {
         let ns = self.ns(&r.namespace).await?;

@@ -114,8 +114,11 @@ pub trait Workflows: Send + Sync {
     async fn signal_with_start(
         &self,
         r: SignalWithStartWorkflowExecutionRequest,
-    ) -> Result<(String, bool)>;
-    async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<()>;
+    ) -> Result<SignalWithStartWorkflowExecutionResponse>;
+    async fn signal(
+        &self,
+        r: SignalWorkflowExecutionRequest,
+    ) -> Result<SignalWorkflowExecutionResponse>;
     async fn request_cancel(&self, r: RequestCancelWorkflowExecutionRequest) -> Result<()>;
     async fn terminate(&self, r: TerminateWorkflowExecutionRequest) -> Result<()>;
     async fn delete_workflow(&self, r: DeleteWorkflowExecutionRequest) -> Result<()>;

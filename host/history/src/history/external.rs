@@ -114,7 +114,12 @@ impl Engine {
         self.commit(guard, txn).await
     }
 
-    pub async fn signal(&self, ns: &Namespace, req: SignalWorkflowExecutionRequest) -> Result<()> {
+    /// Signals a run; answers the id of the run signalled.
+    pub async fn signal(
+        &self,
+        ns: &Namespace,
+        req: SignalWorkflowExecutionRequest,
+    ) -> Result<String> {
         check_id(self, &req.signal_name, "SignalName")?;
         check_blob(self, &req.input, "signal input")?;
         let exec = req.workflow_execution.clone().unwrap_or_default();
@@ -129,7 +134,8 @@ impl Engine {
             &req.request_id,
             None,
         )
-        .await
+        .await?;
+        Ok(key.run_id)
     }
 
     pub async fn request_cancel(

@@ -15,6 +15,7 @@ mod cron;
 mod cross;
 pub(crate) mod execution_options;
 mod external;
+pub(crate) mod links;
 mod ops;
 mod ownership;
 mod paging;

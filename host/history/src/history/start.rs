@@ -3,10 +3,10 @@
 use prost::Message;
 use sundial_store::{CurrentRunUpdate, RunKey};
 use temporalio_protos::temporal::api::{
-    common::v1::{Link, Payloads, RetryPolicy, WorkflowExecution, link},
+    common::v1::{Payloads, RetryPolicy, WorkflowExecution},
     enums::v1::{
-        ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus,
-        WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+        ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+        WorkflowIdReusePolicy,
     },
     history::v1::{
         WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
@@ -14,8 +14,8 @@ use temporalio_protos::temporal::api::{
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
-        SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
-        StartWorkflowExecutionResponse,
+        SignalWithStartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionResponse,
+        StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
     },
 };
 
@@ -256,29 +256,65 @@ impl Engine {
             }
             false => None,
         };
-        // A run this call did not start (its conflict policy took the running one) may
-        // continue an earlier chain; one it started begins its own.
-        let first_execution_run_id = match started {
-            true => run_id.clone(),
-            false => {
-                let key = RunKey {
-                    namespace_id: ns.id.clone(),
-                    workflow_id: workflow_id.clone(),
-                    run_id: run_id.clone(),
-                };
-                self.snapshot(&key)
-                    .await?
-                    .first_execution_run_id()
-                    .to_string()
-            }
-        };
+        let first_execution_run_id = self
+            .first_run_of(ns, &workflow_id, &run_id, started)
+            .await?;
         Ok(StartWorkflowExecutionResponse {
-            link: Some(started_event_link(&ns.name, &workflow_id, &run_id)),
+            link: Some(super::links::started(&ns.name, &workflow_id, &run_id)),
             run_id,
             first_execution_run_id,
             started,
             status: WorkflowExecutionStatus::Running as i32,
             eager_workflow_task,
+        })
+    }
+
+    /// The first run of the chain of `run_id`: itself when this call started it, else (the
+    /// conflict policy took the running run, or a signal went to it) read from that run,
+    /// which may continue an earlier chain.
+    async fn first_run_of(
+        &self,
+        ns: &Namespace,
+        workflow_id: &str,
+        run_id: &str,
+        started: bool,
+    ) -> Result<String> {
+        if started {
+            return Ok(run_id.to_string());
+        }
+        let key = RunKey {
+            namespace_id: ns.id.clone(),
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+        };
+        Ok(self
+            .snapshot(&key)
+            .await?
+            .first_execution_run_id()
+            .to_string())
+    }
+
+    /// Signal-with-start as the API answers it: the run signalled (started or not), the
+    /// first run of its chain and a link to the signaled event.
+    pub async fn signal_with_start(
+        &self,
+        ns: &Namespace,
+        req: SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<SignalWithStartWorkflowExecutionResponse> {
+        let (workflow_id, request_id) = (req.workflow_id.clone(), req.request_id.clone());
+        let (run_id, started) = self.start_or_signal(ns, req, true).await?;
+        Ok(SignalWithStartWorkflowExecutionResponse {
+            first_execution_run_id: self
+                .first_run_of(ns, &workflow_id, &run_id, started)
+                .await?,
+            signal_link: Some(super::links::signaled(
+                &ns.name,
+                &workflow_id,
+                &run_id,
+                &request_id,
+            )),
+            run_id,
+            started,
         })
     }
 
@@ -597,22 +633,5 @@ impl Engine {
         )
         .await?;
         Ok((run_id, true))
-    }
-}
-
-/// The link a start answers with, as Temporal's: to the run's started event.
-pub(crate) fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
-    Link {
-        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
-            namespace: namespace.to_string(),
-            workflow_id: workflow_id.to_string(),
-            run_id: run_id.to_string(),
-            reference: Some(link::workflow_event::Reference::EventRef(
-                link::workflow_event::EventReference {
-                    event_id: 1,
-                    event_type: EventType::WorkflowExecutionStarted as i32,
-                },
-            )),
-        })),
     }
 }
