@@ -163,7 +163,8 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
       --ignore tests/python/test_metrics.py --ignore tests/python/test_logs.py \
       --ignore tests/python/test_dynamic_config.py --ignore tests/python/test_shutdown.py \
       --ignore tests/python/test_reload_settings.py --ignore tests/python/test_hostile_connections.py \
-      --ignore tests/python/test_database_faults.py --ignore tests/python/test_disk_full.py
+      --ignore tests/python/test_database_faults.py --ignore tests/python/test_disk_full.py \
+      --ignore tests/python/test_ui.py
   done
 
   echo "-- visibility in the file-visibility-store component"
