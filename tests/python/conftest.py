@@ -153,6 +153,16 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not listen on {self.address} within {timeout}s:\n" + self.log_tail())
 
+    def wait_listening(self, port: int, timeout: float = 60) -> None:
+        """Waits until another listener of this server (HTTP, UI, metrics) accepts on `port`."""
+        deadline = time.monotonic() + timeout
+        while not port_open(self.host, port):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n" + self.log_tail())
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not listen on port {port}:\n" + self.log_tail())
+            time.sleep(0.1)
+
     def kill(self, sig_kill: bool = False) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

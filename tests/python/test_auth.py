@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -169,6 +170,28 @@ def start_server(tmp: Path, text: str, port: int) -> ServerProcess:
     server.start()
     server.wait_port(timeout=60)
     return server
+
+
+@contextlib.contextmanager
+def jwt_server(tmp: Path, listener: str) -> Iterator[tuple[ServerProcess, Keys, int]]:
+    """A Sundial with the JWT claim mapper and the default authorizer and one more listener
+    (`listener`, a `server` key such as `http_port`) on a free port: the server, the signing
+    keys and that port, until the block ends. Returns once the listener accepts."""
+    keys = Keys()
+    jwks = JwksServer(keys)
+    port, admin, extra = free_port(), free_port(), free_port()
+    config = auth_config(jwks.port, port, admin).replace(
+        f"server: {{ip: 127.0.0.1, port: {port}}}",
+        f"server: {{ip: 127.0.0.1, port: {port}, {listener}: {extra}}}",
+    )
+    assert f"{listener}: {extra}" in config
+    server = start_server(tmp, config, port)
+    try:
+        server.wait_listening(extra)
+        yield server, keys, extra
+    finally:
+        server.kill()
+        jwks.close()
 
 
 @pytest.fixture(scope="module")

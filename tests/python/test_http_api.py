@@ -17,22 +17,20 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import ServerProcess, dynamic_config_args, sundial_bin
-from helpers import free_port, port_open
+from helpers import free_port
 
 pytestmark = pytest.mark.sundial_only
-
-
-def wait_http(port: int, server: ServerProcess) -> None:
-    deadline = time.monotonic() + 60
-    while not port_open("127.0.0.1", port):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the HTTP API did not open:\n" + server.log_tail())
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
 def bases(cli: str) -> Iterator[dict[str, str]]:
     """The HTTP API of a Sundial and of a real Temporal dev server, by name."""
+    yield from both_servers(cli)
+
+
+def both_servers(cli: str, *extra: str) -> Iterator[dict[str, str]]:
+    """Starts a Sundial and a real dev server with the HTTP API on and `extra` arguments;
+    yields their base URLs by name, and stops them."""
     started = []
     bases = {}
     for name in ("sundial", "temporal"):
@@ -42,7 +40,7 @@ def bases(cli: str) -> Iterator[dict[str, str]]:
         else:
             argv = [cli, "server", "start-dev", "--headless", "--ui-port", str(free_port())]
         argv += ["--ip", "127.0.0.1", "--port", str(port), "--http-port", str(http),
-                 "--log-level", "warn", *dynamic_config_args()]
+                 "--log-level", "warn", *dynamic_config_args(), *extra]
         server = ServerProcess(argv, "127.0.0.1", port, f"http-{name}")
         server.start()
         started.append(server)
@@ -50,7 +48,7 @@ def bases(cli: str) -> Iterator[dict[str, str]]:
     try:
         for base, http, server in bases.values():
             server.wait_port(timeout=60)
-            wait_http(http, server)
+            server.wait_listening(http)
         yield {name: base for name, (base, _, _) in bases.items()}
     finally:
         for server in started:
@@ -250,23 +248,10 @@ def test_calls_answer_as_the_real_servers_do(bases: dict[str, str]) -> None:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """A Sundial with the JWT claim mapper and the default authorizer, HTTP API on: its base
     URL and the signing keys."""
-    from test_auth import JwksServer, Keys, auth_config, start_server
+    from test_auth import jwt_server
 
-    keys = Keys()
-    jwks = JwksServer(keys)
-    port, admin, http = free_port(), free_port(), free_port()
-    config = auth_config(jwks.port, port, admin).replace(
-        f"server: {{ip: 127.0.0.1, port: {port}}}",
-        f"server: {{ip: 127.0.0.1, port: {port}, http_port: {http}}}",
-    )
-    assert f"http_port: {http}" in config
-    server = start_server(tmp_path_factory.mktemp("http-auth"), config, port)
-    try:
-        wait_http(http, server)
+    with jwt_server(tmp_path_factory.mktemp("http-auth"), "http_port") as (_, keys, http):
         yield f"http://127.0.0.1:{http}", keys
-    finally:
-        server.kill()
-        jwks.close()
 
 
 def test_http_calls_are_authorized_as_grpc_calls_are(secured: tuple[str, Any]) -> None:
@@ -312,3 +297,22 @@ def test_http_calls_are_authorized_as_grpc_calls_are(secured: tuple[str, Any]) -
     admin = {"Authorization": f"Bearer {token(keys, ['system:admin'])}"}
     status, body, _ = call(base, "GET", "/api/v1/namespaces", headers=admin)
     assert status == 200 and {n["namespaceInfo"]["name"] for n in body["namespaces"]} >= {"orders", "billing"}
+
+
+@pytest.fixture(scope="module")
+def localhost_only(cli: str) -> Iterator[dict[str, str]]:
+    """Both servers answering HTTP calls only for `Host: localhost:<port>`."""
+    yield from both_servers(cli, "--dynamic-config-value", 'frontend.httpAllowedHosts=["localhost:*"]')
+
+
+def test_calls_for_other_hosts_are_refused_as_temporal_refuses_them(localhost_only: dict[str, str]) -> None:
+    """`frontend.httpAllowedHosts`: a call naming another host (a DNS rebinding page, say)
+    gets 403, the same on both servers; the allowed host is answered."""
+    for name, base in localhost_only.items():
+        port = base.rsplit(":", 1)[1]
+        path = "/api/v1/namespaces/default/workflows"
+        refused = call(base, "GET", path)  # Host: 127.0.0.1:<port>
+        assert refused[:2] == (403, {"code": 7, "message": "Host not allowed"}), (name, refused)
+        served = call(base, "GET", path, headers={"Host": f"localhost:{port}"})
+        assert served[0] == 200, (name, served)
+

@@ -28,7 +28,7 @@ from temporalio.client import (
 )
 
 from conftest import REPO_ROOT, ServerProcess, connect_with_retry, dynamic_config_args, sundial_bin
-from helpers import free_port, new_worker, port_open, unique
+from helpers import free_port, new_worker, unique
 from workflows import (
     RELEASED,
     STARTED,
@@ -50,14 +50,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-
-
-def wait_port(port: int, server: ServerProcess) -> None:
-    deadline = time.monotonic() + 60
-    while not port_open("127.0.0.1", port):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the UI did not open:\n" + server.log_tail())
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +98,7 @@ async def ui() -> AsyncIterator[tuple[str, Client]]:
     server.start()
     try:
         await asyncio.to_thread(server.wait_port)
-        await asyncio.to_thread(wait_port, ui_port, server)
+        await asyncio.to_thread(server.wait_listening, ui_port)
         yield f"http://127.0.0.1:{ui_port}", await connect_with_retry(server.address)
     finally:
         server.kill()
@@ -273,23 +265,10 @@ async def _only(page: Any, expected: list[str]) -> bool:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, ServerProcess]]:
     """A Sundial with the JWT claim mapper and the default authorizer, UI on."""
-    from test_auth import JwksServer, Keys, auth_config, start_server
+    from test_auth import jwt_server
 
-    keys = Keys()
-    jwks = JwksServer(keys)
-    port, admin, ui_port = free_port(), free_port(), free_port()
-    config = auth_config(jwks.port, port, admin).replace(
-        f"server: {{ip: 127.0.0.1, port: {port}}}",
-        f"server: {{ip: 127.0.0.1, port: {port}, ui_port: {ui_port}}}",
-    )
-    assert f"ui_port: {ui_port}" in config
-    server = start_server(tmp_path_factory.mktemp("ui-auth"), config, port)
-    try:
-        wait_port(ui_port, server)
+    with jwt_server(tmp_path_factory.mktemp("ui-auth"), "ui_port") as (server, keys, ui_port):
         yield f"http://127.0.0.1:{ui_port}", keys, server
-    finally:
-        server.kill()
-        jwks.close()
 
 
 async def test_sign_in_with_a_token(secured: tuple[str, Any, ServerProcess], browser: Any) -> None:

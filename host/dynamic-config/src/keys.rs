@@ -17,6 +17,8 @@ pub enum Kind {
     Number,
     /// A behaviour Sundial always has: `true` is taken, `false` refused.
     AlwaysOn,
+    /// A list of strings.
+    Strings,
 }
 
 /// One key Sundial reads.
@@ -50,6 +52,8 @@ pub const HISTORY_POLL_TIMEOUT: Setting =
 pub const BLOB_SIZE_LIMIT: Setting = setting("limit.blobSize.error", Kind::Count);
 /// Longest id or name accepted.
 pub const MAX_ID_LENGTH: Setting = setting("limit.maxIDLength", Kind::Count);
+/// The `Host` headers the HTTP API answers (`*` matches any run of characters); none: all.
+pub const HTTP_ALLOWED_HOSTS: Setting = setting("frontend.httpAllowedHosts", Kind::Strings);
 
 /// Calls a second per frontend (`frontend.globalRPS`: across the cluster, split between
 /// the frontends, when above 0).
@@ -117,6 +121,7 @@ pub const ALL: &[Setting] = &[
     HISTORY_POLL_TIMEOUT,
     BLOB_SIZE_LIMIT,
     MAX_ID_LENGTH,
+    HTTP_ALLOWED_HOSTS,
     setting("frontend.enableUpdateWorkflowExecution", Kind::AlwaysOn),
     setting(
         "frontend.enableUpdateWorkflowExecutionAsyncAccepted",
@@ -170,6 +175,10 @@ impl Kind {
                     "Sundial always has this on; it cannot be switched off",
                 )),
                 None => Err(error(key, format!("{value:?} is not true or false"))),
+            },
+            Kind::Strings => match value.as_sequence() {
+                Some(items) if items.iter().all(Value::is_string) => Ok(()),
+                _ => Err(error(key, format!("{value:?} is not a list of strings"))),
             },
         }
     }

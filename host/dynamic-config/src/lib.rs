@@ -302,6 +302,15 @@ impl DynamicConfig {
     pub fn duration(&self, s: &Setting, scope: Scope) -> Option<Duration> {
         self.value(s, scope, |v| keys::duration(v).ok())
     }
+
+    pub fn strings(&self, s: &Setting, scope: Scope) -> Option<Vec<String>> {
+        self.value(s, scope, |v| {
+            v.as_sequence()?
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+    }
 }
 
 #[cfg(test)]

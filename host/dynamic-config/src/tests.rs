@@ -82,3 +82,22 @@ fn bad_values_name_their_key() {
     );
     assert_eq!(Values::from_yaml("").unwrap(), Values::default());
 }
+
+#[test]
+fn lists_of_strings_are_read_and_other_values_refused() {
+    let mut flags = Values::default();
+    flags
+        .add_flag(r#"frontend.httpAllowedHosts=["localhost:*", "example.com"]"#)
+        .unwrap();
+    let config = DynamicConfig::new(flags);
+    assert_eq!(
+        config.strings(&keys::HTTP_ALLOWED_HOSTS, Scope::default()),
+        Some(vec!["localhost:*".to_string(), "example.com".to_string()])
+    );
+    let refused = Values::from_yaml("frontend.httpAllowedHosts: [{value: [1]}]").unwrap_err();
+    assert_eq!(refused.key, "frontend.httpAllowedHosts");
+    assert!(
+        refused.to_string().contains("not a list of strings"),
+        "{refused}"
+    );
+}

@@ -30,6 +30,34 @@ pub struct Gateway {
     grpc: GrpcService,
     /// `client-version` sent with calls whose caller names none.
     version: HeaderValue,
+    /// More headers passed on as gRPC metadata (Temporal's `httpAdditionalForwardedHeaders`).
+    extra_headers: std::sync::Arc<ExtraHeaders>,
+}
+
+/// Header names passed on beside the usual ones: exact, or a prefix given as `x-*`.
+#[derive(Debug, Default)]
+pub struct ExtraHeaders {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl ExtraHeaders {
+    /// From the configured names (case does not matter; a trailing `*` makes a prefix).
+    pub fn new<S: AsRef<str>>(names: &[S]) -> ExtraHeaders {
+        let mut out = ExtraHeaders::default();
+        for name in names {
+            let name = name.as_ref().to_ascii_lowercase();
+            match name.strip_suffix('*') {
+                Some(prefix) => out.prefixes.push(prefix.to_string()),
+                None => out.exact.push(name),
+            }
+        }
+        out
+    }
+
+    fn passes(&self, name: &str) -> bool {
+        self.exact.iter().any(|e| e == name) || self.prefixes.iter().any(|p| name.starts_with(p))
+    }
 }
 
 /// How the answer is written and the body read, from the query and the media types.
@@ -41,13 +69,14 @@ struct Form {
 
 impl Gateway {
     /// A gateway to `grpc` (the service stack gRPC calls go through).
-    pub fn new(grpc: GrpcService, server_version: &str) -> Gateway {
+    pub fn new(grpc: GrpcService, server_version: &str, extra_headers: ExtraHeaders) -> Gateway {
         let routes = Routes::from_pool(&descriptors::POOL)
             .expect("the routes of the compiled protos are well formed");
         Gateway {
             routes: std::sync::Arc::new(routes),
             grpc,
             version: HeaderValue::from_str(server_version).unwrap_or(HeaderValue::from_static("0")),
+            extra_headers: std::sync::Arc::new(extra_headers),
         }
     }
 
@@ -158,8 +187,8 @@ impl Gateway {
     }
 
     /// The headers a call carries on as gRPC metadata: credentials, `Grpc-Metadata-*` with
-    /// the prefix taken off, the forwarding chain, and the client's name and version (this
-    /// server's when the caller gives none).
+    /// the prefix taken off, the forwarding chain, the configured extra headers, and the
+    /// client's name and version (this server's when the caller gives none).
     fn forwarded(&self, headers: &HeaderMap) -> HeaderMap {
         let mut out = HeaderMap::new();
         for (name, value) in headers {
@@ -171,7 +200,8 @@ impl Gateway {
                     | "x-forwarded-for"
                     | "client-name"
                     | "client-version"
-            ) {
+            ) || (self.extra_headers.passes(n) && !is_transport_header(n))
+            {
                 out.append(name.clone(), value.clone());
             } else if let Some(rest) = n.strip_prefix("grpc-metadata-")
                 && let Ok(name) = HeaderName::from_bytes(rest.as_bytes())
@@ -190,6 +220,14 @@ impl Gateway {
         }
         out
     }
+}
+
+/// Headers of the HTTP exchange itself, which never travel on as metadata.
+fn is_transport_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host" | "content-type" | "content-length" | "te" | "connection" | "transfer-encoding"
+    ) || name.starts_with("grpc-")
 }
 
 /// The query string's pairs, decoded as HTML forms and grpc-gateway do (`+` is a space).
@@ -251,4 +289,57 @@ fn answer(status: StatusCode, body: &Value, pretty: bool) -> Response<Full<Bytes
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gateway whose gRPC service is never called.
+    fn gateway(extra: &[&str]) -> Gateway {
+        let never = tower::service_fn(|_: Request<tonic::body::Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(tonic::body::Body::empty()))
+        });
+        Gateway::new(GrpcService::new(never), "1.2.3", ExtraHeaders::new(extra))
+    }
+
+    fn names(map: &HeaderMap) -> Vec<&str> {
+        let mut out: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn extra_headers_pass_by_name_or_prefix_and_transport_headers_never() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "authorization",
+            "x-tenant",
+            "x-trace-id",
+            "x-other",
+            "accept",
+            "host",
+            "grpc-metadata-caller",
+            "content-type",
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("v"));
+        }
+        let plain = gateway(&[]).forwarded(&headers);
+        assert_eq!(
+            names(&plain),
+            ["authorization", "caller", "client-name", "client-version"]
+        );
+        let extra = gateway(&["X-Tenant", "x-trace*", "host", "content-*"]).forwarded(&headers);
+        assert_eq!(
+            names(&extra),
+            [
+                "authorization",
+                "caller",
+                "client-name",
+                "client-version",
+                "x-tenant",
+                "x-trace-id"
+            ]
+        );
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,22 +15,91 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use futures::StreamExt;
+use sundial_dynamic_config::{DynamicConfig, Scope, keys};
 use sundial_http::Gateway;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::tls::{self, TlsConn, TlsConnectInfo, TlsServer};
 
+/// What both listeners answer API calls with: the gateway, and the hosts it answers for.
+#[derive(Clone)]
+pub struct Api {
+    gateway: Gateway,
+    hosts: Arc<AllowedHosts>,
+}
+
+impl Api {
+    pub fn new(gateway: Gateway, dynamic: Arc<DynamicConfig>) -> Api {
+        Api {
+            gateway,
+            hosts: Arc::new(AllowedHosts {
+                dynamic,
+                compiled: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// `frontend.httpAllowedHosts`: the `Host` values (port included) calls may name, `*`
+/// matching any run of characters; none set: any. Compiled again when the config changes.
+struct AllowedHosts {
+    dynamic: Arc<DynamicConfig>,
+    /// The patterns as one anchored expression, with the config generation it is of (`None`
+    /// inside: every host).
+    compiled: Mutex<Option<(u64, Option<regex::Regex>)>>,
+}
+
+impl AllowedHosts {
+    fn allows(&self, host: &str) -> bool {
+        let generation = self.dynamic.generation();
+        let mut compiled = self.compiled.lock().unwrap();
+        if compiled.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let patterns = self
+                .dynamic
+                .strings(&keys::HTTP_ALLOWED_HOSTS, Scope::default())
+                .unwrap_or_default();
+            *compiled = Some((generation, host_pattern(&patterns)));
+        }
+        match compiled.as_ref() {
+            Some((_, Some(re))) => re.is_match(host),
+            _ => true,
+        }
+    }
+}
+
+/// One anchored expression for the host patterns; none when there are none.
+fn host_pattern(patterns: &[String]) -> Option<regex::Regex> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let alternatives: Vec<String> = patterns
+        .iter()
+        .map(|p| {
+            let parts: Vec<String> = p.split('*').map(regex::escape).collect();
+            parts.join(".*")
+        })
+        .collect();
+    let re = format!("^(?:{})$", alternatives.join("|"));
+    // Escaped literals joined by `.*` always compile.
+    Some(
+        regex::RegexBuilder::new(&re)
+            .case_insensitive(true)
+            .build()
+            .expect("escaped"),
+    )
+}
+
 /// The HTTP API: every path is the gateway's.
-pub fn api(gateway: Gateway) -> axum::Router {
-    axum::Router::new().fallback(call).with_state(gateway)
+pub fn api(api: Api) -> axum::Router {
+    axum::Router::new().fallback(call).with_state(api)
 }
 
 /// The web UI: its files, and the HTTP API under `/api/`.
-pub fn ui(gateway: Gateway) -> axum::Router {
+pub fn ui(api: Api) -> axum::Router {
     axum::Router::new()
         .route("/api/{*rest}", axum::routing::any(call))
         .fallback(ui_file)
-        .with_state(gateway)
+        .with_state(api)
 }
 
 /// Who is calling: the connection's address, and what its TLS handshake established.
@@ -138,10 +207,27 @@ where
 /// Passes a call to the gateway with its connection's details, in the extension a gRPC call
 /// over the same kind of connection carries.
 async fn call(
-    State(gateway): State<Gateway>,
+    State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     mut request: Request,
 ) -> Response {
+    // HTTP/1.1 names the host in its header, HTTP/2 in the request's authority.
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    if !api.hosts.allows(host) {
+        let body = r#"{"code":7,"message":"Host not allowed"}"#;
+        let mut refused = Response::new(axum::body::Body::from(body));
+        *refused.status_mut() = StatusCode::FORBIDDEN;
+        refused.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return refused;
+    }
     match peer {
         Peer::Tcp(remote) => {
             request
@@ -155,7 +241,7 @@ async fn call(
             request.extensions_mut().insert(info);
         }
     }
-    gateway.handle(request).await.map(axum::body::Body::new)
+    api.gateway.handle(request).await.map(axum::body::Body::new)
 }
 
 /// What the page may load: its own files and API only (no inline script, no other origin).
@@ -191,4 +277,28 @@ async fn ui_file(method: Method, request: Request) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_match_whole_hosts_with_wildcards() {
+        let re =
+            host_pattern(&["localhost:*".into(), "*.example.com".into(), "a.b".into()]).unwrap();
+        for ok in ["localhost:7243", "LOCALHOST:1", "ui.example.com", "a.b"] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for refused in [
+            "127.0.0.1:7243",
+            "example.com",
+            "axb",
+            "a.b.c",
+            "evil.com/localhost:1",
+        ] {
+            assert!(!re.is_match(refused), "{refused}");
+        }
+        assert!(host_pattern(&[]).is_none(), "no patterns: every host");
+    }
 }

@@ -234,7 +234,7 @@ pub async fn start(
         node_name: node_name.clone(),
         max_tasks_in_memory: config.history.max_tasks_in_memory,
         task_lookahead: config.history.task_lookahead,
-        dynamic,
+        dynamic: dynamic.clone(),
         ..Options::default()
     };
     let visibility: Arc<dyn sundial_store::VisibilityStore> =
@@ -371,18 +371,16 @@ pub async fn start(
             .add_service(workflow.clone())
             .add_service(operator.clone());
         let grpc = sundial_http::GrpcService::new(tower::Layer::layer(&layers, routes));
-        let gateway = sundial_http::Gateway::new(grpc, env!("CARGO_PKG_VERSION"));
+        let extra =
+            sundial_http::ExtraHeaders::new(&config.server.http_additional_forwarded_headers);
+        let gateway = sundial_http::Gateway::new(grpc, env!("CARGO_PKG_VERSION"), extra);
+        let api = http_api::Api::new(gateway, dynamic.clone());
         if let Some(l) = http_listener {
-            let app = http_api::api(gateway.clone());
+            let app = http_api::api(api.clone());
             http_api::serve(l, frontend_tls.clone(), app, stopping.clone())?;
         }
         if let Some(l) = ui_listener {
-            http_api::serve(
-                l,
-                frontend_tls.clone(),
-                http_api::ui(gateway),
-                stopping.clone(),
-            )?;
+            http_api::serve(l, frontend_tls.clone(), http_api::ui(api), stopping.clone())?;
         }
     }
     let router = tonic::transport::Server::builder()

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     /// Where the web UI listens (on `ip`), with the HTTP API beside it on the same origin;
     /// 0 takes a free port; unset: not served.
     pub ui_port: Option<u16>,
+    /// Headers the HTTP API passes on as gRPC metadata beside the usual ones (Temporal's
+    /// `httpAdditionalForwardedHeaders`): names, or prefixes ending in `*`.
+    pub http_additional_forwarded_headers: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -186,6 +189,7 @@ impl Default for ServerConfig {
             internal_port: None,
             http_port: None,
             ui_port: None,
+            http_additional_forwarded_headers: Vec::new(),
         }
     }
 }

@@ -615,4 +615,13 @@ fn http_and_ui_ports_are_read() {
     assert_eq!(c.server.ui_port, Some(8233));
     assert_eq!(Config::default().server.http_port, None, "off unless set");
     assert_eq!(Config::default().server.ui_port, None, "off unless set");
+    let c = Config::parse_yaml(
+        "server: {http_additional_forwarded_headers: [x-tenant, 'x-trace-*']}",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.server.http_additional_forwarded_headers,
+        ["x-tenant", "x-trace-*"]
+    );
 }
