@@ -275,6 +275,16 @@ fn invalid(message: &str, pretty: bool) -> Response<Full<Bytes>> {
     )
 }
 
+/// The answer to a call refused with `status` before it reached the gateway: its
+/// `google.rpc.Status` body under the HTTP status of its code.
+pub fn refusal(status: &tonic::Status) -> Response<Full<Bytes>> {
+    answer(
+        errors::http_status(status.code()),
+        &errors::status_body(status),
+        false,
+    )
+}
+
 fn answer(status: StatusCode, body: &Value, pretty: bool) -> Response<Full<Bytes>> {
     let text = if pretty {
         serde_json::to_vec_pretty(body)

@@ -219,14 +219,8 @@ async fn call(
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default();
     if !api.hosts.allows(host) {
-        let body = r#"{"code":7,"message":"Host not allowed"}"#;
-        let mut refused = Response::new(axum::body::Body::from(body));
-        *refused.status_mut() = StatusCode::FORBIDDEN;
-        refused.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return refused;
+        let status = tonic::Status::permission_denied("Host not allowed");
+        return sundial_http::refusal(&status).map(axum::body::Body::new);
     }
     match peer {
         Peer::Tcp(remote) => {
