@@ -26,7 +26,9 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 /// Serves HTTP calls by passing them to a gRPC service.
 #[derive(Clone)]
 pub struct Gateway {
-    routes: std::sync::Arc<Routes>,
+    /// Built on the first call: the descriptors behind them take several MiB, which a server
+    /// whose HTTP API is never called does not hold.
+    routes: std::sync::Arc<std::sync::OnceLock<Routes>>,
     grpc: GrpcService,
     /// `client-version` sent with calls whose caller names none.
     version: HeaderValue,
@@ -70,14 +72,19 @@ struct Form {
 impl Gateway {
     /// A gateway to `grpc` (the service stack gRPC calls go through).
     pub fn new(grpc: GrpcService, server_version: &str, extra_headers: ExtraHeaders) -> Gateway {
-        let routes = Routes::from_pool(&descriptors::POOL)
-            .expect("the routes of the compiled protos are well formed");
         Gateway {
-            routes: std::sync::Arc::new(routes),
+            routes: std::sync::Arc::default(),
             grpc,
             version: HeaderValue::from_str(server_version).unwrap_or(HeaderValue::from_static("0")),
             extra_headers: std::sync::Arc::new(extra_headers),
         }
+    }
+
+    fn routes(&self) -> &Routes {
+        self.routes.get_or_init(|| {
+            Routes::from_pool(&descriptors::POOL)
+                .expect("the routes of the compiled protos are well formed")
+        })
     }
 
     /// Answers one HTTP request. Its extensions (the connection's details) go with the call.
@@ -89,7 +96,7 @@ impl Gateway {
         let (parts, body) = request.into_parts();
         let params = query_pairs(parts.uri.query());
         let form = form(&parts.headers, &params);
-        let (route, bindings) = match self.routes.find(&parts.method, parts.uri.path()) {
+        let (route, bindings) = match self.routes().find(&parts.method, parts.uri.path()) {
             Ok(found) => found,
             Err(Miss::NotFound) => {
                 return answer(

@@ -51,21 +51,30 @@ impl Writers {
 
 async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let one_call = store.backend() == Backend::Sqlite;
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let commits: Vec<WorkflowCommit> = group.iter().map(|j| j.commit.clone()).collect();
-        match store.commit_batch(&commits).await {
+        let commits: Vec<&WorkflowCommit> = group.iter().map(|j| &j.commit).collect();
+        let outcome = if one_call {
+            store.commit_batch_sqlite(&commits).await
+        } else {
+            store.commit_batch(&commits).await
+        };
+        drop(commits);
+        match outcome {
             Ok(()) => {
                 for job in group.drain(..) {
                     let _ = job.done.send(Ok(()));
                 }
             }
-            Err(e) if group.len() == 1 => {
+            // (A group of one on SQLite's one-call path is tried again on the other, which
+            // tells a unique violation from other failures.)
+            Err(e) if group.len() == 1 && !one_call => {
                 let job = group.pop().expect("one job");
                 let _ = job.done.send(Err(e));
             }
             Err(_) => {
                 for job in group.drain(..) {
-                    let outcome = store.commit_batch(std::slice::from_ref(&job.commit)).await;
+                    let outcome = store.commit_batch(&[&job.commit]).await;
                     let _ = job.done.send(outcome);
                 }
             }
@@ -78,7 +87,7 @@ const ROWS_PER_INSERT: usize = 200;
 
 impl SqlStore {
     /// Commits `commits` in one transaction, in order.
-    pub(crate) async fn commit_batch(&self, commits: &[WorkflowCommit]) -> Result<()> {
+    pub(crate) async fn commit_batch(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let mut fenced: HashMap<i32, i64> = HashMap::new();
         for c in commits {

@@ -10,6 +10,7 @@
 mod cluster;
 mod group_commit;
 mod sql;
+mod sqlite_group;
 mod visibility;
 
 use async_trait::async_trait;

@@ -571,7 +571,7 @@ impl ExecutionStore for SqlStore {
     async fn commit(&self, c: &WorkflowCommit) -> Result<()> {
         match &self.writers {
             Some(w) => w.submit(c.clone()).await,
-            None => self.commit_batch(std::slice::from_ref(c)).await,
+            None => self.commit_batch(&[c]).await,
         }
     }
 

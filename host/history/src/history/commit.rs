@@ -11,6 +11,7 @@ use sundial_store::{
 };
 use temporalio_protos::temporal::api::{enums::v1::WorkflowExecutionStatus, history::v1::History};
 
+use super::history_cache::CachedHistory;
 use super::{Engine, RunGuard, Slot, Staged, Txn, execution_info, paging, workflow_metrics};
 use crate::error::{Error, Result};
 use crate::matching::Queued;
@@ -57,6 +58,8 @@ impl Engine {
         };
         let mut queued = Vec::new();
         let written_at = now_nanos();
+        // Each part's new batch of events, for the cached histories.
+        let mut written: Vec<Option<HistoryBatch>> = Vec::with_capacity(parts.len());
         for (_, s) in parts.iter_mut() {
             s.state.state_transitions += 1;
             let expected = s.expected_db_version;
@@ -68,12 +71,16 @@ impl Engine {
                 }
                 .encode_to_vec();
                 s.state.history_size_bytes += data.len() as i64;
-                commit.history.push(HistoryBatch {
+                let batch = HistoryBatch {
                     key: s.key.clone(),
                     first_event_id: first,
                     last_event_id: last,
                     data,
-                });
+                };
+                written.push(Some(batch.clone()));
+                commit.history.push(batch);
+            } else {
+                written.push(None);
             }
             if s.visibility {
                 s.tasks.push(Task {
@@ -101,17 +108,23 @@ impl Engine {
         // half way (a client that disconnects, a node whose call is cut): it runs in a task of
         // its own. Meanwhile the runs' cached states count as unknown, so a caller dropped
         // before the end leaves them to be read again from the database.
+        let mut histories = Vec::with_capacity(parts.len());
         for (guard, _) in parts.iter_mut() {
-            if let Some(g) = guard {
+            histories.push(guard.as_mut().and_then(|g| {
                 g.slot.loaded = None;
-            }
+                g.slot.history.take()
+            }));
         }
-        let new_runs: Vec<(RunKey, MutableState, i64)> = parts
+        let budget = self.inner.history_budget.clone();
+        let new_runs: Vec<(RunKey, MutableState, i64, Option<HistoryBatch>)> = parts
             .iter()
-            .filter(|(g, _)| g.is_none())
-            .map(|(_, s)| {
+            .zip(&mut written)
+            .filter(|((g, _), _)| g.is_none())
+            .map(|((_, s), batch)| {
                 let version = s.expected_db_version.unwrap_or(0) + 1;
-                (s.key.clone(), s.state.clone(), version)
+                let running = s.state.status == WorkflowExecutionStatus::Running as i32;
+                let batch = batch.take().filter(|_| running);
+                (s.key.clone(), s.state.clone(), version, batch)
             })
             .collect();
         let transitions: Vec<(String, i64)> = parts
@@ -127,10 +140,12 @@ impl Engine {
         let engine = self.clone();
         let committed = tokio::spawn(async move {
             engine.inner.store.commit(&commit).await?;
-            for (key, state, version) in new_runs {
+            for (key, state, version, batch) in new_runs {
                 // A new run: seed the cache before its first tasks run.
+                let history = batch.and_then(|b| CachedHistory::start(&budget, vec![b]));
                 let slot = Arc::new(tokio::sync::Mutex::new(Slot {
                     loaded: Some((state, version)),
+                    history,
                     range_id,
                 }));
                 let mut cache = engine.inner.cache.lock().unwrap();
@@ -160,7 +175,7 @@ impl Engine {
             }
             return Err(e.into());
         }
-        for (guard, mut s) in parts {
+        for (((guard, mut s), batch), history) in parts.into_iter().zip(written).zip(histories) {
             let new_version = s.expected_db_version.unwrap_or(0) + 1;
             let progress = (
                 s.state.next_event_id,
@@ -171,6 +186,15 @@ impl Engine {
             self.publish_updates(&key, std::mem::take(&mut s.update_notices));
             self.close_updates(&key, &s.state);
             if let Some(g) = guard {
+                // A closed run's history is left to the database: no more workflow tasks.
+                g.slot.history = history
+                    .filter(|_| !progress.1)
+                    .and_then(|mut h| match batch {
+                        Some(b) => h
+                            .append(b.first_event_id, b.last_event_id, b.data)
+                            .then_some(h),
+                        None => Some(h),
+                    });
                 g.slot.loaded = Some((s.state, new_version));
             }
             self.publish(&key, progress);

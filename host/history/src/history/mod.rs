@@ -8,6 +8,7 @@ mod archive_metrics;
 pub(crate) mod batch;
 mod cache_metrics;
 mod children;
+mod closed_runs;
 mod closing;
 mod commands;
 mod commit;
@@ -15,6 +16,7 @@ mod cron;
 mod cross;
 pub(crate) mod execution_options;
 mod external;
+mod history_cache;
 pub(crate) mod links;
 mod ops;
 mod ownership;
@@ -80,6 +82,8 @@ pub(crate) fn new_run_id(started: bool) -> String {
 #[derive(Default)]
 struct Slot {
     loaded: Option<(MutableState, i64)>,
+    /// The run's committed events, when they are known to be complete (see `history_cache`).
+    history: Option<history_cache::CachedHistory>,
     /// The shard ownership (range id) the state was loaded under: after the shard moved
     /// away and back, the state is read again.
     range_id: i64,
@@ -96,6 +100,7 @@ pub(crate) struct RunGuard {
     range_id: i64,
     slot: OwnedMutexGuard<Slot>,
     cache: Arc<RunCache>,
+    closed_runs: Arc<closed_runs::ClosedRuns>,
 }
 
 impl RunGuard {
@@ -123,6 +128,8 @@ impl Drop for RunGuard {
             && Arc::ptr_eq(slot, OwnedMutexGuard::mutex(&self.slot))
         {
             cache.remove(&self.key);
+            drop(cache);
+            self.closed_runs.remember(&self.key.run_id);
         }
     }
 }
@@ -179,6 +186,10 @@ pub(crate) struct Inner {
     pub options: Options,
     shards: shards::Shards,
     cache: Arc<RunCache>,
+    /// Bounds the bytes of history the cached runs keep.
+    history_budget: Arc<history_cache::Budget>,
+    /// Runs that left the cache closed (their late timeouts need no state).
+    closed_runs: Arc<closed_runs::ClosedRuns>,
     timers: TimerQueue,
     acks: Acks,
     paging: paging::Paging,
@@ -261,6 +272,8 @@ impl Engine {
             shards: shards::Shards::new(options.num_shards),
             options,
             cache: Arc::default(),
+            history_budget: history_cache::Budget::new(history_cache::BUDGET),
+            closed_runs: Arc::default(),
             timers: TimerQueue::default(),
             acks: Acks::default(),
             paging,
@@ -395,6 +408,7 @@ impl Engine {
         let mut slot = slot.lock_owned().await;
         if slot.range_id != range_id {
             slot.loaded = None;
+            slot.history = None;
         }
         let missed = slot.loaded.is_none();
         if missed {
@@ -409,6 +423,7 @@ impl Engine {
                 Some(row) => {
                     let ms = MutableState::decode(row.state.as_slice())?;
                     slot.loaded = Some((ms, row.db_version));
+                    slot.history = None;
                     slot.range_id = range_id;
                 }
                 None => {
@@ -430,6 +445,7 @@ impl Engine {
             range_id,
             slot,
             cache: self.inner.cache.clone(),
+            closed_runs: self.inner.closed_runs.clone(),
         })
     }
 

@@ -113,6 +113,7 @@ impl Engine {
             .delete_run(shard_id, range_id, &guard.key, std::slice::from_ref(&row))
             .await;
         guard.slot.loaded = None;
+        guard.slot.history = None;
         drop(guard);
         if result.is_err() {
             self.reread_tasks(shard_id, range_id, vec![row.queue_hash]);

@@ -19,13 +19,19 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use super::{Engine, execution_info};
+use super::history_cache::CachedHistory;
+use super::{Engine, RunGuard, execution_info};
 use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
 use crate::state::{ActivityInfo, HistoryPageToken, MutableState};
 use crate::time::{GO_ZERO_TIME, dur, dur_nanos, opt_ts, ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// The first event id after `batches` (1 when there are none).
+fn next_of(batches: &[sundial_store::HistoryBatch]) -> i64 {
+    batches.last().map_or(1, |b| b.last_event_id + 1)
+}
 
 impl Engine {
     /// Events `from..=to` of a run, in order.
@@ -53,6 +59,51 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Events `from..=to` of a locked run: from its cached history, else from the database.
+    /// A running run without one gets it when the whole history is read anyway (`from` 1).
+    pub(super) async fn locked_events(
+        &self,
+        guard: &mut RunGuard,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryEvent>> {
+        if let Some(h) = &guard.slot.history
+            && h.next_event_id() > to
+        {
+            return h.events(from, to);
+        }
+        let state = guard.state();
+        let next = state.next_event_id;
+        if from != 1
+            || guard.slot.history.is_some()
+            || state.status != WorkflowExecutionStatus::Running as i32
+        {
+            return self.read_events(&guard.key, from, to).await;
+        }
+        let shard = self.shard_of(&guard.key.namespace_id, &guard.key.workflow_id);
+        let mut batches = Vec::new();
+        loop {
+            let page = self
+                .inner
+                .store
+                .read_history(shard, &guard.key, next_of(&batches), 64)
+                .await?;
+            let more = page.len() == 64;
+            batches.extend(page);
+            if !more {
+                break;
+            }
+        }
+        let mut events = Vec::new();
+        for b in &batches {
+            let decoded = History::decode(b.data.as_slice())?.events;
+            events.extend(decoded.into_iter().filter(|e| e.event_id <= to));
+        }
+        guard.slot.history = CachedHistory::start(&self.inner.history_budget, batches)
+            .filter(|h| h.next_event_id() == next);
+        Ok(events)
     }
 
     pub async fn get_history(

@@ -43,6 +43,17 @@ impl Engine {
         if kind == TaskKind::BatchWake {
             return self.run_batch(&key).await;
         }
+        let obsolete_if_closed = matches!(
+            kind,
+            TaskKind::UserTimer
+                | TaskKind::WorkflowTaskTimeout
+                | TaskKind::StickyTimeout
+                | TaskKind::ActivityTimeout
+                | TaskKind::WorkflowTimeout
+        );
+        if obsolete_if_closed && self.inner.closed_runs.is_closed(&key.run_id) {
+            return Ok(());
+        }
         let mut guard = self.lock(&key).await?;
         if kind == TaskKind::DeleteRun {
             if guard.state().status == WorkflowExecutionStatus::Running as i32 {

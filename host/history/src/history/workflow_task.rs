@@ -187,9 +187,9 @@ impl Engine {
         let queries = self.inner.queries.attach(&key);
         let messages =
             super::updates::request_messages(self.inner.updates.take_for_task(&key), started_id);
-        drop(guard);
         let from = if wft.sticky { ms_prev_started + 1 } else { 1 };
-        let mut events = self.read_events(&key, from, started_id).await?;
+        let mut events = self.locked_events(&mut guard, from, started_id).await?;
+        drop(guard);
         events.extend(transient);
         let mut response = workflow_task_response(&key, &wft, ms_prev_started, started, events);
         response.queries = queries;
