@@ -51,11 +51,11 @@ impl Writers {
 
 async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    let one_call = store.backend() == Backend::Sqlite;
+    let one_call = matches!(store.backend(), Backend::Sqlite | Backend::Postgres);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let commits: Vec<&WorkflowCommit> = group.iter().map(|j| &j.commit).collect();
         let outcome = if one_call {
-            store.commit_batch_sqlite(&commits).await
+            store.commit_group_in_one_query(&commits).await
         } else {
             store.commit_batch(&commits).await
         };
@@ -66,8 +66,8 @@ async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
                     let _ = job.done.send(Ok(()));
                 }
             }
-            // (A group of one on SQLite's one-call path is tried again on the other, which
-            // tells a unique violation from other failures.)
+            // (A group of one that failed as one query is tried again statement by statement,
+            // which tells a unique violation from other failures.)
             Err(e) if group.len() == 1 && !one_call => {
                 let job = group.pop().expect("one job");
                 let _ = job.done.send(Err(e));

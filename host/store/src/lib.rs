@@ -9,8 +9,8 @@
 
 mod cluster;
 mod group_commit;
+mod group_query;
 mod sql;
-mod sqlite_group;
 mod visibility;
 
 use async_trait::async_trait;

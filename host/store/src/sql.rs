@@ -155,7 +155,16 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
 ];
 
-fn rewrite_placeholders(sql: &str) -> String {
+/// A named statement as written, with `?` placeholders.
+pub(crate) fn raw(name: &str) -> &'static str {
+    STATEMENTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+        .expect("a known statement")
+}
+
+pub(crate) fn rewrite_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
     for c in sql.chars() {

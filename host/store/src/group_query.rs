@@ -1,0 +1,319 @@
+//! A group commit's statements in one query. sqlx runs each SQLite connection on a thread of
+//! its own and hands every statement over to it and every answer back; a hand-over costs two
+//! thread wake-ups, more than SQLite takes to run the statement. PostgreSQL pays a network
+//! round trip per statement. A group's statements (the shard checks, the execution and
+//! current-run writes, the history and task inserts) therefore go as one query between the
+//! transaction's BEGIN and COMMIT: three hand-overs or round trips per group instead of one
+//! per statement. SQLite takes them as one multi-statement query whose answers come back
+//! statement by statement; PostgreSQL as one statement whose parts are data-modifying
+//! `WITH` clauses, answered with one row that holds each part's count.
+//!
+//! The answers are checked before the COMMIT exactly as the statement-by-statement path
+//! (`group_commit`) checks them; a group that fails is rolled back, and the caller retries
+//! its commits one by one on that path, which names the failure. MySQL/MariaDB, whose
+//! prepared statements are single statements and which has no data-modifying `WITH`, keeps
+//! that path.
+
+use futures::TryStreamExt;
+use sqlx::{Either, Row};
+
+use crate::sql::{Backend, SqlStore, raw, rewrite_placeholders};
+use crate::{CurrentRunUpdate, Error, Result, WorkflowCommit};
+
+/// Rows per multi-row INSERT, under every backend's bind-parameter limit.
+const ROWS_PER_INSERT: usize = 200;
+
+/// A value to bind, in the order the query text names them.
+enum Arg<'a> {
+    Int32(i32),
+    Int(i64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// What one statement's answer must be.
+enum Expect {
+    /// A shard's row with this range id.
+    Range { shard_id: i32, range_id: i64 },
+    /// Exactly one row changed, else this conflict.
+    OneChange(String),
+    /// Nothing to check.
+    Done,
+}
+
+/// A group's statements, with `?` placeholders, and their values in order.
+#[derive(Default)]
+struct Group<'a> {
+    statements: Vec<(String, Expect)>,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Group<'a> {
+    fn statement(&mut self, sql: &str, args: impl IntoIterator<Item = Arg<'a>>, expect: Expect) {
+        self.statements.push((sql.to_string(), expect));
+        self.args.extend(args);
+    }
+
+    /// A multi-row INSERT of `rows` (each `columns` values) in chunks.
+    fn insert(&mut self, prefix: &str, columns: usize, rows: Vec<Vec<Arg<'a>>>) {
+        let group = format!("({})", vec!["?"; columns].join(", "));
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Arg<'a>>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+            let text = format!("{prefix}{}", vec![group.as_str(); chunk.len()].join(", "));
+            self.statement(&text, chunk.into_iter().flatten(), Expect::Done);
+        }
+    }
+
+    /// SQLite's form: the statements one after the other.
+    fn sqlite_text(&self) -> String {
+        let mut text = String::new();
+        for (sql, _) in &self.statements {
+            text.push_str(sql);
+            text.push_str(";\n");
+        }
+        text
+    }
+
+    /// PostgreSQL's form: one statement, each part a `WITH` clause, answering one row with a
+    /// column per part to check (the shard's range id, or the count of rows changed).
+    fn postgres_text(&self) -> String {
+        let mut text = String::from("WITH ");
+        let mut answers = Vec::new();
+        for (i, (sql, expect)) in self.statements.iter().enumerate() {
+            if i > 0 {
+                text.push_str(",\n");
+            }
+            let tail = match expect {
+                Expect::Range { .. } => {
+                    answers.push(format!("(SELECT range_id FROM s{i})"));
+                    " FOR UPDATE"
+                }
+                Expect::OneChange(_) => {
+                    answers.push(format!("(SELECT count(*) FROM s{i})"));
+                    " RETURNING 1"
+                }
+                Expect::Done => "",
+            };
+            text.push_str(&format!("s{i} AS ({sql}{tail})"));
+        }
+        text.push_str("\nSELECT ");
+        text.push_str(&answers.join(", "));
+        rewrite_placeholders(&text)
+    }
+
+    /// Binds the values to `text`.
+    fn query<'q>(
+        &'q self,
+        text: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        // Not kept prepared: a group's text changes with its makeup, and would push the
+        // statements that are the same every time out of the connection's cache.
+        let mut query = sqlx::query(text).persistent(false);
+        for arg in &self.args {
+            query = match arg {
+                Arg::Int32(v) => query.bind(*v),
+                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(*v),
+                Arg::Blob(v) => query.bind(*v),
+            };
+        }
+        query
+    }
+}
+
+/// Checks one answer against what its statement expected.
+fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> Result<()> {
+    match expect {
+        Expect::Range { shard_id, range_id } => {
+            let found = found_range.unwrap_or(-1);
+            if found != *range_id {
+                return Err(Error::ShardOwnershipLost {
+                    shard_id: *shard_id,
+                    expected: *range_id,
+                    found,
+                });
+            }
+        }
+        Expect::OneChange(conflict) if changed != 1 => {
+            return Err(Error::Conflict(conflict.clone()));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn mismatch(what: &str) -> Error {
+    Error::Database(sqlx::Error::Protocol(format!("group commit: {what}")))
+}
+
+impl SqlStore {
+    /// Commits `commits` in one transaction, in order, as one query (see the module's
+    /// comment); SQLite and PostgreSQL only.
+    pub(crate) async fn commit_group_in_one_query(
+        &self,
+        commits: &[&WorkflowCommit],
+    ) -> Result<()> {
+        let group = self.group_statements(commits);
+        let mut tx = self.pool.begin().await?;
+        if self.backend() == Backend::Postgres {
+            let text = group.postgres_text();
+            let row = group.query(&text).fetch_one(&mut *tx).await?;
+            let mut column = 0;
+            for (_, expect) in &group.statements {
+                match expect {
+                    Expect::Range { .. } => {
+                        check(expect, row.try_get::<Option<i64>, _>(column)?, 0)?;
+                    }
+                    Expect::OneChange(_) => {
+                        check(expect, None, row.try_get::<i64, _>(column)? as u64)?;
+                    }
+                    Expect::Done => continue,
+                }
+                column += 1;
+            }
+        } else {
+            let text = group.sqlite_text();
+            let mut expects = group.statements.iter().map(|(_, e)| e);
+            let mut found_range: Option<i64> = None;
+            // Deprecated in sqlx 0.8 for every driver but SQLite's, which supports it.
+            #[allow(deprecated)]
+            let mut answers = group.query(&text).fetch_many(&mut *tx);
+            while let Some(step) = answers.try_next().await? {
+                match step {
+                    Either::Right(row) => found_range = Some(row.try_get(0)?),
+                    Either::Left(done) => {
+                        let expect = expects
+                            .next()
+                            .ok_or_else(|| mismatch("more answers than statements"))?;
+                        check(expect, found_range.take(), done.rows_affected())?;
+                    }
+                }
+            }
+            drop(answers);
+            if expects.next().is_some() {
+                return Err(mismatch("fewer answers than statements"));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn group_statements<'a>(&self, commits: &[&'a WorkflowCommit]) -> Group<'a> {
+        let mut group = Group::default();
+        let mut fenced: Vec<(i32, i64)> = Vec::new();
+        for c in commits {
+            if !fenced.contains(&(c.shard_id, c.range_id)) {
+                fenced.push((c.shard_id, c.range_id));
+                group.statement(
+                    raw("shard_get"),
+                    [Arg::Int32(c.shard_id)],
+                    Expect::Range {
+                        shard_id: c.shard_id,
+                        range_id: c.range_id,
+                    },
+                );
+            }
+        }
+        for c in commits {
+            let shard = || Arg::Int32(c.shard_id);
+            match &c.current {
+                None | Some(CurrentRunUpdate::Keep) => {}
+                Some(CurrentRunUpdate::Create { run_id }) => group.statement(
+                    raw("current_insert"),
+                    [
+                        shard(),
+                        Arg::Text(&c.namespace_id),
+                        Arg::Text(&c.workflow_id),
+                        Arg::Text(run_id),
+                    ],
+                    Expect::Done,
+                ),
+                Some(CurrentRunUpdate::Move {
+                    from_run_id,
+                    run_id,
+                }) => group.statement(
+                    raw("current_move"),
+                    [
+                        Arg::Text(run_id),
+                        shard(),
+                        Arg::Text(&c.namespace_id),
+                        Arg::Text(&c.workflow_id),
+                        Arg::Text(from_run_id),
+                    ],
+                    Expect::OneChange(format!(
+                        "current run of {:?} is no longer {from_run_id}",
+                        c.workflow_id
+                    )),
+                ),
+            }
+            for e in &c.executions {
+                let key = [
+                    Arg::Text(&e.key.namespace_id),
+                    Arg::Text(&e.key.workflow_id),
+                    Arg::Text(&e.key.run_id),
+                ];
+                match e.expected_db_version {
+                    None => group.statement(
+                        raw("exec_insert"),
+                        [shard()]
+                            .into_iter()
+                            .chain(key)
+                            .chain([Arg::Blob(&e.state), Arg::Int(e.new_db_version)]),
+                        Expect::Done,
+                    ),
+                    Some(expected) => group.statement(
+                        raw("exec_update"),
+                        [Arg::Blob(&e.state), Arg::Int(e.new_db_version), shard()]
+                            .into_iter()
+                            .chain(key)
+                            .chain([Arg::Int(expected)]),
+                        Expect::OneChange(format!(
+                            "run {} changed concurrently (expected db version {expected})",
+                            e.key.run_id
+                        )),
+                    ),
+                }
+            }
+        }
+        let history = commits
+            .iter()
+            .flat_map(|c| c.history.iter().map(move |h| (c.shard_id, h)))
+            .map(|(shard_id, h)| {
+                vec![
+                    Arg::Int32(shard_id),
+                    Arg::Text(&h.key.namespace_id),
+                    Arg::Text(&h.key.workflow_id),
+                    Arg::Text(&h.key.run_id),
+                    Arg::Int(h.first_event_id),
+                    Arg::Int(h.last_event_id),
+                    Arg::Blob(&h.data),
+                ]
+            })
+            .collect();
+        group.insert(
+            "INSERT INTO history_batches (shard_id, namespace_id, workflow_id, run_id, first_event_id, last_event_id, data) VALUES ",
+            7,
+            history,
+        );
+        let tasks = commits
+            .iter()
+            .flat_map(|c| c.tasks.iter().map(move |t| (c.shard_id, t)))
+            .map(|(shard_id, t)| {
+                vec![
+                    Arg::Int32(shard_id),
+                    Arg::Int(t.task_id),
+                    Arg::Int(t.queue_hash),
+                    Arg::Int(t.visible_at),
+                    Arg::Blob(&t.data),
+                ]
+            })
+            .collect();
+        group.insert(
+            "INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data) VALUES ",
+            5,
+            tasks,
+        );
+        group
+    }
+}
