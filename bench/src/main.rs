@@ -48,6 +48,10 @@ struct LoadArgs {
     /// Start at most this many workflows (the run also ends at `--seconds`).
     #[arg(long)]
     workflows: Option<u64>,
+    /// The direct worker keeps each run's history and takes its later workflow tasks on a
+    /// sticky queue, as the SDKs do (each task then carries only the new events).
+    #[arg(long)]
+    sticky: bool,
     /// Python with `temporalio` for the `python-sdk` scenario.
     #[arg(long, default_value = ".venv/bin/python")]
     python: PathBuf,
@@ -176,6 +180,7 @@ async fn drive(
         timer: Duration::from_millis(args.timer_ms),
         signals: args.signals,
         max_workflows: args.workflows,
+        sticky: args.sticky,
     };
     Ok(worker::run(client, load).await)
 }
@@ -212,6 +217,7 @@ async fn python_sdk(address: &str, namespace: &str, args: &LoadArgs) -> anyhow::
         start_ms: o.start_ms,
         e2e_ms: o.e2e_ms,
         first_error: o.first_error,
+        partial_histories: 0,
     })
 }
 

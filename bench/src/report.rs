@@ -24,6 +24,8 @@ pub struct RunFigures {
     pub peak_rss_mib: f64,
     pub idle_rss_mib: f64,
     pub ready_ms: f64,
+    /// Workflow tasks that carried only new events (the sticky worker's).
+    pub partial_histories: u64,
 }
 
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -67,6 +69,7 @@ impl RunFigures {
             e2e_p50_ms: percentile(&m.e2e_ms, 50.0),
             e2e_p95_ms: percentile(&m.e2e_ms, 95.0),
             e2e_p99_ms: percentile(&m.e2e_ms, 99.0),
+            partial_histories: m.partial_histories,
             cpu_s,
             cpu_ms_per_workflow: cpu_s * 1e3 / (m.completed.max(1) as f64),
             peak_rss_mib,

@@ -1,6 +1,8 @@
 //! The scenarios and a minimal worker: it polls workflow tasks, reads the history it is sent
-//! (no sticky cache, so every task carries the whole history) and answers with the commands
-//! the scenario calls for; it polls activity tasks and completes them at once.
+//! and answers with the commands the scenario calls for; it polls activity tasks and completes
+//! them at once. Without `sticky` every workflow task carries the whole history; with it the
+//! worker keeps each open run's events, asks for its later tasks on a sticky queue of its own
+//! (as the SDKs do) and gets only the new events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +18,7 @@ use temporalio_protos::temporal::api::common::v1::{
 };
 use temporalio_protos::temporal::api::enums::v1::{CommandType, EventType, TaskQueueKind};
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
-use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::sync::oneshot;
 
@@ -65,6 +67,8 @@ pub struct Load {
     pub signals: usize,
     /// Stop starting workflows after this many (none: only the duration bounds the run).
     pub max_workflows: Option<u64>,
+    /// Keep histories and take later workflow tasks on a sticky queue.
+    pub sticky: bool,
 }
 
 /// What one run measured on the client side.
@@ -78,18 +82,25 @@ pub struct Measured {
     /// Start call to workflow completion acknowledged, ms.
     pub e2e_ms: Vec<f64>,
     pub first_error: Option<String>,
+    /// Workflow tasks that carried only the events new since the worker's last task.
+    pub partial_histories: u64,
 }
 
 struct Shared {
     client: Client,
     load: Load,
     task_queue: String,
+    /// The worker's sticky queue (with `sticky`).
+    sticky_queue: String,
+    /// Each open run's events so far, by run id (with `sticky`).
+    histories: Mutex<HashMap<String, Vec<HistoryEvent>>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     stop: AtomicBool,
     /// Workflows the drivers have begun to start (for `max_workflows`).
     begun: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
+    partial_histories: AtomicU64,
 }
 
 impl Shared {
@@ -108,23 +119,53 @@ impl Shared {
             normal_name: String::new(),
         }
     }
+
+    fn sticky_queue(&self) -> TaskQueue {
+        TaskQueue {
+            name: self.sticky_queue.clone(),
+            kind: TaskQueueKind::Sticky as i32,
+            normal_name: self.task_queue.clone(),
+        }
+    }
+
+    /// The run's whole history so far, given the events a task carried: a task that starts
+    /// at event 1 carries all of it; a sticky one carries what is new since the last.
+    fn whole_history(&self, run_id: &str, events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+        if !self.load.sticky {
+            return events;
+        }
+        let mut histories = self.histories.lock().unwrap();
+        let kept = histories.entry(run_id.to_string()).or_default();
+        if events.first().is_some_and(|e| e.event_id == 1) {
+            kept.clear();
+        } else {
+            self.partial_histories.fetch_add(1, Ordering::Relaxed);
+        }
+        kept.extend(events);
+        kept.clone()
+    }
 }
 
 pub async fn run(client: Client, load: Load) -> Measured {
     let shared = Arc::new(Shared {
         client,
         task_queue: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        sticky_queue: format!("bench-sticky-{}", uuid::Uuid::new_v4().simple()),
+        histories: Mutex::new(HashMap::new()),
         load: load.clone(),
         waiting: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
         begun: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
+        partial_histories: AtomicU64::new(0),
     });
     let mut pollers = Vec::new();
     if load.scenario != Scenario::BurstStarts {
-        for _ in 0..load.pollers {
-            pollers.push(tokio::spawn(workflow_poller(shared.clone())));
+        for i in 0..load.pollers {
+            // With a sticky queue, half the workflow-task pollers poll it.
+            let sticky = load.sticky && i % 2 == 1;
+            pollers.push(tokio::spawn(workflow_poller(shared.clone(), sticky)));
             if matches!(
                 load.scenario,
                 Scenario::OneActivity | Scenario::TenActivities
@@ -156,6 +197,7 @@ pub async fn run(client: Client, load: Load) -> Measured {
     }
     measured.errors = shared.errors.load(Ordering::Relaxed);
     measured.first_error = shared.first_error.lock().unwrap().take();
+    measured.partial_histories = shared.partial_histories.load(Ordering::Relaxed);
     measured
 }
 
@@ -253,11 +295,15 @@ fn payloads(text: &str) -> Payloads {
     }
 }
 
-async fn workflow_poller(shared: Arc<Shared>) {
+async fn workflow_poller(shared: Arc<Shared>, sticky: bool) {
     while !shared.stop.load(Ordering::Relaxed) {
         let req = PollWorkflowTaskQueueRequest {
             namespace: shared.client.namespace.clone(),
-            task_queue: Some(shared.task_queue()),
+            task_queue: Some(if sticky {
+                shared.sticky_queue()
+            } else {
+                shared.task_queue()
+            }),
             identity: "sundial-bench".into(),
             ..Default::default()
         };
@@ -305,6 +351,7 @@ async fn workflow_poller(shared: Arc<Shared>) {
                 }
             }
         }
+        let events = shared.whole_history(&execution.run_id, events);
         let commands = decide(&shared.load, shared.task_queue(), &events);
         // The workflow is done for the driver when it completes (an open-timer one: when its
         // timer starts).
@@ -313,11 +360,19 @@ async fn workflow_poller(shared: Arc<Shared>) {
             _ => CommandType::CompleteWorkflowExecution,
         };
         let completes = commands.iter().any(|c| c.command_type == done_with as i32);
+        if completes && shared.load.sticky {
+            shared.histories.lock().unwrap().remove(&execution.run_id);
+        }
+        let sticky_attributes = shared.load.sticky.then(|| StickyExecutionAttributes {
+            worker_task_queue: Some(shared.sticky_queue()),
+            schedule_to_start_timeout: Some(duration(Duration::from_secs(5))),
+        });
         let req = RespondWorkflowTaskCompletedRequest {
             namespace: shared.client.namespace.clone(),
             task_token: polled.task_token,
             commands,
             identity: "sundial-bench".into(),
+            sticky_attributes,
             ..Default::default()
         };
         match shared
@@ -494,13 +549,15 @@ mod tests {
         config.server.port = 0;
         let server = sundial_server::start(&config, None).await.unwrap();
         let address = server.addr.to_string();
-        for scenario in [
-            Scenario::OneActivity,
-            Scenario::TenActivities,
-            Scenario::Timer,
-            Scenario::Signals,
-            Scenario::BurstStarts,
-            Scenario::OpenTimer,
+        for (scenario, sticky) in [
+            (Scenario::OneActivity, false),
+            (Scenario::TenActivities, false),
+            (Scenario::TenActivities, true),
+            (Scenario::Timer, false),
+            (Scenario::Signals, false),
+            (Scenario::Signals, true),
+            (Scenario::BurstStarts, false),
+            (Scenario::OpenTimer, false),
         ] {
             let client = Client::connect(&address, "default").await.unwrap();
             let load = Load {
@@ -514,13 +571,15 @@ mod tests {
                 }),
                 signals: 3,
                 max_workflows: None,
+                sticky,
             };
             let m = run(client, load).await;
-            assert_eq!(m.errors, 0, "{scenario:?}: {:?}", m.first_error);
-            assert!(m.completed > 0, "{scenario:?} completed nothing");
+            assert_eq!(m.errors, 0, "{scenario:?} {sticky}: {:?}", m.first_error);
+            assert!(m.completed > 0, "{scenario:?} {sticky} completed nothing");
             if scenario != Scenario::BurstStarts {
                 assert_eq!(m.e2e_ms.len() as u64, m.completed);
             }
+            assert_eq!(m.partial_histories > 0, sticky, "{scenario:?}");
         }
         server.stop().await.unwrap();
     }
