@@ -1,8 +1,10 @@
 //! The scenarios and a minimal worker: it polls workflow tasks, reads the history it is sent
 //! and answers with the commands the scenario calls for; it polls activity tasks and completes
-//! them at once. Without `sticky` every workflow task carries the whole history; with it the
-//! worker keeps each open run's events, asks for its later tasks on a sticky queue of its own
-//! (as the SDKs do) and gets only the new events.
+//! them at once. Each poller hands a task on and polls again at once, as SDK workers do (a
+//! poller that answered first would bound throughput by its round trips). Without `sticky`
+//! every workflow task carries the whole history; with it the worker keeps each open run's
+//! events, asks for its later tasks on a sticky queue of its own (as the SDKs do) and gets
+//! only the new events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -322,81 +324,83 @@ async fn workflow_poller(shared: Arc<Shared>, sticky: bool) {
         if polled.task_token.is_empty() {
             continue;
         }
-        let execution = polled.workflow_execution.clone().unwrap_or_default();
-        let mut events = polled.history.map(|h| h.events).unwrap_or_default();
-        let mut token = polled.next_page_token;
-        while !token.is_empty() {
-            let req = GetWorkflowExecutionHistoryRequest {
-                namespace: shared.client.namespace.clone(),
-                execution: Some(execution.clone()),
-                next_page_token: token,
-                ..Default::default()
-            };
-            match shared
-                .client
-                .call::<_, GetWorkflowExecutionHistoryResponse>(
-                    "GetWorkflowExecutionHistory",
-                    req,
-                    None,
-                )
-                .await
-            {
-                Ok(page) => {
-                    events.extend(page.history.map(|h| h.events).unwrap_or_default());
-                    token = page.next_page_token;
-                }
-                Err(s) => {
-                    shared.error("history page", &s);
-                    break;
-                }
-            }
-        }
-        let events = shared.whole_history(&execution.run_id, events);
-        let commands = decide(&shared.load, shared.task_queue(), &events);
-        // The workflow is done for the driver when it completes (an open-timer one: when its
-        // timer starts).
-        let done_with = match shared.load.scenario {
-            Scenario::OpenTimer => CommandType::StartTimer,
-            _ => CommandType::CompleteWorkflowExecution,
-        };
-        let completes = commands.iter().any(|c| c.command_type == done_with as i32);
-        if completes && shared.load.sticky {
-            shared.histories.lock().unwrap().remove(&execution.run_id);
-        }
-        let sticky_attributes = shared.load.sticky.then(|| StickyExecutionAttributes {
-            worker_task_queue: Some(shared.sticky_queue()),
-            schedule_to_start_timeout: Some(duration(Duration::from_secs(5))),
-        });
-        let req = RespondWorkflowTaskCompletedRequest {
+        // As an SDK worker does, the poller hands the task on and polls again at once.
+        tokio::spawn(workflow_task(shared.clone(), polled));
+    }
+}
+
+/// Decides a workflow task and answers it.
+async fn workflow_task(shared: Arc<Shared>, polled: PollWorkflowTaskQueueResponse) {
+    let execution = polled.workflow_execution.clone().unwrap_or_default();
+    let mut events = polled.history.map(|h| h.events).unwrap_or_default();
+    let mut token = polled.next_page_token;
+    while !token.is_empty() {
+        let req = GetWorkflowExecutionHistoryRequest {
             namespace: shared.client.namespace.clone(),
-            task_token: polled.task_token,
-            commands,
-            identity: "sundial-bench".into(),
-            sticky_attributes,
+            execution: Some(execution.clone()),
+            next_page_token: token,
             ..Default::default()
         };
         match shared
             .client
-            .call::<_, RespondWorkflowTaskCompletedResponse>(
-                "RespondWorkflowTaskCompleted",
+            .call::<_, GetWorkflowExecutionHistoryResponse>(
+                "GetWorkflowExecutionHistory",
                 req,
                 None,
             )
             .await
         {
-            Ok(_) if completes => {
-                if let Some(tx) = shared
-                    .waiting
-                    .lock()
-                    .unwrap()
-                    .remove(&execution.workflow_id)
-                {
-                    let _ = tx.send(());
-                }
+            Ok(page) => {
+                events.extend(page.history.map(|h| h.events).unwrap_or_default());
+                token = page.next_page_token;
             }
-            Ok(_) => {}
-            Err(s) => shared.error("complete workflow task", &s),
+            Err(s) => {
+                shared.error("history page", &s);
+                break;
+            }
         }
+    }
+    let events = shared.whole_history(&execution.run_id, events);
+    let commands = decide(&shared.load, shared.task_queue(), &events);
+    // The workflow is done for the driver when it completes (an open-timer one: when its
+    // timer starts).
+    let done_with = match shared.load.scenario {
+        Scenario::OpenTimer => CommandType::StartTimer,
+        _ => CommandType::CompleteWorkflowExecution,
+    };
+    let completes = commands.iter().any(|c| c.command_type == done_with as i32);
+    if completes && shared.load.sticky {
+        shared.histories.lock().unwrap().remove(&execution.run_id);
+    }
+    let sticky_attributes = shared.load.sticky.then(|| StickyExecutionAttributes {
+        worker_task_queue: Some(shared.sticky_queue()),
+        schedule_to_start_timeout: Some(duration(Duration::from_secs(5))),
+    });
+    let req = RespondWorkflowTaskCompletedRequest {
+        namespace: shared.client.namespace.clone(),
+        task_token: polled.task_token,
+        commands,
+        identity: "sundial-bench".into(),
+        sticky_attributes,
+        ..Default::default()
+    };
+    match shared
+        .client
+        .call::<_, RespondWorkflowTaskCompletedResponse>("RespondWorkflowTaskCompleted", req, None)
+        .await
+    {
+        Ok(_) if completes => {
+            if let Some(tx) = shared
+                .waiting
+                .lock()
+                .unwrap()
+                .remove(&execution.workflow_id)
+            {
+                let _ = tx.send(());
+            }
+        }
+        Ok(_) => {}
+        Err(s) => shared.error("complete workflow task", &s),
     }
 }
 
@@ -423,24 +427,24 @@ async fn activity_poller(shared: Arc<Shared>) {
         if polled.task_token.is_empty() {
             continue;
         }
-        let req = RespondActivityTaskCompletedRequest {
-            namespace: shared.client.namespace.clone(),
-            task_token: polled.task_token,
-            result: Some(payloads("done")),
-            identity: "sundial-bench".into(),
-            ..Default::default()
-        };
-        if let Err(s) = shared
-            .client
-            .call::<_, RespondActivityTaskCompletedResponse>(
-                "RespondActivityTaskCompleted",
-                req,
-                None,
-            )
-            .await
-        {
-            shared.error("complete activity", &s);
-        }
+        tokio::spawn(complete_activity(shared.clone(), polled));
+    }
+}
+
+async fn complete_activity(shared: Arc<Shared>, polled: PollActivityTaskQueueResponse) {
+    let req = RespondActivityTaskCompletedRequest {
+        namespace: shared.client.namespace.clone(),
+        task_token: polled.task_token,
+        result: Some(payloads("done")),
+        identity: "sundial-bench".into(),
+        ..Default::default()
+    };
+    if let Err(s) = shared
+        .client
+        .call::<_, RespondActivityTaskCompletedResponse>("RespondActivityTaskCompleted", req, None)
+        .await
+    {
+        shared.error("complete activity", &s);
     }
 }
 
