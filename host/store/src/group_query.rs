@@ -1,24 +1,25 @@
-//! A group commit's statements in one query. sqlx runs each SQLite connection on a thread of
-//! its own and hands every statement over to it and every answer back; a hand-over costs two
-//! thread wake-ups, more than SQLite takes to run the statement. PostgreSQL pays a network
-//! round trip per statement. A group's statements (the shard checks, the execution and
-//! current-run writes, the history and task inserts) therefore go as one query between the
-//! transaction's BEGIN and COMMIT: three hand-overs or round trips per group instead of one
-//! per statement. SQLite takes them as one multi-statement query whose answers come back
-//! statement by statement; PostgreSQL as one statement whose parts are data-modifying
-//! `WITH` clauses, answered with one row that holds each part's count.
+//! A group commit's statements, built once and sent in the form each backend runs best.
+//! sqlx runs each SQLite connection on a thread of its own and hands every statement over to
+//! it and every answer back; a hand-over costs two thread wake-ups, more than SQLite takes to
+//! run the statement. PostgreSQL pays a network round trip per statement. So on those two a
+//! group's statements (the shard checks, the execution and current-run writes, the history and
+//! task inserts) go as one query between the transaction's BEGIN and COMMIT: SQLite takes them
+//! as one multi-statement query whose answers come back statement by statement; PostgreSQL as
+//! one statement whose parts are data-modifying `WITH` clauses, answered with one row that
+//! holds each part's count. MySQL/MariaDB, whose prepared statements are single statements and
+//! which has no data-modifying `WITH`, runs them one by one.
 //!
-//! The answers are checked before the COMMIT exactly as the statement-by-statement path
-//! (`group_commit`) checks them; a group that fails is rolled back, and the caller retries
-//! its commits one by one on that path, which names the failure. MySQL/MariaDB, whose
-//! prepared statements are single statements and which has no data-modifying `WITH`, keeps
-//! that path.
+//! Every form checks the answers before the COMMIT. Sent one by one, each failure is told
+//! apart (a start that lost the race for its workflow id is `AlreadyExists`); `group_commit`
+//! retries the commits of a failed group that way, each alone.
+
+use std::ops::Range;
 
 use futures::TryStreamExt;
 use sqlx::{Either, Row};
 
 use crate::sql::{Backend, SqlStore, raw, rewrite_placeholders};
-use crate::{CurrentRunUpdate, Error, Result, WorkflowCommit};
+use crate::{CurrentRunUpdate, Error, Result, TaskRow, WorkflowCommit};
 
 /// Rows per multi-row INSERT, under every backend's bind-parameter limit.
 const ROWS_PER_INSERT: usize = 200;
@@ -37,21 +38,36 @@ enum Expect {
     Range { shard_id: i32, range_id: i64 },
     /// Exactly one row changed, else this conflict.
     OneChange(String),
+    /// A new current run: a unique violation means another run is current (this message).
+    NewCurrent(String),
     /// Nothing to check.
     Done,
 }
 
-/// A group's statements, with `?` placeholders, and their values in order.
+/// One statement of a group: its text with `?` placeholders, what its answer must be, and
+/// where its values are in the group's.
+struct Statement {
+    sql: String,
+    expect: Expect,
+    args: Range<usize>,
+}
+
+/// A group's statements and their values in order.
 #[derive(Default)]
 struct Group<'a> {
-    statements: Vec<(String, Expect)>,
+    statements: Vec<Statement>,
     args: Vec<Arg<'a>>,
 }
 
 impl<'a> Group<'a> {
     fn statement(&mut self, sql: &str, args: impl IntoIterator<Item = Arg<'a>>, expect: Expect) {
-        self.statements.push((sql.to_string(), expect));
+        let first = self.args.len();
         self.args.extend(args);
+        self.statements.push(Statement {
+            sql: sql.to_string(),
+            expect,
+            args: first..self.args.len(),
+        });
     }
 
     /// A multi-row INSERT of `rows` (each `columns` values) in chunks.
@@ -65,11 +81,31 @@ impl<'a> Group<'a> {
         }
     }
 
+    /// Multi-row INSERTs of task rows, each with its shard id.
+    fn tasks(&mut self, rows: impl Iterator<Item = (i32, &'a TaskRow)>) {
+        let rows = rows
+            .map(|(shard_id, t)| {
+                vec![
+                    Arg::Int32(shard_id),
+                    Arg::Int(t.task_id),
+                    Arg::Int(t.queue_hash),
+                    Arg::Int(t.visible_at),
+                    Arg::Blob(&t.data),
+                ]
+            })
+            .collect();
+        self.insert(
+            "INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data) VALUES ",
+            5,
+            rows,
+        );
+    }
+
     /// SQLite's form: the statements one after the other.
     fn sqlite_text(&self) -> String {
         let mut text = String::new();
-        for (sql, _) in &self.statements {
-            text.push_str(sql);
+        for st in &self.statements {
+            text.push_str(&st.sql);
             text.push_str(";\n");
         }
         text
@@ -80,7 +116,7 @@ impl<'a> Group<'a> {
     fn postgres_text(&self) -> String {
         let mut text = String::from("WITH ");
         let mut answers = Vec::new();
-        for (i, (sql, expect)) in self.statements.iter().enumerate() {
+        for (i, Statement { sql, expect, .. }) in self.statements.iter().enumerate() {
             if i > 0 {
                 text.push_str(",\n");
             }
@@ -93,7 +129,7 @@ impl<'a> Group<'a> {
                     answers.push(format!("(SELECT count(*) FROM s{i})"));
                     " RETURNING 1"
                 }
-                Expect::Done => "",
+                Expect::NewCurrent(_) | Expect::Done => "",
             };
             text.push_str(&format!("s{i} AS ({sql}{tail})"));
         }
@@ -102,24 +138,31 @@ impl<'a> Group<'a> {
         rewrite_placeholders(&text)
     }
 
-    /// Binds the values to `text`.
+    /// Binds the values to `text`, the whole group's as one query.
     fn query<'q>(
         &'q self,
         text: &'q str,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
         // Not kept prepared: a group's text changes with its makeup, and would push the
         // statements that are the same every time out of the connection's cache.
-        let mut query = sqlx::query(text).persistent(false);
-        for arg in &self.args {
-            query = match arg {
-                Arg::Int32(v) => query.bind(*v),
-                Arg::Int(v) => query.bind(*v),
-                Arg::Text(v) => query.bind(*v),
-                Arg::Blob(v) => query.bind(*v),
-            };
-        }
-        query
+        bind(sqlx::query(text).persistent(false), &self.args)
     }
+}
+
+/// Binds `args` to `query`, in order.
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &'q [Arg<'_>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for arg in args {
+        query = match arg {
+            Arg::Int32(v) => query.bind(*v),
+            Arg::Int(v) => query.bind(*v),
+            Arg::Text(v) => query.bind(*v),
+            Arg::Blob(v) => query.bind(*v),
+        };
+    }
+    query
 }
 
 /// Checks one answer against what its statement expected.
@@ -147,53 +190,113 @@ fn mismatch(what: &str) -> Error {
     Error::Database(sqlx::Error::Protocol(format!("group commit: {what}")))
 }
 
+/// A statement's failure: a lost race for the current run when it made a new one.
+fn failed(expect: &Expect, e: sqlx::Error) -> Error {
+    match expect {
+        Expect::NewCurrent(taken) if SqlStore::is_unique_violation(&e) => {
+            Error::AlreadyExists(taken.clone())
+        }
+        _ => e.into(),
+    }
+}
+
 impl SqlStore {
-    /// Commits `commits` in one transaction, in order, as one query (see the module's
-    /// comment); SQLite and PostgreSQL only.
-    pub(crate) async fn commit_group_in_one_query(
-        &self,
-        commits: &[&WorkflowCommit],
-    ) -> Result<()> {
+    /// Commits `commits` in one transaction, in order, in the backend's best form (see the
+    /// module's comment).
+    pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+        match self.backend() {
+            Backend::Sqlite => self.commit_as_statements(commits).await,
+            Backend::Postgres => self.commit_as_with_clauses(commits).await,
+            Backend::Mysql => self.commit_one_by_one(commits).await,
+        }
+    }
+
+    /// Commits `commits` in one transaction, statement by statement: every backend can, and
+    /// each failure comes back named.
+    pub(crate) async fn commit_one_by_one(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let group = self.group_statements(commits);
         let mut tx = self.pool.begin().await?;
-        if self.backend() == Backend::Postgres {
-            let text = group.postgres_text();
-            let row = group.query(&text).fetch_one(&mut *tx).await?;
-            let mut column = 0;
-            for (_, expect) in &group.statements {
-                match expect {
-                    Expect::Range { .. } => {
-                        check(expect, row.try_get::<Option<i64>, _>(column)?, 0)?;
-                    }
-                    Expect::OneChange(_) => {
-                        check(expect, None, row.try_get::<i64, _>(column)? as u64)?;
-                    }
-                    Expect::Done => continue,
+        for st in &group.statements {
+            let args = &group.args[st.args.clone()];
+            if let Expect::Range { .. } = st.expect {
+                let text = self.adapt(&format!("{}{}", st.sql, self.row_lock_suffix()));
+                let row = bind(sqlx::query(&text), args)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let found = row.map(|r| r.try_get::<i64, _>(0)).transpose()?;
+                check(&st.expect, found, 0)?;
+            } else {
+                let text = self.adapt(&st.sql);
+                let done = bind(sqlx::query(&text), args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| failed(&st.expect, e))?;
+                check(&st.expect, None, done.rows_affected())?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// SQLite: the group as one multi-statement query.
+    async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+        let group = self.group_statements(commits);
+        let mut tx = self.pool.begin().await?;
+        let text = group.sqlite_text();
+        let mut expects = group.statements.iter().map(|st| &st.expect);
+        let mut found_range: Option<i64> = None;
+        // Deprecated in sqlx 0.8 for every driver but SQLite's, which supports it.
+        #[allow(deprecated)]
+        let mut answers = group.query(&text).fetch_many(&mut *tx);
+        loop {
+            let step = match answers.try_next().await {
+                Ok(Some(step)) => step,
+                Ok(None) => break,
+                // The statement that failed is the next one not yet answered.
+                Err(e) => {
+                    return Err(match expects.next() {
+                        Some(expect) => failed(expect, e),
+                        None => e.into(),
+                    });
                 }
-                column += 1;
-            }
-        } else {
-            let text = group.sqlite_text();
-            let mut expects = group.statements.iter().map(|(_, e)| e);
-            let mut found_range: Option<i64> = None;
-            // Deprecated in sqlx 0.8 for every driver but SQLite's, which supports it.
-            #[allow(deprecated)]
-            let mut answers = group.query(&text).fetch_many(&mut *tx);
-            while let Some(step) = answers.try_next().await? {
-                match step {
-                    Either::Right(row) => found_range = Some(row.try_get(0)?),
-                    Either::Left(done) => {
-                        let expect = expects
-                            .next()
-                            .ok_or_else(|| mismatch("more answers than statements"))?;
-                        check(expect, found_range.take(), done.rows_affected())?;
-                    }
+            };
+            match step {
+                Either::Right(row) => found_range = Some(row.try_get(0)?),
+                Either::Left(done) => {
+                    let expect = expects
+                        .next()
+                        .ok_or_else(|| mismatch("more answers than statements"))?;
+                    check(expect, found_range.take(), done.rows_affected())?;
                 }
             }
-            drop(answers);
-            if expects.next().is_some() {
-                return Err(mismatch("fewer answers than statements"));
+        }
+        drop(answers);
+        if expects.next().is_some() {
+            return Err(mismatch("fewer answers than statements"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// PostgreSQL: the group as one statement of `WITH` clauses. A failure is not told apart
+    /// by statement here; `group_commit` retries statement by statement to name it.
+    async fn commit_as_with_clauses(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+        let group = self.group_statements(commits);
+        let mut tx = self.pool.begin().await?;
+        let text = group.postgres_text();
+        let row = group.query(&text).fetch_one(&mut *tx).await?;
+        let mut column = 0;
+        for st in &group.statements {
+            match st.expect {
+                Expect::Range { .. } => {
+                    check(&st.expect, row.try_get::<Option<i64>, _>(column)?, 0)?;
+                }
+                Expect::OneChange(_) => {
+                    check(&st.expect, None, row.try_get::<i64, _>(column)? as u64)?;
+                }
+                Expect::NewCurrent(_) | Expect::Done => continue,
             }
+            column += 1;
         }
         tx.commit().await?;
         Ok(())
@@ -227,7 +330,10 @@ impl SqlStore {
                         Arg::Text(&c.workflow_id),
                         Arg::Text(run_id),
                     ],
-                    Expect::Done,
+                    Expect::NewCurrent(format!(
+                        "a run of workflow id {:?} is current",
+                        c.workflow_id
+                    )),
                 ),
                 Some(CurrentRunUpdate::Move {
                     from_run_id,
@@ -296,24 +402,28 @@ impl SqlStore {
             7,
             history,
         );
-        let tasks = commits
-            .iter()
-            .flat_map(|c| c.tasks.iter().map(move |t| (c.shard_id, t)))
-            .map(|(shard_id, t)| {
-                vec![
-                    Arg::Int32(shard_id),
-                    Arg::Int(t.task_id),
-                    Arg::Int(t.queue_hash),
-                    Arg::Int(t.visible_at),
-                    Arg::Blob(&t.data),
-                ]
-            })
-            .collect();
-        group.insert(
-            "INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data) VALUES ",
-            5,
-            tasks,
+        group.tasks(
+            commits
+                .iter()
+                .flat_map(|c| c.tasks.iter().map(move |t| (c.shard_id, t))),
         );
         group
+    }
+
+    /// Inserts task rows, each with its shard id, in a transaction of the caller's.
+    pub(crate) async fn insert_tasks(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tasks: &[(i32, &TaskRow)],
+    ) -> Result<()> {
+        let mut group = Group::default();
+        group.tasks(tasks.iter().copied());
+        for st in &group.statements {
+            let text = self.adapt(&st.sql);
+            bind(sqlx::query(&text), &group.args[st.args.clone()])
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 }

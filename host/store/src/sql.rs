@@ -382,7 +382,7 @@ impl SqlStore {
         }
     }
 
-    fn row_lock_suffix(&self) -> &'static str {
+    pub(crate) fn row_lock_suffix(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "",
             _ => " FOR UPDATE",
@@ -580,7 +580,7 @@ impl ExecutionStore for SqlStore {
     async fn commit(&self, c: &WorkflowCommit) -> Result<()> {
         match &self.writers {
             Some(w) => w.submit(c.clone()).await,
-            None => self.commit_batch(&[c]).await,
+            None => self.commit_group(&[c]).await,
         }
     }
 

@@ -58,9 +58,12 @@ impl Engine {
         };
         let mut queued = Vec::new();
         let written_at = now_nanos();
-        // Each part's new batch of events, for the cached histories.
+        // Each part's new batch of events, kept for a cached history if the run stays open
+        // and has one (or is new, and gets one).
         let mut written: Vec<Option<HistoryBatch>> = Vec::with_capacity(parts.len());
-        for (_, s) in parts.iter_mut() {
+        for (guard, s) in parts.iter_mut() {
+            let keep = s.state.status == WorkflowExecutionStatus::Running as i32
+                && guard.as_ref().is_none_or(|g| g.slot.history.is_some());
             s.state.state_transitions += 1;
             let expected = s.expected_db_version;
             if !s.txn_events.is_empty() {
@@ -77,7 +80,7 @@ impl Engine {
                     last_event_id: last,
                     data,
                 };
-                written.push(Some(batch.clone()));
+                written.push(keep.then(|| batch.clone()));
                 commit.history.push(batch);
             } else {
                 written.push(None);
@@ -122,9 +125,7 @@ impl Engine {
             .filter(|((g, _), _)| g.is_none())
             .map(|((_, s), batch)| {
                 let version = s.expected_db_version.unwrap_or(0) + 1;
-                let running = s.state.status == WorkflowExecutionStatus::Running as i32;
-                let batch = batch.take().filter(|_| running);
-                (s.key.clone(), s.state.clone(), version, batch)
+                (s.key.clone(), s.state.clone(), version, batch.take())
             })
             .collect();
         let transitions: Vec<(String, i64)> = parts

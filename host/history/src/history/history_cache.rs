@@ -108,17 +108,28 @@ impl CachedHistory {
 
     /// Events `from..=to`, which must all be here.
     pub(super) fn events(&self, from: i64, to: i64) -> Result<Vec<HistoryEvent>> {
-        let mut out = Vec::with_capacity((to - from + 1).max(0) as usize);
         let start = self.batches.partition_point(|b| b.last < from);
-        for b in self.batches[start..].iter().take_while(|b| b.first <= to) {
-            for e in History::decode(b.data.as_slice())?.events {
-                if e.event_id >= from && e.event_id <= to {
-                    out.push(e);
-                }
-            }
-        }
-        Ok(out)
+        let batches = self.batches[start..].iter().take_while(|b| b.first <= to);
+        decode_range(batches.map(|b| b.data.as_slice()), from, to)
     }
+}
+
+/// The events `from..=to` found in encoded batches (each a `History`), in their order.
+pub(super) fn decode_range<'a>(
+    batches: impl IntoIterator<Item = &'a [u8]>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<HistoryEvent>> {
+    let mut out = Vec::new();
+    for data in batches {
+        let events = History::decode(data)?.events;
+        out.extend(
+            events
+                .into_iter()
+                .filter(|e| e.event_id >= from && e.event_id <= to),
+        );
+    }
+    Ok(out)
 }
 
 impl Drop for CachedHistory {

@@ -1,7 +1,7 @@
 //! Reading runs: history pages and long polls, describe, and visibility listings.
 
 use prost::Message;
-use sundial_store::RunKey;
+use sundial_store::{HistoryBatch, RunKey};
 use temporalio_protos::temporal::api::{
     enums::v1::{
         EventType, HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
@@ -19,7 +19,7 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use super::history_cache::CachedHistory;
+use super::history_cache::{CachedHistory, decode_range};
 use super::{Engine, RunGuard, execution_info};
 use crate::error::{Result, invalid};
 use crate::namespace::Namespace;
@@ -28,12 +28,31 @@ use crate::time::{GO_ZERO_TIME, dur, dur_nanos, opt_ts, ts};
 
 const DEFAULT_PAGE_SIZE: usize = 1000;
 
-/// The first event id after `batches` (1 when there are none).
-fn next_of(batches: &[sundial_store::HistoryBatch]) -> i64 {
-    batches.last().map_or(1, |b| b.last_event_id + 1)
-}
+/// Batches of history read from the database per round trip.
+const BATCHES_PER_READ: i64 = 64;
 
 impl Engine {
+    /// The stored batches that hold events `from..=to`, in order.
+    async fn read_batches(&self, key: &RunKey, from: i64, to: i64) -> Result<Vec<HistoryBatch>> {
+        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let mut batches: Vec<HistoryBatch> = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            let page = self
+                .inner
+                .store
+                .read_history(shard, key, next, BATCHES_PER_READ)
+                .await?;
+            let full = page.len() as i64 == BATCHES_PER_READ;
+            batches.extend(page);
+            next = batches.last().map_or(next, |b| b.last_event_id + 1);
+            if !full {
+                break;
+            }
+        }
+        Ok(batches)
+    }
+
     /// Events `from..=to` of a run, in order.
     pub(crate) async fn read_events(
         &self,
@@ -41,24 +60,8 @@ impl Engine {
         from: i64,
         to: i64,
     ) -> Result<Vec<HistoryEvent>> {
-        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
-        let mut out = Vec::new();
-        let mut next = from.max(1);
-        while next <= to {
-            let batches = self.inner.store.read_history(shard, key, next, 64).await?;
-            if batches.is_empty() {
-                break;
-            }
-            for b in batches {
-                for e in History::decode(b.data.as_slice())?.events {
-                    if e.event_id >= next && e.event_id <= to {
-                        next = e.event_id + 1;
-                        out.push(e);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        let batches = self.read_batches(key, from, to).await?;
+        decode_range(batches.iter().map(|b| b.data.as_slice()), from, to)
     }
 
     /// Events `from..=to` of a locked run: from its cached history, else from the database.
@@ -82,25 +85,8 @@ impl Engine {
         {
             return self.read_events(&guard.key, from, to).await;
         }
-        let shard = self.shard_of(&guard.key.namespace_id, &guard.key.workflow_id);
-        let mut batches = Vec::new();
-        loop {
-            let page = self
-                .inner
-                .store
-                .read_history(shard, &guard.key, next_of(&batches), 64)
-                .await?;
-            let more = page.len() == 64;
-            batches.extend(page);
-            if !more {
-                break;
-            }
-        }
-        let mut events = Vec::new();
-        for b in &batches {
-            let decoded = History::decode(b.data.as_slice())?.events;
-            events.extend(decoded.into_iter().filter(|e| e.event_id <= to));
-        }
+        let batches = self.read_batches(&guard.key, 1, i64::MAX).await?;
+        let events = decode_range(batches.iter().map(|b| b.data.as_slice()), 1, to)?;
         guard.slot.history = CachedHistory::start(&self.inner.history_budget, batches)
             .filter(|h| h.next_event_id() == next);
         Ok(events)
