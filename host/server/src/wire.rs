@@ -67,6 +67,24 @@ pub(crate) fn message_bytes(headers: &http::HeaderMap, body: &[u8]) -> Result<By
     sundial_api::wire::message_bytes(encoding, body, crate::MAX_MESSAGE_SIZE)
 }
 
+/// The first gRPC frame `read` again, holding `message` (its payload, decompressed)
+/// uncompressed, with the request's `grpc-encoding` header gone; `read` as it was when it
+/// is not one compressed frame.
+pub(crate) fn uncompressed(headers: &mut http::HeaderMap, read: Bytes, message: &Bytes) -> Bytes {
+    let one_compressed_frame = read.len() >= 5
+        && read[0] == 1
+        && u32::from_be_bytes([read[1], read[2], read[3], read[4]]) as usize == read.len() - 5;
+    if !one_compressed_frame {
+        return read;
+    }
+    headers.remove("grpc-encoding");
+    let mut frame = bytes::BytesMut::with_capacity(5 + message.len());
+    frame.extend_from_slice(&[0]);
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    frame.freeze()
+}
+
 /// A body made of the bytes already read, then whatever `rest` still holds (for a unary call,
 /// usually just its end).
 pub(crate) fn rejoin(read: Bytes, rest: tonic::body::Body) -> tonic::body::Body {
@@ -74,4 +92,45 @@ pub(crate) fn rejoin(read: Bytes, rest: tonic::body::Body) -> tonic::body::Body 
     let tail = http_body_util::BodyStream::new(rest);
     let stream = futures::StreamExt::chain(head, tail);
     tonic::body::Body::new(http_body_util::StreamBody::new(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![flag];
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn a_compressed_frame_goes_on_uncompressed_without_its_encoding() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-encoding", "gzip".parse().unwrap());
+        let read = Bytes::from(frame(1, b"zipped"));
+        let message = Bytes::from_static(b"the message");
+        let out = uncompressed(&mut headers, read, &message);
+        assert_eq!(out.as_ref(), frame(0, b"the message").as_slice());
+        assert!(headers.get("grpc-encoding").is_none());
+        // What the next layer reads back is the same message.
+        assert_eq!(message_bytes(&headers, &out).unwrap(), message);
+    }
+
+    #[test]
+    fn anything_but_one_compressed_frame_is_left_as_it_is() {
+        let message = Bytes::from_static(b"m");
+        for read in [
+            frame(0, b"plain"),
+            [frame(1, b"one"), frame(1, b"two")].concat(),
+            vec![1, 0],
+        ] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-encoding", "gzip".parse().unwrap());
+            let out = uncompressed(&mut headers, Bytes::from(read.clone()), &message);
+            assert_eq!(out.as_ref(), read.as_slice());
+            assert!(headers.get("grpc-encoding").is_some());
+        }
+    }
 }

@@ -26,7 +26,9 @@ use sundial_services::{TIMER_BUCKETS, tally_label};
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::wire::{CallInfo, field_at_path, field_string, first_message, message_bytes, rejoin};
+use crate::wire::{
+    CallInfo, field_at_path, field_string, first_message, message_bytes, rejoin, uncompressed,
+};
 
 /// The namespace label of a call that names none.
 const UNKNOWN_NAMESPACE: &str = "_unknown_";
@@ -263,7 +265,7 @@ where
         Box::pin(async move {
             let began = Instant::now();
             let operation = path.rsplit('/').next().unwrap_or_default().to_string();
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
             let (read, rest) = match first_message(body).await {
                 Ok(b) => b,
                 Err(status) => {
@@ -280,6 +282,12 @@ where
                 }
             };
             let message = message_bytes(&parts.headers, &read).ok();
+            // Passed on decompressed: the layers after this one and the service then read
+            // it without inflating it again (each inflate allocates tens of kilobytes).
+            let read = match &message {
+                Some(m) => uncompressed(&mut parts.headers, read, m),
+                None => read,
+            };
             let named = method
                 .namespace_field
                 .and_then(|field| field_string(message.as_ref()?, field).ok())
