@@ -113,7 +113,11 @@ where
                 Ok(b) => b,
                 Err(status) => return Ok(status.into_http()),
             };
-            let message = message_bytes(&parts.headers, &read).ok();
+            // The metrics layer, first on the way in, left the message it read.
+            let message = match parts.extensions.get::<CallInfo>() {
+                Some(CallInfo { message: Some(m), .. }) => Some(m.clone()),
+                _ => message_bytes(&parts.headers, &read).ok(),
+            };
             // The node a call was routed to serves it; the node it came to retries it, with the
             // owner looked up again, while the owner is unreachable or moving (Unavailable),
             // within the call's deadline: a node's death costs callers time, not errors. The

@@ -8,7 +8,8 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sql::{Backend, SqlStore};
+use crate::group_query::GroupForm;
+use crate::sql::SqlStore;
 use crate::{Error, Result, WorkflowCommit};
 
 /// Largest group: bounds a transaction's size and the wait of its first commit.
@@ -49,9 +50,8 @@ impl Writers {
 
 async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    // SQLite and PostgreSQL send a group as one query, whose failure is not always told
-    // apart by statement; MySQL sends it statement by statement.
-    let one_query = matches!(store.backend(), Backend::Sqlite | Backend::Postgres);
+    // Only the statement-by-statement form names a failure as the commit alone would have.
+    let named = store.group_form() == GroupForm::OneByOne;
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let commits: Vec<&WorkflowCommit> = group.iter().map(|j| &j.commit).collect();
         let outcome = store.commit_group(&commits).await;
@@ -62,7 +62,7 @@ async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
                     let _ = job.done.send(Ok(()));
                 }
             }
-            Err(e) if group.len() == 1 && !one_query => {
+            Err(e) if group.len() == 1 && named => {
                 let job = group.pop().expect("one job");
                 let _ = job.done.send(Err(e));
             }

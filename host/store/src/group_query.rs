@@ -200,14 +200,32 @@ fn failed(expect: &Expect, e: sqlx::Error) -> Error {
     }
 }
 
+/// How a backend sends a group's statements (see the module's comment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupForm {
+    /// SQLite: one multi-statement query.
+    Statements,
+    /// PostgreSQL: one statement of data-modifying `WITH` clauses.
+    WithClauses,
+    /// MySQL/MariaDB: statement by statement; the only form whose failures are named.
+    OneByOne,
+}
+
 impl SqlStore {
-    /// Commits `commits` in one transaction, in order, in the backend's best form (see the
-    /// module's comment).
-    pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+    pub(crate) fn group_form(&self) -> GroupForm {
         match self.backend() {
-            Backend::Sqlite => self.commit_as_statements(commits).await,
-            Backend::Postgres => self.commit_as_with_clauses(commits).await,
-            Backend::Mysql => self.commit_one_by_one(commits).await,
+            Backend::Sqlite => GroupForm::Statements,
+            Backend::Postgres => GroupForm::WithClauses,
+            Backend::Mysql => GroupForm::OneByOne,
+        }
+    }
+
+    /// Commits `commits` in one transaction, in order, in the backend's best form.
+    pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+        match self.group_form() {
+            GroupForm::Statements => self.commit_as_statements(commits).await,
+            GroupForm::WithClauses => self.commit_as_with_clauses(commits).await,
+            GroupForm::OneByOne => self.commit_one_by_one(commits).await,
         }
     }
 
@@ -216,25 +234,30 @@ impl SqlStore {
     pub(crate) async fn commit_one_by_one(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let group = self.group_statements(commits);
         let mut tx = self.pool.begin().await?;
-        for st in &group.statements {
-            let args = &group.args[st.args.clone()];
-            if let Expect::Range { .. } = st.expect {
-                let text = self.adapt(&format!("{}{}", st.sql, self.row_lock_suffix()));
-                let row = bind(sqlx::query(&text), args)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let found = row.map(|r| r.try_get::<i64, _>(0)).transpose()?;
-                check(&st.expect, found, 0)?;
-            } else {
-                let text = self.adapt(&st.sql);
-                let done = bind(sqlx::query(&text), args)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| failed(&st.expect, e))?;
-                check(&st.expect, None, done.rows_affected())?;
-            }
-        }
+        self.run_each(&mut tx, &group).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs `group`'s statements one by one in a transaction of the caller's, checking each
+    /// answer.
+    async fn run_each(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        group: &Group<'_>,
+    ) -> Result<()> {
+        for st in &group.statements {
+            if let Expect::Range { shard_id, range_id } = st.expect {
+                self.check_range(tx, shard_id, range_id).await?;
+                continue;
+            }
+            let text = self.adapt(&st.sql);
+            let done = bind(sqlx::query(&text), &group.args[st.args.clone()])
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| failed(&st.expect, e))?;
+            check(&st.expect, None, done.rows_affected())?;
+        }
         Ok(())
     }
 
@@ -418,12 +441,6 @@ impl SqlStore {
     ) -> Result<()> {
         let mut group = Group::default();
         group.tasks(tasks.iter().copied());
-        for st in &group.statements {
-            let text = self.adapt(&st.sql);
-            bind(sqlx::query(&text), &group.args[st.args.clone()])
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        self.run_each(tx, &group).await
     }
 }

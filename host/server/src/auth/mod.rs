@@ -26,7 +26,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use crate::plugins::{Live, Plugins};
-use crate::wire::{field_bytes, field_string, first_message, message_bytes, rejoin};
+use crate::wire::{CallInfo, field_bytes, field_string, first_message, message_bytes, rejoin};
 use claims_cache::cache_key;
 
 const WORKFLOW_SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
@@ -195,16 +195,29 @@ impl Auth {
         };
 
         let method = methods::by_path(&path);
-        let (parts, body) = req.into_parts();
-        let (body, rest) = first_message(body).await?;
-        let (request, questions) = match method {
+        // The metrics layer, first on the way in, left the message it read; a request it
+        // could not read is read here again, to answer with what is wrong with it.
+        let known = req
+            .extensions()
+            .get::<CallInfo>()
+            .and_then(|c| c.message.clone());
+        let (req, request, questions) = match method {
             Some(m) => {
-                let message = message_bytes(&parts.headers, &body)?;
+                let (req, message) = match known {
+                    Some(message) => (req, message),
+                    None => {
+                        let (parts, body) = req.into_parts();
+                        let (body, rest) = first_message(body).await?;
+                        let message = message_bytes(&parts.headers, &body)?;
+                        (http::Request::from_parts(parts, rejoin(body, rest)), message)
+                    }
+                };
                 let questions = self.questions(m, &message).await?;
-                (message, questions)
+                (req, message, questions)
             }
             // Health checks and anything not in the API tables: no namespace.
             None => (
+                req,
                 Bytes::new(),
                 vec![Question {
                     api: path.clone(),
@@ -244,7 +257,7 @@ impl Auth {
                 }
             }
         }
-        Ok(http::Request::from_parts(parts, rejoin(body, rest)))
+        Ok(req)
     }
 
     /// The caller's claims, from the cache or the mapper.
