@@ -125,7 +125,7 @@ impl ClusterStore for SqlStore {
             .bind(&proposed.cluster_id)
             .bind(proposed.num_history_shards)
             .bind(&proposed.internal_secret)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
         {
             Ok(_) => {}
@@ -136,7 +136,7 @@ impl ClusterStore for SqlStore {
             "SELECT cluster_id, num_history_shards, internal_secret FROM cluster_metadata \
              WHERE singleton = 1",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         Ok(ClusterMetadata {
             cluster_id: decode_text(&row, 0)?,
@@ -147,7 +147,7 @@ impl ClusterStore for SqlStore {
 
     async fn db_now_ms(&self) -> Result<i64> {
         let row = sqlx::query(&format!("SELECT {}", self.now_sql()))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -167,7 +167,7 @@ impl ClusterStore for SqlStore {
             .bind(&m.state)
             .bind(&m.node_name)
             .bind(expiry_ms)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         if done.rows_affected() == 1 {
             return Ok(true);
@@ -184,7 +184,7 @@ impl ClusterStore for SqlStore {
             .bind(&m.rpc_address)
             .bind(&m.internal_address)
             .bind(&m.state)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
         {
             Ok(_) => Ok(true),
@@ -207,7 +207,7 @@ impl ClusterStore for SqlStore {
             .bind(state)
             .bind(node_name)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         // MySQL counts only rows it changed: a heartbeat within the same millisecond with the
         // same state changes nothing. Read the row back before calling the session lost.
@@ -219,7 +219,7 @@ impl ClusterStore for SqlStore {
         )
         .bind(node_name)
         .bind(session_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(row.is_some())
     }
@@ -230,7 +230,7 @@ impl ClusterStore for SqlStore {
             "SELECT node_name, session_id, services, rpc_address, internal_address, \
              session_start, heartbeat_at, state FROM cluster_members ORDER BY node_name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok((now, rows.iter().map(member_row).collect::<Result<_>>()?))
     }
@@ -241,7 +241,7 @@ impl ClusterStore for SqlStore {
         )
         .bind(node_name)
         .bind(session_id)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -249,7 +249,7 @@ impl ClusterStore for SqlStore {
     async fn shard_owners(&self) -> Result<Vec<ShardOwner>> {
         let rows =
             sqlx::query("SELECT shard_id, range_id, owner_node FROM shards ORDER BY shard_id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         rows.iter()
             .map(|r| {

@@ -1,22 +1,22 @@
 //! A group commit's statements, built once and sent in the form each backend runs best.
 //! sqlx runs each SQLite connection on a thread of its own and hands every statement over to
 //! it and every answer back; a hand-over costs two thread wake-ups, more than SQLite takes to
-//! run the statement. PostgreSQL pays a network round trip per statement. So on those two a
-//! group's statements (the shard checks, the execution and current-run writes, the history and
-//! task inserts) go as one query between the transaction's BEGIN and COMMIT: SQLite takes them
-//! as one multi-statement query whose answers come back statement by statement; PostgreSQL as
-//! one statement whose parts are data-modifying `WITH` clauses, answered with one row that
-//! holds each part's count. MySQL/MariaDB, whose prepared statements are single statements and
-//! which has no data-modifying `WITH`, runs them one by one.
+//! run the statement. PostgreSQL pays a network round trip per statement. So on SQLite a
+//! group's whole transaction (BEGIN, the shard checks, the execution and current-run writes,
+//! the history and task inserts, COMMIT) is one multi-statement query, whose checks are made
+//! by the query itself (a failed one stops it before its COMMIT); on PostgreSQL the statements
+//! between BEGIN and COMMIT are one statement whose parts are data-modifying `WITH` clauses,
+//! answered with one row that holds each check's result. MySQL/MariaDB, whose prepared
+//! statements are single statements and which has no data-modifying `WITH`, runs them one by
+//! one.
 //!
-//! Every form checks the answers before the COMMIT. Sent one by one, each failure is told
-//! apart (a start that lost the race for its workflow id is `AlreadyExists`); `group_commit`
-//! retries the commits of a failed group that way, each alone.
+//! Sent one by one, each failure is told apart (a start that lost the race for its workflow
+//! id is `AlreadyExists`); `group_commit` retries the commits of a failed group that way, each
+//! alone.
 
 use std::ops::Range;
 
-use futures::TryStreamExt;
-use sqlx::{Either, Row};
+use sqlx::{Connection, Row};
 
 use crate::sql::{Backend, SqlStore, raw, rewrite_placeholders};
 use crate::{CurrentRunUpdate, Error, Result, TaskRow, WorkflowCommit};
@@ -24,7 +24,20 @@ use crate::{CurrentRunUpdate, Error, Result, TaskRow, WorkflowCommit};
 /// Rows per multi-row INSERT, under every backend's bind-parameter limit.
 const ROWS_PER_INSERT: usize = 200;
 
+/// SQLite's form checks a group's answers inside the query (its COMMIT is part of it): a row
+/// inserted into this view with `ok` false fails the statement, and the group is rolled
+/// back. Made on each connection; nothing is stored.
+pub(crate) const SQLITE_GROUP_CHECK: &str = "\
+    CREATE TEMP VIEW IF NOT EXISTS group_check AS SELECT 1 AS ok;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_check_failed INSTEAD OF INSERT ON group_check
+        WHEN NOT NEW.ok BEGIN SELECT RAISE(ABORT, 'a group commit check failed'); END;";
+
+/// Groups of at most this many statements keep SQLite's form of their query prepared (the
+/// common shapes repeat; sqlx keeps the last hundred queries prepared per connection).
+const SQLITE_PREPARED_STATEMENTS: usize = 16;
+
 /// A value to bind, in the order the query text names them.
+#[derive(Clone, Copy)]
 enum Arg<'a> {
     Int32(i32),
     Int(i64),
@@ -101,14 +114,35 @@ impl<'a> Group<'a> {
         );
     }
 
-    /// SQLite's form: the statements one after the other.
-    fn sqlite_text(&self) -> String {
-        let mut text = String::new();
+    /// SQLite's form: the whole transaction as one multi-statement query (one hand-over to
+    /// the connection's thread), each check made by the query itself through the
+    /// `group_check` view, so that a failed check stops it before its COMMIT. The text and
+    /// the values to bind, in order.
+    fn sqlite_form(&self) -> (String, Vec<Arg<'a>>) {
+        let mut text = String::from("BEGIN;\n");
+        let mut args = Vec::with_capacity(self.args.len() + self.statements.len());
         for st in &self.statements {
-            text.push_str(&st.sql);
-            text.push_str(";\n");
+            args.extend_from_slice(&self.args[st.args.clone()]);
+            match &st.expect {
+                Expect::Range { range_id, .. } => {
+                    text.push_str(&format!(
+                        "INSERT INTO temp.group_check (ok) VALUES (({}) IS ?);\n",
+                        st.sql
+                    ));
+                    args.push(Arg::Int(*range_id));
+                }
+                Expect::OneChange(_) => {
+                    text.push_str(&st.sql);
+                    text.push_str(";\nINSERT INTO temp.group_check (ok) VALUES (changes() = 1);\n");
+                }
+                Expect::NewCurrent(_) | Expect::Done => {
+                    text.push_str(&st.sql);
+                    text.push_str(";\n");
+                }
+            }
         }
-        text
+        text.push_str("COMMIT;");
+        (text, args)
     }
 
     /// PostgreSQL's form: one statement, each part a `WITH` clause, answering one row with a
@@ -186,10 +220,6 @@ fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> Result<()> 
     Ok(())
 }
 
-fn mismatch(what: &str) -> Error {
-    Error::Database(sqlx::Error::Protocol(format!("group commit: {what}")))
-}
-
 /// A statement's failure: a lost race for the current run when it made a new one.
 fn failed(expect: &Expect, e: sqlx::Error) -> Error {
     match expect {
@@ -233,7 +263,8 @@ impl SqlStore {
     /// each failure comes back named.
     pub(crate) async fn commit_one_by_one(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let group = self.group_statements(commits);
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         self.run_each(&mut tx, &group).await?;
         tx.commit().await?;
         Ok(())
@@ -261,43 +292,24 @@ impl SqlStore {
         Ok(())
     }
 
-    /// SQLite: the group as one multi-statement query.
+    /// SQLite: the group's transaction as one multi-statement query. A failure is not told
+    /// apart by statement here; `group_commit` retries statement by statement to name it.
     async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let group = self.group_statements(commits);
-        let mut tx = self.pool.begin().await?;
-        let text = group.sqlite_text();
-        let mut expects = group.statements.iter().map(|st| &st.expect);
-        let mut found_range: Option<i64> = None;
-        // Deprecated in sqlx 0.8 for every driver but SQLite's, which supports it.
-        #[allow(deprecated)]
-        let mut answers = group.query(&text).fetch_many(&mut *tx);
-        loop {
-            let step = match answers.try_next().await {
-                Ok(Some(step)) => step,
-                Ok(None) => break,
-                // The statement that failed is the next one not yet answered.
-                Err(e) => {
-                    return Err(match expects.next() {
-                        Some(expect) => failed(expect, e),
-                        None => e.into(),
-                    });
-                }
-            };
-            match step {
-                Either::Right(row) => found_range = Some(row.try_get(0)?),
-                Either::Left(done) => {
-                    let expect = expects
-                        .next()
-                        .ok_or_else(|| mismatch("more answers than statements"))?;
-                    check(expect, found_range.take(), done.rows_affected())?;
-                }
+        let (text, args) = group.sqlite_form();
+        let prepared = group.statements.len() <= SQLITE_PREPARED_STATEMENTS;
+        let mut conn = self.conn().await?;
+        let done = bind(sqlx::query(&text).persistent(prepared), &args)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = done {
+            // The query stopped before its COMMIT (or at it). A connection whose transaction
+            // cannot be rolled back is not used again.
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.discard().await;
             }
+            return Err(e.into());
         }
-        drop(answers);
-        if expects.next().is_some() {
-            return Err(mismatch("fewer answers than statements"));
-        }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -305,7 +317,8 @@ impl SqlStore {
     /// by statement here; `group_commit` retries statement by statement to name it.
     async fn commit_as_with_clauses(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let group = self.group_statements(commits);
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         let text = group.postgres_text();
         let row = group.query(&text).fetch_one(&mut *tx).await?;
         let mut column = 0;

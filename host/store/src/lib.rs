@@ -8,6 +8,7 @@
 //! tasks. What the database needs to see (keys, versions, visibility columns) is in columns.
 
 mod cluster;
+mod connections;
 mod group_commit;
 mod group_query;
 mod sql;

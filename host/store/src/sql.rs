@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::any::{AnyConnectOptions, AnyRow};
+use sqlx::{Connection, Row};
+
+use crate::connections::{Conn, Connections};
 
 use crate::*;
 
@@ -35,18 +36,18 @@ impl Backend {
     }
 }
 
-/// SQL store over one connection pool.
+/// SQL store over a connection pool (SQLite: one connection).
 #[derive(Clone)]
 pub struct SqlStore {
-    pub(crate) pool: AnyPool,
+    pub(crate) conns: Connections,
     backend: Backend,
     sql: std::sync::Arc<HashMap<&'static str, String>>,
     /// Group-commit writers (see `group_commit`); `None` inside a writer itself.
     writers: Option<crate::group_commit::Writers>,
     /// For an in-memory SQLite database: a connection held open for the store's life. The
-    /// database lives as long as one connection to it does, and the pool closes its one
-    /// connection whenever a query is cancelled half way (a caller gone): without this, the
-    /// next connection would find an empty database.
+    /// database lives as long as one connection to it does, and the store closes its one
+    /// connection when it cannot tell the connection's state: without this, the next
+    /// connection would find an empty database.
     _keeper: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::AnyConnection>>>,
     /// The least number of matching runs for which a SQLite listing probes attributes run by
     /// run in listing order (see `visibility::SqlStore::matches_many`).
@@ -179,12 +180,6 @@ pub(crate) fn rewrite_placeholders(sql: &str) -> String {
     out
 }
 
-/// How long a call waits for a database connection: the pool's all busy, or the database cannot
-/// be reached (restarting, its connections killed) and sqlx keeps trying to connect. Then the
-/// call fails with `PoolTimedOut`, which callers get as `Unavailable` and retry, rather than
-/// hanging on a database that is away.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl SqlStore {
     /// Connects, applies the embedded migrations for the backend, and returns the store.
     ///
@@ -211,60 +206,7 @@ impl SqlStore {
             }
             None => None,
         };
-        let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                // SQLite rolls a transaction back by itself on some errors (a full disk, an I/O
-                // error); sqlx's ROLLBACK then fails and it goes on counting a transaction
-                // that is not there, so the connection's next transaction would be a savepoint
-                // that never commits: acknowledged writes, then lost. Such a connection is
-                // closed, not reused. A connection that counts one may only have a rollback
-                // of a dropped transaction pending: the ping lets sqlx finish it, then it is
-                // looked at again.
-                .after_release(|conn, _| {
-                    Box::pin(async move {
-                        use sqlx::Connection;
-                        if !conn.is_in_transaction() {
-                            return Ok(true);
-                        }
-                        conn.ping().await?;
-                        if conn.is_in_transaction() {
-                            tracing::warn!("a SQLite connection left in a transaction is closed");
-                            return Ok(false);
-                        }
-                        Ok(true)
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(max_connections.max(2))
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                // Statements are cached per connection; after a few runs PostgreSQL would
-                // plan them once for any parameters, and such a generic plan cannot know how
-                // selective a visibility filter (or a 500-entry IN list) is. Plan each run.
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::query("SET plan_cache_mode = force_custom_plan")
-                            .execute(conn)
-                            .await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Mysql => AnyPoolOptions::new()
-                .max_connections(max_connections.max(2))
-                .acquire_timeout(ACQUIRE_TIMEOUT),
-        };
-        let pool = pool_options.connect_with(options).await?;
-        if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&pool)
-                .await?;
-        }
+        let conns = Connections::open(backend, options, max_connections).await?;
         // Nodes of a cluster may start together on a new database: one migrates at a time
         // (sqlx's own lock does not hold through the `Any` driver on MariaDB).
         let (take, give) = match backend {
@@ -278,22 +220,25 @@ impl SqlStore {
                 "SELECT RELEASE_LOCK(CONCAT('sundial_migrations.', DATABASE()))",
             ),
         };
-        // (SQLite's one connection is the migrator's; its database serves one process.)
-        let mut lock = match backend {
-            Backend::Sqlite => None,
-            _ => Some(pool.acquire().await?),
-        };
-        if let Some(conn) = lock.as_mut() {
-            sqlx::query(take).execute(&mut **conn).await?;
+        // One connection migrates (on SQLite it is the only one; its database serves one
+        // process).
+        let mut conn = conns.acquire().await?;
+        if !take.is_empty() {
+            sqlx::query(take).execute(&mut *conn).await?;
         }
         let migrated = match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
-            Backend::Mysql => sqlx::migrate!("./migrations/mysql").run(&pool).await,
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&mut *conn).await,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&mut *conn)
+                    .await
+            }
+            Backend::Mysql => sqlx::migrate!("./migrations/mysql").run(&mut *conn).await,
         };
-        if let Some(mut conn) = lock {
+        if !give.is_empty() {
             sqlx::query(give).execute(&mut *conn).await?;
         }
+        drop(conn);
         migrated?;
         let sql = STATEMENTS
             .iter()
@@ -307,7 +252,7 @@ impl SqlStore {
             })
             .collect();
         let mut store = SqlStore {
-            pool,
+            conns,
             backend,
             sql: std::sync::Arc::new(sql),
             writers: None,
@@ -326,10 +271,10 @@ impl SqlStore {
     pub async fn optimize(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA analysis_limit = 1000")
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await?;
             sqlx::query("PRAGMA optimize = 0x10002")
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await?;
         }
         Ok(())
@@ -354,9 +299,14 @@ impl SqlStore {
             Backend::Mysql => &["ANALYZE TABLE visibility, visibility_attrs"],
         };
         for s in statements {
-            sqlx::query(s).execute(&self.pool).await?;
+            sqlx::query(s).execute(&mut *self.conn().await?).await?;
         }
         Ok(())
+    }
+
+    /// A connection for the caller alone until dropped.
+    pub(crate) async fn conn(&self) -> Result<Conn> {
+        self.conns.acquire().await
     }
 
     pub(crate) fn without_writers(&self) -> SqlStore {
@@ -444,7 +394,7 @@ impl ShardStore for SqlStore {
         loop {
             let current = sqlx::query(self.q("shard_get"))
                 .bind(shard_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
             match current {
                 None => {
@@ -452,7 +402,7 @@ impl ShardStore for SqlStore {
                         .bind(shard_id)
                         .bind(1i64)
                         .bind(owner_node)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await
                     {
                         Ok(_) => return Ok(1),
@@ -467,7 +417,7 @@ impl ShardStore for SqlStore {
                         .bind(owner_node)
                         .bind(shard_id)
                         .bind(range)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await?;
                     if done.rows_affected() == 1 {
                         return Ok(range + 1);
@@ -486,7 +436,7 @@ impl NamespaceStore for SqlStore {
             .bind(&row.name)
             .bind(&row.data)
             .bind(row.version)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await;
         match res {
             Ok(_) => Ok(()),
@@ -503,7 +453,7 @@ impl NamespaceStore for SqlStore {
             .bind(row.version)
             .bind(&row.id)
             .bind(expected_version)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         if done.rows_affected() != 1 {
             return Err(Error::Conflict(format!(
@@ -517,7 +467,7 @@ impl NamespaceStore for SqlStore {
     async fn get_namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>> {
         let row = sqlx::query(self.q("ns_by_name"))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(ns_row).transpose()
     }
@@ -525,7 +475,7 @@ impl NamespaceStore for SqlStore {
     async fn get_namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>> {
         let row = sqlx::query(self.q("ns_by_id"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(ns_row).transpose()
     }
@@ -534,7 +484,7 @@ impl NamespaceStore for SqlStore {
         let rows = sqlx::query(self.q("ns_list"))
             .bind(after_name)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(ns_row).collect()
     }
@@ -552,7 +502,7 @@ impl ExecutionStore for SqlStore {
             .bind(shard_id)
             .bind(namespace_id)
             .bind(workflow_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(match row {
             Some(r) => Some(decode_text(&r, 0)?),
@@ -566,7 +516,7 @@ impl ExecutionStore for SqlStore {
             .bind(&key.namespace_id)
             .bind(&key.workflow_id)
             .bind(&key.run_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(match row {
             Some(r) => Some(StateRow {
@@ -598,7 +548,7 @@ impl ExecutionStore for SqlStore {
             .bind(&key.run_id)
             .bind(from_event_id)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
             .map(|r| {
@@ -622,7 +572,7 @@ impl ExecutionStore for SqlStore {
             .bind(shard_id)
             .bind(queue_hash)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
             .map(|r| {
@@ -640,7 +590,7 @@ impl ExecutionStore for SqlStore {
         let row = sqlx::query(self.q("task_count_queue"))
             .bind(queue_hash)
             .bind(visible_by)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -648,13 +598,14 @@ impl ExecutionStore for SqlStore {
     async fn task_queue_hashes(&self, shard_id: i32) -> Result<Vec<i64>> {
         let rows = sqlx::query(self.q("task_queue_hashes"))
             .bind(shard_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         self.check_range(&mut tx, shard_id, range_id).await?;
         for chunk in task_ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
@@ -678,7 +629,8 @@ impl ExecutionStore for SqlStore {
         key: &RunKey,
         tasks: &[TaskRow],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         self.check_range(&mut tx, shard_id, range_id).await?;
         for stmt in ["current_delete", "exec_delete", "history_delete"] {
             sqlx::query(self.q(stmt))
@@ -711,7 +663,7 @@ pub(crate) fn decode_text(row: &AnyRow, idx: usize) -> Result<String> {
 mod tests {
     use super::*;
 
-    /// A cancelled query makes the pool drop its connection; an in-memory database must
+    /// The store closes a connection whose state it cannot tell; an in-memory database must
     /// outlive that (it held every workflow of `start-dev`).
     #[tokio::test]
     async fn in_memory_database_survives_a_closed_connection() {
@@ -724,7 +676,7 @@ mod tests {
             version: 1,
         };
         store.create_namespace(&row).await.unwrap();
-        store.pool.acquire().await.unwrap().close().await.unwrap();
+        store.conn().await.unwrap().discard().await;
         assert_eq!(
             store.get_namespace_by_name("kept").await.unwrap(),
             Some(row)

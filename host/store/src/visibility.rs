@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use sundial_visquery::{Cmp, Column, Field, text_tokens};
 
 use crate::sql::decode_text;
@@ -823,7 +823,7 @@ impl SqlStore {
             let text = self.adapt(&format!("SELECT COUNT(*) FROM ({} LIMIT ?) m", w.sql));
             let row = bind_args(sqlx::query(&text), &w.args)
                 .bind(bound)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await?;
             counts.push(int_column(&row, 0)?);
         }
@@ -837,7 +837,7 @@ impl SqlStore {
         );
         let rows = sqlx::query(&text)
             .bind(namespace_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
             .map(|r| Ok((int_column(r, 0)? as i32, int_column(r, 1)?)))
@@ -872,7 +872,8 @@ impl VisibilityStore for SqlStore {
     }
 
     async fn write_visibility(&self, writes: &[VisibilityWrite]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         let mut run: Vec<&VisibilityRecord> = Vec::new();
         for w in writes {
             match w {
@@ -920,7 +921,7 @@ impl VisibilityStore for SqlStore {
         ));
         let rows = bind_args(sqlx::query(&text), &w.args)
             .bind(page_size as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         let mut page = VisibilityPage::default();
         for r in &rows {
@@ -967,7 +968,7 @@ impl VisibilityStore for SqlStore {
         };
         let text = self.adapt(&text);
         let rows = bind_args(sqlx::query(&text), &w.args)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
             .map(|r| match group_by {
