@@ -110,12 +110,15 @@ def query(prometheus: str, promql: str, path: str = "query") -> list[dict]:
 
 
 async def load(client: Client) -> None:
-    """Three workflows run by a worker, a describe of a missing one (NotFound) and a second
-    start of a running id (WorkflowExecutionAlreadyStarted)."""
+    """Three workflows run by a worker, a describe of one of them once closed (a run that
+    closed has left Sundial's cache: a cache miss), a describe of a missing one (NotFound) and
+    a second start of a running id (WorkflowExecutionAlreadyStarted)."""
     tq = unique("metrics-tq")
     async with new_worker(client, tq, [GreetingWorkflow], [greet]):
         for i in range(3):
-            await client.execute_workflow(GreetingWorkflow.run, f"m{i}", id=unique("metrics"), task_queue=tq)
+            done = unique("metrics")
+            await client.execute_workflow(GreetingWorkflow.run, f"m{i}", id=done, task_queue=tq)
+    await client.get_workflow_handle(done).describe()
     with pytest.raises(RPCError):
         await client.get_workflow_handle(unique("missing")).describe()
     wid = unique("twice")

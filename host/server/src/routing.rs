@@ -115,7 +115,9 @@ where
             };
             // The metrics layer, first on the way in, left the message it read.
             let message = match parts.extensions.get::<CallInfo>() {
-                Some(CallInfo { message: Some(m), .. }) => Some(m.clone()),
+                Some(CallInfo {
+                    message: Some(m), ..
+                }) => Some(m.clone()),
                 _ => message_bytes(&parts.headers, &read).ok(),
             };
             // The node a call was routed to serves it; the node it came to retries it, with the

@@ -9,10 +9,15 @@ use prost::Message;
 use sundial_store::{
     CurrentRunUpdate, ExecutionWrite, HistoryBatch, RunKey, TaskRow, WorkflowCommit,
 };
-use temporalio_protos::temporal::api::{enums::v1::WorkflowExecutionStatus, history::v1::History};
+use temporalio_protos::temporal::api::{
+    enums::v1::WorkflowExecutionStatus,
+    history::v1::{History, HistoryEvent},
+};
 
 use super::history_cache::CachedHistory;
-use super::{Engine, RunGuard, Slot, Staged, Txn, execution_info, paging, workflow_metrics};
+use super::{
+    Engine, Progress, RunGuard, Slot, Staged, Txn, execution_info, paging, workflow_metrics,
+};
 use crate::error::{Error, Result};
 use crate::matching::Queued;
 use crate::state::{MutableState, Task, TaskKind};
@@ -61,9 +66,18 @@ impl Engine {
         // Each part's new batch of events, kept for a cached history if the run stays open
         // and has one (or is new, and gets one).
         let mut written: Vec<Option<HistoryBatch>> = Vec::with_capacity(parts.len());
+        // Each part's close event, if it closes the run and someone long-polls it.
+        let mut closes: Vec<Option<Arc<HistoryEvent>>> = Vec::with_capacity(parts.len());
         for (guard, s) in parts.iter_mut() {
-            let keep = s.state.status == WorkflowExecutionStatus::Running as i32
-                && guard.as_ref().is_none_or(|g| g.slot.history.is_some());
+            let running = s.state.status == WorkflowExecutionStatus::Running as i32;
+            let keep = running && guard.as_ref().is_none_or(|g| g.slot.history.is_some());
+            closes.push(
+                s.txn_events
+                    .last()
+                    .filter(|e| !running && e.event_id == s.state.close_event_id)
+                    .filter(|_| self.watched(&s.key))
+                    .map(|e| Arc::new(e.clone())),
+            );
             s.state.state_transitions += 1;
             let expected = s.expected_db_version;
             if !s.txn_events.is_empty() {
@@ -176,29 +190,25 @@ impl Engine {
             }
             return Err(e.into());
         }
-        for (((guard, mut s), batch), history) in parts.into_iter().zip(written).zip(histories) {
+        let parts = parts.into_iter().zip(written).zip(histories).zip(closes);
+        for ((((guard, mut s), batch), history), close_event) in parts {
             let new_version = s.expected_db_version.unwrap_or(0) + 1;
-            let progress = (
-                s.state.next_event_id,
-                s.state.status != WorkflowExecutionStatus::Running as i32,
-            );
+            let closed = s.state.status != WorkflowExecutionStatus::Running as i32;
             let key = s.key.clone();
             self.flush_queries(&key, &s.state);
             self.publish_updates(&key, std::mem::take(&mut s.update_notices));
             self.close_updates(&key, &s.state);
             if let Some(g) = guard {
                 // A closed run's history is left to the database: no more workflow tasks.
-                g.slot.history = history
-                    .filter(|_| !progress.1)
-                    .and_then(|mut h| match batch {
-                        Some(b) => h
-                            .append(b.first_event_id, b.last_event_id, b.data)
-                            .then_some(h),
-                        None => Some(h),
-                    });
+                g.slot.history = history.filter(|_| !closed).and_then(|mut h| match batch {
+                    Some(b) => h
+                        .append(b.first_event_id, b.last_event_id, b.data)
+                        .then_some(h),
+                    None => Some(h),
+                });
                 g.slot.loaded = Some((s.state, new_version));
             }
-            self.publish(&key, progress);
+            self.publish(&key, Progress { close_event });
         }
         Ok(())
     }

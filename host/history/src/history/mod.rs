@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex};
 use prost::Message;
 use sundial_store::{RunKey, Store};
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowExecution, enums::v1::WorkflowExecutionStatus,
+    common::v1::WorkflowExecution, enums::v1::WorkflowExecutionStatus, history::v1::HistoryEvent,
     workflow::v1::WorkflowExecutionInfo,
 };
 use tokio::sync::{OwnedMutexGuard, watch};
@@ -143,8 +143,13 @@ struct HandedOut {
     task: Queued,
 }
 
-/// (next event id, closed) of a run, published after each commit for long polls.
-type Progress = (i64, bool);
+/// What a commit of a run tells its long polls: nothing but that it came, unless it closed
+/// the run: then its close event, so that a poll waiting for the close (an SDK client's wait
+/// for a result) answers without reading the run back.
+#[derive(Clone, Default)]
+pub(crate) struct Progress {
+    close_event: Option<Arc<HistoryEvent>>,
+}
 
 /// The runs someone long-polls, each with the sender of its progress.
 type Watchers = Mutex<HashMap<RunKey, watch::Sender<Progress>>>;
@@ -161,6 +166,11 @@ impl RunWatch {
     /// Waits for the next commit of the run.
     pub async fn changed(&mut self) -> std::result::Result<(), watch::error::RecvError> {
         self.rx.changed().await
+    }
+
+    /// The run's close event, if a commit seen closed it.
+    pub fn close_event(&self) -> Option<HistoryEvent> {
+        self.rx.borrow().close_event.as_deref().cloned()
     }
 }
 
@@ -222,7 +232,7 @@ pub(crate) struct Staged {
     pub state: MutableState,
     /// None for a new run.
     pub expected_db_version: Option<i64>,
-    pub txn_events: Vec<temporalio_protos::temporal::api::history::v1::HistoryEvent>,
+    pub txn_events: Vec<HistoryEvent>,
     pub tasks: Vec<Task>,
     pub visibility: bool,
     /// Update stages to tell waiting callers once committed.
@@ -495,6 +505,11 @@ impl Engine {
         Txn::new(self, guard.shard_id, guard.state().clone())
     }
 
+    /// Whether someone long-polls the run.
+    fn watched(&self, key: &RunKey) -> bool {
+        self.inner.watchers.lock().unwrap().contains_key(key)
+    }
+
     fn publish(&self, key: &RunKey, progress: Progress) {
         let mut watchers = self.inner.watchers.lock().unwrap();
         if let Some(tx) = watchers.get(key) {
@@ -509,7 +524,7 @@ impl Engine {
         let mut watchers = self.inner.watchers.lock().unwrap();
         let rx = watchers
             .entry(key.clone())
-            .or_insert_with(|| watch::channel((0, false)).0)
+            .or_insert_with(|| watch::channel(Progress::default()).0)
             .subscribe();
         RunWatch {
             key: key.clone(),

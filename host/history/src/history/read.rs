@@ -135,6 +135,15 @@ impl Engine {
                     ..Default::default()
                 });
             }
+            // The commit that closed the run told its close event: no need to read it back.
+            if close_only && let Some(event) = watch.close_event() {
+                return Ok(GetWorkflowExecutionHistoryResponse {
+                    history: Some(History {
+                        events: vec![event],
+                    }),
+                    ..Default::default()
+                });
+            }
         };
         let closed = ms.status != WorkflowExecutionStatus::Running as i32;
         if close_only {

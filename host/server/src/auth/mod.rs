@@ -209,7 +209,10 @@ impl Auth {
                         let (parts, body) = req.into_parts();
                         let (body, rest) = first_message(body).await?;
                         let message = message_bytes(&parts.headers, &body)?;
-                        (http::Request::from_parts(parts, rejoin(body, rest)), message)
+                        (
+                            http::Request::from_parts(parts, rejoin(body, rest)),
+                            message,
+                        )
                     }
                 };
                 let questions = self.questions(m, &message).await?;
