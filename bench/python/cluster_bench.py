@@ -56,7 +56,11 @@ class Cluster:
         log = open(self.dir / f"{name}.log", "w")
         proc = subprocess.Popen(
             [str(self.sundial), "start", "--config", str(self.config), "--node-name", name,
-             "--port", str(port), "--internal-port", str(free_port())],
+             "--port", str(port), "--internal-port", str(free_port()),
+             # Measured without the default rate limits (2400 calls a second per frontend and
+             # per namespace), as `sundial-bench compare` measures a single server.
+             "--dynamic-config-value", "frontend.rps=1000000",
+             "--dynamic-config-value", "frontend.namespaceRPS=1000000"],
             stdout=log, stderr=subprocess.STDOUT)
         wait_port(port, timeout=30)
         self.nodes[name] = (proc, port)
