@@ -146,7 +146,7 @@ impl Connections {
         }
         if held.is_none() {
             let mut c = options.connect().await?;
-            sqlx::query(crate::group_query::SQLITE_GROUP_CHECK)
+            sqlx::query(crate::group_writes::SQLITE_GROUP_WRITES)
                 .execute(&mut c)
                 .await?;
             if file {

@@ -1,14 +1,13 @@
-//! A group commit's statements, built once and sent in the form each backend runs best.
-//! sqlx runs each SQLite connection on a thread of its own and hands every statement over to
-//! it and every answer back; a hand-over costs two thread wake-ups, more than SQLite takes to
-//! run the statement. PostgreSQL pays a network round trip per statement. So on SQLite a
-//! group's whole transaction (BEGIN, the shard checks, the execution and current-run writes,
-//! the history and task inserts, COMMIT) is one multi-statement query, whose checks are made
-//! by the query itself (a failed one stops it before its COMMIT); on PostgreSQL the statements
-//! between BEGIN and COMMIT are one statement whose parts are data-modifying `WITH` clauses,
-//! answered with one row that holds each check's result. MySQL/MariaDB, whose prepared
-//! statements are single statements and which has no data-modifying `WITH`, runs them one by
-//! one.
+//! A group commit's writes (group_writes.rs) sent in the form each backend runs best. sqlx
+//! runs each SQLite connection on a thread of its own and hands every statement over to it
+//! and every answer back; a hand-over costs two thread wake-ups, more than SQLite takes to run
+//! the statement. PostgreSQL pays a network round trip per statement. So on SQLite a group's
+//! whole transaction (BEGIN, the writes and their checks, COMMIT) is one query of unchanging
+//! text that takes the writes as data, and a failed check stops it before its COMMIT; on
+//! PostgreSQL the statements between BEGIN and COMMIT are one statement whose parts are
+//! data-modifying `WITH` clauses, answered with one row that holds each check's result.
+//! MySQL/MariaDB, whose prepared statements are single statements and which has no
+//! data-modifying `WITH`, runs them one by one.
 //!
 //! Sent one by one, each failure is told apart (a start that lost the race for its workflow
 //! id is `AlreadyExists`); `group_commit` retries the commits of a failed group that way, each
@@ -18,25 +17,12 @@ use std::ops::Range;
 
 use sqlx::{Connection, Row};
 
+use crate::group_writes::{SQLITE_GROUP_QUERY, Write, sqlite_args, writes};
 use crate::sql::{Backend, SqlStore, raw, rewrite_placeholders};
-use crate::{CurrentRunUpdate, Error, Result, TaskRow, WorkflowCommit};
+use crate::{Error, Result, TaskRow, WorkflowCommit};
 
 /// Rows per multi-row INSERT, under every backend's bind-parameter limit.
 const ROWS_PER_INSERT: usize = 200;
-
-/// SQLite's form checks a group's answers inside the query (its COMMIT is part of it): a row
-/// inserted into this view with `ok` false fails the statement, and the group is rolled
-/// back. Made on each connection; nothing is stored.
-pub(crate) const SQLITE_GROUP_CHECK: &str = "\
-    CREATE TEMP VIEW IF NOT EXISTS group_check AS SELECT 1 AS ok;
-    CREATE TEMP TRIGGER IF NOT EXISTS group_check_failed INSTEAD OF INSERT ON group_check
-        WHEN NOT NEW.ok BEGIN SELECT RAISE(ABORT, 'a group commit check failed'); END;";
-
-/// Groups of at most this many statements keep SQLite's form of their query prepared (the
-/// common shapes repeat; sqlx keeps the last hundred queries prepared per connection). Under
-/// many concurrent commits the shapes are too many for that cache (BENCHMARKS.md, issue 22's
-/// third session: 875 texts among 3,242 small groups) and are prepared anew regardless.
-const SQLITE_PREPARED_STATEMENTS: usize = 16;
 
 /// A value to bind, in the order the query text names them.
 #[derive(Clone, Copy)]
@@ -114,37 +100,6 @@ impl<'a> Group<'a> {
             5,
             rows,
         );
-    }
-
-    /// SQLite's form: the whole transaction as one multi-statement query (one hand-over to
-    /// the connection's thread), each check made by the query itself through the
-    /// `group_check` view, so that a failed check stops it before its COMMIT. The text and
-    /// the values to bind, in order.
-    fn sqlite_form(&self) -> (String, Vec<Arg<'a>>) {
-        let mut text = String::from("BEGIN;\n");
-        let mut args = Vec::with_capacity(self.args.len() + self.statements.len());
-        for st in &self.statements {
-            args.extend_from_slice(&self.args[st.args.clone()]);
-            match &st.expect {
-                Expect::Range { range_id, .. } => {
-                    text.push_str(&format!(
-                        "INSERT INTO temp.group_check (ok) VALUES (({}) IS ?);\n",
-                        st.sql
-                    ));
-                    args.push(Arg::Int(*range_id));
-                }
-                Expect::OneChange(_) => {
-                    text.push_str(&st.sql);
-                    text.push_str(";\nINSERT INTO temp.group_check (ok) VALUES (changes() = 1);\n");
-                }
-                Expect::NewCurrent(_) | Expect::Done => {
-                    text.push_str(&st.sql);
-                    text.push_str(";\n");
-                }
-            }
-        }
-        text.push_str("COMMIT;");
-        (text, args)
     }
 
     /// PostgreSQL's form: one statement, each part a `WITH` clause, answering one row with a
@@ -294,14 +249,15 @@ impl SqlStore {
         Ok(())
     }
 
-    /// SQLite: the group's transaction as one multi-statement query. A failure is not told
-    /// apart by statement here; `group_commit` retries statement by statement to name it.
+    /// SQLite: the group's transaction as one query of unchanging text, kept prepared, that
+    /// takes the writes as data. A failure is not told apart by write here; `group_commit`
+    /// retries statement by statement to name it.
     async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        let group = self.group_statements(commits);
-        let (text, args) = group.sqlite_form();
-        let prepared = group.statements.len() <= SQLITE_PREPARED_STATEMENTS;
+        let (rows, bytes) = sqlite_args(&writes(commits));
         let mut conn = self.conn().await?;
-        let done = bind(sqlx::query(&text).persistent(prepared), &args)
+        let done = sqlx::query(SQLITE_GROUP_QUERY)
+            .bind(rows)
+            .bind(bytes)
             .execute(&mut *conn)
             .await;
         if let Err(e) = done {
@@ -342,28 +298,19 @@ impl SqlStore {
 
     fn group_statements<'a>(&self, commits: &[&'a WorkflowCommit]) -> Group<'a> {
         let mut group = Group::default();
-        let mut fenced: Vec<(i32, i64)> = Vec::new();
-        for c in commits {
-            if !fenced.contains(&(c.shard_id, c.range_id)) {
-                fenced.push((c.shard_id, c.range_id));
-                group.statement(
+        let mut history = Vec::new();
+        let mut tasks = Vec::new();
+        for write in writes(commits) {
+            match write {
+                Write::Range { shard_id, range_id } => group.statement(
                     raw("shard_get"),
-                    [Arg::Int32(c.shard_id)],
-                    Expect::Range {
-                        shard_id: c.shard_id,
-                        range_id: c.range_id,
-                    },
-                );
-            }
-        }
-        for c in commits {
-            let shard = || Arg::Int32(c.shard_id);
-            match &c.current {
-                None | Some(CurrentRunUpdate::Keep) => {}
-                Some(CurrentRunUpdate::Create { run_id }) => group.statement(
+                    [Arg::Int32(shard_id)],
+                    Expect::Range { shard_id, range_id },
+                ),
+                Write::CurrentInsert { commit: c, run_id } => group.statement(
                     raw("current_insert"),
                     [
-                        shard(),
+                        Arg::Int32(c.shard_id),
                         Arg::Text(&c.namespace_id),
                         Arg::Text(&c.workflow_id),
                         Arg::Text(run_id),
@@ -373,14 +320,15 @@ impl SqlStore {
                         c.workflow_id
                     )),
                 ),
-                Some(CurrentRunUpdate::Move {
+                Write::CurrentMove {
+                    commit: c,
                     from_run_id,
                     run_id,
-                }) => group.statement(
+                } => group.statement(
                     raw("current_move"),
                     [
                         Arg::Text(run_id),
-                        shard(),
+                        Arg::Int32(c.shard_id),
                         Arg::Text(&c.namespace_id),
                         Arg::Text(&c.workflow_id),
                         Arg::Text(from_run_id),
@@ -390,41 +338,46 @@ impl SqlStore {
                         c.workflow_id
                     )),
                 ),
-            }
-            for e in &c.executions {
-                let key = [
-                    Arg::Text(&e.key.namespace_id),
-                    Arg::Text(&e.key.workflow_id),
-                    Arg::Text(&e.key.run_id),
-                ];
-                match e.expected_db_version {
-                    None => group.statement(
-                        raw("exec_insert"),
-                        [shard()]
-                            .into_iter()
-                            .chain(key)
-                            .chain([Arg::Blob(&e.state), Arg::Int(e.new_db_version)]),
-                        Expect::Done,
-                    ),
-                    Some(expected) => group.statement(
-                        raw("exec_update"),
-                        [Arg::Blob(&e.state), Arg::Int(e.new_db_version), shard()]
-                            .into_iter()
-                            .chain(key)
-                            .chain([Arg::Int(expected)]),
-                        Expect::OneChange(format!(
-                            "run {} changed concurrently (expected db version {expected})",
-                            e.key.run_id
-                        )),
-                    ),
-                }
-            }
-        }
-        let history = commits
-            .iter()
-            .flat_map(|c| c.history.iter().map(move |h| (c.shard_id, h)))
-            .map(|(shard_id, h)| {
-                vec![
+                Write::ExecInsert {
+                    shard_id,
+                    key,
+                    state,
+                    version,
+                } => group.statement(
+                    raw("exec_insert"),
+                    [
+                        Arg::Int32(shard_id),
+                        Arg::Text(&key.namespace_id),
+                        Arg::Text(&key.workflow_id),
+                        Arg::Text(&key.run_id),
+                        Arg::Blob(state),
+                        Arg::Int(version),
+                    ],
+                    Expect::Done,
+                ),
+                Write::ExecUpdate {
+                    shard_id,
+                    key,
+                    state,
+                    version,
+                    expected,
+                } => group.statement(
+                    raw("exec_update"),
+                    [
+                        Arg::Blob(state),
+                        Arg::Int(version),
+                        Arg::Int32(shard_id),
+                        Arg::Text(&key.namespace_id),
+                        Arg::Text(&key.workflow_id),
+                        Arg::Text(&key.run_id),
+                        Arg::Int(expected),
+                    ],
+                    Expect::OneChange(format!(
+                        "run {} changed concurrently (expected db version {expected})",
+                        key.run_id
+                    )),
+                ),
+                Write::History { shard_id, batch: h } => history.push(vec![
                     Arg::Int32(shard_id),
                     Arg::Text(&h.key.namespace_id),
                     Arg::Text(&h.key.workflow_id),
@@ -432,19 +385,16 @@ impl SqlStore {
                     Arg::Int(h.first_event_id),
                     Arg::Int(h.last_event_id),
                     Arg::Blob(&h.data),
-                ]
-            })
-            .collect();
+                ]),
+                Write::Task { shard_id, task } => tasks.push((shard_id, task)),
+            }
+        }
         group.insert(
             "INSERT INTO history_batches (shard_id, namespace_id, workflow_id, run_id, first_event_id, last_event_id, data) VALUES ",
             7,
             history,
         );
-        group.tasks(
-            commits
-                .iter()
-                .flat_map(|c| c.tasks.iter().map(move |t| (c.shard_id, t))),
-        );
+        group.tasks(tasks.into_iter());
         group
     }
 

@@ -11,6 +11,7 @@ mod cluster;
 mod connections;
 mod group_commit;
 mod group_query;
+mod group_writes;
 mod sql;
 mod visibility;
 

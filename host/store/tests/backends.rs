@@ -6,6 +6,8 @@
 
 use sundial_store::*;
 
+#[path = "support/group_suite.rs"]
+mod group_suite;
 #[path = "support/visibility_suite.rs"]
 mod visibility_suite;
 
@@ -65,6 +67,7 @@ async fn suite(store: SqlStore) {
     cluster(&store).await;
     namespaces(&store).await;
     executions(&store).await;
+    group_suite::groups(&store).await;
     visibility_suite::visibility(&store).await;
 }
 

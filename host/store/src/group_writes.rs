@@ -1,0 +1,284 @@
+//! A group commit's writes, in the order they are made, and SQLite's form of them.
+//!
+//! Every backend makes the same writes: first a check per shard that it is still this node's
+//! (its range id unchanged), then each commit's current-run and execution writes in commit
+//! order, then the history and task rows. PostgreSQL and MySQL/MariaDB send them as statements
+//! (group_query.rs). SQLite sends the whole transaction as one query whose text never changes,
+//! so that it is prepared once per connection: the writes go as data (a JSON array of rows and
+//! one blob that holds their byte strings), inserted in order into a temporary view whose
+//! triggers make each write and its check. A group's statements as text would differ with its
+//! makeup (how many commits, of which kinds, how many rows), too many texts for sqlx's
+//! per-connection cache of prepared statements: preparing them anew took a fifth of the
+//! server's instructions (BENCHMARKS.md, issue 22).
+
+use serde::Serialize;
+
+use crate::{CurrentRunUpdate, HistoryBatch, RunKey, TaskRow, WorkflowCommit};
+
+/// One write of a group commit.
+pub(crate) enum Write<'a> {
+    /// The shard's range id must still be `range_id` (else another node owns the shard).
+    Range {
+        shard_id: i32,
+        range_id: i64,
+    },
+    /// The workflow id gets its first current run.
+    CurrentInsert {
+        commit: &'a WorkflowCommit,
+        run_id: &'a str,
+    },
+    /// The workflow id's current run moves from `from_run_id` (which it must still be).
+    CurrentMove {
+        commit: &'a WorkflowCommit,
+        from_run_id: &'a str,
+        run_id: &'a str,
+    },
+    /// A new run's state.
+    ExecInsert {
+        shard_id: i32,
+        key: &'a RunKey,
+        state: &'a [u8],
+        version: i64,
+    },
+    /// A run's state, which must still be at db version `expected`.
+    ExecUpdate {
+        shard_id: i32,
+        key: &'a RunKey,
+        state: &'a [u8],
+        version: i64,
+        expected: i64,
+    },
+    History {
+        shard_id: i32,
+        batch: &'a HistoryBatch,
+    },
+    Task {
+        shard_id: i32,
+        task: &'a TaskRow,
+    },
+}
+
+/// The writes of `commits`, in the order they are made.
+pub(crate) fn writes<'a>(commits: &[&'a WorkflowCommit]) -> Vec<Write<'a>> {
+    let mut out = Vec::new();
+    for c in commits {
+        let fence = Write::Range {
+            shard_id: c.shard_id,
+            range_id: c.range_id,
+        };
+        let fenced = out.iter().any(|w| {
+            matches!(w, Write::Range { shard_id, range_id }
+                if (*shard_id, *range_id) == (c.shard_id, c.range_id))
+        });
+        if !fenced {
+            out.push(fence);
+        }
+    }
+    for c in commits {
+        match &c.current {
+            None | Some(CurrentRunUpdate::Keep) => {}
+            Some(CurrentRunUpdate::Create { run_id }) => {
+                out.push(Write::CurrentInsert { commit: c, run_id })
+            }
+            Some(CurrentRunUpdate::Move {
+                from_run_id,
+                run_id,
+            }) => out.push(Write::CurrentMove {
+                commit: c,
+                from_run_id,
+                run_id,
+            }),
+        }
+        for e in &c.executions {
+            out.push(match e.expected_db_version {
+                None => Write::ExecInsert {
+                    shard_id: c.shard_id,
+                    key: &e.key,
+                    state: &e.state,
+                    version: e.new_db_version,
+                },
+                Some(expected) => Write::ExecUpdate {
+                    shard_id: c.shard_id,
+                    key: &e.key,
+                    state: &e.state,
+                    version: e.new_db_version,
+                    expected,
+                },
+            });
+        }
+    }
+    for c in commits {
+        out.extend(c.history.iter().map(|batch| Write::History {
+            shard_id: c.shard_id,
+            batch,
+        }));
+    }
+    for c in commits {
+        out.extend(c.tasks.iter().map(|task| Write::Task {
+            shard_id: c.shard_id,
+            task,
+        }));
+    }
+    out
+}
+
+/// The view SQLite's form inserts a group's writes into, one row each, and the triggers that
+/// make them: `kind` says which write a row is; a failed check raises, which stops the query
+/// before its COMMIT. Made on each connection; nothing is stored.
+pub(crate) const SQLITE_GROUP_WRITES: &str = "\
+    CREATE TEMP VIEW IF NOT EXISTS group_write AS SELECT 0 AS kind, 0 AS shard_id,
+        '' AS namespace_id, '' AS workflow_id, '' AS run_id, '' AS other_run_id,
+        0 AS a, 0 AS b, 0 AS c, X'' AS data;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_range INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 1 BEGIN
+        SELECT RAISE(ABORT, 'the shard has moved')
+            WHERE (SELECT range_id FROM shards WHERE shard_id = NEW.shard_id) IS NOT NEW.a;
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_current_insert INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 2 BEGIN
+        INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id)
+            VALUES (NEW.shard_id, NEW.namespace_id, NEW.workflow_id, NEW.run_id);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_current_move INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 3 BEGIN
+        UPDATE current_executions SET run_id = NEW.run_id
+            WHERE shard_id = NEW.shard_id AND namespace_id = NEW.namespace_id
+            AND workflow_id = NEW.workflow_id AND run_id = NEW.other_run_id;
+        SELECT RAISE(ABORT, 'the current run has moved') WHERE changes() <> 1;
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_exec_insert INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 4 BEGIN
+        INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, state, db_version)
+            VALUES (NEW.shard_id, NEW.namespace_id, NEW.workflow_id, NEW.run_id, NEW.data, NEW.a);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_exec_update INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 5 BEGIN
+        UPDATE executions SET state = NEW.data, db_version = NEW.a
+            WHERE shard_id = NEW.shard_id AND namespace_id = NEW.namespace_id
+            AND workflow_id = NEW.workflow_id AND run_id = NEW.run_id AND db_version = NEW.b;
+        SELECT RAISE(ABORT, 'the run has changed') WHERE changes() <> 1;
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_history INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 6 BEGIN
+        INSERT INTO history_batches (shard_id, namespace_id, workflow_id, run_id,
+            first_event_id, last_event_id, data)
+            VALUES (NEW.shard_id, NEW.namespace_id, NEW.workflow_id, NEW.run_id, NEW.a, NEW.b,
+            NEW.data);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS group_write_task INSTEAD OF INSERT ON group_write
+        WHEN NEW.kind = 7 BEGIN
+        INSERT INTO tasks (shard_id, task_id, queue_hash, visible_at, data)
+            VALUES (NEW.shard_id, NEW.a, NEW.b, NEW.c, NEW.data);
+    END;";
+
+/// SQLite's form of a group: its whole transaction, the same text for every group. `?1` is
+/// the writes as a JSON array of rows (the view's columns, the byte string as its place in
+/// `?2`: 1-based start and length), `?2` their byte strings one after another.
+pub(crate) const SQLITE_GROUP_QUERY: &str = "\
+    BEGIN;
+    INSERT INTO temp.group_write
+        (kind, shard_id, namespace_id, workflow_id, run_id, other_run_id, a, b, c, data)
+        SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+            value ->> 6, value ->> 7, value ->> 8, substr(?2, value ->> 9, value ->> 10)
+        FROM json_each(?1) ORDER BY key;
+    COMMIT;";
+
+/// One row of the view, as a JSON array: kind, shard id, the run's key, the other run id, three
+/// numbers, and where the byte string is.
+#[derive(Serialize)]
+struct Row<'a>(
+    u8,
+    i32,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    i64,
+    usize,
+    usize,
+);
+
+/// `writes` as SQLite's form binds them: the JSON rows and the byte strings.
+pub(crate) fn sqlite_args(writes: &[Write<'_>]) -> (String, Vec<u8>) {
+    let size = writes.iter().map(|w| w.bytes().len()).sum::<usize>();
+    // Never empty: an empty value might bind as NULL, and a substring of NULL is NULL.
+    let mut bytes = Vec::with_capacity(size + 1);
+    bytes.push(0);
+    let rows: Vec<Row<'_>> = writes
+        .iter()
+        .map(|w| {
+            let data = w.bytes();
+            let at = bytes.len() + 1;
+            bytes.extend_from_slice(data);
+            let none = ("", "", "");
+            let (kind, shard_id, (ns, wf, run), other, [a, b, c]) = match *w {
+                Write::Range { shard_id, range_id } => (1, shard_id, none, "", [range_id, 0, 0]),
+                Write::CurrentInsert { commit, run_id } => {
+                    (2, commit.shard_id, commit.ids(run_id), "", [0; 3])
+                }
+                Write::CurrentMove {
+                    commit,
+                    from_run_id,
+                    run_id,
+                } => (3, commit.shard_id, commit.ids(run_id), from_run_id, [0; 3]),
+                Write::ExecInsert {
+                    shard_id,
+                    key,
+                    version,
+                    ..
+                } => (4, shard_id, key.ids(), "", [version, 0, 0]),
+                Write::ExecUpdate {
+                    shard_id,
+                    key,
+                    version,
+                    expected,
+                    ..
+                } => (5, shard_id, key.ids(), "", [version, expected, 0]),
+                Write::History { shard_id, batch } => (
+                    6,
+                    shard_id,
+                    batch.key.ids(),
+                    "",
+                    [batch.first_event_id, batch.last_event_id, 0],
+                ),
+                Write::Task { shard_id, task } => (
+                    7,
+                    shard_id,
+                    none,
+                    "",
+                    [task.task_id, task.queue_hash, task.visible_at],
+                ),
+            };
+            Row(kind, shard_id, ns, wf, run, other, a, b, c, at, data.len())
+        })
+        .collect();
+    let json = serde_json::to_string(&rows).expect("rows of numbers and strings");
+    (json, bytes)
+}
+
+impl RunKey {
+    fn ids(&self) -> (&str, &str, &str) {
+        (&self.namespace_id, &self.workflow_id, &self.run_id)
+    }
+}
+
+impl WorkflowCommit {
+    /// The commit's workflow id with `run_id`.
+    fn ids<'a>(&'a self, run_id: &'a str) -> (&'a str, &'a str, &'a str) {
+        (&self.namespace_id, &self.workflow_id, run_id)
+    }
+}
+
+impl Write<'_> {
+    /// The write's byte string (a run's state, a history batch, a task), or none.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Write::ExecInsert { state, .. } | Write::ExecUpdate { state, .. } => state,
+            Write::History { batch, .. } => &batch.data,
+            Write::Task { task, .. } => &task.data,
+            Write::Range { .. } | Write::CurrentInsert { .. } | Write::CurrentMove { .. } => &[],
+        }
+    }
+}
