@@ -268,6 +268,8 @@ async def test_post_reset_operations_update_the_new_run(client: Client) -> None:
         assert await new.result() == []
 
         await no_open_jobs(client)
+        # Visibility is eventually consistent (on both servers): the job sees what it lists.
+        await visible(client, f"WorkflowId = '{second.id}'", 1)
         job_id = await start_by_query(client, f"WorkflowId = '{second.id}'", "reset them", reset_operation=BatchOperationReset(
             identity="batch-tester", options=ResetOptions(first_workflow_task=Empty()), post_reset_operations=[upgrade]))
         done = await finished(client, job_id)
