@@ -252,7 +252,7 @@ impl SqlStore {
     /// SQLite: the group's transaction as one query of unchanging text, kept prepared, that
     /// takes the writes as data. A failure is not told apart by write here; `group_commit`
     /// retries statement by statement to name it.
-    async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+    pub(crate) async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let (rows, bytes) = sqlite_args(&writes(commits));
         let mut conn = self.conn().await?;
         let done = sqlx::query(SQLITE_GROUP_QUERY)
