@@ -157,15 +157,19 @@ pub(crate) const SQLITE_GROUP_WRITES: &str = "\
 /// SQLite's form of a group: its whole transaction, the same text for every group. `?1` is
 /// the writes as a JSON array of rows (kind, shard id, the run's key, the other run id, three
 /// numbers, and the byte string's place in `?2`: 1-based start and length), `?2` their byte
-/// strings one after another. The rows reach the trigger in the array's order (json_each
-/// walks it in order, and SQLite hands an INSERT's rows to INSTEAD OF triggers as they come;
-/// an ORDER BY would add a sort per group); the store's tests check that writes of one run
-/// in one group are made in order.
+/// strings one after another. Each row is made binary JSON once, in a materialized table:
+/// json_each renders an element's `value` as text again at every mention, and parsing it
+/// again cost more than the rest of the query's JSON work (BENCHMARKS.md). The rows reach the
+/// trigger in the array's order (json_each walks it in order, the materialized table keeps
+/// it, and SQLite hands an INSERT's rows to INSTEAD OF triggers as they come; an ORDER BY
+/// would add a sort per group); the store's tests check that writes of one run in one group
+/// are made in order. (jsonb_each would hand rows over as binary JSON itself, but the SQLite
+/// that sqlx bundles, 3.46, does not have it.)
 pub(crate) const SQLITE_GROUP_QUERY: &str = "\
     BEGIN;
+    WITH w(j) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(?1))
     INSERT INTO temp.group_write (kind, r, data)
-        SELECT value ->> 0, jsonb(value), substr(?2, value ->> 9, value ->> 10)
-        FROM json_each(?1);
+        SELECT j ->> 0, j, substr(?2, j ->> 9, j ->> 10) FROM w;
     COMMIT;";
 
 /// One row of the view, as a JSON array: kind, shard id, the run's key, the other run id, three
