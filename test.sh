@@ -167,12 +167,8 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
   # log, shown when both are done.
   cluster_logs=$(mktemp -d)
   cluster_pids=()
-  for db in postgres mariadb; do
-    if [ $db = postgres ]; then
-      url="$pg_base?options=-c%20search_path%3D$cluster_scratch"
-    else
-      url="${my_base%/*}/$cluster_scratch"
-    fi
+  for url in "$pg_base?options=-c%20search_path%3D$cluster_scratch" "${my_base%/*}/$cluster_scratch"; do
+    db=${url%%:*}
     echo "-- $url" > "$cluster_logs/$db"
     SUNDIAL_TEST_CLUSTER=3 SUNDIAL_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest -q tests/python \
       --ignore tests/python/test_cluster.py --ignore tests/python/test_cluster_services.py \
@@ -191,7 +187,7 @@ if [ -z "${SUNDIAL_TEST_ADDRESS:-}" ]; then
   for pid in "${cluster_pids[@]}"; do
     wait "$pid" || cluster_failed=1
   done
-  cat "$cluster_logs/postgres" "$cluster_logs/mariadb"
+  cat "$cluster_logs"/*
   rm -rf "$cluster_logs"
   [ $cluster_failed = 0 ] || { echo "a cluster suite failed" >&2; exit 1; }
 
