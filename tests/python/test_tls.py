@@ -221,9 +221,10 @@ async def test_clients_without_a_good_certificate_are_refused(tls: Tls) -> None:
     for what, (kwargs, words) in cases.items():
         # With TLS 1.3 the client finishes its handshake before the server has checked its
         # certificate; the server's alert then races the client's first request, and the SDK
-        # may report only "connection closed". Every attempt must fail; the reason must show.
+        # may report only "connection closed" (more often on a busy machine: the suite runs on
+        # two workers). Every attempt must fail; the reason must show.
         errors = []
-        for _ in range(5):
+        for _ in range(20):
             with pytest.raises(RuntimeError) as err:
                 await connect(tls, **kwargs)
             errors.append(str(err.value))
