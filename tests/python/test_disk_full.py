@@ -52,6 +52,19 @@ def resize(mount: Path, size_bytes: int) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size_bytes // 1024}k", str(mount)], check=True)
 
 
+def shrink_to_use_plus(mount: Path, margin: int) -> None:
+    """Shrinks the tmpfs to what is in use plus `margin`. The load keeps writing meanwhile, and
+    tmpfs refuses (EINVAL) a size below its use, so a refusal is tried again with a fresh count."""
+    for _ in range(50):
+        size = (used_bytes(mount) + margin) // 1024
+        done = subprocess.run(["mount", "-o", f"remount,size={size}k", str(mount)],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"could not shrink {mount}: {done.stderr.strip()}")
+
+
 def used_bytes(mount: Path) -> int:
     st = os.statvfs(mount)
     return (st.f_blocks - st.f_bfree) * st.f_frsize
@@ -75,7 +88,7 @@ async def test_sqlite_on_a_full_disk(small_disk: Path) -> None:
         # The disk now holds what is written and 128 KiB more. SQLite writes into the free
         # pages of its files first, so the load alone may go on a while: starts with a 1 MiB
         # input each (on a queue nobody polls) fill what is left until one is refused.
-        resize(small_disk, used_bytes(small_disk) + 128 * 1024)
+        shrink_to_use_plus(small_disk, 128 * 1024)
         big = Payloads(payloads=[Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(2**20))])
         refused: RPCError | None = None
         deadline = time.monotonic() + 60
