@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::Result;
 use crate::sql::Backend;
+use crate::sql::SqlStore;
 
 /// How long a caller waits for a pooled connection before the store reports the database
 /// unavailable (PostgreSQL/MySQL): a bounded pool must not leave calls, and the cluster's
@@ -146,9 +147,12 @@ impl Connections {
         }
         if held.is_none() {
             let mut c = options.connect().await?;
-            sqlx::query(crate::group_writes::SQLITE_GROUP_WRITES)
-                .execute(&mut c)
-                .await?;
+            for views in [
+                crate::group_writes::SQLITE_GROUP_WRITES,
+                crate::visibility_sqlite::SQLITE_VISIBILITY_WRITES,
+            ] {
+                sqlx::query(views).execute(&mut c).await?;
+            }
             if file {
                 // Both are the connection's own: set on every one.
                 sqlx::query("PRAGMA journal_mode = WAL")
@@ -161,5 +165,32 @@ impl Connections {
             *held = Some(c);
         }
         Ok(Conn::One(held))
+    }
+}
+
+impl SqlStore {
+    /// SQLite: runs `text`, a whole transaction (BEGIN … COMMIT) in one query, kept prepared,
+    /// with `rows` and `bytes` as `?1` and `?2`. A failed check stops it before its COMMIT (or
+    /// at it); it is then rolled back, and a connection whose transaction cannot be is not
+    /// used again.
+    pub(crate) async fn run_sqlite_transaction(
+        &self,
+        text: &'static str,
+        rows: String,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let done = sqlx::query(text)
+            .bind(rows)
+            .bind(bytes)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = done {
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.discard().await;
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 }

@@ -254,21 +254,8 @@ impl SqlStore {
     /// retries statement by statement to name it.
     pub(crate) async fn commit_as_statements(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         let (rows, bytes) = sqlite_args(&writes(commits));
-        let mut conn = self.conn().await?;
-        let done = sqlx::query(SQLITE_GROUP_QUERY)
-            .bind(rows)
-            .bind(bytes)
-            .execute(&mut *conn)
-            .await;
-        if let Err(e) = done {
-            // The query stopped before its COMMIT (or at it). A connection whose transaction
-            // cannot be rolled back is not used again.
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                conn.discard().await;
-            }
-            return Err(e.into());
-        }
-        Ok(())
+        self.run_sqlite_transaction(SQLITE_GROUP_QUERY, rows, bytes)
+            .await
     }
 
     /// PostgreSQL: the group as one statement of `WITH` clauses. A failure is not told apart

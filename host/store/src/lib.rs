@@ -14,6 +14,8 @@ mod group_query;
 mod group_writes;
 mod sql;
 mod visibility;
+mod visibility_sqlite;
+mod visibility_write;
 
 use async_trait::async_trait;
 pub use sundial_visquery::{Filter, GroupBy, Resolved, Value, ValueType};

@@ -194,6 +194,22 @@ pub async fn visibility(store: &SqlStore) {
     store.write_visibility(&writes[3..]).await.unwrap();
     records[5] = newer;
     records.retain(|r| r.run_id != deleted.run_id);
+    // A batch that fails (one attribute's value twice in the same place breaks a key) leaves
+    // nothing behind: not its new run, not its newer version of a stored one, not their counts;
+    // and the writes after it go in.
+    let mut doomed = record(&ns, 99);
+    doomed.attributes.push(doomed.attributes[0].clone());
+    let mut renamed = records[7].clone();
+    renamed.version += 5000;
+    renamed.workflow_type = "Doomed".into();
+    renamed.status = if renamed.status == 1 { 2 } else { 1 };
+    let failed = store
+        .write_visibility(&[
+            VisibilityWrite::Upsert(Box::new(renamed)),
+            VisibilityWrite::Upsert(Box::new(doomed)),
+        ])
+        .await;
+    assert!(failed.is_err(), "a key broken twice over is refused");
     // One record per write: the same statement text then binds different attribute types
     // (NULLs included) in the same positions, which PostgreSQL's statement cache must take.
     for r in records.iter_mut().skip(10).take(12) {
