@@ -13,60 +13,73 @@ use crate::visibility_write::{RECORD_ARGS, Step, attr_args, record_args, steps};
 use crate::*;
 
 /// The view a batch's writes are inserted into and the trigger that makes them. `kind` 1 is a
-/// record, 2 a delete; `r` the row as binary JSON: kind, the record's columns in
-/// `RECORD_COLUMNS` order but `data` (version is `r ->> 19`), its attribute rows (name, type,
-/// seq, string, number, double), and where `data` is in the batch's bytes. A delete's row is
-/// kind, namespace id, run id. Made on each connection; nothing is stored.
+/// record, 2 a delete (which has only the namespace and run ids); `attrs` a record's attribute
+/// rows as a JSON array (name, type, seq, string, number, double). Made on each connection;
+/// nothing is stored.
 pub(crate) const SQLITE_VISIBILITY_WRITES: &str = "\
-    CREATE TEMP VIEW IF NOT EXISTS visibility_write AS SELECT 0 AS kind, X'' AS r, X'' AS data;
+    CREATE TEMP VIEW IF NOT EXISTS visibility_write AS SELECT 0 AS kind, '' AS namespace_id,
+        '' AS run_id, '' AS workflow_id, '' AS workflow_type, '' AS task_queue, 0 AS status,
+        0 AS start_time, 0 AS execution_time, 0 AS close_time, 0 AS sort_time,
+        0 AS history_length, 0 AS history_size_bytes, 0 AS execution_duration,
+        0 AS state_transition_count, '' AS parent_workflow_id, '' AS parent_run_id,
+        '' AS root_workflow_id, '' AS root_run_id, 0 AS version, '' AS attrs, X'' AS data;
     CREATE TEMP TRIGGER IF NOT EXISTS visibility_write_row INSTEAD OF INSERT ON visibility_write
     BEGIN
         INSERT INTO visibility_counts (namespace_id, status, runs)
             SELECT namespace_id, status, -1 FROM visibility
-            WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2
-            AND (NEW.kind = 2 OR version < NEW.r ->> 19)
+            WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id
+            AND (NEW.kind = 2 OR version < NEW.version)
             ON CONFLICT (namespace_id, status) DO UPDATE SET runs = runs + excluded.runs;
         INSERT INTO visibility_counts (namespace_id, status, runs)
-            SELECT NEW.r ->> 1, NEW.r ->> 6, 1
+            SELECT NEW.namespace_id, NEW.status, 1
             WHERE NEW.kind = 1 AND NOT EXISTS (SELECT 1 FROM visibility
-                WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2
-                AND version >= NEW.r ->> 19)
+                WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id
+                AND version >= NEW.version)
             ON CONFLICT (namespace_id, status) DO UPDATE SET runs = runs + excluded.runs;
         DELETE FROM visibility_attrs
-            WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2
+            WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id
             AND EXISTS (SELECT 1 FROM visibility
-                WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2
-                AND (NEW.kind = 2 OR version < NEW.r ->> 19));
+                WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id
+                AND (NEW.kind = 2 OR version < NEW.version));
         DELETE FROM visibility
-            WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2
-            AND (NEW.kind = 2 OR version < NEW.r ->> 19);
+            WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id
+            AND (NEW.kind = 2 OR version < NEW.version);
         INSERT INTO visibility_attrs
             (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value)
-            SELECT NEW.r ->> 1, NEW.r ->> 2, a.value ->> 0, a.value ->> 1, a.value ->> 2,
+            SELECT NEW.namespace_id, NEW.run_id, a.value ->> 0, a.value ->> 1, a.value ->> 2,
                 a.value ->> 3, a.value ->> 4, a.value ->> 5
-            FROM json_each(NEW.r, '$[20]') AS a
+            FROM json_each(NEW.attrs) AS a
             WHERE NEW.kind = 1 AND NOT EXISTS (SELECT 1 FROM visibility
-                WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2);
+                WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id);
         INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue,
             status, start_time, execution_time, close_time, sort_time, history_length,
             history_size_bytes, execution_duration, state_transition_count, parent_workflow_id,
             parent_run_id, root_workflow_id, root_run_id, version, data)
-            SELECT NEW.r ->> 1, NEW.r ->> 2, NEW.r ->> 3, NEW.r ->> 4, NEW.r ->> 5,
-                NEW.r ->> 6, NEW.r ->> 7, NEW.r ->> 8, NEW.r ->> 9, NEW.r ->> 10, NEW.r ->> 11,
-                NEW.r ->> 12, NEW.r ->> 13, NEW.r ->> 14, NEW.r ->> 15, NEW.r ->> 16,
-                NEW.r ->> 17, NEW.r ->> 18, NEW.r ->> 19, NEW.data
+            SELECT NEW.namespace_id, NEW.run_id, NEW.workflow_id, NEW.workflow_type,
+                NEW.task_queue, NEW.status, NEW.start_time, NEW.execution_time, NEW.close_time,
+                NEW.sort_time, NEW.history_length, NEW.history_size_bytes,
+                NEW.execution_duration, NEW.state_transition_count, NEW.parent_workflow_id,
+                NEW.parent_run_id, NEW.root_workflow_id, NEW.root_run_id, NEW.version, NEW.data
             WHERE NEW.kind = 1 AND NOT EXISTS (SELECT 1 FROM visibility
-                WHERE namespace_id = NEW.r ->> 1 AND run_id = NEW.r ->> 2);
+                WHERE namespace_id = NEW.namespace_id AND run_id = NEW.run_id);
     END;";
 
 /// A batch's whole transaction. `?1` is the rows as a JSON array, `?2` the records' `data`
-/// one after another; each row is made binary JSON once (see group_writes.rs). The trigger
-/// gets the rows in the array's order.
+/// one after another. Each row is made binary JSON once (see group_writes.rs) and each of its
+/// fields read out of it once, into the view's columns: the trigger mentions them some fifty
+/// times, and reading a field out of JSON at each mention cost more instructions than the
+/// hand-overs saved (BENCHMARKS.md). The trigger gets the rows in the array's order.
 const SQLITE_VISIBILITY_QUERY: &str = "\
     BEGIN;
     WITH w(j) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(?1))
-    INSERT INTO temp.visibility_write (kind, r, data)
-        SELECT j ->> 0, j, substr(?2, j ->> 21, j ->> 22) FROM w;
+    INSERT INTO temp.visibility_write (kind, namespace_id, run_id, workflow_id, workflow_type,
+        task_queue, status, start_time, execution_time, close_time, sort_time, history_length,
+        history_size_bytes, execution_duration, state_transition_count, parent_workflow_id,
+        parent_run_id, root_workflow_id, root_run_id, version, attrs, data)
+        SELECT j ->> 0, j ->> 1, j ->> 2, j ->> 3, j ->> 4, j ->> 5, j ->> 6, j ->> 7, j ->> 8,
+            j ->> 9, j ->> 10, j ->> 11, j ->> 12, j ->> 13, j ->> 14, j ->> 15, j ->> 16,
+            j ->> 17, j ->> 18, j ->> 19, j -> 20, substr(?2, j ->> 21, j ->> 22)
+        FROM w;
     COMMIT;";
 
 impl Serialize for Arg {
@@ -82,7 +95,9 @@ impl Serialize for Arg {
     }
 }
 
-/// One row of the view.
+/// One row of the query's JSON array: kind, the record's columns in `RECORD_COLUMNS` order but
+/// `data`, its attribute rows, and where `data` is in the batch's bytes (1-based start and
+/// length); a delete's is kind, namespace id, run id.
 enum Row<'a> {
     Record {
         columns: [Arg; RECORD_ARGS],
