@@ -100,8 +100,7 @@ impl Serialize for Arg {
 /// length); a delete's is kind, namespace id, run id.
 enum Row<'a> {
     Record {
-        columns: [Arg; RECORD_ARGS],
-        attrs: Vec<[Arg; 6]>,
+        record: &'a VisibilityRecord,
         /// 1-based start and length of `data` in the batch's bytes.
         data: (usize, usize),
     },
@@ -114,17 +113,13 @@ enum Row<'a> {
 impl Serialize for Row<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
-            Row::Record {
-                columns,
-                attrs,
-                data,
-            } => {
+            Row::Record { record, data } => {
                 let mut seq = s.serialize_seq(Some(RECORD_ARGS + 4))?;
                 seq.serialize_element(&1)?;
-                for c in columns {
+                for c in &record_args(record) {
                     seq.serialize_element(c)?;
                 }
-                seq.serialize_element(attrs)?;
+                seq.serialize_element(&attr_args(record))?;
                 seq.serialize_element(&data.0)?;
                 seq.serialize_element(&data.1)?;
                 seq.end()
@@ -149,8 +144,7 @@ fn args(writes: &[VisibilityWrite]) -> (String, Vec<u8>) {
                     let at = bytes.len() + 1;
                     bytes.extend_from_slice(&r.data);
                     rows.push(Row::Record {
-                        columns: record_args(r),
-                        attrs: attr_args(r),
+                        record: r,
                         data: (at, r.data.len()),
                     });
                 }
