@@ -1,0 +1,71 @@
+"""Context switches and CPU per workflow of a running server, by kind of thread (tokio workers,
+sqlx's SQLite thread, ...), over one run of sdk_load.py (the Python SDK as worker and client).
+Reads /proc/<pid>/task/*/status and stat before and after the run.
+
+    python thread_costs.py --pid 1234 --address 127.0.0.1:7233 --seconds 15 --concurrency 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def threads(pid: int) -> dict[str, tuple[str, int, int]]:
+    """Per thread id: its kind (the name without a trailing number), context switches (both
+    kinds) and CPU ticks (user and system)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        name = re.search(r"Name:\s*(.*)", status).group(1)
+        switches = sum(int(n) for n in re.findall(r"(?:nonvoluntary|voluntary)_ctxt_switches:\s*(\d+)", status))
+        fields = stat.rsplit(")", 1)[1].split()
+        out[tid] = (re.sub(r"[-\d]+$", "", name), switches, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pid", type=int, required=True)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    load = Path(__file__).with_name("sdk_load.py")
+    before = threads(args.pid)
+    done = subprocess.run(
+        [sys.executable, str(load), "--address", args.address, "--seconds", str(args.seconds),
+         "--concurrency", str(args.concurrency)],
+        capture_output=True, text=True, check=True,
+    )
+    after = threads(args.pid)
+    completed = json.loads(done.stdout.strip().splitlines()[-1])["completed"]
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for tid, (kind, switches, ticks) in after.items():
+        _, switches0, ticks0 = before.get(tid, (kind, 0, 0))
+        kinds[kind][0] += switches - switches0
+        kinds[kind][1] += ticks - ticks0
+    kinds["all"] = [sum(v[0] for v in kinds.values()), sum(v[1] for v in kinds.values())]
+    print(json.dumps({
+        "completed": completed,
+        "workflows_per_second": round(completed / args.seconds, 1),
+        "per_workflow": {
+            kind: {"context_switches": round(s / completed, 2), "cpu_ms": round(t * tick_ms / completed, 3)}
+            for kind, (s, t) in sorted(kinds.items()) if s or t
+        },
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
