@@ -26,6 +26,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod archiver;
 mod auth;
+mod epoch;
 mod grants;
 pub mod metrics;
 mod reload;
@@ -49,9 +50,6 @@ mod bindings {
 pub use bindings::sundial::plugin::types::{
     AuthInfo, Authorization, CallTarget, Claims, Decision, NamespaceRole, Principal, TlsSubject,
 };
-
-/// How often the epoch advances: the granularity of call deadlines.
-const TICK: Duration = Duration::from_millis(5);
 
 /// Longest deny reason passed on from a plugin; longer ones are cut.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -240,6 +238,7 @@ pub struct Runtime {
     linker: Linker<State>,
     compiled: Mutex<HashMap<String, Component>>,
     calls: Arc<tokio::sync::Semaphore>,
+    epoch: Arc<epoch::Epoch>,
     options: RuntimeOptions,
     metrics: Metrics,
     pooling: bool,
@@ -307,23 +306,13 @@ impl Runtime {
         visibility::add_to_linker(&mut linker)?;
         archiver::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
-        let ticking = engine.weak();
-        std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(TICK);
-                    match ticking.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })?;
+        let epoch = epoch::Epoch::start(&engine)?;
         Ok(Runtime {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
             calls: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_calls)),
+            epoch,
             options,
             metrics,
             pooling,
@@ -375,6 +364,7 @@ impl Runtime {
             kind,
             sha256,
             calls: self.calls.clone(),
+            epoch: self.epoch.clone(),
             metrics: self.metrics.clone(),
         }
     }
@@ -412,6 +402,7 @@ pub(crate) struct Loaded {
     kind: &'static str,
     sha256: String,
     calls: Arc<tokio::sync::Semaphore>,
+    epoch: Arc<epoch::Epoch>,
     metrics: Metrics,
 }
 
@@ -465,7 +456,8 @@ impl Loaded {
 
     /// Sets the deadline and fuel of the call about to run in `store`.
     fn arm(&self, store: &mut Store<State>) {
-        let ticks = self.limits.deadline.as_micros().div_ceil(TICK.as_micros()) as u64 + 1;
+        let tick = epoch::TICK.as_micros();
+        let ticks = self.limits.deadline.as_micros().div_ceil(tick) as u64 + 1;
         store.set_epoch_deadline(ticks);
         // Fuel is always metered by the engine; an unmetered plugin gets all there is.
         let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));
@@ -507,6 +499,9 @@ impl Loaded {
         F: AsyncFnOnce(&I, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     {
         let started = Instant::now();
+        // The epoch advances while any call runs, from before the instance's first
+        // instruction (instantiating runs the component's start code) to the last.
+        let _running = self.epoch.enter();
         let outcome = tokio::time::timeout(self.limits.deadline, async {
             let _permit = self
                 .calls
