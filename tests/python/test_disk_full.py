@@ -48,17 +48,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def remount(mount: Path, size_bytes: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", "-o", f"remount,size={size_bytes // 1024}k", str(mount)],
+                          capture_output=True, text=True)
+
+
 def resize(mount: Path, size_bytes: int) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size_bytes // 1024}k", str(mount)], check=True)
+    remount(mount, size_bytes).check_returncode()
 
 
 def shrink_to_use_plus(mount: Path, margin: int) -> None:
     """Shrinks the tmpfs to what is in use plus `margin`. The load keeps writing meanwhile, and
     tmpfs refuses (EINVAL) a size below its use, so a refusal is tried again with a fresh count."""
     for _ in range(50):
-        size = (used_bytes(mount) + margin) // 1024
-        done = subprocess.run(["mount", "-o", f"remount,size={size}k", str(mount)],
-                              capture_output=True, text=True)
+        done = remount(mount, used_bytes(mount) + margin)
         if done.returncode == 0:
             return
         time.sleep(0.05)
