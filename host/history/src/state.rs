@@ -311,7 +311,9 @@ pub enum TaskKind {
     WorkflowTaskTimeout = 4,
     ActivityTimeout = 5,
     WorkflowTimeout = 6,
-    /// A sticky workflow task was not picked up in time: move it to the normal queue.
+    /// A sticky workflow task was not picked up in time: move it to the normal queue. Kept in
+    /// memory only (armed from the dispatch task's `sticky_timeout_at`); rows of this kind
+    /// are from older versions.
     StickyTimeout = 7,
     /// Retention elapsed: delete the closed run.
     DeleteRun = 8,
@@ -388,6 +390,13 @@ pub struct Task {
     /// when the sticky queue's node finds no worker polling it.
     #[prost(string, tag = "17")]
     pub normal_task_queue: String,
+    /// For a workflow task sent to a sticky queue: when it goes to the normal queue if no
+    /// worker has started it by then (Unix nanos; its sticky schedule-to-start timeout). The
+    /// timeout is kept in memory only, armed whenever this task is scheduled (committed, or
+    /// read back after a restart or a shard's move). 0 on rows of older versions, which
+    /// stored the timeout as a task of its own.
+    #[prost(int64, tag = "18")]
+    pub sticky_timeout_at: i64,
 }
 
 impl MutableState {

@@ -14,6 +14,9 @@ use crate::matching::{QueueKind, Queued};
 use crate::state::{Task, TaskKind};
 use crate::time::now_nanos;
 
+/// The task id of a task that has no row (acknowledging it deletes nothing).
+const NOT_STORED: i64 = -1;
+
 impl Engine {
     pub(crate) async fn process_timer_task(&self, task: &Task) -> Result<()> {
         let key = task.run_key();
@@ -52,6 +55,11 @@ impl Engine {
                 | TaskKind::WorkflowTimeout
         );
         if obsolete_if_closed && self.inner.closed_runs.is_closed(&key.run_id) {
+            return Ok(());
+        }
+        if kind == TaskKind::StickyTimeout
+            && self.workflow_task_moved_on(&key, task.event_id, task.stamp)
+        {
             return Ok(());
         }
         let mut guard = self.lock(&key).await?;
@@ -127,6 +135,7 @@ impl Engine {
                     QueueKind::Activity
                 };
                 let key = Self::queue_key(&q.task.namespace_id, &q.task.task_queue, qk);
+                self.arm_sticky_timeout(&q);
                 self.dispatch(key, q);
             }
             TaskKind::Visibility | TaskKind::DeleteVisibility => {
@@ -138,6 +147,33 @@ impl Engine {
             }
             _ => self.inner.timers.push(q.task.fire_time, q),
         }
+    }
+
+    /// Arms, in memory, the schedule-to-start timeout of a workflow task sent to a sticky
+    /// queue: if no worker has started the task by then, it goes to the normal queue. Not a
+    /// stored task: while the task is not started its dispatch row is stored, and scheduling
+    /// that row again (after a restart, on a shard's next owner) arms the timeout again.
+    fn arm_sticky_timeout(&self, q: &Queued) {
+        let at = q.task.sticky_timeout_at;
+        if at == 0 || q.task_id < 0 {
+            return;
+        }
+        let timeout = Queued {
+            shard_id: q.shard_id,
+            range_id: q.range_id,
+            task_id: NOT_STORED,
+            task: Task {
+                kind: TaskKind::StickyTimeout as i32,
+                namespace_id: q.task.namespace_id.clone(),
+                workflow_id: q.task.workflow_id.clone(),
+                run_id: q.task.run_id.clone(),
+                fire_time: at,
+                event_id: q.task.event_id,
+                stamp: q.task.stamp,
+                ..Default::default()
+            },
+        };
+        self.inner.timers.push(at, timeout);
     }
 
     pub(crate) fn ack(&self, q: &Queued) {
@@ -175,7 +211,8 @@ impl Engine {
 
     /// Runs a task from the timer queue; failures are retried a second later.
     async fn run_due_task(&self, q: Queued) {
-        if q.task_id >= 0 && !self.inner.shards.is_current(q.shard_id, q.range_id) {
+        let owned = q.task_id >= 0 || q.task.task_kind() == TaskKind::StickyTimeout;
+        if owned && !self.inner.shards.is_current(q.shard_id, q.range_id) {
             tracing::debug!(
                 shard_id = q.shard_id,
                 range_id = q.range_id,

@@ -475,17 +475,14 @@ impl<'a> Txn<'a> {
         if !dispatch {
             return;
         }
+        let sticky_timeout_at = self.now + self.ms.sticky_schedule_to_start_nanos.max(SECOND);
         let t = self.task(TaskKind::DispatchWorkflowTask, 0, id);
         t.task_queue = queue;
         t.stamp = stamp;
         t.attempt = attempt;
         if sticky {
             t.normal_task_queue = normal;
-        }
-        if sticky {
-            let at = self.now + self.ms.sticky_schedule_to_start_nanos.max(SECOND);
-            let t = self.task(TaskKind::StickyTimeout, at, id);
-            t.stamp = stamp;
+            t.sticky_timeout_at = sticky_timeout_at;
         }
     }
 
