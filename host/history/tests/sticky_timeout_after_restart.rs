@@ -193,7 +193,7 @@ fn a_sticky_task_times_out_to_the_normal_queue_after_a_restart() {
         let timed_out = events
             .iter()
             .find_map(|e| match &e.attributes {
-                Some(Attributes::WorkflowTaskTimedOutEventAttributes(a)) => Some(a.clone()),
+                Some(Attributes::WorkflowTaskTimedOutEventAttributes(a)) => Some(*a),
                 _ => None,
             })
             .expect("a WorkflowTaskTimedOut event");
