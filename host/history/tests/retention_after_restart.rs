@@ -2,43 +2,23 @@
 //! after its namespace's retention, even though no request has named the namespace since the
 //! restart.
 
+mod common;
+
+use common::{runtime, stored_tasks};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
-use sundial_history::state::{Task, TaskKind};
+use sundial_history::state::TaskKind;
 use sundial_history::time::now_nanos;
 use sundial_history::{Engine, Options};
-use sundial_store::{ExecutionStore, SqlStore};
+use sundial_store::SqlStore;
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 
 const DAY: i64 = 24 * 3600 * 1_000_000_000;
 const RETENTION: i64 = 3 * DAY;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Every task stored in the shards.
-async fn stored_tasks(store: &SqlStore, shards: i32) -> Vec<Task> {
-    let mut tasks = Vec::new();
-    for shard in 0..shards {
-        let mut hashes = store.task_queue_hashes(shard).await.unwrap();
-        hashes.push(0);
-        for hash in hashes {
-            for row in store.read_tasks(shard, hash, usize::MAX).await.unwrap() {
-                tasks.push(Task::decode(row.data.as_slice()).unwrap());
-            }
-        }
-    }
-    tasks
-}
 
 #[test]
 fn retention_of_a_namespace_not_yet_named_after_restart() {

@@ -2,13 +2,16 @@
 //! queue at its schedule-to-start timeout after the restart. The timeout is not stored as a
 //! task of its own (only the dispatch row is): scheduling that row again arms it.
 
+mod common;
+
+use common::{runtime, stored_tasks};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
-use sundial_history::state::{Task, TaskKind};
+use sundial_history::state::TaskKind;
 use sundial_history::{Engine, Options};
-use sundial_store::{ExecutionStore, SqlStore};
+use sundial_store::SqlStore;
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::{TaskQueueKind, TimeoutType};
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
@@ -18,29 +21,6 @@ use temporalio_protos::temporal::api::workflowservice::v1::*;
 const NS: &str = "sticky";
 const QUEUE: &str = "work";
 const STICKY: &str = "work-sticky-1";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Every task stored in the shards.
-async fn stored_tasks(store: &SqlStore, shards: i32) -> Vec<Task> {
-    let mut tasks = Vec::new();
-    for shard in 0..shards {
-        let mut hashes = store.task_queue_hashes(shard).await.unwrap();
-        hashes.push(0);
-        for hash in hashes {
-            for row in store.read_tasks(shard, hash, usize::MAX).await.unwrap() {
-                tasks.push(Task::decode(row.data.as_slice()).unwrap());
-            }
-        }
-    }
-    tasks
-}
 
 fn poll(queue: TaskQueue) -> PollWorkflowTaskQueueRequest {
     PollWorkflowTaskQueueRequest {

@@ -2,6 +2,10 @@
 //! visibility store took the removal: the removal is a task stored with the deletion and run
 //! at the next start.
 
+mod common;
+
+use common::runtime;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +14,6 @@ use sundial_store::SqlStore;
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The run ids `default` lists.
 async fn listed(engine: &Engine) -> Vec<String> {
