@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{runtime, stored_tasks};
+use common::{register_namespace, runtime, stored_tasks};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,18 +33,7 @@ fn retention_of_a_namespace_not_yet_named_after_restart() {
         let engine = Engine::start(store.clone(), Options::default())
             .await
             .unwrap();
-        engine
-            .namespaces()
-            .register(RegisterNamespaceRequest {
-                namespace: "keep".into(),
-                workflow_execution_retention_period: Some(prost_types::Duration {
-                    seconds: RETENTION / 1_000_000_000,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        register_namespace(&engine, "keep", RETENTION / 1_000_000_000).await;
         let ns = engine.namespaces().by_name("keep").await.unwrap();
         let run_id = engine
             .start_workflow(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{runtime, stored_tasks};
+use common::{register_namespace, runtime, stored_tasks};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,18 +61,7 @@ fn a_sticky_task_times_out_to_the_normal_queue_after_a_restart() {
         let engine = Engine::start(store.clone(), Options::default())
             .await
             .unwrap();
-        engine
-            .namespaces()
-            .register(RegisterNamespaceRequest {
-                namespace: NS.into(),
-                workflow_execution_retention_period: Some(prost_types::Duration {
-                    seconds: 86_400,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        register_namespace(&engine, NS, 86_400).await;
         let ns = engine.namespaces().by_name(NS).await.unwrap();
         let run_id = engine
             .start_workflow(

@@ -4,8 +4,10 @@
 #![allow(dead_code, reason = "each test crate uses part of this module")]
 
 use prost::Message;
+use sundial_history::Engine;
 use sundial_history::state::Task;
 use sundial_store::{ExecutionStore, SqlStore};
+use temporalio_protos::temporal::api::workflowservice::v1::RegisterNamespaceRequest;
 
 /// A runtime for one life of the engine: dropping it drops everything it runs, as a process
 /// that dies would.
@@ -30,4 +32,20 @@ pub async fn stored_tasks(store: &SqlStore, shards: i32) -> Vec<Task> {
         }
     }
     tasks
+}
+
+/// Registers namespace `name` keeping closed runs for `retention_seconds`.
+pub async fn register_namespace(engine: &Engine, name: &str, retention_seconds: i64) {
+    engine
+        .namespaces()
+        .register(RegisterNamespaceRequest {
+            namespace: name.into(),
+            workflow_execution_retention_period: Some(prost_types::Duration {
+                seconds: retention_seconds,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
