@@ -16,29 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-
-def threads(pid: int) -> dict[str, tuple[str, int, int]]:
-    """Per thread id: its kind (the name without a trailing number), context switches (both
-    kinds) and CPU ticks (user and system)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except FileNotFoundError:
-            continue  # ended meanwhile
-        name = re.search(r"Name:\s*(.*)", status).group(1)
-        switches = sum(int(n) for n in re.findall(r"(?:nonvoluntary|voluntary)_ctxt_switches:\s*(\d+)", status))
-        fields = stat.rsplit(")", 1)[1].split()
-        out[tid] = (re.sub(r"[-\d]+$", "", name), switches, int(fields[11]) + int(fields[12]))
-    return out
+from procfs import threads
 
 
 def load_result(stdout: str) -> dict:

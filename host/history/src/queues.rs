@@ -106,7 +106,7 @@ pub(crate) struct Acks {
 impl Acks {
     pub fn ack(&self, shard_id: i32, range_id: i64, task_id: i64) {
         if task_id < 0 {
-            return; // not durable (a query task)
+            return; // no row (`NOT_STORED`: a query task, a sticky timeout)
         }
         self.pending
             .lock()

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use super::Engine;
 use crate::error::{Error, Result, invalid};
-use crate::matching::{QueueKind, Queued};
+use crate::matching::{NOT_STORED, QueueKind, Queued};
 use crate::namespace::Namespace;
 use crate::state::{MutableState, Task, TaskKind, TaskToken};
 use sundial_store::RunKey;
@@ -251,7 +251,7 @@ impl Engine {
                 // Not durable: its shard is where the waiting query is.
                 shard_id: self.shard_of(&key.namespace_id, &key.workflow_id),
                 range_id: 0,
-                task_id: -1,
+                task_id: NOT_STORED,
                 task,
             },
         );

@@ -10,12 +10,9 @@ use prost::Message;
 
 use super::{Engine, paging, visibility};
 use crate::error::{Error, Result};
-use crate::matching::{QueueKind, Queued};
+use crate::matching::{NOT_STORED, QueueKind, Queued};
 use crate::state::{Task, TaskKind};
 use crate::time::now_nanos;
-
-/// The task id of a task that has no row (acknowledging it deletes nothing).
-const NOT_STORED: i64 = -1;
 
 impl Engine {
     pub(crate) async fn process_timer_task(&self, task: &Task) -> Result<()> {
@@ -55,11 +52,6 @@ impl Engine {
                 | TaskKind::WorkflowTimeout
         );
         if obsolete_if_closed && self.inner.closed_runs.is_closed(&key.run_id) {
-            return Ok(());
-        }
-        if kind == TaskKind::StickyTimeout
-            && self.workflow_task_moved_on(&key, task.event_id, task.stamp)
-        {
             return Ok(());
         }
         let mut guard = self.lock(&key).await?;
@@ -155,7 +147,7 @@ impl Engine {
     /// that row again (after a restart, on a shard's next owner) arms the timeout again.
     fn arm_sticky_timeout(&self, q: &Queued) {
         let at = q.task.sticky_timeout_at;
-        if at == 0 || q.task_id < 0 {
+        if at == 0 {
             return;
         }
         let timeout = Queued {
@@ -211,8 +203,8 @@ impl Engine {
 
     /// Runs a task from the timer queue; failures are retried a second later.
     async fn run_due_task(&self, q: Queued) {
-        let owned = q.task_id >= 0 || q.task.task_kind() == TaskKind::StickyTimeout;
-        if owned && !self.inner.shards.is_current(q.shard_id, q.range_id) {
+        // Every task here is of an ownership, stored or not (a sticky timeout).
+        if !self.inner.shards.is_current(q.shard_id, q.range_id) {
             tracing::debug!(
                 shard_id = q.shard_id,
                 range_id = q.range_id,

@@ -138,26 +138,6 @@ impl Txn<'_> {
 }
 
 impl Engine {
-    /// Whether the run's cached state shows that its workflow task scheduled as `event_id`
-    /// (dispatch `stamp`) no longer waits to start: started, completed or replaced, so a
-    /// timeout for it has nothing to do. False when the state is not at hand (not cached, or
-    /// locked): then the caller locks the run and looks.
-    pub(crate) fn workflow_task_moved_on(&self, key: &RunKey, event_id: i64, stamp: i64) -> bool {
-        let Some(slot) = self.inner.cache.lock().unwrap().get(key).cloned() else {
-            return false;
-        };
-        let Ok(slot) = slot.try_lock() else {
-            return false;
-        };
-        let Some((ms, _)) = slot.loaded.as_ref() else {
-            return false;
-        };
-        // A run's state only moves forward, so a cached state that has moved on proves it.
-        !ms.workflow_task.as_ref().is_some_and(|w| {
-            w.scheduled_event_id == event_id && w.stamp == stamp && w.started_event_id == 0
-        })
-    }
-
     pub(super) async fn record_workflow_task_started(
         &self,
         q: &Queued,
