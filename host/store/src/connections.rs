@@ -63,6 +63,14 @@ impl DerefMut for Conn {
 }
 
 impl Conn {
+    /// A pooled connection is closed when dropped instead of given back (a SQLite connection
+    /// is left as it is: [`Connections::acquire`] looks at it when next taken).
+    pub(crate) fn close_on_drop(&mut self) {
+        if let Conn::Pooled(c) = self {
+            c.close_on_drop();
+        }
+    }
+
     /// Closes the connection instead of giving it back: its state is not known.
     pub(crate) async fn discard(self) {
         match self {
@@ -112,6 +120,12 @@ impl Connections {
             Backend::Mysql => AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(ACQUIRE_TIMEOUT),
+        };
+        let options = match backend {
+            // A group commit's text holds the values it writes (group_batch.rs): sqlx would
+            // log a slow one whole, workflow payloads and all.
+            Backend::Mysql => options.disable_statement_logging(),
+            _ => options,
         };
         Ok(Connections::Pool(pool_options.connect_with(options).await?))
     }

@@ -8,7 +8,6 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::group_query::GroupForm;
 use crate::sql::SqlStore;
 use crate::{Error, Result, WorkflowCommit};
 
@@ -50,8 +49,6 @@ impl Writers {
 
 async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    // Only the statement-by-statement form names a failure as the commit alone would have.
-    let named = store.group_form() == GroupForm::OneByOne;
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let commits: Vec<&WorkflowCommit> = group.iter().map(|j| &j.commit).collect();
         let outcome = store.commit_group(&commits).await;
@@ -62,10 +59,8 @@ async fn run_lane(store: SqlStore, mut rx: mpsc::UnboundedReceiver<Job>) {
                     let _ = job.done.send(Ok(()));
                 }
             }
-            Err(e) if group.len() == 1 && named => {
-                let job = group.pop().expect("one job");
-                let _ = job.done.send(Err(e));
-            }
+            // Only the statement-by-statement form names a failure as the commit alone
+            // would have: each commit is tried again alone that way.
             Err(_) => {
                 for job in group.drain(..) {
                     let outcome = store.commit_one_by_one(&[&job.commit]).await;

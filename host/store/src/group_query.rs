@@ -7,7 +7,8 @@
 //! PostgreSQL the statements between BEGIN and COMMIT are one statement whose parts are
 //! data-modifying `WITH` clauses, answered with one row that holds each check's result.
 //! MySQL/MariaDB, whose prepared statements are single statements and which has no
-//! data-modifying `WITH`, runs them one by one.
+//! data-modifying `WITH`, gets them in one multi-statement query with the values written in
+//! (group_batch.rs).
 //!
 //! Sent one by one, each failure is told apart (a start that lost the race for its workflow
 //! id is `AlreadyExists`); `group_commit` retries the commits of a failed group that way, each
@@ -26,7 +27,7 @@ const ROWS_PER_INSERT: usize = 200;
 
 /// A value to bind, in the order the query text names them.
 #[derive(Clone, Copy)]
-enum Arg<'a> {
+pub(crate) enum Arg<'a> {
     Int32(i32),
     Int(i64),
     Text(&'a str),
@@ -34,7 +35,7 @@ enum Arg<'a> {
 }
 
 /// What one statement's answer must be.
-enum Expect {
+pub(crate) enum Expect {
     /// A shard's row with this range id.
     Range { shard_id: i32, range_id: i64 },
     /// Exactly one row changed, else this conflict.
@@ -47,17 +48,17 @@ enum Expect {
 
 /// One statement of a group: its text with `?` placeholders, what its answer must be, and
 /// where its values are in the group's.
-struct Statement {
-    sql: String,
-    expect: Expect,
-    args: Range<usize>,
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) expect: Expect,
+    pub(crate) args: Range<usize>,
 }
 
 /// A group's statements and their values in order.
 #[derive(Default)]
-struct Group<'a> {
-    statements: Vec<Statement>,
-    args: Vec<Arg<'a>>,
+pub(crate) struct Group<'a> {
+    pub(crate) statements: Vec<Statement>,
+    pub(crate) args: Vec<Arg<'a>>,
 }
 
 impl<'a> Group<'a> {
@@ -157,7 +158,7 @@ fn bind<'q>(
 }
 
 /// Checks one answer against what its statement expected.
-fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> Result<()> {
+pub(crate) fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> Result<()> {
     match expect {
         Expect::Range { shard_id, range_id } => {
             let found = found_range.unwrap_or(-1);
@@ -178,7 +179,7 @@ fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> Result<()> 
 }
 
 /// A statement's failure: a lost race for the current run when it made a new one.
-fn failed(expect: &Expect, e: sqlx::Error) -> Error {
+pub(crate) fn failed(expect: &Expect, e: sqlx::Error) -> Error {
     match expect {
         Expect::NewCurrent(taken) if SqlStore::is_unique_violation(&e) => {
             Error::AlreadyExists(taken.clone())
@@ -187,32 +188,13 @@ fn failed(expect: &Expect, e: sqlx::Error) -> Error {
     }
 }
 
-/// How a backend sends a group's statements (see the module's comment).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GroupForm {
-    /// SQLite: one multi-statement query.
-    Statements,
-    /// PostgreSQL: one statement of data-modifying `WITH` clauses.
-    WithClauses,
-    /// MySQL/MariaDB: statement by statement; the only form whose failures are named.
-    OneByOne,
-}
-
 impl SqlStore {
-    pub(crate) fn group_form(&self) -> GroupForm {
-        match self.backend() {
-            Backend::Sqlite => GroupForm::Statements,
-            Backend::Postgres => GroupForm::WithClauses,
-            Backend::Mysql => GroupForm::OneByOne,
-        }
-    }
-
     /// Commits `commits` in one transaction, in order, in the backend's best form.
     pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        match self.group_form() {
-            GroupForm::Statements => self.commit_as_statements(commits).await,
-            GroupForm::WithClauses => self.commit_as_with_clauses(commits).await,
-            GroupForm::OneByOne => self.commit_one_by_one(commits).await,
+        match self.backend() {
+            Backend::Sqlite => self.commit_as_statements(commits).await,
+            Backend::Postgres => self.commit_as_with_clauses(commits).await,
+            Backend::Mysql => self.commit_as_batch(commits).await,
         }
     }
 
@@ -283,7 +265,7 @@ impl SqlStore {
         Ok(())
     }
 
-    fn group_statements<'a>(&self, commits: &[&'a WorkflowCommit]) -> Group<'a> {
+    pub(crate) fn group_statements<'a>(&self, commits: &[&'a WorkflowCommit]) -> Group<'a> {
         let mut group = Group::default();
         let mut history = Vec::new();
         let mut tasks = Vec::new();

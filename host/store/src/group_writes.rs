@@ -3,13 +3,13 @@
 //! Every backend makes the same writes: first a check per shard that it is still this node's
 //! (its range id unchanged), then each commit's current-run and execution writes in commit
 //! order, then the history and task rows. PostgreSQL and MySQL/MariaDB send them as statements
-//! (group_query.rs). SQLite sends the whole transaction as one query whose text never changes,
-//! so that it is prepared once per connection: the writes go as data (a JSON array of rows and
-//! one blob that holds their byte strings), inserted in order into a temporary view whose
-//! trigger makes each write and its check. A group's statements as text would differ with its
-//! makeup (how many commits, of which kinds, how many rows), too many texts for sqlx's
-//! per-connection cache of prepared statements: preparing them anew took a fifth of the
-//! server's instructions (BENCHMARKS.md, issue 22).
+//! (group_query.rs, group_batch.rs). SQLite sends the whole transaction as one query whose
+//! text never changes, so that it is prepared once per connection: the writes go as data (a
+//! JSON array of rows and one blob that holds their byte strings), inserted in order into a
+//! temporary view whose trigger makes each write and its check. A group's statements as text
+//! would differ with its makeup (how many commits, of which kinds, how many rows), too many
+//! texts for sqlx's per-connection cache of prepared statements: preparing them anew took a
+//! fifth of the server's instructions (BENCHMARKS.md, issue 22).
 
 use serde::Serialize;
 

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod connections;
+mod group_batch;
 mod group_commit;
 mod group_query;
 mod group_writes;

@@ -159,4 +159,12 @@ pub async fn groups(store: &SqlStore) {
         })
         .collect();
     assert_eq!(ids, expected);
+
+    // A commit larger than one batch's text may be (MySQL/MariaDB write the values into it,
+    // as hex) lands whole all the same.
+    let mut big = start(shard, range, &ns, 3000);
+    big.executions[0].state = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    store.commit(&big).await.unwrap();
+    let stored = store.get_state(shard, &k(&big)).await.unwrap().unwrap();
+    assert!(stored.state == big.executions[0].state, "the big state read back differs");
 }
