@@ -8,16 +8,17 @@
 //! bound values: every value is written into the text as a number or a hexadecimal literal
 //! (all the columns written are integers or binary strings), so no value is ever read as SQL.
 //! The answers come back in order, one per statement, and each is checked as the
-//! statement-by-statement form checks it; any failure rolls the whole group back, and
-//! `group_commit` then retries its commits one by one to name it.
+//! statement-by-statement form checks it; a statement that fails stops the rest. Any failure
+//! rolls the whole group back, and `group_commit` then retries its commits one by one to
+//! name it.
 
 use std::fmt::Write as _;
 
 use futures::TryStreamExt;
-use sqlx::{Either, Row};
+use sqlx::{AnyConnection, Either, Row};
 
 use crate::connections::Conn;
-use crate::group_query::{Arg, Expect, Group, check, failed};
+use crate::group_query::{Arg, Expect, Group, check};
 use crate::sql::SqlStore;
 use crate::{Error, Result, WorkflowCommit};
 
@@ -94,7 +95,9 @@ struct Batch {
 impl Batch {
     /// Ends the transaction with `COMMIT` or `ROLLBACK`.
     async fn end(mut self, statement: &str) -> Result<()> {
-        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
+        // Through the `Executor` trait: `RawSql::execute`'s future is not `Send` for every
+        // lifetime, which the spawned writer needs.
+        sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(statement)).await?;
         self.open = false;
         Ok(())
     }
@@ -106,6 +109,21 @@ impl Drop for Batch {
             self.conn.close_on_drop();
         }
     }
+}
+
+/// Checks each statement's answer as it was expected; answer 0 is BEGIN's.
+fn check_answers(group: &Group<'_>, answers: &[Answer]) -> Result<()> {
+    if answers.len() != group.statements.len() + 1 {
+        return Err(Error::Database(sqlx::Error::Protocol(format!(
+            "a batch of {} statements had {} answers",
+            group.statements.len() + 1,
+            answers.len()
+        ))));
+    }
+    for (st, answer) in group.statements.iter().zip(&answers[1..]) {
+        check(&st.expect, answer.found_range, answer.changed)?;
+    }
+    Ok(())
 }
 
 impl SqlStore {
@@ -121,7 +139,10 @@ impl SqlStore {
             conn: self.conn().await?,
             open: true,
         };
-        let outcome = run_batch(&mut batch.conn, &text, &group).await;
+        let outcome = match run_batch(&mut batch.conn, &text).await {
+            Ok(answers) => check_answers(&group, &answers),
+            Err(e) => Err(e.into()),
+        };
         match outcome {
             Ok(()) => batch.end("COMMIT").await,
             Err(e) => {
@@ -132,43 +153,28 @@ impl SqlStore {
     }
 }
 
-/// Sends `text` and checks each statement's answer in turn; reads every answer, so that the
-/// connection is ready for the ROLLBACK after a failed check.
-async fn run_batch(conn: &mut Conn, text: &str, group: &Group<'_>) -> Result<()> {
-    let mut answers = sqlx::raw_sql(text).fetch_many(&mut **conn);
-    // Answer 0 is BEGIN's; statement i's is answer i + 1.
-    let mut answer = 0;
-    let mut found_range = None;
-    let mut outcome = Ok(());
-    loop {
-        let next = match answers.try_next().await {
-            Ok(next) => next,
-            Err(e) => {
-                let failed_at = answer.checked_sub(1).map(|i| &group.statements[i].expect);
-                return Err(match failed_at {
-                    Some(expect) => failed(expect, e),
-                    None => e.into(),
-                });
-            }
-        };
-        match next {
-            None => break,
-            Some(Either::Right(row)) => found_range = Some(row.try_get::<i64, _>(0)?),
-            Some(Either::Left(done)) => {
-                if let Some(st) = answer.checked_sub(1).map(|i| &group.statements[i])
-                    && outcome.is_ok()
-                {
-                    outcome = check(&st.expect, found_range.take(), done.rows_affected());
-                }
-                answer += 1;
+/// What a statement of a batch answered: the first column of its last row (the range id
+/// of a shard check), and how many rows it changed.
+#[derive(Default)]
+struct Answer {
+    found_range: Option<i64>,
+    changed: u64,
+}
+
+/// Sends `text` and reads every statement's answer. The server stops at a statement that
+/// fails; its error is returned.
+async fn run_batch(conn: &mut AnyConnection, text: &str) -> sqlx::Result<Vec<Answer>> {
+    let mut answers = Vec::new();
+    let mut current = Answer::default();
+    let mut stream = sqlx::Executor::fetch_many(conn, sqlx::raw_sql(text));
+    while let Some(answer) = stream.try_next().await? {
+        match answer {
+            Either::Right(row) => current.found_range = Some(row.try_get(0)?),
+            Either::Left(done) => {
+                current.changed = done.rows_affected();
+                answers.push(std::mem::take(&mut current));
             }
         }
     }
-    if answer != group.statements.len() + 1 {
-        return Err(Error::Database(sqlx::Error::Protocol(format!(
-            "a batch of {} statements had {answer} answers",
-            group.statements.len() + 1
-        ))));
-    }
-    outcome
+    Ok(answers)
 }

@@ -179,7 +179,7 @@ pub(crate) fn check(expect: &Expect, found_range: Option<i64>, changed: u64) -> 
 }
 
 /// A statement's failure: a lost race for the current run when it made a new one.
-pub(crate) fn failed(expect: &Expect, e: sqlx::Error) -> Error {
+fn failed(expect: &Expect, e: sqlx::Error) -> Error {
     match expect {
         Expect::NewCurrent(taken) if SqlStore::is_unique_violation(&e) => {
             Error::AlreadyExists(taken.clone())
