@@ -43,7 +43,9 @@ impl Group<'_> {
             let mut args = self.args[st.args.clone()].iter();
             for (i, part) in st.sql.split('?').enumerate() {
                 if i > 0 {
-                    args.next().expect("a value per placeholder").write_literal(&mut text);
+                    args.next()
+                        .expect("a value per placeholder")
+                        .write_literal(&mut text);
                 }
                 text.push_str(part);
             }

@@ -166,5 +166,8 @@ pub async fn groups(store: &SqlStore) {
     big.executions[0].state = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
     store.commit(&big).await.unwrap();
     let stored = store.get_state(shard, &k(&big)).await.unwrap().unwrap();
-    assert!(stored.state == big.executions[0].state, "the big state read back differs");
+    assert!(
+        stored.state == big.executions[0].state,
+        "the big state read back differs"
+    );
 }
