@@ -13,8 +13,10 @@ mod group_batch;
 mod group_commit;
 mod group_query;
 mod group_writes;
+mod mysql_batch;
 mod sql;
 mod visibility;
+mod visibility_batch;
 mod visibility_sqlite;
 mod visibility_write;
 

@@ -1,14 +1,16 @@
 //! Visibility writes: a batch of upserts and deletes applied in order in one transaction, an
 //! older version never replacing a newer one, and the per-status counts kept in step.
 //!
-//! PostgreSQL and MySQL/MariaDB run it statement by statement (this file). SQLite runs the
-//! whole transaction as one query of unchanging text (visibility_sqlite.rs): each statement
+//! PostgreSQL runs it statement by statement (this file); MySQL/MariaDB as two multi-statement
+//! queries, the lookups then the writes (visibility_batch.rs). SQLite runs the whole
+//! transaction as one query of unchanging text (visibility_sqlite.rs): each statement
 //! through sqlx's SQLite driver is a hand-over to the connection's thread and back, and a
 //! batch took five to eight of them.
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{Connection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Connection, Row};
 
 use crate::sql::decode_text;
 use crate::visibility::{Arg, attr_rows, bind_args, int_column, value_column};
@@ -126,17 +128,203 @@ fn placeholders(row: &[Arg]) -> String {
         .join(", ")
 }
 
+/// A value of a [`Planned`] statement.
+pub(crate) enum Bound<'a> {
+    /// An `Arg::Null` is a `NULL` in the text, not a value bound.
+    Arg(Arg),
+    Bytes(&'a [u8]),
+}
+
+/// A write statement, `?` placeholders, and its values in order.
+pub(crate) struct Planned<'a> {
+    pub(crate) sql: String,
+    pub(crate) values: Vec<Bound<'a>>,
+}
+
+/// Upserted records by namespace, in name order, at most 500 runs in each: every lookup is
+/// then `namespace_id = ? AND run_id IN (…)`, an index range on every database (row-value IN
+/// lists are not, on PostgreSQL), and writers of several nodes lock the shared count rows in
+/// one order, so they cannot deadlock on them.
+pub(crate) fn chunks(records: Vec<&VisibilityRecord>) -> Vec<(&str, Vec<&VisibilityRecord>)> {
+    let mut by_namespace: BTreeMap<&str, Vec<&VisibilityRecord>> = BTreeMap::new();
+    for r in records {
+        by_namespace.entry(&r.namespace_id).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (namespace_id, runs) in by_namespace {
+        out.extend(runs.chunks(500).map(|c| (namespace_id, c.to_vec())));
+    }
+    out
+}
+
+/// The lookup of a chunk's stored versions: namespace id, then each run id.
+pub(crate) fn versions_query(runs: usize) -> String {
+    let marks = vec!["?"; runs].join(", ");
+    format!(
+        "SELECT run_id, version, status FROM visibility WHERE namespace_id = ? AND run_id IN ({marks})"
+    )
+}
+
+/// What [`versions_query`] found: run id → (version, status).
+pub(crate) fn stored_versions(rows: &[AnyRow]) -> Result<HashMap<String, (i64, i64)>> {
+    rows.iter()
+        .map(|row| Ok((decode_text(row, 0)?, (row.try_get(1)?, int_column(row, 2)?))))
+        .collect()
+}
+
+/// The writes that upsert `chunk` (records of one namespace, at most one per run) over what
+/// is `stored`: only records newer than the stored ones, the counts kept in step.
+pub(crate) fn plan_upserts<'a>(
+    backend: Backend,
+    namespace_id: &str,
+    chunk: &[&'a VisibilityRecord],
+    stored: &HashMap<String, (i64, i64)>,
+) -> Vec<Planned<'a>> {
+    let fresh: Vec<&VisibilityRecord> = chunk
+        .iter()
+        .copied()
+        .filter(|r| stored.get(&r.run_id).is_none_or(|(v, _)| *v < r.version))
+        .collect();
+    if fresh.is_empty() {
+        return Vec::new();
+    }
+    let mut counts = StatusCounts::default();
+    for r in &fresh {
+        if let Some((_, old)) = stored.get(&r.run_id) {
+            counts.add(*old, -1);
+        }
+        counts.add(r.status as i64, 1);
+    }
+    let mut out: Vec<Planned<'a>> = plan_counts(backend, namespace_id, &counts)
+        .into_iter()
+        .collect();
+    let replaced: Vec<&str> = fresh
+        .iter()
+        .filter(|r| stored.contains_key(&r.run_id))
+        .map(|r| r.run_id.as_str())
+        .collect();
+    if !replaced.is_empty() {
+        let marks = vec!["?"; replaced.len()].join(", ");
+        for table in ["visibility", "visibility_attrs"] {
+            out.push(Planned {
+                sql: format!("DELETE FROM {table} WHERE namespace_id = ? AND run_id IN ({marks})"),
+                values: std::iter::once(namespace_id)
+                    .chain(replaced.iter().copied())
+                    .map(|s| Bound::Arg(Arg::Text(s.to_string())))
+                    .collect(),
+            });
+        }
+    }
+    // `data` is bytes: a value after each record's other columns.
+    let mut rows = Vec::with_capacity(fresh.len());
+    let mut values = Vec::with_capacity(fresh.len() * (RECORD_ARGS + 1));
+    let mut attrs = Vec::new();
+    for r in &fresh {
+        let args = record_args(r);
+        rows.push(format!("({}, ?)", placeholders(&args)));
+        values.extend(args.into_iter().map(Bound::Arg));
+        values.push(Bound::Bytes(r.data.as_slice()));
+        for [name, ty, seq, s, n, d] in attr_args(r) {
+            attrs.push([
+                Arg::Text(r.namespace_id.clone()),
+                Arg::Text(r.run_id.clone()),
+                name,
+                ty,
+                seq,
+                s,
+                n,
+                d,
+            ]);
+        }
+    }
+    out.push(Planned {
+        sql: format!(
+            "INSERT INTO visibility ({RECORD_COLUMNS}) VALUES {}",
+            rows.join(", ")
+        ),
+        values,
+    });
+    for rows in attrs.chunks(500) {
+        let groups: Vec<String> = rows
+            .iter()
+            .map(|row| format!("({})", placeholders(row)))
+            .collect();
+        out.push(Planned {
+            sql: format!(
+                "INSERT INTO visibility_attrs (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value) VALUES {}",
+                groups.join(", ")
+            ),
+            values: rows.iter().flatten().cloned().map(Bound::Arg).collect(),
+        });
+    }
+    out
+}
+
+/// Adds `counts` to the namespace's rows of `visibility_counts`.
+fn plan_counts(
+    backend: Backend,
+    namespace_id: &str,
+    counts: &StatusCounts,
+) -> Option<Planned<'static>> {
+    // In status order, for the same reason as namespaces are written in name order.
+    let mut changes: Vec<(i64, i64)> = counts.0.iter().filter(|(_, d)| *d != 0).copied().collect();
+    changes.sort_unstable();
+    if changes.is_empty() {
+        return None;
+    }
+    let rows = vec!["(?, ?, ?)"; changes.len()].join(", ");
+    let upsert = match backend {
+        Backend::Mysql => "ON DUPLICATE KEY UPDATE runs = runs + VALUES(runs)",
+        _ => {
+            "ON CONFLICT (namespace_id, status) DO UPDATE SET runs = visibility_counts.runs + excluded.runs"
+        }
+    };
+    let mut values = Vec::with_capacity(changes.len() * 3);
+    for (status, delta) in changes {
+        values.push(Bound::Arg(Arg::Text(namespace_id.to_string())));
+        values.push(Bound::Arg(Arg::Int(status)));
+        values.push(Bound::Arg(Arg::Int(delta)));
+    }
+    Some(Planned {
+        sql: format!(
+            "INSERT INTO visibility_counts (namespace_id, status, runs) VALUES {rows} {upsert}"
+        ),
+        values,
+    })
+}
+
 impl SqlStore {
     /// Applies `writes` in order, in one transaction, in the backend's best form.
     pub(crate) async fn write_visibility_rows(&self, writes: &[VisibilityWrite]) -> Result<()> {
-        if self.backend() == Backend::Sqlite {
-            return self.write_visibility_as_one_query(writes).await;
+        match self.backend() {
+            Backend::Sqlite => self.write_visibility_as_one_query(writes).await,
+            Backend::Mysql => self.write_visibility_as_batch(writes).await,
+            Backend::Postgres => self.write_visibility_one_by_one(writes).await,
         }
+    }
+
+    /// Applies `writes` statement by statement.
+    pub(crate) async fn write_visibility_one_by_one(
+        &self,
+        writes: &[VisibilityWrite],
+    ) -> Result<()> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
         for step in steps(writes) {
             match step {
-                Step::Upserts(records) => self.upsert_records(&mut tx, records).await?,
+                Step::Upserts(records) => {
+                    for (namespace_id, chunk) in chunks(records) {
+                        let text = self.adapt(&versions_query(chunk.len()));
+                        let mut q = sqlx::query(&text).bind(namespace_id);
+                        for r in &chunk {
+                            q = q.bind(&r.run_id);
+                        }
+                        let stored = stored_versions(&q.fetch_all(&mut *tx).await?)?;
+                        for planned in plan_upserts(self.backend(), namespace_id, &chunk, &stored) {
+                            self.run_planned(&mut tx, &planned).await?;
+                        }
+                    }
+                }
                 Step::Delete {
                     namespace_id,
                     run_id,
@@ -147,136 +335,27 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Upserts records (at most one per run) in `tx`.
-    async fn upsert_records(
+    /// Runs a planned write in `tx`.
+    pub(crate) async fn run_planned(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        records: Vec<&VisibilityRecord>,
+        tx: &mut AnyConnection,
+        planned: &Planned<'_>,
     ) -> Result<()> {
-        // Per namespace, so every lookup is `namespace_id = ? AND run_id IN (…)`: an index
-        // range on every database (row-value IN lists are not, on PostgreSQL). In name order:
-        // writers of several nodes then lock the shared count rows in one order, and cannot
-        // deadlock on them.
-        let mut by_namespace: BTreeMap<&str, Vec<&VisibilityRecord>> = BTreeMap::new();
-        for r in records {
-            by_namespace.entry(&r.namespace_id).or_default().push(r);
-        }
-        for (namespace_id, runs) in by_namespace {
-            for chunk in runs.chunks(500) {
-                self.upsert_chunk(tx, namespace_id, chunk).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Upserts records of one namespace (at most one per run).
-    async fn upsert_chunk(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        namespace_id: &str,
-        chunk: &[&VisibilityRecord],
-    ) -> Result<()> {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let text = self.adapt(&format!(
-            "SELECT run_id, version, status FROM visibility WHERE namespace_id = ? AND run_id IN ({marks})"
-        ));
-        let mut q = sqlx::query(&text).bind(namespace_id);
-        for r in chunk {
-            q = q.bind(&r.run_id);
-        }
-        // run id -> (version, status)
-        let mut stored: HashMap<String, (i64, i64)> = HashMap::new();
-        for row in q.fetch_all(&mut **tx).await? {
-            stored.insert(
-                decode_text(&row, 0)?,
-                (row.try_get(1)?, int_column(&row, 2)?),
-            );
-        }
-        let fresh: Vec<&VisibilityRecord> = chunk
-            .iter()
-            .copied()
-            .filter(|r| stored.get(&r.run_id).is_none_or(|(v, _)| *v < r.version))
-            .collect();
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let mut counts = StatusCounts::default();
-        for r in &fresh {
-            if let Some((_, old)) = stored.get(&r.run_id) {
-                counts.add(*old, -1);
-            }
-            counts.add(r.status as i64, 1);
-        }
-        self.apply_counts(tx, namespace_id, &counts).await?;
-        let replaced: Vec<&str> = fresh
-            .iter()
-            .filter(|r| stored.contains_key(&r.run_id))
-            .map(|r| r.run_id.as_str())
-            .collect();
-        if !replaced.is_empty() {
-            let marks = vec!["?"; replaced.len()].join(", ");
-            for table in ["visibility", "visibility_attrs"] {
-                let text = self.adapt(&format!(
-                    "DELETE FROM {table} WHERE namespace_id = ? AND run_id IN ({marks})"
-                ));
-                let mut q = sqlx::query(&text).bind(namespace_id);
-                for run_id in &replaced {
-                    q = q.bind(*run_id);
-                }
-                q.execute(&mut **tx).await?;
-            }
-        }
-        let mut args = Vec::with_capacity(fresh.len() * RECORD_ARGS);
-        let mut attrs = Vec::new();
-        for r in &fresh {
-            args.extend(record_args(r));
-            for [name, ty, seq, s, n, d] in attr_args(r) {
-                attrs.push([
-                    Arg::Text(r.namespace_id.clone()),
-                    Arg::Text(r.run_id.clone()),
-                    name,
-                    ty,
-                    seq,
-                    s,
-                    n,
-                    d,
-                ]);
-            }
-        }
-        // `data` is bytes: bound separately after each record's other columns.
-        let groups: Vec<String> = args
-            .chunks(RECORD_ARGS)
-            .map(|row| format!("({}, ?)", placeholders(row)))
-            .collect();
-        let text = self.adapt(&format!(
-            "INSERT INTO visibility ({RECORD_COLUMNS}) VALUES {}",
-            groups.join(", ")
-        ));
+        let text = self.adapt(&planned.sql);
         let mut q = sqlx::query(&text);
-        for (row, r) in args.chunks(RECORD_ARGS).zip(&fresh) {
-            q = bind_args(q, row).bind(r.data.as_slice());
+        for value in &planned.values {
+            q = match value {
+                Bound::Arg(a) => bind_args(q, std::slice::from_ref(a)),
+                Bound::Bytes(b) => q.bind(*b),
+            };
         }
-        q.execute(&mut **tx).await?;
-        for rows in attrs.chunks(500) {
-            let groups: Vec<String> = rows
-                .iter()
-                .map(|row| format!("({})", placeholders(row)))
-                .collect();
-            let text = self.adapt(&format!(
-                "INSERT INTO visibility_attrs (namespace_id, run_id, name, ty, seq, str_value, num_value, dbl_value) VALUES {}",
-                groups.join(", ")
-            ));
-            let flat: Vec<Arg> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
-            bind_args(sqlx::query(&text), &flat)
-                .execute(&mut **tx)
-                .await?;
-        }
+        q.execute(&mut *tx).await?;
         Ok(())
     }
 
     async fn delete_record(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut AnyConnection,
         namespace_id: &str,
         run_id: &str,
     ) -> Result<()> {
@@ -285,14 +364,16 @@ impl SqlStore {
         let row = sqlx::query(&text)
             .bind(namespace_id)
             .bind(run_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             return Ok(());
         };
         let mut counts = StatusCounts::default();
         counts.add(int_column(&row, 0)?, -1);
-        self.apply_counts(tx, namespace_id, &counts).await?;
+        if let Some(planned) = plan_counts(self.backend(), namespace_id, &counts) {
+            self.run_planned(tx, &planned).await?;
+        }
         for table in ["visibility", "visibility_attrs"] {
             let text = self.adapt(&format!(
                 "DELETE FROM {table} WHERE namespace_id = ? AND run_id = ?"
@@ -300,41 +381,9 @@ impl SqlStore {
             sqlx::query(&text)
                 .bind(namespace_id)
                 .bind(run_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
-        Ok(())
-    }
-
-    /// Adds `counts` to the namespace's rows of `visibility_counts`.
-    async fn apply_counts(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        namespace_id: &str,
-        counts: &StatusCounts,
-    ) -> Result<()> {
-        // In status order, for the same reason as namespaces are written in name order.
-        let mut changes: Vec<(i64, i64)> =
-            counts.0.iter().filter(|(_, d)| *d != 0).copied().collect();
-        changes.sort_unstable();
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let rows = vec!["(?, ?, ?)"; changes.len()].join(", ");
-        let upsert = match self.backend() {
-            Backend::Mysql => "ON DUPLICATE KEY UPDATE runs = runs + VALUES(runs)",
-            _ => {
-                "ON CONFLICT (namespace_id, status) DO UPDATE SET runs = visibility_counts.runs + excluded.runs"
-            }
-        };
-        let text = self.adapt(&format!(
-            "INSERT INTO visibility_counts (namespace_id, status, runs) VALUES {rows} {upsert}"
-        ));
-        let mut q = sqlx::query(&text);
-        for (status, delta) in &changes {
-            q = q.bind(namespace_id).bind(*status).bind(*delta);
-        }
-        q.execute(&mut **tx).await?;
         Ok(())
     }
 }
