@@ -119,6 +119,19 @@ impl Batch {
         }
     }
 
+    /// Commits if `outcome` (the checks of the batch's answers) is `Ok`, else rolls back and
+    /// returns it.
+    pub(crate) async fn finish(self, outcome: Result<()>) -> Result<()> {
+        match outcome {
+            Ok(()) => self.end("COMMIT").await,
+            Err(e) => {
+                // Should the ROLLBACK fail too, the connection is closed (see `Drop`).
+                let _ = self.end("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
     /// Ends the transaction with `COMMIT` or `ROLLBACK`.
     pub(crate) async fn end(mut self, statement: &str) -> Result<()> {
         // Through the `Executor` trait: `RawSql::execute`'s future is not `Send` for every

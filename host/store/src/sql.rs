@@ -604,6 +604,11 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {
+        if self.backend() == Backend::Mysql {
+            return self
+                .delete_tasks_as_batch(shard_id, range_id, task_ids)
+                .await;
+        }
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
         self.check_range(&mut tx, shard_id, range_id).await?;

@@ -373,6 +373,11 @@ async fn executions(store: &SqlStore) {
         Err(Error::Conflict(_))
     ));
 
+    // A previous owner cannot delete tasks: the shard's range id is checked first.
+    assert!(matches!(
+        store.delete_tasks(0, range - 1, &[100]).await,
+        Err(Error::ShardOwnershipLost { .. })
+    ));
     store.delete_tasks(0, range, &[100]).await.unwrap();
     assert!(
         !store
