@@ -72,14 +72,12 @@ impl Conn {
     }
 
     /// Closes the connection instead of giving it back: its state is not known.
-    pub(crate) async fn discard(self) {
-        match self {
-            Conn::Pooled(mut c) => c.close_on_drop(),
-            Conn::One(mut c) => {
-                if let Some(conn) = c.take() {
-                    let _ = conn.close().await;
-                }
-            }
+    pub(crate) async fn discard(mut self) {
+        self.close_on_drop();
+        if let Conn::One(c) = &mut self
+            && let Some(conn) = c.take()
+        {
+            let _ = conn.close().await;
         }
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! The answers come back in order, one per statement, and each is checked as the
 //! statement-by-statement form checks it. Any failure rolls the whole group back, and
-//! `group_commit` then retries its commits one by one to name it. The deletes of done tasks,
-//! fenced by the same range check, go the same way.
+//! `group_commit` then retries its commits one by one to name it. The deletes of done tasks
+//! (a group of a range check and deletes) go the same way.
 
 use sqlx::Row;
 
@@ -59,6 +59,7 @@ fn check_answers(group: &Group<'_>, answers: &[Answer]) -> Result<()> {
         ))));
     }
     for (st, answer) in group.statements.iter().zip(&answers[1..]) {
+        // A shard check's row holds the range id; no row: no such shard.
         let found_range = match answer.rows.last() {
             Some(row) => Some(row.try_get::<i64, _>(0)?),
             None => None,
@@ -71,46 +72,18 @@ fn check_answers(group: &Group<'_>, answers: &[Answer]) -> Result<()> {
 impl SqlStore {
     /// MySQL/MariaDB: the group in two round trips (see the module's comment).
     pub(crate) async fn commit_as_batch(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        let group = self.group_statements(commits);
-        let Some(text) = group.batch_text() else {
-            return self.commit_one_by_one(commits).await;
-        };
-        let mut batch = Batch::new(self.conn().await?);
-        let outcome = match batch.run(&text).await {
-            Ok(answers) => check_answers(&group, &answers),
-            Err(e) => Err(e.into()),
-        };
-        batch.finish(outcome).await
+        self.run_as_batch(&self.group_statements(commits)).await
     }
 
-    /// MySQL/MariaDB: deletes done tasks of a shard this node still owns in two round trips —
-    /// BEGIN, the range check and the deletes in one query, then COMMIT or ROLLBACK.
-    pub(crate) async fn delete_tasks_as_batch(
-        &self,
-        shard_id: i32,
-        range_id: i64,
-        task_ids: &[i64],
-    ) -> Result<()> {
-        let shard = Literal::Int(i64::from(shard_id));
-        let mut text = String::from("BEGIN");
-        let fence = "SELECT range_id FROM shards WHERE shard_id = ? FOR UPDATE";
-        push_statement(&mut text, fence, std::iter::once(shard));
-        for chunk in task_ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let delete = format!("DELETE FROM tasks WHERE shard_id = ? AND task_id IN ({marks})");
-            let ids = chunk.iter().map(|id| Literal::Int(*id));
-            push_statement(&mut text, &delete, std::iter::once(shard).chain(ids));
-        }
+    /// Runs `group` as a batch and checks its answers, then commits or rolls back; a group
+    /// too large for one batch goes statement by statement.
+    pub(crate) async fn run_as_batch(&self, group: &Group<'_>) -> Result<()> {
+        let Some(text) = group.batch_text() else {
+            return self.run_one_by_one(group).await;
+        };
         let mut batch = Batch::new(self.conn().await?);
         let outcome = match batch.run(&text).await {
-            Ok(answers) => {
-                // Answer 0 is BEGIN's, 1 the range check's (no row: no such shard).
-                let found = match answers.get(1).and_then(|a| a.rows.last()) {
-                    Some(row) => Some(row.try_get::<i64, _>(0)?),
-                    None => None,
-                };
-                check(&Expect::Range { shard_id, range_id }, found, 0)
-            }
+            Ok(answers) => check_answers(group, &answers),
             Err(e) => Err(e.into()),
         };
         batch.finish(outcome).await

@@ -201,12 +201,45 @@ impl SqlStore {
     /// Commits `commits` in one transaction, statement by statement: every backend can, and
     /// each failure comes back named.
     pub(crate) async fn commit_one_by_one(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        let group = self.group_statements(commits);
+        self.run_one_by_one(&self.group_statements(commits)).await
+    }
+
+    /// Runs `group` in a transaction of its own, statement by statement.
+    pub(crate) async fn run_one_by_one(&self, group: &Group<'_>) -> Result<()> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
-        self.run_each(&mut tx, &group).await?;
+        self.run_each(&mut tx, group).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes done tasks of a shard this node still owns (its range id checked first), in
+    /// one transaction, in the backend's best form.
+    pub(crate) async fn delete_owned_tasks(
+        &self,
+        shard_id: i32,
+        range_id: i64,
+        task_ids: &[i64],
+    ) -> Result<()> {
+        let mut group = Group::default();
+        group.statement(
+            raw("shard_get"),
+            [Arg::Int32(shard_id)],
+            Expect::Range { shard_id, range_id },
+        );
+        for chunk in task_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let ids = chunk.iter().map(|id| Arg::Int(*id));
+            group.statement(
+                &format!("DELETE FROM tasks WHERE shard_id = ? AND task_id IN ({marks})"),
+                std::iter::once(Arg::Int32(shard_id)).chain(ids),
+                Expect::Done,
+            );
+        }
+        match self.backend() {
+            Backend::Mysql => self.run_as_batch(&group).await,
+            _ => self.run_one_by_one(&group).await,
+        }
     }
 
     /// Runs `group`'s statements one by one in a transaction of the caller's, checking each

@@ -111,11 +111,7 @@ impl Batch {
                 self.open = false;
                 Ok(())
             }
-            Err(e) => {
-                // Should the ROLLBACK fail too, the connection is closed (see `Drop`).
-                let _ = self.end("ROLLBACK").await;
-                Err(e.into())
-            }
+            Err(e) => self.finish(Err(e.into())).await,
         }
     }
 

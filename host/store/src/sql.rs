@@ -604,27 +604,7 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn delete_tasks(&self, shard_id: i32, range_id: i64, task_ids: &[i64]) -> Result<()> {
-        if self.backend() == Backend::Mysql {
-            return self
-                .delete_tasks_as_batch(shard_id, range_id, task_ids)
-                .await;
-        }
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        self.check_range(&mut tx, shard_id, range_id).await?;
-        for chunk in task_ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let text = self.adapt(&format!(
-                "DELETE FROM tasks WHERE shard_id = ? AND task_id IN ({marks})"
-            ));
-            let mut q = sqlx::query(&text).bind(shard_id);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.delete_owned_tasks(shard_id, range_id, task_ids).await
     }
 
     async fn delete_run(

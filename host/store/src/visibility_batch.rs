@@ -7,13 +7,13 @@
 //! before it in the same transaction left, which the lookups sent up front could not see.
 //! Deletes come from retention and are rare.
 
-use crate::mysql_batch::{Batch, Literal, MAX_BATCH_BYTES, push_statement};
+use crate::mysql_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
 use crate::sql::SqlStore;
 use crate::visibility::Arg;
 use crate::visibility_write::{
-    Bound, Step, chunks, plan_upserts, steps, stored_versions, versions_query,
+    Bound, Planned, Step, chunks, plan_upserts, steps, stored_versions, versions_query,
 };
-use crate::{Error, Result, VisibilityWrite};
+use crate::{Error, Result, VisibilityRecord, VisibilityWrite};
 
 impl Bound<'_> {
     /// The value as written into a batch; `None` for a NULL, which the text has already.
@@ -31,12 +31,9 @@ impl Bound<'_> {
 impl SqlStore {
     /// MySQL/MariaDB: applies `writes` in two round trips (see the module's comment).
     pub(crate) async fn write_visibility_as_batch(&self, writes: &[VisibilityWrite]) -> Result<()> {
-        let mut steps = steps(writes);
-        if steps.len() != 1 {
-            return self.write_visibility_one_by_one(writes).await;
-        }
-        let Some(Step::Upserts(records)) = steps.pop() else {
-            unreachable!("a batch without deletes is one run of upserts");
+        let records = match <[Step; 1]>::try_from(steps(writes)) {
+            Ok([Step::Upserts(records)]) => records,
+            _ => return self.write_visibility_one_by_one(writes).await,
         };
         let chunks = chunks(records);
         let mut lookups = String::from("BEGIN");
@@ -49,25 +46,14 @@ impl SqlStore {
             );
         }
         let mut batch = Batch::new(self.conn().await?);
-        let answers = match batch.run(&lookups).await {
-            Ok(answers) if answers.len() == chunks.len() + 1 => answers,
-            outcome => {
-                let _ = batch.end("ROLLBACK").await;
-                return Err(match outcome {
-                    Err(e) => e.into(),
-                    Ok(answers) => Error::Database(sqlx::Error::Protocol(format!(
-                        "{} lookups had {} answers",
-                        chunks.len() + 1,
-                        answers.len()
-                    ))),
-                });
-            }
+        let planned = match batch.run(&lookups).await {
+            Ok(answers) => self.plan_batch(&chunks, &answers),
+            Err(e) => Err(e.into()),
         };
-        let mut planned = Vec::new();
-        for ((namespace_id, chunk), answer) in chunks.iter().zip(&answers[1..]) {
-            let stored = stored_versions(&answer.rows)?;
-            planned.extend(plan_upserts(self.backend(), namespace_id, chunk, &stored));
-        }
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(e) => return batch.finish(Err(e)).await,
+        };
         let mut text = String::new();
         for p in &planned {
             push_statement(
@@ -79,15 +65,38 @@ impl SqlStore {
         if text.len() > MAX_BATCH_BYTES {
             // Large records: prepared statements (values as bytes, not hex) in the same
             // transaction.
+            let mut outcome = Ok(());
             for p in &planned {
-                if let Err(e) = self.run_planned(batch.conn(), p).await {
-                    let _ = batch.end("ROLLBACK").await;
-                    return Err(e);
+                outcome = self.run_planned(batch.conn(), p).await;
+                if outcome.is_err() {
+                    break;
                 }
             }
-            return batch.end("COMMIT").await;
+            return batch.finish(outcome).await;
         }
         push_statement(&mut text, "COMMIT", std::iter::empty());
         batch.run_to_end(&text).await
+    }
+
+    /// The writes of `chunks` over the versions their lookups found (`answers`, the first
+    /// BEGIN's).
+    fn plan_batch<'a>(
+        &self,
+        chunks: &[(&str, Vec<&'a VisibilityRecord>)],
+        answers: &[Answer],
+    ) -> Result<Vec<Planned<'a>>> {
+        if answers.len() != chunks.len() + 1 {
+            return Err(Error::Database(sqlx::Error::Protocol(format!(
+                "{} lookups had {} answers",
+                chunks.len() + 1,
+                answers.len()
+            ))));
+        }
+        let mut planned = Vec::new();
+        for ((namespace_id, chunk), answer) in chunks.iter().zip(&answers[1..]) {
+            let stored = stored_versions(&answer.rows)?;
+            planned.extend(plan_upserts(self.backend(), namespace_id, chunk, &stored));
+        }
+        Ok(planned)
     }
 }
