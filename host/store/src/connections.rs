@@ -120,10 +120,10 @@ impl Connections {
                 .acquire_timeout(ACQUIRE_TIMEOUT),
         };
         let options = match backend {
-            // A group commit's text holds the values it writes (group_batch.rs): sqlx would
+            // A group commit's text holds the values it writes (text_batch.rs): sqlx would
             // log a slow one whole, workflow payloads and all.
-            Backend::Mysql => options.disable_statement_logging(),
-            _ => options,
+            Backend::Mysql | Backend::Postgres => options.disable_statement_logging(),
+            Backend::Sqlite => options,
         };
         Ok(Connections::Pool(pool_options.connect_with(options).await?))
     }

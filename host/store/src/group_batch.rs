@@ -1,39 +1,87 @@
-//! MySQL/MariaDB's form of a group commit (mysql_batch.rs): the transaction's opening and all
-//! its writes in one multi-statement query, then COMMIT (or ROLLBACK) — two round trips for
-//! the group, where its statements one by one took six for a one-commit group (BEGIN, the
-//! shard check, the run's write, the history and task inserts, COMMIT).
+//! A group commit's forms as text with its values written in (text_batch.rs).
 //!
-//! The answers come back in order, one per statement, and each is checked as the
-//! statement-by-statement form checks it. Any failure rolls the whole group back, and
-//! `group_commit` then retries its commits one by one to name it. The deletes of done tasks
-//! (a group of a range check and deletes) go the same way.
+//! MySQL/MariaDB: the transaction's opening and all its writes in one multi-statement query,
+//! then COMMIT (or ROLLBACK) — two round trips for the group, where its statements one by one
+//! took six for a one-commit group (BEGIN, the shard check, the run's write, the history and
+//! task inserts, COMMIT). The answers come back in order, one per statement, and each is
+//! checked as the statement-by-statement form checks it.
+//!
+//! PostgreSQL: the group is one statement, each write a data-modifying `WITH` clause, sent on
+//! its own, so that it is a transaction of its own: one round trip, where BEGIN, the statement
+//! bound (its parse, then its execution) and COMMIT took four. Its checks are made inside it
+//! by `sundial_check` (migration 0006), which raises when one fails, and the raise rolls the
+//! whole statement back.
+//!
+//! Any failure rolls the whole group back, and `group_commit` then retries its commits one by
+//! one to name it. The deletes of done tasks (a group of a range check and deletes) go the
+//! same way.
 
 use sqlx::Row;
 
 use crate::group_query::{Arg, Expect, Group, check};
-use crate::mysql_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
-use crate::sql::SqlStore;
+use crate::sql::{Backend, SqlStore};
+use crate::text_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_sql, push_statement};
 use crate::{Error, Result, WorkflowCommit};
 
 impl Group<'_> {
-    /// The group as one multi-statement query: `BEGIN`, then each statement with its values
-    /// written in. `None` if it would be longer than [`MAX_BATCH_BYTES`].
-    fn batch_text(&self) -> Option<String> {
+    /// An upper bound of the group's length as text, or `None` if it would be longer than
+    /// [`MAX_BATCH_BYTES`].
+    fn text_len(&self) -> Option<usize> {
         let values: usize = self.args.iter().map(|a| a.literal().len()).sum();
-        let statements: usize = self.statements.iter().map(|s| s.sql.len() + 16).sum();
-        if values + statements > MAX_BATCH_BYTES {
-            return None;
-        }
-        let mut text = String::with_capacity(values + statements + 8);
+        let statements: usize = self.statements.iter().map(|s| s.sql.len() + 80).sum();
+        Some(values + statements + 8).filter(|len| *len <= MAX_BATCH_BYTES)
+    }
+
+    /// MySQL/MariaDB's form: one multi-statement query, `BEGIN`, then each statement with its
+    /// values written in.
+    fn batch_text(&self) -> Option<String> {
+        let mut text = String::with_capacity(self.text_len()?);
         text.push_str("BEGIN");
         for st in &self.statements {
             let values = self.args[st.args.clone()].iter().map(Arg::literal);
-            push_statement(&mut text, &st.sql, values);
+            push_statement(&mut text, Backend::Mysql, &st.sql, values);
             if matches!(st.expect, Expect::Range { .. }) {
                 // The shard's row stays locked to the commit: an owner change waits for it.
                 text.push_str(" FOR UPDATE");
             }
         }
+        Some(text)
+    }
+
+    /// PostgreSQL's form: one statement, each part a `WITH` clause, then a `SELECT` that
+    /// calls `sundial_check` on each part to check (the shard's range id, the count of rows
+    /// changed).
+    fn postgres_text(&self) -> Option<String> {
+        let mut text = String::with_capacity(self.text_len()?);
+        let mut checks = Vec::new();
+        for (i, st) in self.statements.iter().enumerate() {
+            text.push_str(if i == 0 { "WITH " } else { ",\n" });
+            text.push_str(&format!("s{i} AS ("));
+            let values = self.args[st.args.clone()].iter().map(Arg::literal);
+            push_sql(&mut text, Backend::Postgres, &st.sql, values);
+            match &st.expect {
+                Expect::Range { shard_id, range_id } => {
+                    // The shard's row stays locked to the commit: an owner change waits.
+                    text.push_str(" FOR UPDATE");
+                    checks.push(format!(
+                        "sundial_check((SELECT range_id FROM s{i}) = {range_id}, 'shard {shard_id} has a new owner')"
+                    ));
+                }
+                Expect::OneChange(_) => {
+                    text.push_str(" RETURNING 1");
+                    checks.push(format!(
+                        "sundial_check((SELECT count(*) FROM s{i}) = 1, 'statement {i} changed no row')"
+                    ));
+                }
+                Expect::NewCurrent(_) | Expect::Done => {}
+            }
+            text.push(')');
+        }
+        text.push_str("\nSELECT ");
+        if checks.is_empty() {
+            text.push('1');
+        }
+        text.push_str(&checks.join(", "));
         Some(text)
     }
 }
@@ -43,7 +91,7 @@ impl Arg<'_> {
         match self {
             Arg::Int32(v) => Literal::Int(i64::from(*v)),
             Arg::Int(v) => Literal::Int(*v),
-            Arg::Text(s) => Literal::Bytes(s.as_bytes()),
+            Arg::Text(s) => Literal::Text(s),
             Arg::Blob(b) => Literal::Bytes(b),
         }
     }
@@ -73,6 +121,23 @@ impl SqlStore {
     /// MySQL/MariaDB: the group in two round trips (see the module's comment).
     pub(crate) async fn commit_as_batch(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         self.run_as_batch(&self.group_statements(commits)).await
+    }
+
+    /// PostgreSQL: the group in one round trip (see the module's comment).
+    pub(crate) async fn commit_as_statement(&self, commits: &[&WorkflowCommit]) -> Result<()> {
+        self.run_as_statement(&self.group_statements(commits)).await
+    }
+
+    /// Runs `group` as one statement in a transaction of its own; a group too large for one
+    /// text goes statement by statement.
+    pub(crate) async fn run_as_statement(&self, group: &Group<'_>) -> Result<()> {
+        let Some(text) = group.postgres_text() else {
+            return self.run_one_by_one(group).await;
+        };
+        let mut conn = self.conn().await?;
+        // Through the `Executor` trait: see `Batch::end`.
+        sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(&text)).await?;
+        Ok(())
     }
 
     /// Runs `group` as a batch and checks its answers, then commits or rolls back; a group

@@ -1,14 +1,12 @@
 //! A group commit's writes (group_writes.rs) sent in the form each backend runs best. sqlx
 //! runs each SQLite connection on a thread of its own and hands every statement over to it
 //! and every answer back; a hand-over costs two thread wake-ups, more than SQLite takes to run
-//! the statement. PostgreSQL pays a network round trip per statement. So on SQLite a group's
-//! whole transaction (BEGIN, the writes and their checks, COMMIT) is one query of unchanging
-//! text that takes the writes as data, and a failed check stops it before its COMMIT; on
-//! PostgreSQL the statements between BEGIN and COMMIT are one statement whose parts are
-//! data-modifying `WITH` clauses, answered with one row that holds each check's result.
-//! MySQL/MariaDB, whose prepared statements are single statements and which has no
-//! data-modifying `WITH`, gets them in one multi-statement query with the values written in
-//! (group_batch.rs).
+//! the statement. PostgreSQL and MySQL/MariaDB pay a network round trip per statement. So on
+//! SQLite a group's whole transaction (BEGIN, the writes and their checks, COMMIT) is one
+//! query of unchanging text that takes the writes as data, and a failed check stops it before
+//! its COMMIT; PostgreSQL gets one statement whose parts are data-modifying `WITH` clauses and
+//! whose checks raise, MySQL/MariaDB one multi-statement query, both with the values written
+//! in (group_batch.rs).
 //!
 //! Sent one by one, each failure is told apart (a start that lost the race for its workflow
 //! id is `AlreadyExists`); `group_commit` retries the commits of a failed group that way, each
@@ -16,10 +14,10 @@
 
 use std::ops::Range;
 
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 
 use crate::group_writes::{SQLITE_GROUP_QUERY, Write, sqlite_args, writes};
-use crate::sql::{Backend, SqlStore, raw, rewrite_placeholders};
+use crate::sql::{Backend, SqlStore, raw};
 use crate::{Error, Result, TaskRow, WorkflowCommit};
 
 /// Rows per multi-row INSERT, under every backend's bind-parameter limit.
@@ -102,43 +100,6 @@ impl<'a> Group<'a> {
             rows,
         );
     }
-
-    /// PostgreSQL's form: one statement, each part a `WITH` clause, answering one row with a
-    /// column per part to check (the shard's range id, or the count of rows changed).
-    fn postgres_text(&self) -> String {
-        let mut text = String::from("WITH ");
-        let mut answers = Vec::new();
-        for (i, Statement { sql, expect, .. }) in self.statements.iter().enumerate() {
-            if i > 0 {
-                text.push_str(",\n");
-            }
-            let tail = match expect {
-                Expect::Range { .. } => {
-                    answers.push(format!("(SELECT range_id FROM s{i})"));
-                    " FOR UPDATE"
-                }
-                Expect::OneChange(_) => {
-                    answers.push(format!("(SELECT count(*) FROM s{i})"));
-                    " RETURNING 1"
-                }
-                Expect::NewCurrent(_) | Expect::Done => "",
-            };
-            text.push_str(&format!("s{i} AS ({sql}{tail})"));
-        }
-        text.push_str("\nSELECT ");
-        text.push_str(&answers.join(", "));
-        rewrite_placeholders(&text)
-    }
-
-    /// Binds the values to `text`, the whole group's as one query.
-    fn query<'q>(
-        &'q self,
-        text: &'q str,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        // PostgreSQL's form, not kept prepared: a group's text changes with its makeup, and
-        // would push the statements that are the same every time out of the connection's cache.
-        bind(sqlx::query(text).persistent(false), &self.args)
-    }
 }
 
 /// Binds `args` to `query`, in order.
@@ -193,7 +154,7 @@ impl SqlStore {
     pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         match self.backend() {
             Backend::Sqlite => self.commit_as_statements(commits).await,
-            Backend::Postgres => self.commit_as_with_clauses(commits).await,
+            Backend::Postgres => self.commit_as_statement(commits).await,
             Backend::Mysql => self.commit_as_batch(commits).await,
         }
     }
@@ -238,7 +199,8 @@ impl SqlStore {
         }
         match self.backend() {
             Backend::Mysql => self.run_as_batch(&group).await,
-            _ => self.run_one_by_one(&group).await,
+            Backend::Postgres => self.run_as_statement(&group).await,
+            Backend::Sqlite => self.run_one_by_one(&group).await,
         }
     }
 
@@ -271,31 +233,6 @@ impl SqlStore {
         let (rows, bytes) = sqlite_args(&writes(commits));
         self.run_sqlite_transaction(SQLITE_GROUP_QUERY, rows, bytes)
             .await
-    }
-
-    /// PostgreSQL: the group as one statement of `WITH` clauses. A failure is not told apart
-    /// by statement here; `group_commit` retries statement by statement to name it.
-    async fn commit_as_with_clauses(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        let group = self.group_statements(commits);
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        let text = group.postgres_text();
-        let row = group.query(&text).fetch_one(&mut *tx).await?;
-        let mut column = 0;
-        for st in &group.statements {
-            match st.expect {
-                Expect::Range { .. } => {
-                    check(&st.expect, row.try_get::<Option<i64>, _>(column)?, 0)?;
-                }
-                Expect::OneChange(_) => {
-                    check(&st.expect, None, row.try_get::<i64, _>(column)? as u64)?;
-                }
-                Expect::NewCurrent(_) | Expect::Done => continue,
-            }
-            column += 1;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(crate) fn group_statements<'a>(&self, commits: &[&'a WorkflowCommit]) -> Group<'a> {

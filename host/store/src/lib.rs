@@ -13,7 +13,7 @@ mod group_batch;
 mod group_commit;
 mod group_query;
 mod group_writes;
-mod mysql_batch;
+mod text_batch;
 mod sql;
 mod visibility;
 mod visibility_batch;

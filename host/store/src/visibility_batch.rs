@@ -1,13 +1,13 @@
-//! MySQL/MariaDB's form of a visibility write (mysql_batch.rs): `BEGIN` and the lookups of the
-//! stored versions in one multi-statement query, then every write and `COMMIT` in another —
-//! two round trips, where statement by statement a batch of upserts took six or seven (and a
-//! prepared statement for each new shape of its text).
+//! MySQL/MariaDB's and PostgreSQL's form of a visibility write (text_batch.rs): `BEGIN` and
+//! the lookups of the stored versions in one multi-statement query, then every write and
+//! `COMMIT` in another — two round trips, where statement by statement a batch of upserts
+//! took six or seven (and a prepared statement for each new shape of its text).
 //!
 //! A batch with a delete goes statement by statement: a delete looks at what the writes
 //! before it in the same transaction left, which the lookups sent up front could not see.
 //! Deletes come from retention and are rare.
 
-use crate::mysql_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
+use crate::text_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
 use crate::sql::SqlStore;
 use crate::visibility::Arg;
 use crate::visibility_write::{
@@ -19,7 +19,7 @@ impl Bound<'_> {
     /// The value as written into a batch; `None` for a NULL, which the text has already.
     fn literal(&self) -> Option<Literal<'_>> {
         match self {
-            Bound::Arg(Arg::Text(s)) => Some(Literal::Bytes(s.as_bytes())),
+            Bound::Arg(Arg::Text(s)) => Some(Literal::Text(s)),
             Bound::Arg(Arg::Int(v)) => Some(Literal::Int(*v)),
             Bound::Arg(Arg::Float(v)) => Some(Literal::Float(*v)),
             Bound::Arg(Arg::Null) => None,
@@ -29,7 +29,7 @@ impl Bound<'_> {
 }
 
 impl SqlStore {
-    /// MySQL/MariaDB: applies `writes` in two round trips (see the module's comment).
+    /// MySQL/MariaDB and PostgreSQL: applies `writes` in two round trips (see the module's comment).
     pub(crate) async fn write_visibility_as_batch(&self, writes: &[VisibilityWrite]) -> Result<()> {
         let records = match <[Step; 1]>::try_from(steps(writes)) {
             Ok([Step::Upserts(records)]) => records,
@@ -41,8 +41,9 @@ impl SqlStore {
             let keys = std::iter::once(*namespace_id).chain(chunk.iter().map(|r| &*r.run_id));
             push_statement(
                 &mut lookups,
+                self.backend(),
                 &versions_query(chunk.len()),
-                keys.map(|k| Literal::Bytes(k.as_bytes())),
+                keys.map(Literal::Text),
             );
         }
         let mut batch = Batch::new(self.conn().await?);
@@ -58,6 +59,7 @@ impl SqlStore {
         for p in &planned {
             push_statement(
                 &mut text,
+                self.backend(),
                 &p.sql,
                 p.values.iter().filter_map(Bound::literal),
             );
@@ -74,7 +76,7 @@ impl SqlStore {
             }
             return batch.finish(outcome).await;
         }
-        push_statement(&mut text, "COMMIT", std::iter::empty());
+        push_statement(&mut text, self.backend(), "COMMIT", std::iter::empty());
         batch.run_to_end(&text).await
     }
 

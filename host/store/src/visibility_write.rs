@@ -298,8 +298,7 @@ impl SqlStore {
     pub(crate) async fn write_visibility_rows(&self, writes: &[VisibilityWrite]) -> Result<()> {
         match self.backend() {
             Backend::Sqlite => self.write_visibility_as_one_query(writes).await,
-            Backend::Mysql => self.write_visibility_as_batch(writes).await,
-            Backend::Postgres => self.write_visibility_one_by_one(writes).await,
+            Backend::Mysql | Backend::Postgres => self.write_visibility_as_batch(writes).await,
         }
     }
 

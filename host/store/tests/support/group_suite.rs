@@ -19,7 +19,9 @@ fn key(ns: &str, wf: &str, run: &str) -> RunKey {
 /// A new run of a new workflow id: its state, a history batch and a task (`task_id`), whose
 /// data is empty for even ids.
 fn start(shard_id: i32, range_id: i64, ns: &str, task_id: i64) -> WorkflowCommit {
-    let (wf, run) = (format!("wf-{}-\"é\\\u{1}", uid()), uid());
+    // Quotes and backslashes (`\x41` too) must reach the table as they are where the values
+    // are written into the query's text.
+    let (wf, run) = (format!("wf-{}-'\"é\\x41\\\u{1}", uid()), uid());
     let k = key(ns, &wf, &run);
     WorkflowCommit {
         shard_id,
@@ -160,8 +162,8 @@ pub async fn groups(store: &SqlStore) {
         .collect();
     assert_eq!(ids, expected);
 
-    // A commit larger than one batch's text may be (MySQL/MariaDB write the values into it,
-    // as hex) lands whole all the same.
+    // A commit larger than one batch's text may be (MySQL/MariaDB and PostgreSQL write the
+    // values into it, byte strings as hex) lands whole all the same.
     let mut big = start(shard, range, &ns, 3000);
     big.executions[0].state = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
     store.commit(&big).await.unwrap();

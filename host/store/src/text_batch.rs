@@ -1,13 +1,13 @@
-//! MySQL/MariaDB: a transaction's statements sent as one multi-statement query, its values
-//! written into the text.
+//! A transaction's statements sent as one text query, with their values written in.
 //!
-//! A prepared statement is one statement and costs a round trip of its own, and these
-//! servers have no data-modifying `WITH`. A multi-statement query goes over the text
-//! protocol, which takes no bound values: every value is written in as a number or a
-//! hexadecimal literal (every string column the store writes is a binary string, so the bytes
-//! go in as they are), so no value is ever read as SQL. The server answers the statements in
-//! order and stops at the first that fails. Used by the group commit (group_batch.rs) and the
-//! visibility writer (visibility_batch.rs).
+//! A bound (prepared) statement is one statement and costs a round trip of its own; through
+//! sqlx a statement not kept prepared costs two on PostgreSQL (its parse and description,
+//! then its execution). A query of the text protocol takes several statements in one round
+//! trip but no bound values, so every value is written into the text: a number as a number, a
+//! byte string as hexadecimal, and — PostgreSQL's text columns — a string as an escaped
+//! string literal. No value is ever read as SQL. The server answers the statements in order
+//! and stops at the first that fails. Used by the group commit (group_batch.rs) and the
+//! visibility writer (visibility_batch.rs) on MySQL/MariaDB and PostgreSQL.
 
 use std::fmt::Write as _;
 
@@ -17,10 +17,11 @@ use sqlx::{AnyConnection, Either};
 
 use crate::Result;
 use crate::connections::Conn;
+use crate::sql::Backend;
 
 /// Largest query text sent as one batch: a larger one (big payloads written as hex take twice
 /// their size) goes statement by statement, well under the servers' default
-/// `max_allowed_packet` (16 MiB on MariaDB, 64 MiB on MySQL 8).
+/// `max_allowed_packet` (16 MiB on MariaDB, 64 MiB on MySQL 8; PostgreSQL takes up to 1 GiB).
 pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// A value written into a batch's text.
@@ -28,6 +29,9 @@ pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 pub(crate) enum Literal<'a> {
     Int(i64),
     Float(f64),
+    /// A string for a string column: a binary string on MySQL/MariaDB (written as its bytes),
+    /// text on PostgreSQL.
+    Text(&'a str),
     Bytes(&'a [u8]),
 }
 
@@ -36,17 +40,38 @@ impl Literal<'_> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Literal::Int(_) | Literal::Float(_) => 24,
-            Literal::Bytes(b) => 3 + 2 * b.len(),
+            Literal::Text(s) => 3 + 2 * s.len(),
+            Literal::Bytes(b) => 20 + 2 * b.len(),
         }
     }
 
-    fn write(&self, text: &mut String) {
-        match self {
-            Literal::Int(v) => write!(text, "{v}").expect("writing to a String"),
-            // The shortest form that reads back as the same double; the exponent makes it a
-            // DOUBLE literal rather than an exact DECIMAL.
-            Literal::Float(v) => write!(text, "{v:e}").expect("writing to a String"),
-            Literal::Bytes(b) => {
+    fn write(&self, backend: Backend, text: &mut String) {
+        match (self, backend) {
+            (Literal::Int(v), _) => write!(text, "{v}").expect("writing to a String"),
+            // The shortest form that reads back as the same double; on MySQL the exponent
+            // makes it a DOUBLE literal rather than an exact DECIMAL.
+            (Literal::Float(v), _) => write!(text, "{v:e}").expect("writing to a String"),
+            (Literal::Text(s), Backend::Postgres) => {
+                // An escape string: its reading does not depend on
+                // `standard_conforming_strings`. A NUL (which text cannot hold) ends the
+                // query's text early, and the server rejects the query.
+                text.push_str("E'");
+                for c in s.chars() {
+                    match c {
+                        '\\' => text.push_str("\\\\"),
+                        '\'' => text.push_str("''"),
+                        c => text.push(c),
+                    }
+                }
+                text.push('\'');
+            }
+            (Literal::Bytes(b), Backend::Postgres) => {
+                text.push_str("decode('");
+                text.push_str(&hex::encode(b));
+                text.push_str("', 'hex')");
+            }
+            (Literal::Text(s), _) => Literal::Bytes(s.as_bytes()).write(backend, text),
+            (Literal::Bytes(b), _) => {
                 text.push_str("X'");
                 text.push_str(&hex::encode(b));
                 text.push('\'');
@@ -56,20 +81,34 @@ impl Literal<'_> {
 }
 
 /// Appends `sql` to `text` with each `?` replaced by the next of `values`.
-pub(crate) fn push_statement<'a>(
+pub(crate) fn push_sql<'a>(
     text: &mut String,
+    backend: Backend,
     sql: &str,
     mut values: impl Iterator<Item = Literal<'a>>,
+) {
+    for (i, part) in sql.split('?').enumerate() {
+        if i > 0 {
+            values
+                .next()
+                .expect("a value per placeholder")
+                .write(backend, text);
+        }
+        text.push_str(part);
+    }
+}
+
+/// Appends `sql` to `text` as a statement of its own, values written in as by [`push_sql`].
+pub(crate) fn push_statement<'a>(
+    text: &mut String,
+    backend: Backend,
+    sql: &str,
+    values: impl Iterator<Item = Literal<'a>>,
 ) {
     if !text.is_empty() {
         text.push_str(";\n");
     }
-    for (i, part) in sql.split('?').enumerate() {
-        if i > 0 {
-            values.next().expect("a value per placeholder").write(text);
-        }
-        text.push_str(part);
-    }
+    push_sql(text, backend, sql, values);
 }
 
 /// What a statement answered: its rows, and how many rows it changed.
