@@ -199,7 +199,11 @@ impl SqlStore {
         }
         match self.backend() {
             Backend::Mysql => self.run_as_batch(&group).await,
-            Backend::Postgres => self.run_as_statement(&group).await,
+            // A failed check raises there, unnamed: one by one names it.
+            Backend::Postgres => match self.run_as_statement(&group).await {
+                Ok(()) => Ok(()),
+                Err(_) => self.run_one_by_one(&group).await,
+            },
             Backend::Sqlite => self.run_one_by_one(&group).await,
         }
     }
