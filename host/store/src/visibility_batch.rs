@@ -7,8 +7,8 @@
 //! before it in the same transaction left, which the lookups sent up front could not see.
 //! Deletes come from retention and are rare.
 
-use crate::text_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
 use crate::sql::SqlStore;
+use crate::text_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_statement};
 use crate::visibility::Arg;
 use crate::visibility_write::{
     Bound, Planned, Step, chunks, plan_upserts, steps, stored_versions, versions_query,
