@@ -11,25 +11,18 @@
 # Query), and the commonest statements are listed. Needs root on MariaDB (SET GLOBAL).
 set -euo pipefail
 BIN=$1; SCENARIO=$2; SECONDS_=$3; CONCURRENCY=$4; LOG=${5:-}
-BENCH=${SUNDIAL_BENCH:-target/release/sundial-bench}
+. "$(dirname "$0")/counts_common.sh"
 M="mariadb -h 127.0.0.1 -u root -N -B"
-PORT=$((20000 + RANDOM % 10000)); DB=bench_counts_$RANDOM$RANDOM
+DB=bench_counts_$RANDOM$RANDOM
 DIR=$(mktemp -d)
 $M -e "CREATE DATABASE $DB"
 cleanup() {
-    kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true
+    stop_sundial
     $M -e "SET GLOBAL general_log=OFF; DROP DATABASE $DB" || true
     rm -rf "$DIR"
 }
-printf 'server: {ip: 127.0.0.1, port: %s}\npersistence: {url: "mysql://root@127.0.0.1:3306/%s", max_connections: 20}\n' \
-    "$PORT" "$DB" > "$DIR/sundial.yaml"
-"$BIN" start --config "$DIR/sundial.yaml" --log-level warn \
-    --dynamic-config-value frontend.rps=1000000 \
-    --dynamic-config-value frontend.namespaceRPS=1000000 > "$DIR/server.log" 2>&1 &
-SERVER=$!
 trap cleanup EXIT
-for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-sleep 1
+start_sundial "$BIN" "mysql://root@127.0.0.1:3306/$DB" "$DIR"
 MARIADBD=$(pgrep -x mariadbd || pgrep -x mysqld)
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$MARIADBD"/stat; }
 status() {
@@ -41,8 +34,7 @@ if [ "$LOG" = log ]; then
     $M -e "SET GLOBAL log_output='TABLE'; TRUNCATE mysql.general_log; SET GLOBAL general_log=ON"
 fi
 status > "$DIR/before"; T0=$(cpu_ticks)
-"$BENCH" run --address 127.0.0.1:$PORT --pid $SERVER --scenario "$SCENARIO" \
-    --seconds "$SECONDS_" --concurrency "$CONCURRENCY" > "$DIR/run.json"
+drive "$SCENARIO" "$SECONDS_" "$CONCURRENCY" "$DIR/run.json"
 T1=$(cpu_ticks); status > "$DIR/after"
 if [ "$LOG" = log ]; then
     $M -e "SET GLOBAL general_log=OFF"

@@ -13,29 +13,22 @@
 # (ALTER DATABASE … SET log_statement) and a log file it can read ($PG_LOG).
 set -euo pipefail
 BIN=$1; SCENARIO=$2; SECONDS_=$3; CONCURRENCY=$4; LOG=${5:-}
-BENCH=${SUNDIAL_BENCH:-target/release/sundial-bench}
+. "$(dirname "$0")/counts_common.sh"
 PG_LOG=${PG_LOG:-$(ls /var/log/postgresql/postgresql-*-main.log | head -1)}
 P="psql -h 127.0.0.1 -U postgres -d test -AtqX"
-PORT=$((20000 + RANDOM % 10000)); DB=bench_counts_$RANDOM$RANDOM
+DB=bench_counts_$RANDOM$RANDOM
 DIR=$(mktemp -d)
 $P -c "CREATE DATABASE $DB"
 cleanup() {
-    kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true
+    stop_sundial
     $P -c "DROP DATABASE $DB WITH (FORCE)" || true
     rm -rf "$DIR"
 }
 if [ "$LOG" = log ]; then
     $P -c "ALTER DATABASE $DB SET log_statement = 'all'"
 fi
-printf 'server: {ip: 127.0.0.1, port: %s}\npersistence: {url: "postgres://postgres@127.0.0.1:5432/%s", max_connections: 20}\n' \
-    "$PORT" "$DB" > "$DIR/sundial.yaml"
-"$BIN" start --config "$DIR/sundial.yaml" --log-level warn \
-    --dynamic-config-value frontend.rps=1000000 \
-    --dynamic-config-value frontend.namespaceRPS=1000000 > "$DIR/server.log" 2>&1 &
-SERVER=$!
 trap cleanup EXIT
-for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-sleep 1
+start_sundial "$BIN" "postgres://postgres@127.0.0.1:5432/$DB" "$DIR"
 # user+system ticks of every PostgreSQL process (the pool's sessions live through the run).
 cpu_ticks() {
     local sum=0 pid
@@ -47,8 +40,7 @@ cpu_ticks() {
 xacts() { $P -c "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = '$DB'"; }
 LOG_START=$(stat -c %s "$PG_LOG" 2>/dev/null || echo 0)
 X0=$(xacts); T0=$(cpu_ticks)
-"$BENCH" run --address 127.0.0.1:$PORT --pid $SERVER --scenario "$SCENARIO" \
-    --seconds "$SECONDS_" --concurrency "$CONCURRENCY" > "$DIR/run.json"
+drive "$SCENARIO" "$SECONDS_" "$CONCURRENCY" "$DIR/run.json"
 T1=$(cpu_ticks)
 sleep 0.6  # pg_stat_database is updated by the sessions at most every 500 ms
 X1=$(xacts)
