@@ -16,12 +16,14 @@
 //! one to name it. The deletes of done tasks (a group of a range check and deletes) go the
 //! same way.
 
+use std::fmt::Write as _;
+
 use sqlx::Row;
 
 use crate::group_query::{Arg, Expect, Group, check};
 use crate::sql::{Backend, SqlStore};
 use crate::text_batch::{Answer, Batch, Literal, MAX_BATCH_BYTES, push_sql, push_statement};
-use crate::{Error, Result, WorkflowCommit};
+use crate::{Error, Result};
 
 impl Group<'_> {
     /// An upper bound of the group's length as text, or `None` if it would be longer than
@@ -55,8 +57,8 @@ impl Group<'_> {
         let mut text = String::with_capacity(self.text_len()?);
         let mut checks = Vec::new();
         for (i, st) in self.statements.iter().enumerate() {
-            text.push_str(if i == 0 { "WITH " } else { ",\n" });
-            text.push_str(&format!("s{i} AS ("));
+            let lead = if i == 0 { "WITH" } else { ",\n" };
+            write!(text, "{lead} s{i} AS (").expect("writing to a String");
             let values = self.args[st.args.clone()].iter().map(Arg::literal);
             push_sql(&mut text, Backend::Postgres, &st.sql, values);
             match &st.expect {
@@ -118,19 +120,21 @@ fn check_answers(group: &Group<'_>, answers: &[Answer]) -> Result<()> {
 }
 
 impl SqlStore {
-    /// MySQL/MariaDB: the group in two round trips (see the module's comment).
-    pub(crate) async fn commit_as_batch(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        self.run_as_batch(&self.group_statements(commits)).await
-    }
-
-    /// PostgreSQL: the group in one round trip (see the module's comment).
-    pub(crate) async fn commit_as_statement(&self, commits: &[&WorkflowCommit]) -> Result<()> {
-        self.run_as_statement(&self.group_statements(commits)).await
+    /// Runs `group` in one transaction, in the backend's best form: one statement on
+    /// PostgreSQL, a batch on MySQL/MariaDB, statement by statement on SQLite (whose own form
+    /// of a commit group is `commit_as_statements`). A failed check is named only where the
+    /// answers are read (MySQL/MariaDB, SQLite); on PostgreSQL it raises inside the statement.
+    pub(crate) async fn run_whole(&self, group: &Group<'_>) -> Result<()> {
+        match self.backend() {
+            Backend::Postgres => self.run_as_statement(group).await,
+            Backend::Mysql => self.run_as_batch(group).await,
+            Backend::Sqlite => self.run_one_by_one(group).await,
+        }
     }
 
     /// Runs `group` as one statement in a transaction of its own; a group too large for one
     /// text goes statement by statement.
-    pub(crate) async fn run_as_statement(&self, group: &Group<'_>) -> Result<()> {
+    async fn run_as_statement(&self, group: &Group<'_>) -> Result<()> {
         let Some(text) = group.postgres_text() else {
             return self.run_one_by_one(group).await;
         };
@@ -142,7 +146,7 @@ impl SqlStore {
 
     /// Runs `group` as a batch and checks its answers, then commits or rolls back; a group
     /// too large for one batch goes statement by statement.
-    pub(crate) async fn run_as_batch(&self, group: &Group<'_>) -> Result<()> {
+    async fn run_as_batch(&self, group: &Group<'_>) -> Result<()> {
         let Some(text) = group.batch_text() else {
             return self.run_one_by_one(group).await;
         };

@@ -154,8 +154,9 @@ impl SqlStore {
     pub(crate) async fn commit_group(&self, commits: &[&WorkflowCommit]) -> Result<()> {
         match self.backend() {
             Backend::Sqlite => self.commit_as_statements(commits).await,
-            Backend::Postgres => self.commit_as_statement(commits).await,
-            Backend::Mysql => self.commit_as_batch(commits).await,
+            Backend::Postgres | Backend::Mysql => {
+                self.run_whole(&self.group_statements(commits)).await
+            }
         }
     }
 
@@ -197,14 +198,11 @@ impl SqlStore {
                 Expect::Done,
             );
         }
-        match self.backend() {
-            Backend::Mysql => self.run_as_batch(&group).await,
-            // A failed check raises there, unnamed: one by one names it.
-            Backend::Postgres => match self.run_as_statement(&group).await {
-                Ok(()) => Ok(()),
-                Err(_) => self.run_one_by_one(&group).await,
-            },
-            Backend::Sqlite => self.run_one_by_one(&group).await,
+        // PostgreSQL's form does not name a failed check (see `run_whole`); one by one names
+        // it, as `group_commit` does for commits. SQLite's already went one by one.
+        match self.run_whole(&group).await {
+            Err(_) if self.backend() == Backend::Postgres => self.run_one_by_one(&group).await,
+            outcome => outcome,
         }
     }
 
